@@ -1,0 +1,45 @@
+"""Identifier validation (UPN check letter, NHS number modulus 11) via python-stdnum.
+
+Published worked examples of these check digits are sometimes wrong, so the harness
+never hand-rolls them: python-stdnum is the single source (catalogue ICS-1A-REC-002/003).
+"""
+
+from __future__ import annotations
+
+from stdnum.gb import nhs, upn
+
+
+def compact_upn(value: str) -> str:
+    """Return the UPN without spaces, upper-cased."""
+    return upn.compact(value)
+
+
+def is_valid_upn(value: str) -> bool:
+    """True when ``value`` is a 13-character UPN with a correct check letter."""
+    return upn.is_valid(value)
+
+
+def compact_nhs_number(value: str) -> str:
+    """Return the NHS number without spaces or hyphens."""
+    return nhs.compact(value)
+
+
+def is_valid_nhs_number(value: str) -> bool:
+    """True when ``value`` is a 10-digit NHS number passing the modulus 11 check."""
+    return nhs.is_valid(value)
+
+
+def upn_check_letter(body: str) -> str:
+    """Return the check letter for the 12 characters that follow it in a UPN."""
+    return upn.calc_check_digit(body)
+
+
+def nhs_check_digit(body: str) -> str:
+    """Return the modulus 11 check digit of the first nine digits of an NHS number.
+
+    Raises ``ValueError`` for the bodies that no check digit makes valid (remainder 10).
+    """
+    for digit in "0123456789":
+        if nhs.is_valid(body + digit):
+            return digit
+    raise ValueError(f"no valid NHS number starts with {body!r}")
