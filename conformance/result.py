@@ -1,0 +1,225 @@
+"""The machine-readable result of a run (``result.json``), built from check results.
+
+Every entry point — the pytest plugin, ``certify``, ``validate-export`` — reduces its
+checks to :class:`CheckResult` objects and calls :func:`build_result`, so requirement
+and phase verdicts are computed in exactly one place (:mod:`conformance.verdicts`).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from conformance._version import __version__
+from conformance.verdicts import Verdict, phase_verdict, requirement_verdict
+
+RESULT_FORMAT = "ics-conformance/result/1"
+RESULT_FILENAME = "result.json"
+
+#: Dependencies whose versions are recorded in every result (they decide verdicts).
+KEY_DEPENDENCIES = (
+    "pytest",
+    "hypothesis",
+    "schemathesis",
+    "httpx",
+    "jsonschema",
+    "jsonschema-rs",
+    "python-stdnum",
+    "holidays",
+)
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check against one or more requirements.
+
+    ``failed_requirements`` narrows a FAIL to the requirements the failure proves
+    broken (a stateful run that breaks search does not fail its notification
+    requirements); empty means the FAIL applies to all ``requirements``.
+    """
+
+    id: str
+    requirements: tuple[str, ...]
+    kind: str
+    verdict: Verdict
+    failed_requirements: tuple[str, ...] = ()
+    message: str | None = None
+    duration: float = 0.0
+    reproduce: str | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def verdict_for(self, requirement_id: str) -> Verdict | None:
+        """Return this check's contribution to ``requirement_id`` (None: no contribution)."""
+        if requirement_id not in self.requirements:
+            return None
+        if self.verdict is Verdict.FAIL and self.failed_requirements and requirement_id not in self.failed_requirements:
+            return None  # the failure was attributed elsewhere; this requirement was not judged
+        return self.verdict
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        data["requirements"] = list(self.requirements)
+        data["failed_requirements"] = list(self.failed_requirements)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            id=data["id"],
+            requirements=tuple(data["requirements"]),
+            kind=data["kind"],
+            verdict=Verdict(data["verdict"]),
+            failed_requirements=tuple(data.get("failed_requirements", ())),
+            message=data.get("message"),
+            duration=float(data.get("duration", 0.0)),
+            reproduce=data.get("reproduce"),
+            evidence=list(data.get("evidence", [])),
+        )
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def dependency_versions() -> dict[str, str]:
+    """Return the installed versions of the dependencies that decide verdicts."""
+    versions: dict[str, str] = {}
+    for name in KEY_DEPENDENCIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_result(
+    *,
+    phase: str,
+    channels: Sequence[str],
+    checks: Iterable[CheckResult],
+    target: Mapping[str, Any],
+    capabilities: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    run_id: str | None = None,
+    started_at: datetime,
+    finished_at: datetime,
+    command: str | None = None,
+    findings: Sequence[Mapping[str, Any]] = (),
+    errors: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Roll check results up into requirement verdicts and the phase verdict.
+
+    In scope: the catalogue's requirements of ``phase`` (cumulative) whose channel
+    meets ``channels``. A requirement whose capability the target does not declare is
+    NOT_APPLICABLE whatever its checks did; one no check reached is NOT_RUN.
+    """
+    from conformance.capabilities import CapabilityStatement, applies
+    from conformance.catalogue import load_catalogue, spec_digest
+
+    catalogue = load_catalogue()
+    statement = CapabilityStatement(dict(capabilities or {}))
+    check_list = list(checks)
+    by_requirement: dict[str, list[CheckResult]] = defaultdict(list)
+    for check in check_list:
+        for rid in check.requirements:
+            by_requirement[rid].append(check)
+
+    requirements: list[dict[str, Any]] = []
+    for req in catalogue.in_scope(phase, channels=channels):
+        contributions = [c.verdict_for(req.id) for c in by_requirement.get(req.id, [])]
+        verdicts = [v for v in contributions if v is not None]
+        if not applies(req, statement):
+            verdict = Verdict.NOT_APPLICABLE
+        elif not verdicts and by_requirement.get(req.id):
+            verdict = Verdict.NOT_RUN  # every check failed on other requirements first
+        else:
+            verdict = requirement_verdict(verdicts)
+        requirements.append(
+            {
+                "id": req.id,
+                "title": req.title,
+                "statement": req.statement,
+                "level": req.level,
+                "phase": req.phase,
+                "area": req.area,
+                "channel": req.channel,
+                "capability": req.capability,
+                "verdict": verdict.value,
+                "waiver": None,
+                "checks": [c.to_json() for c in by_requirement.get(req.id, [])],
+            }
+        )
+
+    counts = Counter(r["verdict"] for r in requirements)
+    areas: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in requirements:
+        areas[r["area"]][r["verdict"]] += 1
+    overall = phase_verdict((r["level"], Verdict(r["verdict"])) for r in requirements)
+    if errors and overall.value == "CERTIFIED":
+        from conformance.verdicts import PhaseVerdict
+
+        overall = PhaseVerdict.INCONCLUSIVE
+    return {
+        "format": RESULT_FORMAT,
+        "run_id": run_id,
+        "phase": phase,
+        "channels": list(channels),
+        "verdict": overall.value,
+        "spec": {"version": catalogue.spec_version, "sha256": spec_digest()},
+        "harness": {
+            "version": __version__,
+            "python": platform.python_version(),
+            "dependencies": dependency_versions(),
+        },
+        "target": dict(target),
+        "capabilities": dict(capabilities or {}),
+        "profile": profile,
+        "seed": seed,
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "command": command,
+        "counts": dict(sorted(counts.items())),
+        "areas": {area: dict(sorted(c.items())) for area, c in sorted(areas.items())},
+        "requirements": requirements,
+        "unknown_requirements": sorted(set(by_requirement) - {r.id for r in catalogue}),
+        "findings": [dict(f) for f in findings],
+        "waivers": {"applied": [], "unmatched": [], "refused": []},
+        "errors": list(errors),
+    }
+
+
+def dumps(result: Mapping[str, Any]) -> bytes:
+    """Serialise a result as stable, human-readable JSON (sorted keys, 2-space indent)."""
+    return orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def write_result(result: Mapping[str, Any], directory: Path) -> Path:
+    """Write ``result.json`` into ``directory`` (created if needed) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / RESULT_FILENAME
+    path.write_bytes(dumps(result))
+    return path
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """Read a ``result.json`` (or a directory holding one)."""
+    if path.is_dir():
+        path = path / RESULT_FILENAME
+    data = orjson.loads(path.read_bytes())
+    if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
+        from conformance.errors import UsageError
+
+        raise UsageError(f"{path}: not an ics-conformance result (format {RESULT_FORMAT!r} expected)")
+    return data
