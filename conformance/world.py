@@ -1,0 +1,238 @@
+"""The harness's side of a target: run context, practitioners, and data it creates.
+
+Everything the harness creates is namespaced by the run ID (local child IDs,
+practitioner names), and checks judge only the records they created, so a target that
+holds other data — another run's, or a council's test records — is judged fairly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.checks import expect_status, fail
+from conformance.client import Client, EvidenceLog
+
+ROLES = ("admin", "manager", "practitioner", "read_only")
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Practitioner:
+    """A practitioner account on the target; the token never appears in ``repr``."""
+
+    id: str
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+
+@dataclass
+class RunContext:
+    """What the plugin establishes once per session and every check reads."""
+
+    target_url: str
+    admin_token: str = field(repr=False)
+    run_id: str
+    phase: str
+    profile: str
+    capabilities: Any  # conformance.capabilities.CapabilityStatement
+    about: dict[str, Any]
+    timeout: float = 10.0
+    builtin_reference: bool = False
+    faults: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def has(self, capability: str) -> bool:
+        return bool(self.capabilities.has(capability))
+
+    def get(self, capability: str, default: Any = None) -> Any:
+        return self.capabilities.get(capability, default)
+
+
+#: Where the plugin keeps the session's RunContext (``config.stash``).
+CONTEXT_KEY = pytest.StashKey["RunContext"]()
+#: Where a check's captured (redacted) evidence is kept (``item.stash``).
+EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
+
+
+def new_run_id() -> str:
+    """A short random run ID, e.g. ``r7f3a9c2e``."""
+    return "r" + secrets.token_hex(4)
+
+
+class World:
+    """Provisioning helpers for one check, blaming ``requirements`` when the target refuses.
+
+    A step the check needs (creating a child, allocating a practitioner) that the target
+    refuses is a failure of the requirements under test: the target could not do what
+    they require. An unreachable target raises and becomes ERROR.
+    """
+
+    _counter = itertools.count(1)
+
+    def __init__(
+        self,
+        context: RunContext,
+        client: Client,
+        *,
+        requirements: Iterable[str] = (),
+        pool: dict[str, Practitioner] | None = None,
+    ) -> None:
+        self.context = context
+        self.client = client
+        self.requirements: tuple[str, ...] = tuple(requirements)
+        self._pool = pool if pool is not None else {}
+        self.admin = Practitioner(id="admin", name="admin", role="admin", token=context.admin_token)
+
+    # -- naming -------------------------------------------------------------------------
+    def unique(self, prefix: str = "x") -> str:
+        """A run-namespaced unique token, e.g. ``r7f3a9c2e-x-12``."""
+        return f"{self.context.run_id}-{prefix}-{next(self._counter)}-{secrets.token_hex(2)}"
+
+    # -- practitioners ------------------------------------------------------------------
+    def practitioner(self, role: str = "practitioner", *, fresh: bool = False) -> Practitioner:
+        """A practitioner of ``role``; shared within the session unless ``fresh``."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+        if role == "admin":
+            return self.admin
+        if not fresh and role in self._pool:
+            return self._pool[role]
+        name = f"ICS Harness {role} {self.unique('p')}"
+        body = expect_status(
+            self.client.post("/practitioners", token=self.admin.token, json={"name": name, "role": role}),
+            201,
+            self.requirements,
+            "provision a practitioner",
+        )
+        if not isinstance(body, dict) or not body.get("token") or not body.get("id"):
+            fail(self.requirements, "POST /practitioners did not return an id and a token")
+        person = Practitioner(id=str(body["id"]), name=name, role=role, token=str(body["token"]))
+        if not fresh:
+            self._pool[role] = person
+        return person
+
+    # -- records ------------------------------------------------------------------------
+    def child(self, actor: Practitioner | None = None, **fields: Any) -> dict[str, Any]:
+        """Create a child (defaults: a plain name, a DOB, a run-namespaced local ID)."""
+        payload: dict[str, Any] = {
+            "given_name": "Alex",
+            "family_name": "Harness",
+            "date_of_birth": "2001-05-14",
+            "gender": "not_specified",
+            "local_id": self.unique("c"),
+        }
+        payload.update(fields)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        if "expected_date_of_birth" in fields and "date_of_birth" not in fields:
+            payload.pop("date_of_birth", None)
+        who = actor or self.practitioner("practitioner")
+        return expect_status(self.client.post("/children", token=who.token, json=payload), 201, self.requirements, "create a child")
+
+    def alias(self, child_id: str, given_name: str, family_name: str, kind: str = "alias", actor: Practitioner | None = None) -> dict[str, Any]:
+        who = actor or self.practitioner("practitioner")
+        return expect_status(
+            self.client.post(f"/children/{child_id}/aliases", token=who.token, json={"given_name": given_name, "family_name": family_name, "type": kind}),
+            201,
+            self.requirements,
+            "record an alias",
+        )
+
+    def allocate(self, child_id: str, practitioner: Practitioner, **fields: Any) -> dict[str, Any]:
+        manager = self.practitioner("manager")
+        return expect_status(
+            self.client.post(f"/children/{child_id}/allocations", token=manager.token, json={"practitioner_id": practitioner.id, **fields}),
+            201,
+            self.requirements,
+            "allocate a practitioner",
+        )
+
+    def end_allocation(self, allocation_id: str, **fields: Any) -> dict[str, Any]:
+        manager = self.practitioner("manager")
+        return expect_status(
+            self.client.post(f"/allocations/{allocation_id}/end", token=manager.token, json=fields),
+            200,
+            self.requirements,
+            "end an allocation",
+        )
+
+    def case_note(self, child_id: str, author: Practitioner, text: str, *, restricted: bool = False) -> dict[str, Any]:
+        return expect_status(
+            self.client.post(f"/children/{child_id}/case-notes", token=author.token, json={"text": text, "restricted": restricted}),
+            201,
+            self.requirements,
+            "add a case note",
+        )
+
+    def referral(self, child_id: str, received_on: str, *, source: str = "school", reason: str = "Concern raised", actor: Practitioner | None = None) -> dict[str, Any]:
+        who = actor or self.practitioner("practitioner")
+        return expect_status(
+            self.client.post("/referrals", token=who.token, json={"child_id": child_id, "received_on": received_on, "source": source, "reason": reason}),
+            201,
+            self.requirements,
+            "record a referral",
+        )
+
+    def assessment(self, child_id: str, start_date: str, *, kind: str = "initial", referral_id: str | None = None, actor: Practitioner | None = None) -> dict[str, Any]:
+        who = actor or self.practitioner("practitioner")
+        body: dict[str, Any] = {"type": kind, "start_date": start_date}
+        if referral_id:
+            body["referral_id"] = referral_id
+        return expect_status(
+            self.client.post(f"/children/{child_id}/assessments", token=who.token, json=body),
+            201,
+            self.requirements,
+            "start an assessment",
+        )
+
+    def visit(self, assessment_id: str, visit_date: str, *, child_seen: bool = True, seen_alone: bool | None = None, actor: Practitioner | None = None):
+        """Record a visit; returns the raw response (checks judge refusals themselves)."""
+        who = actor or self.practitioner("practitioner")
+        body: dict[str, Any] = {"visit_date": visit_date, "child_seen": child_seen}
+        if seen_alone is not None:
+            body["seen_alone"] = seen_alone
+        return self.client.post(f"/assessments/{assessment_id}/visits", token=who.token, json=body)
+
+    def complete(self, assessment_id: str, completed_on: str | None = None, *, actor: Practitioner | None = None):
+        """Attempt completion; returns the raw response."""
+        who = actor or self.practitioner("practitioner")
+        body: dict[str, Any] = {}
+        if completed_on is not None:
+            body["completed_on"] = completed_on
+        return self.client.post(f"/assessments/{assessment_id}/complete", token=who.token, json=body)
+
+    # -- reading ------------------------------------------------------------------------
+    def pages(self, path: str, actor: Practitioner, params: dict[str, Any] | None = None, *, page_size: int = MAX_PAGE_SIZE, max_pages: int = 1000) -> Iterator[dict[str, Any]]:
+        """Yield each page body of a paged collection, judging only well-formedness."""
+        for page in range(1, max_pages + 1):
+            body = expect_status(
+                self.client.get(path, token=actor.token, params={**(params or {}), "page": page, "page_size": page_size}),
+                200,
+                self.requirements,
+                f"GET {path} page {page}",
+            )
+            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+                fail(self.requirements, f"GET {path} page {page}: body is not a page ({str(body)[:200]})")
+            yield body
+            if not body["items"] or page * page_size >= int(body.get("total", 0)):
+                return
+
+    def search(self, actor: Practitioner, **params: Any) -> list[dict[str, Any]]:
+        """Every child a search returns, across all pages."""
+        items: list[dict[str, Any]] = []
+        for body in self.pages("/children", actor, params):
+            items.extend(body["items"])
+        return items
+
+    def inbox(self, actor: Practitioner, *, status: str = "all") -> list[dict[str, Any]]:
+        """Every notification in a practitioner's inbox."""
+        items: list[dict[str, Any]] = []
+        for body in self.pages("/practitioners/me/notifications", actor, {"status": status}):
+            items.extend(body["items"])
+        return items
