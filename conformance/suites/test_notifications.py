@@ -1,0 +1,325 @@
+"""Phase 1B notification checks (ICS-1B-NOTIF-001..007), scenario kind.
+
+A new case note must alert every practitioner currently allocated to the child, except
+its author, exactly once, within the latency the target declares
+(``notification_latency_seconds``); restricted notes leak no content; acknowledgements
+stick and belong to the recipient alone.
+
+Notifications may be asynchronous. Positive expectations are polled until they hold (a
+synchronous target answers at once); "nobody else was notified" needs the full declared
+bound, so each check waits for it once, after its last note, and judges every negative
+expectation together. Checks judge only the inbox entries of children they created.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from conformance.checks import check, expect_status, fail, not_applicable, prerequisite_missing
+from conformance.world import Practitioner, World
+
+NOTIF_001 = "ICS-1B-NOTIF-001"
+NOTIF_002 = "ICS-1B-NOTIF-002"
+NOTIF_003 = "ICS-1B-NOTIF-003"
+NOTIF_004 = "ICS-1B-NOTIF-004"
+NOTIF_005 = "ICS-1B-NOTIF-005"
+NOTIF_006 = "ICS-1B-NOTIF-006"
+NOTIF_007 = "ICS-1B-NOTIF-007"
+
+DEFAULT_LATENCY = 60.0
+_POLL_FIRST = 0.05
+_POLL_MAX = 0.5
+
+
+# -- shared helpers (also used by test_notifications_stateful) -------------------------
+def latency_bound(world: World) -> float:
+    """The declared ``notification_latency_seconds`` (60 when absent or unusable)."""
+    raw = world.context.get("notification_latency_seconds", DEFAULT_LATENCY)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return DEFAULT_LATENCY
+    return value if 0 <= value < float("inf") else DEFAULT_LATENCY
+
+
+def patience(bound: float) -> float:
+    """How long to keep looking for a notification that missed the bound.
+
+    Telling "late" (NOTIF-005) from "never" (NOTIF-001) needs looking past the bound.
+    Only a failing target ever makes a check wait this long.
+    """
+    return bound + max(10.0, bound)
+
+
+def note_id(value: Any) -> str:
+    """A record's or a notification's case-note reference as a comparable string."""
+    return str(value) if value is not None else ""
+
+
+def our_notifications(world: World, who: Practitioner, child_ids: Collection[str], status: str = "all") -> list[dict[str, Any]]:
+    """``who``'s inbox entries about ``child_ids`` (the children this check created)."""
+    wanted = {str(c) for c in child_ids}
+    return [
+        item
+        for item in world.inbox(who, status=status)
+        if isinstance(item, dict) and str(item.get("child_id")) in wanted
+    ]
+
+
+def by_note(items: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Group notifications by the case note they announce."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        grouped[note_id(item.get("case_note_id"))].append(item)
+    return grouped
+
+
+def await_note(
+    world: World,
+    recipients: Iterable[Practitioner],
+    case_note: str,
+    child_ids: Collection[str],
+    since: float,
+    until: float,
+) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Poll until every recipient's inbox shows ``case_note`` or ``until`` passes.
+
+    Returns, per practitioner ID that got it, the seconds after ``since`` of the poll
+    that first showed it and the notification itself (the first one for that note).
+    """
+    people = {p.id: p for p in recipients}
+    found: dict[str, tuple[float, dict[str, Any]]] = {}
+    delay = _POLL_FIRST
+    while True:
+        for pid in [pid for pid in people if pid not in found]:
+            asked = time.monotonic()
+            mine = by_note(our_notifications(world, people[pid], child_ids)).get(case_note)
+            if mine:
+                found[pid] = (asked - since, mine[0])
+        now = time.monotonic()
+        if len(found) == len(people) or now >= until:
+            return found
+        time.sleep(min(delay, max(0.0, until - now)))
+        delay = min(delay * 2, _POLL_MAX)
+
+
+def sleep_until(moment: float) -> None:
+    """Sleep until the monotonic clock reaches ``moment``."""
+    remaining = moment - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def delivered(world: World, recipients: Collection[Practitioner], case_note: str, child_ids: Collection[str], what: str) -> dict[str, dict[str, Any]]:
+    """Each recipient's notification of ``case_note``, waiting as long as patience allows.
+
+    For checks that need a notification to judge something else: if it never comes,
+    that is NOTIF-001's business (judged by its own check), and this check is SKIPPED.
+    """
+    since = time.monotonic()
+    found = await_note(world, recipients, case_note, child_ids, since, since + patience(latency_bound(world)))
+    missing = [p.name for p in recipients if p.id not in found]
+    if missing:
+        prerequisite_missing(f"{what}: no notification of case note {case_note} reached {', '.join(missing)}; cannot judge")
+    return {pid: item for pid, (_, item) in found.items()}
+
+
+def dumps(item: Any) -> str:
+    """A notification as text, to search it for leaked note content."""
+    return json.dumps(item, ensure_ascii=False, default=str)
+
+
+def preview_is_start_of(preview: Any, text: str) -> bool:
+    """Whether ``preview`` is a non-empty start of ``text`` (a trailing ellipsis allowed)."""
+    if not isinstance(preview, str):
+        return False
+    stem = preview.rstrip().removesuffix("\u2026").removesuffix("...").rstrip()
+    return bool(stem) and text.startswith(stem)
+
+
+class Violations:
+    """Observations that break requirements, gathered so one check reports them all."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+
+    def add(self, requirement: str, message: str) -> None:
+        self._items.append((requirement, message))
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            reqs = sorted({r for r, _ in self._items})
+            fail(reqs, "; ".join(f"[{r}] {m}" for r, m in self._items))
+
+
+def _judge_arrivals(
+    violations: Violations,
+    recipients: Iterable[tuple[str, Practitioner]],
+    found: Mapping[str, tuple[float, dict[str, Any]]],
+    case_note: str,
+    bound: float,
+) -> bool:
+    """Record missing (NOTIF-001) and late (NOTIF-005) notifications; True if any missing."""
+    missing = False
+    for label, person in recipients:
+        if person.id not in found:
+            missing = True
+            violations.add(NOTIF_001, f"{label} (currently allocated) was never notified of case note {case_note}")
+        elif found[person.id][0] > bound:
+            violations.add(
+                NOTIF_005,
+                f"{label}'s notification of case note {case_note} appeared only after "
+                f"{found[person.id][0]:.1f} s; the target declares {bound:g} s",
+            )
+    return missing
+
+
+# -- checks -----------------------------------------------------------------------------
+@check(NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, NOTIF_005, kind="scenario")
+def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None:
+    """NOTIF-001..005: who is alerted of a new case note, how often and how fast.
+
+    Child X has practitioners A and B co-allocated, the author (also allocated) and a
+    leaver allocated; an outsider is allocated to another child and a stranger to none.
+    Note 1 must reach A, B and the leaver (001) within the bound (005); after the
+    leaver's allocation ends, note 2 must reach A and B only. After the bound has passed
+    for both notes: the author has nothing (002), the leaver nothing of note 2, the
+    outsider and the stranger nothing (003), nobody anything twice (004).
+    """
+    bound = latency_bound(world)
+    child = world.child(family_name="Notifyall")
+    other = world.child(family_name="Notifyother")
+    child_ids = {str(child["id"]), str(other["id"])}
+    a, b, author, leaver, outsider, stranger = (world.practitioner("practitioner", fresh=True) for _ in range(6))
+    names = {a.id: "co-allocated practitioner A", b.id: "co-allocated practitioner B", author.id: "the author",
+             leaver.id: "the de-allocated practitioner", outsider.id: "a practitioner allocated to another child",
+             stranger.id: "an unallocated practitioner"}
+    allocations = {p.id: world.allocate(str(child["id"]), p) for p in (a, b, author, leaver)}
+    world.allocate(str(other["id"]), outsider)
+    violations = Violations()
+
+    text1 = (f"{world.unique('note')} Home visit: the child was seen in the kitchen with both parents present; "
+             "school attendance discussed and a follow-up visit agreed for next week.")
+    note1 = world.case_note(str(child["id"]), author, text1)
+    since = time.monotonic()
+    n1 = note_id(note1.get("id") if isinstance(note1, dict) else None)
+    if not n1:
+        fail(NOTIF_001, "POST case-notes returned no note id; notifications cannot be matched to it")
+    expected1 = [(names[p.id], p) for p in (a, b, leaver)]
+    found1 = await_note(world, [p for _, p in expected1], n1, child_ids, since, since + patience(bound))
+    some_missing = _judge_arrivals(violations, expected1, found1, n1, bound)
+    for pid, (_, item) in found1.items():
+        if not preview_is_start_of(item.get("preview"), text1):
+            violations.add(NOTIF_001, f"{names[pid]}'s notification of an unrestricted note has preview "
+                                      f"{item.get('preview')!r}, not the start of the note's text")
+
+    leaver_allocation = allocations[leaver.id]
+    if not isinstance(leaver_allocation, dict) or not leaver_allocation.get("id"):
+        fail(NOTIF_003, "the allocation response carries no id, so it cannot be ended")
+    world.end_allocation(str(leaver_allocation["id"]))
+
+    text2 = f"{world.unique('note')} Telephone call from the school nurse."
+    note2 = world.case_note(str(child["id"]), author, text2)
+    since = time.monotonic()
+    n2 = note_id(note2.get("id") if isinstance(note2, dict) else None)
+    expected2 = [(names[p.id], p) for p in (a, b)]
+    found2 = await_note(world, [p for _, p in expected2], n2, child_ids, since,
+                        since + (bound if some_missing else patience(bound)))
+    _judge_arrivals(violations, expected2, found2, n2, bound)
+
+    sleep_until(since + bound)  # the bound has now passed for both notes
+    ours = {n1, n2}
+    for person in (a, b, author, leaver, outsider, stranger):
+        grouped = by_note(our_notifications(world, person, child_ids))
+        for nid, items in grouped.items():
+            if len(items) > 1:
+                violations.add(NOTIF_004, f"{names[person.id]} has {len(items)} notifications of case note {nid}")
+        if person is author and grouped.keys() & ours:
+            violations.add(NOTIF_002, "the author was notified of their own case note")
+        if person is leaver and n2 in grouped:
+            violations.add(NOTIF_003, "a practitioner whose allocation had ended was notified of a later case note")
+        if person in (outsider, stranger) and grouped:
+            violations.add(NOTIF_003, f"{names[person.id]} was notified of case notes {sorted(grouped)} about a child "
+                                      "they are not allocated to")
+    violations.raise_if_any()
+
+
+@check(NOTIF_006, kind="scenario")
+def test_restricted_note_alert_carries_no_content(world: World) -> None:
+    """NOTIF-006: the alert of a restricted note has ``preview`` null and no note text.
+
+    The text starts with a unique marker, so any leaked prefix of it is found wherever
+    the target puts it in the notification.
+    """
+    if not world.context.has("restricted_notes"):
+        not_applicable("the target does not declare restricted_notes")
+    child = world.child(family_name="Notifysecret")
+    reader, author = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(str(child["id"]), reader)
+    secret = world.unique("secret")
+    text = f"{secret} Disclosure made to the teacher about an adult in the household."
+    note = world.case_note(str(child["id"]), author, text, restricted=True)
+    nid = note_id(note.get("id") if isinstance(note, dict) else None)
+    item = delivered(world, [reader], nid, {str(child["id"])}, "restricted note")[reader.id]
+    if item.get("preview") is not None:
+        fail(NOTIF_006, f"the notification of a restricted note has preview {item.get('preview')!r}; it must be null")
+    text_seen = dumps(item)
+    for fragment in (secret, "Disclosure made to the teacher", text):
+        if fragment.casefold() in text_seen.casefold():
+            fail(NOTIF_006, f"the notification of a restricted note contains its text ({fragment[:40]!r}...)")
+
+
+@check(NOTIF_007, kind="scenario")
+def test_acknowledgement_sticks_and_belongs_to_recipient(world: World) -> None:
+    """NOTIF-007: an acknowledged alert stays acknowledged; only its recipient may acknowledge.
+
+    A acknowledges note 1's alert; B (also a recipient) then tries to acknowledge A's
+    alert of note 2 and must get 404 (or 403) without effect. After note 2, A's first
+    alert is still acknowledged, the ``status`` filters agree, and the second is not.
+    """
+    child = world.child(family_name="Notifyack")
+    a, b, author = (world.practitioner("practitioner", fresh=True) for _ in range(3))
+    for person in (a, b):
+        world.allocate(str(child["id"]), person)
+    child_ids = {str(child["id"])}
+
+    note1 = world.case_note(str(child["id"]), author, f"{world.unique('note')} First contact.")
+    n1 = note_id(note1.get("id") if isinstance(note1, dict) else None)
+    first = delivered(world, [a], n1, child_ids, "first note")[a.id]
+    if first.get("id") is None:
+        fail(NOTIF_007, "the notification has no id, so it cannot be acknowledged")
+    first_id = str(first["id"])
+    acked = expect_status(world.client.post(f"/notifications/{first_id}/acknowledge", token=a.token),
+                          200, NOTIF_007, "the recipient acknowledges a notification")
+    if not isinstance(acked, dict) or not acked.get("acknowledged_at"):
+        fail(NOTIF_007, f"acknowledging returned {str(acked)[:200]} without acknowledged_at")
+
+    note2 = world.case_note(str(child["id"]), author, f"{world.unique('note')} Second contact.")
+    n2 = note_id(note2.get("id") if isinstance(note2, dict) else None)
+    second = delivered(world, [a], n2, child_ids, "second note")[a.id]
+    second_id = str(second.get("id"))
+    foreign = world.client.post(f"/notifications/{second_id}/acknowledge", token=b.token)
+    expect_status(foreign, (403, 404), NOTIF_007, "another practitioner acknowledges A's notification")
+
+    everything = {str(i.get("id")): i for i in our_notifications(world, a, child_ids)}
+    if first_id not in everything or not everything[first_id].get("acknowledged_at"):
+        fail(NOTIF_007, f"after a further note, the acknowledged notification {first_id} is "
+                        f"{'gone' if first_id not in everything else 'no longer acknowledged'}")
+    if second_id in everything and everything[second_id].get("acknowledged_at"):
+        fail(NOTIF_007, f"notification {second_id} shows acknowledged_at although only another practitioner "
+                        "tried to acknowledge it")
+    unacked = {str(i.get("id")) for i in our_notifications(world, a, child_ids, status="unacknowledged")}
+    if first_id in unacked:
+        fail(NOTIF_007, "status=unacknowledged still lists an acknowledged notification")
+    if second_id not in unacked:
+        fail(NOTIF_007, "status=unacknowledged omits a notification nobody has acknowledged")
+    acknowledged = {str(i.get("id")) for i in our_notifications(world, a, child_ids, status="acknowledged")}
+    if first_id not in acknowledged or second_id in acknowledged:
+        fail(NOTIF_007, f"status=acknowledged lists {sorted(acknowledged)}; expected exactly [{first_id!r}]")

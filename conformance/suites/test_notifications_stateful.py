@@ -1,0 +1,251 @@
+"""Stateful model-based check of notifications (ICS-1B-NOTIF-001..007), property kind.
+
+A Hypothesis ``RuleBasedStateMachine`` allocates practitioners to a few children, ends
+allocations, adds case notes (some restricted) by random authors and acknowledges random
+notifications, some by someone else. An in-memory oracle knows who must hold which
+notification; after every step every practitioner's inbox (restricted to the machine's
+own children) is compared with it, and each mismatch is reported against the precise
+requirement it breaks. Hypothesis shrinks a failure to the minimal step sequence.
+
+Asynchronous targets: an expected notification counts as missing only once its declared
+bound has passed; teardown waits for the bound only if something is still outstanding,
+so a synchronous target never waits. Before the machine runs, one probe note checks the
+latency itself (NOTIF-005), so the machine may read "absent after the bound" as "never".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from conformance.checks import RequirementFailure, check, fail
+from conformance.suites.test_notifications import (
+    NOTIF_001,
+    NOTIF_002,
+    NOTIF_003,
+    NOTIF_004,
+    NOTIF_005,
+    NOTIF_006,
+    NOTIF_007,
+    await_note,
+    by_note,
+    dumps,
+    latency_bound,
+    note_id,
+    our_notifications,
+    patience,
+    sleep_until,
+)
+from conformance.world import Practitioner, World
+
+CHILDREN = 2
+PEOPLE = 3
+
+_FAILURE_TYPES: dict[tuple[str, ...], type[RequirementFailure]] = {}
+
+
+def _fail(requirements: tuple[str, ...], message: str) -> NoReturn:
+    """Raise a RequirementFailure of a class specific to ``requirements``.
+
+    Hypothesis tells bugs apart by exception type and origin; one class per requirement
+    set keeps shrinking from turning, say, a NOTIF-003 failure into a NOTIF-001 one.
+    """
+    key = tuple(sorted(requirements))
+    cls = _FAILURE_TYPES.get(key)
+    if cls is None:
+        suffix = "_".join(r.rsplit("-", 2)[-2] + r.rsplit("-", 1)[-1] for r in key)
+        cls = type(f"RequirementFailure_{suffix}", (RequirementFailure,), {"__module__": __name__})
+        _FAILURE_TYPES[key] = cls
+    raise cls(key, message)
+
+
+@dataclass
+class Note:
+    """What the oracle knows of one case note."""
+
+    id: str
+    child: int
+    author: int
+    restricted: bool
+    marker: str
+    created: float
+    recipients: frozenset[int]
+
+
+@dataclass
+class Expected:
+    """One notification the oracle expects in one inbox."""
+
+    note: Note
+    notification_id: str | None = None
+    acknowledged: bool = False
+    seen: bool = False
+
+
+@dataclass
+class Oracle:
+    """Who is allocated where, and which notifications each practitioner must hold."""
+
+    allocations: dict[tuple[int, int], str] = field(default_factory=dict)  # (child, person) -> allocation id
+    notes: dict[str, Note] = field(default_factory=dict)
+    inboxes: dict[int, dict[str, Expected]] = field(default_factory=lambda: {p: {} for p in range(PEOPLE)})
+
+
+def _probe_latency(world: World, bound: float) -> None:
+    """NOTIF-005 (and 001) on one note, so the machine can treat "absent after the bound" as never."""
+    child = world.child(family_name="Notifyprobe")
+    reader, author = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(str(child["id"]), reader)
+    note = world.case_note(str(child["id"]), author, f"{world.unique('probe')} Latency probe.")
+    since = time.monotonic()
+    nid = note_id(note.get("id") if isinstance(note, dict) else None)
+    found = await_note(world, [reader], nid, {str(child["id"])}, since, since + patience(bound))
+    if reader.id not in found:
+        fail(NOTIF_001, f"the only practitioner allocated to a child was never notified of case note {nid}")
+    if found[reader.id][0] > bound:
+        fail(NOTIF_005, f"a notification appeared only after {found[reader.id][0]:.1f} s; the target declares {bound:g} s")
+
+
+def _group_leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves.extend(_group_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return leaves
+
+
+@check(NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, NOTIF_005, NOTIF_006, NOTIF_007, kind="property")
+def test_notifications_match_model(world: World) -> None:
+    """NOTIF-001..007 under random interleavings of allocations, notes and acknowledgements.
+
+    Per note the oracle expects exactly one notification for each practitioner currently
+    allocated to the child other than the author (001, 002, 003, 004), with ``preview``
+    null and no text when restricted (006); acknowledgements by the recipient stick,
+    others' are refused with 404/403 and have no effect (007).
+    """
+    bound = latency_bound(world)
+    restricted_notes = world.context.has("restricted_notes")
+    _probe_latency(world, bound)
+
+    class NotificationMachine(RuleBasedStateMachine):
+        """Children c0..c1 and practitioners p0..p2, fresh for every example."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.children = [str(world.child(family_name="Notifymodel")["id"]) for _ in range(CHILDREN)]
+            self.people: list[Practitioner] = [world.practitioner("practitioner", fresh=True) for _ in range(PEOPLE)]
+            self.model = Oracle()
+
+        # -- rules ----------------------------------------------------------------------
+        @rule(c=st.integers(0, CHILDREN - 1), p=st.integers(0, PEOPLE - 1))
+        def allocate(self, c: int, p: int) -> None:
+            if (c, p) in self.model.allocations:
+                return
+            body = world.allocate(self.children[c], self.people[p])
+            if not isinstance(body, dict) or body.get("id") is None:
+                _fail((NOTIF_003,), "the allocation response carries no id, so it cannot be ended")
+            self.model.allocations[(c, p)] = str(body["id"])
+
+        @rule(c=st.integers(0, CHILDREN - 1), p=st.integers(0, PEOPLE - 1))
+        def end_allocation(self, c: int, p: int) -> None:
+            allocation = self.model.allocations.pop((c, p), None)
+            if allocation is not None:
+                world.end_allocation(allocation)
+
+        @rule(c=st.integers(0, CHILDREN - 1), author=st.integers(0, PEOPLE - 1), restricted=st.booleans())
+        def add_case_note(self, c: int, author: int, restricted: bool) -> None:
+            restricted = restricted and restricted_notes
+            marker = world.unique("m")
+            body = world.case_note(self.children[c], self.people[author], f"{marker} Case note text.", restricted=restricted)
+            nid = note_id(body.get("id") if isinstance(body, dict) else None)
+            if not nid:
+                _fail((NOTIF_001,), "POST case-notes returned no note id; notifications cannot be matched to it")
+            recipients = frozenset(p for (cc, p) in self.model.allocations if cc == c and p != author)
+            note = Note(nid, c, author, restricted, marker, time.monotonic(), recipients)
+            self.model.notes[nid] = note
+            for p in recipients:
+                self.model.inboxes[p][nid] = Expected(note)
+
+        @rule(actor=st.integers(0, PEOPLE - 1), owner=st.integers(0, PEOPLE - 1), k=st.integers(0, 7))
+        def acknowledge(self, actor: int, owner: int, k: int) -> None:
+            known = [e for e in self.model.inboxes[owner].values() if e.notification_id is not None]
+            if not known:
+                return
+            target = known[k % len(known)]
+            response = world.client.post(f"/notifications/{target.notification_id}/acknowledge", token=self.people[actor].token)
+            if actor == owner:
+                if response.status_code != 200:
+                    _fail((NOTIF_007,), f"p{owner} acknowledging their own notification got HTTP {response.status_code}")
+                target.acknowledged = True
+            elif response.status_code not in (403, 404):
+                _fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got HTTP {response.status_code}; "
+                                    "expected 404 (or 403)")
+
+        # -- comparison with the oracle ------------------------------------------------------
+        def _compare(self, *, final: bool = False) -> bool:
+            """Compare every inbox with the oracle; True while expected notifications are outstanding."""
+            now = time.monotonic()
+            outstanding = False
+            for p, person in enumerate(self.people):
+                expected = self.model.inboxes[p]
+                present = by_note(our_notifications(world, person, self.children))
+                for nid, items in present.items():
+                    note = self.model.notes.get(nid)
+                    if nid not in expected:
+                        if note is not None and note.author == p:
+                            _fail((NOTIF_002,), f"p{p} was notified of their own case note {nid}")
+                        why = "an ended or absent allocation" if note is not None else "an unknown case note"
+                        _fail((NOTIF_003,), f"p{p} was notified of case note {nid} ({why}; allocated when written: "
+                                            f"{sorted(f'p{r}' for r in note.recipients) if note else '?'})")
+                    if len(items) > 1:
+                        _fail((NOTIF_004,), f"p{p} holds {len(items)} notifications of case note {nid}")
+                    item, entry = items[0], expected[nid]
+                    if entry.note.restricted:
+                        leaked = item.get("preview") is not None or entry.note.marker in dumps(item)
+                        if leaked:
+                            _fail((NOTIF_006,), f"p{p}'s notification of restricted case note {nid} carries content: "
+                                                f"preview {item.get('preview')!r}")
+                    entry.notification_id = entry.notification_id or (str(item["id"]) if item.get("id") is not None else None)
+                    if entry.acknowledged and not item.get("acknowledged_at"):
+                        _fail((NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged but no longer is")
+                    if not entry.acknowledged and item.get("acknowledged_at"):
+                        _fail((NOTIF_007,), f"p{p}'s notification of case note {nid} shows acknowledged_at although "
+                                            "its recipient never acknowledged it")
+                    entry.seen = True
+                for nid, entry in expected.items():
+                    if nid in present:
+                        continue
+                    if entry.seen:
+                        lost = (NOTIF_007,) if entry.acknowledged else (NOTIF_001,)
+                        _fail(lost, f"p{p}'s {'acknowledged ' if entry.acknowledged else ''}notification of case note "
+                                    f"{nid} has disappeared from the inbox")
+                    if final or now > entry.note.created + bound:
+                        _fail((NOTIF_001,), f"p{p} (allocated to c{entry.note.child} when p{entry.note.author} wrote "
+                                            f"case note {nid}) was not notified within {bound:g} s")
+                    outstanding = True
+            return outstanding
+
+        @invariant()
+        def inboxes_match_model(self) -> None:
+            self._compare()
+
+        def teardown(self) -> None:
+            pending = [e.note.created for inbox in self.model.inboxes.values() for e in inbox.values() if not e.seen]
+            if pending:
+                sleep_until(max(pending) + bound)
+                self._compare(final=True)
+
+    run_settings = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    try:
+        run_state_machine_as_test(NotificationMachine, settings=run_settings)
+    except BaseExceptionGroup as group:  # several distinct bugs: report every requirement they break
+        leaves = _group_leaves(group)
+        if not leaves or not all(isinstance(e, RequirementFailure) for e in leaves):
+            raise
+        parts = [str(e) + "".join("\n" + n for n in getattr(e, "__notes__", ())) for e in leaves]
+        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]
+        raise RequirementFailure(requirements, "\n\n".join(parts)) from group
