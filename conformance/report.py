@@ -1,0 +1,355 @@
+"""The human report: one self-contained ``report.html`` (and optionally ``report.pdf``).
+
+Rendered with Jinja2 from ``conformance/templates/report.html.j2`` with autoescape on
+for everything. Target-supplied strings (about fields, names, URLs, messages, evidence)
+are only ever text: no target URL becomes a link, no inline script exists, and a
+Content-Security-Policy forbids scripts and any fetch. The page reads top-down for a
+council manager: verdict and what was tested, the requirement matrix by area, each
+failure with its reproduction, then the (redacted) evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConformanceError, EXIT_USAGE
+
+__all__ = ["ChromiumError", "find_chromium", "render_html", "run_headless", "write_pdf"]
+
+_VERDICT_CLASSES = {
+    "PASS": "pass",
+    "FAIL": "fail",
+    "ERROR": "error",
+    "WAIVED": "waived",
+    "NOT_APPLICABLE": "na",
+    "SKIPPED": "skipped",
+    "NOT_RUN": "notrun",
+    "CERTIFIED": "pass",
+    "NOT_CERTIFIED": "fail",
+    "INCONCLUSIVE": "error",
+}
+_VERDICT_LABELS = {"NOT_APPLICABLE": "NOT APPLICABLE", "NOT_RUN": "NOT RUN", "NOT_CERTIFIED": "NOT CERTIFIED"}
+_VERDICT_ORDER = ("FAIL", "ERROR", "WAIVED", "SKIPPED", "NOT_RUN", "NOT_APPLICABLE", "PASS")
+_AREA_NAMES = {
+    "records": "Child records",
+    "referrals": "Referrals",
+    "allocations": "Allocations",
+    "case-notes": "Case notes",
+    "timescales": "Timescales",
+    "assessments": "Assessments",
+    "export": "Bulk export",
+    "contract": "API contract",
+    "search": "Search",
+    "notifications": "Notifications",
+    "gating": "Assessment gating (child seen)",
+    "access": "Access control",
+    "transfer": "Inter-council transfer",
+    "audit": "Audit",
+    "shielding": "Shielded records",
+    "visits": "Visits",
+    "chronology": "Chronology",
+}
+_EVIDENCE_TEXT_LIMIT = 8000
+_ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+class ChromiumError(ConformanceError):
+    """Headless Chromium is missing, failed or timed out (exit 2: fix the environment)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _anchor(value: Any) -> str:
+    return "req-" + _ANCHOR_UNSAFE.sub("_", str(value))[:120]
+
+
+def _verdict_class(value: Any) -> str:
+    return _VERDICT_CLASSES.get(str(value), "unknown")
+
+
+def _verdict_label(value: Any) -> str:
+    value = str(value)
+    return _VERDICT_LABELS.get(value, value)
+
+
+def _pretty(value: Any) -> str:
+    """Readable text for an evidence body or example (always rendered escaped)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > _EVIDENCE_TEXT_LIMIT:
+        text = text[:_EVIDENCE_TEXT_LIMIT] + f"\n… ({len(text) - _EVIDENCE_TEXT_LIMIT} more characters in evidence/)"
+    return text
+
+
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("conformance", "templates"),
+        autoescape=True,  # everything, whatever the template name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["anchor"] = _anchor
+    env.filters["vclass"] = _verdict_class
+    env.filters["vlabel"] = _verdict_label
+    env.filters["pretty"] = _pretty
+    return env
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _failing_example(check: Mapping[str, Any]) -> str:
+    example = check.get("example")
+    if example is None:
+        for entry in check.get("evidence") or []:
+            if isinstance(entry, Mapping) and entry.get("kind") in ("example", "falsifying-example", "hypothesis"):
+                example = entry.get("example", entry.get("data", entry))
+                break
+    return _pretty(example)
+
+
+def _exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
+    request = entry.get("request") if isinstance(entry.get("request"), Mapping) else {}
+    response = entry.get("response") if isinstance(entry.get("response"), Mapping) else {}
+    return {
+        "kind": _text(entry.get("kind", "")),
+        "method": _text(request.get("method", "")),
+        "url": _text(request.get("url", "")),
+        "request_headers": {str(k): _text(v) for k, v in (request.get("headers") or {}).items()}
+        if isinstance(request.get("headers"), Mapping)
+        else {},
+        "request_body": _pretty(request.get("json", request.get("body"))),
+        "status": _text(response.get("status", "")),
+        "response_headers": {str(k): _text(v) for k, v in (response.get("headers") or {}).items()}
+        if isinstance(response.get("headers"), Mapping)
+        else {},
+        "response_body": _pretty(response.get("json", response.get("body"))),
+        "error": _text(entry.get("error", "")),
+        "other": "" if entry.get("kind") == "http" else _pretty({k: v for k, v in entry.items() if k not in ("request", "response")}),
+    }
+
+
+def _view(result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], manifest_info: Mapping[str, Any]) -> dict[str, Any]:
+    target = result.get("target") or {}
+    about = target.get("about") or {}
+    requirements = list(result.get("requirements") or [])
+    by_area: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for req in requirements:
+        by_area[str(req.get("area", "other"))].append(req)
+    areas = []
+    for area, reqs in by_area.items():
+        counts: dict[str, int] = defaultdict(int)
+        for req in reqs:
+            counts[str(req.get("verdict"))] += 1
+        areas.append(
+            {
+                "key": area,
+                "name": _AREA_NAMES.get(area, area),
+                "requirements": reqs,
+                "counts": [(v, counts[v]) for v in _VERDICT_ORDER if counts.get(v)],
+            }
+        )
+    failures = []
+    for req in requirements:
+        if req.get("verdict") not in ("FAIL", "ERROR", "WAIVED"):
+            continue
+        checks = []
+        for check in req.get("checks") or []:
+            if check.get("verdict") in ("FAIL", "ERROR", "WAIVED"):
+                checks.append(
+                    {
+                        "id": _text(check.get("id")),
+                        "kind": _text(check.get("kind")),
+                        "verdict": _text(check.get("verdict")),
+                        "message": _text(check.get("message")),
+                        "example": _failing_example(check),
+                        "reproduce": _text(check.get("reproduce")),
+                    }
+                )
+        failures.append({"req": req, "checks": checks})
+    exchanges = []
+    for req in requirements:
+        for check in req.get("checks") or []:
+            for entry in check.get("evidence") or []:
+                if isinstance(entry, Mapping):
+                    exchanges.append(dict(_exchange(entry), requirement=_text(req.get("id")), check=_text(check.get("id"))))
+    for entry in evidence:
+        if isinstance(entry, Mapping):
+            exchanges.append(dict(_exchange(entry), requirement="", check="run"))
+    counts = result.get("counts") or {}
+    verdict = _text(result.get("verdict") or "INCONCLUSIVE")
+    must_fail = sum(1 for r in requirements if r.get("level") == "MUST" and r.get("verdict") == "FAIL")
+    errors = sum(1 for r in requirements if r.get("verdict") == "ERROR") + len(result.get("errors") or [])
+    if verdict == "CERTIFIED":
+        summary = "Every in-scope MUST requirement passed, was waived by a signed waiver, or does not apply to this system."
+    elif verdict == "NOT_CERTIFIED":
+        summary = f"{must_fail} MUST requirement{'s' if must_fail != 1 else ''} failed. The failures are listed below with a way to reproduce each."
+    else:
+        summary = (
+            "The run could not be judged: some checks could not run or did not complete "
+            f"({errors} error{'s' if errors != 1 else ''}). This is not a finding against the supplier."
+        )
+    spec = result.get("spec") or {}
+    harness = result.get("harness") or {}
+    waivers = result.get("waivers") or {}
+    return {
+        "verdict": verdict,
+        "summary": summary,
+        "phase": _text(result.get("phase")),
+        "supplier": _text(about.get("supplier")) or "unknown supplier",
+        "product": _text(about.get("product")) or "unknown product",
+        "version": _text(about.get("version")) or "unknown",
+        "target_url": _text(target.get("url")),
+        "builtin_reference": bool(target.get("builtin_reference")),
+        "faults": [_text(f) for f in target.get("faults") or []],
+        "export": _text(target.get("export")) if target.get("export") else "",
+        "channels": ", ".join(_text(c) for c in result.get("channels") or []),
+        "profile": _text(result.get("profile")) or "default",
+        "seed": _text(result.get("seed")),
+        "started_at": _text(result.get("started_at")),
+        "finished_at": _text(result.get("finished_at")),
+        "run_id": _text(result.get("run_id")),
+        "command": _text(result.get("command")),
+        "spec_version": _text(spec.get("version")),
+        "spec_sha256": _text(spec.get("sha256")),
+        "harness_version": _text(harness.get("version")),
+        "python": _text(harness.get("python")),
+        "dependencies": sorted((str(k), _text(v)) for k, v in (harness.get("dependencies") or {}).items()),
+        "capabilities": sorted((str(k), _text(v)) for k, v in (result.get("capabilities") or {}).items()),
+        "counts": [(v, counts[v]) for v in _VERDICT_ORDER if counts.get(v)],
+        "total": len(requirements),
+        "areas": areas,
+        "failures": failures,
+        "run_errors": [_text(e) for e in result.get("errors") or []],
+        "findings": [f for f in result.get("findings") or [] if isinstance(f, Mapping)],
+        "waivers_applied": list(waivers.get("applied") or []),
+        "waivers_unmatched": list(waivers.get("unmatched") or []),
+        "waivers_refused": list(waivers.get("refused") or []),
+        "waiver_file": waivers.get("file") or {},
+        "exchanges": exchanges,
+        "bundle": dict(manifest_info),
+    }
+
+
+def render_html(
+    result: Mapping[str, Any],
+    *,
+    evidence: Sequence[Mapping[str, Any]] = (),
+    bundle_info: Mapping[str, Any] | None = None,
+) -> str:
+    """Render the report for ``result`` (already redacted) as one self-contained HTML page.
+
+    ``bundle_info`` adds the bundle name, redaction policy and signing key id to the footer.
+    """
+    return _environment().get_template("report.html.j2").render(**_view(result, evidence, bundle_info or {}))
+
+
+def find_chromium(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """Return the Chromium executable: ``explicit``, ``$ICS_CHROMIUM``, or one on ``PATH``."""
+    for candidate in (explicit, os.environ.get("ICS_CHROMIUM")):
+        if candidate:
+            return str(candidate) if Path(candidate).exists() else shutil.which(str(candidate))
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def run_headless(
+    html_path: Path,
+    *args: str,
+    timeout: float = 60.0,
+    chromium: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium on a local HTML file with extra ``args`` (e.g. ``--dump-dom``).
+
+    Networking is cut off (every host name resolves nowhere); a fresh profile directory is
+    used and removed. Raises :class:`ChromiumError` if Chromium is absent, fails or times out.
+    """
+    executable = find_chromium(chromium)
+    if executable is None:
+        raise ChromiumError(
+            "headless Chromium is needed for this (Debian/Ubuntu: apt-get install chromium; "
+            "or set ICS_CHROMIUM to the browser executable)"
+        )
+    with tempfile.TemporaryDirectory(prefix="ics-chromium-") as profile:
+        command = [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            f"--user-data-dir={profile}",
+            *args,
+            Path(html_path).resolve().as_uri(),
+        ]
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "HOME": profile},
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.communicate()
+            raise ChromiumError(f"headless Chromium did not finish within {timeout:g} s") from exc
+    if process.returncode != 0:
+        tail = (stderr or "").strip().splitlines()[-3:]
+        raise ChromiumError(f"headless Chromium failed (exit {process.returncode}): {' | '.join(tail)}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def write_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 60.0, chromium: str | None = None) -> Path:
+    """Print ``html_path`` to ``pdf_path`` with headless Chromium; return ``pdf_path``."""
+    pdf_path = Path(pdf_path).resolve()
+    pdf_path.unlink(missing_ok=True)
+    run_headless(
+        html_path,
+        f"--print-to-pdf={pdf_path}",
+        "--no-pdf-header-footer",
+        "--print-to-pdf-no-header",
+        timeout=timeout,
+        chromium=chromium,
+    )
+    if not pdf_path.is_file() or pdf_path.stat().st_size == 0:
+        raise ChromiumError(f"headless Chromium wrote no PDF to {pdf_path}")
+    return pdf_path
