@@ -1,0 +1,20 @@
+"""Export-file conformance: streaming validation of bulk exports (ICS-1A-EXP-001..009).
+
+Public surface::
+
+    validate_export(path, *, phase="1B", max_examples=20, workers=2) -> ExportReport
+    reconcile(report_or_path, expected: ExpectedRecords) -> list[Finding]
+    generate_export(directory, *, children, seed, zip=False) -> Path
+"""
+
+from __future__ import annotations
+
+from conformance.export.archive import Limits
+from conformance.export.findings import EXPORT_REQUIREMENTS, Finding
+from conformance.export.validate import ExportReport, validate_export
+
+__all__ = ["EXPORT_REQUIREMENTS", "ExportReport", "Finding", "Limits", "validate_export"]
+
+from conformance.export.generate import generate_export  # noqa: E402
+
+__all__ += ["generate_export"]

@@ -1,0 +1,104 @@
+"""Findings and their bounded aggregation per requirement.
+
+A finding names the requirement it breaks, the file, the 1-based line (None for
+whole-file findings), the JSON pointer inside the record ("" for the whole record)
+and a plain message. Aggregation keeps a count per requirement and only the first
+``max_examples`` findings, so a systematic fault in a million records stays readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One breach of an export requirement."""
+
+    requirement: str
+    file: str
+    line: int | None
+    pointer: str
+    message: str
+
+    @property
+    def location(self) -> str:
+        """``file:line`` (or just ``file``) as printed by the CLI."""
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requirement": self.requirement,
+            "file": self.file,
+            "line": self.line,
+            "pointer": self.pointer,
+            "message": self.message,
+        }
+
+    def __str__(self) -> str:
+        pointer = f" {self.pointer}" if self.pointer else ""
+        return f"{self.location}{pointer} {self.message}"
+
+
+@dataclass
+class FindingSink:
+    """Collects findings: a count per requirement plus the first ``max_examples`` of each.
+
+    Also records rules that crashed (``errors``): a crashed rule is reported as ERROR,
+    never as a pass.
+    """
+
+    max_examples: int = 20
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[Finding]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, requirement: str, file: str, line: int | None, pointer: str, message: str) -> None:
+        """Record one finding (kept as an example only while under the limit)."""
+        count = self.counts.get(requirement, 0)
+        self.counts[requirement] = count + 1
+        if count < self.max_examples:
+            if len(message) > MAX_MESSAGE:
+                message = message[: MAX_MESSAGE - 1] + "…"
+            self.examples.setdefault(requirement, []).append(Finding(requirement, file, line, pointer, message))
+
+    def crashed(self, requirement: str, where: str, exc: BaseException) -> None:
+        """Record that the rule behind ``requirement`` crashed (first crash kept)."""
+        self.errors.setdefault(requirement, f"rule crashed on {where}: {type(exc).__name__}: {exc}"[:MAX_MESSAGE])
+
+    def merge(self, other: FindingSink) -> None:
+        """Add another sink's counts, examples (up to the limit) and errors into this one."""
+        for requirement, count in other.counts.items():
+            self.counts[requirement] = self.counts.get(requirement, 0) + count
+            kept = self.examples.setdefault(requirement, [])
+            room = self.max_examples - len(kept)
+            if room > 0:
+                kept.extend(other.examples.get(requirement, [])[:room])
+        for requirement, message in other.errors.items():
+            self.errors.setdefault(requirement, message)
+
+
+EXP_PRESENT = "ICS-1A-EXP-001"
+EXP_MANIFEST = "ICS-1A-EXP-002"
+EXP_SCHEMA = "ICS-1A-EXP-003"
+EXP_UNIQUE = "ICS-1A-EXP-004"
+EXP_REFS = "ICS-1A-EXP-005"
+EXP_DATES = "ICS-1A-EXP-006"
+EXP_IDENTIFIERS = "ICS-1A-EXP-007"
+EXP_TIMESCALES = "ICS-1A-EXP-008"
+EXP_RECONCILE = "ICS-1A-EXP-009"
+
+#: The requirements a file export alone can judge, in report order.
+EXPORT_REQUIREMENTS = (
+    EXP_PRESENT,
+    EXP_MANIFEST,
+    EXP_SCHEMA,
+    EXP_UNIQUE,
+    EXP_REFS,
+    EXP_DATES,
+    EXP_IDENTIFIERS,
+    EXP_TIMESCALES,
+)

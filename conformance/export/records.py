@@ -1,0 +1,377 @@
+"""Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
+
+Runs in a worker process (or in-process for small exports). Each line is parsed with
+orjson, checked against the compiled jsonschema-rs validator of its record type
+(``is_valid`` first, ``iter_errors`` only for records that fail, formats checked), and
+passed to the rules of its type. The scan returns bounded findings, the file's bytes,
+record count and sha256 (for the manifest), and a compact index (IDs and the few dates
+the cross-record rules need) — never the records themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache, lru_cache
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from conformance._resources import spec_path
+from conformance.export.archive import Limits, SourceSpec, member
+from conformance.export.findings import (
+    EXP_DATES,
+    EXP_IDENTIFIERS,
+    EXP_REFS,
+    EXP_SCHEMA,
+    EXP_TIMESCALES,
+    EXP_UNIQUE,
+    FindingSink,
+)
+from conformance.identifiers import is_valid_nhs_number, is_valid_upn
+from conformance.workingdays import due_date
+
+RECORD_TYPES = (
+    "children",
+    "aliases",
+    "practitioners",
+    "allocations",
+    "referrals",
+    "case_notes",
+    "assessments",
+    "visits",
+)
+#: Record types whose index the others need; scanned first.
+INDEX_TYPES = ("children", "practitioners", "referrals", "assessments")
+BLOCK = 4 * 1024 * 1024
+_MISSING = object()
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Return the JSON Schema of record type (or ``manifest``) ``name``."""
+    return json.loads(spec_path("schemas", "export", f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def validator(name: str) -> Any:
+    """Return the compiled jsonschema-rs validator for ``name``, with format checking on."""
+    return jsonschema_rs.Draft202012Validator(load_schema(name), validate_formats=True)
+
+
+def _pointer(path: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def schema_errors(name: str, obj: Any) -> list[tuple[str, str]]:
+    """Return ``(json pointer, message)`` for each schema error of ``obj``."""
+    return [(_pointer(e.instance_path), e.message) for e in validator(name).iter_errors(obj)]
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def duplicate_key(line: bytes) -> str | None:
+    """Return a key that occurs twice in one object of ``line`` (None if none)."""
+    try:
+        json.loads(line, object_pairs_hook=_reject_duplicates)
+    except _DuplicateKey as exc:
+        return str(exc.args[0])
+    except ValueError:
+        return None
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _due(kind: str, start: str) -> str:
+    return due_date(kind, date.fromisoformat(start)).isoformat()
+
+
+@dataclass
+class FileScan:
+    """What a scan of one file returns to the coordinator."""
+
+    name: str
+    record_type: str
+    records: int = 0
+    bytes: int = 0
+    sha256: str = ""
+    sink: FindingSink = field(default_factory=FindingSink)
+    index: Any = None
+    seen_ok: set[str] = field(default_factory=set)  # visits: completed assessments with a qualifying seen visit
+    read_error: str | None = None
+    duration: float = 0.0
+
+
+def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) -> Iterator[tuple[int, list[bytes | None], bool]]:
+    """Yield ``(first line number, lines, final)`` from a binary stream.
+
+    A line over ``max_line`` bytes is yielded as ``None`` and skipped without being held
+    in memory. ``final`` is True for the last batch when the file does not end with a
+    newline (its last line may be truncated). Bytes read are hashed and counted.
+    """
+    pending = b""
+    skipping = False
+    lineno = 1
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        hasher.update(block)
+        counter[0] += len(block)
+        if skipping:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            block = block[cut + 1 :]
+            skipping = False
+        data = pending + block if pending else block
+        lines: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
+        pending = lines.pop()  # type: ignore[assignment]
+        if len(pending) > max_line:
+            lines.append(None)
+            pending = b""
+            skipping = True
+        if lines:
+            yield lineno, lines, False
+            lineno += len(lines)
+    if pending:
+        yield lineno, [pending], True
+
+
+class _Scanner:
+    """Applies the schema and per-record rules of one record type."""
+
+    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, Any]) -> None:
+        self.name = name
+        self.type = record_type
+        self.sink = sink
+        self.ids: set[str] = set()
+        self.children: dict[str, str | None] = context.get("children", {})
+        self.practitioners: set[str] = context.get("practitioners", set())
+        self.assessments: dict[str, Any] = context.get("assessments", {})
+        self.local_ids: set[str] = set()
+        self.index: Any = {}
+        self.seen_ok: set[str] = set()
+        self.dates: dict[str, str] = {}
+        self.rule: Callable[[dict[str, Any], int], None] = getattr(self, "_" + record_type)
+        self.rule_requirements = {
+            "children": (EXP_UNIQUE, EXP_DATES, EXP_IDENTIFIERS),
+            "practitioners": (EXP_UNIQUE,),
+            "referrals": (EXP_UNIQUE,),
+            "assessments": (EXP_UNIQUE, EXP_DATES, EXP_TIMESCALES),
+            "visits": (EXP_UNIQUE, EXP_REFS, EXP_DATES),
+            "case_notes": (EXP_UNIQUE, EXP_REFS),
+            "allocations": (EXP_UNIQUE, EXP_REFS, EXP_DATES),
+            "aliases": (EXP_UNIQUE, EXP_REFS),
+        }[record_type]
+        if record_type == "practitioners":
+            self.index = self.ids
+
+    # -- helpers -------------------------------------------------------------------------
+    def _d(self, value: str | None) -> str | None:
+        """Intern a date string so an index holds one copy of each distinct date."""
+        if value is None:
+            return None
+        return self.dates.setdefault(value, value)
+
+    def _unique(self, obj: dict[str, Any], lineno: int) -> str | None:
+        rid = obj.get("id")
+        if type(rid) is not str:
+            return None
+        if rid in self.ids:
+            self.sink.add(EXP_UNIQUE, self.name, lineno, "/id", f"duplicate {self.type} id {rid!r}")
+        else:
+            self.ids.add(rid)
+        return rid
+
+    def _ref(self, obj: dict[str, Any], lineno: int, key: str, known: Any, target: str) -> None:
+        value = obj[key]
+        if value not in known:
+            self.sink.add(EXP_REFS, self.name, lineno, "/" + key, f"{key} {value!r} not found in {target}.jsonl")
+
+    # -- invalid records: keep their id so one schema error does not cascade --------------
+    def invalid(self, obj: dict[str, Any], lineno: int) -> None:
+        rid = self._unique(obj, lineno)
+        if rid is not None and self.type in ("children", "referrals", "assessments"):
+            self.index[rid] = None
+
+    # -- one rule method per record type (records already schema-valid) ----------------------
+    def _children(self, o: dict[str, Any], n: int) -> None:
+        rid = self._unique(o, n)
+        sink, name = self.sink, self.name
+        local = o["local_id"]
+        if local is not None:
+            if local in self.local_ids:
+                sink.add(EXP_UNIQUE, name, n, "/local_id", f"duplicate local child ID {local!r}")
+            else:
+                self.local_ids.add(local)
+        upn = o["upn"]
+        if upn is not None and not is_valid_upn(upn):
+            sink.add(EXP_IDENTIFIERS, name, n, "/upn", f"UPN {upn!r} has an invalid check letter or LA code")
+        nhs = o["nhs_number"]
+        if nhs is not None and not is_valid_nhs_number(nhs):
+            sink.add(EXP_IDENTIFIERS, name, n, "/nhs_number", f"NHS number {nhs!r} fails the modulus 11 check")
+        death = o["date_of_death"]
+        birth = o["date_of_birth"]
+        if death is not None and birth is not None and death < birth:
+            sink.add(EXP_DATES, name, n, "/date_of_death", f"date of death {death} is before date of birth {birth}")
+        if rid is not None:
+            self.index[rid] = self._d(death)
+
+    def _practitioners(self, o: dict[str, Any], n: int) -> None:
+        self._unique(o, n)
+
+    def _referrals(self, o: dict[str, Any], n: int) -> None:
+        rid = self._unique(o, n)
+        if rid is not None:
+            self.index[rid] = (o["child_id"], self._d(o["received_on"]), n)
+
+    def _assessments(self, o: dict[str, Any], n: int) -> None:
+        rid = self._unique(o, n)
+        start, completed = o["start_date"], o["completed_on"]
+        expected = _due(o["type"], start)
+        if o["due_date"] != expected:
+            self.sink.add(
+                EXP_TIMESCALES, self.name, n, "/due_date",
+                f"due date {o['due_date']} should be {expected} ({o['type']} assessment started {start}, working days)",
+            )
+        if completed is not None and completed < start:
+            self.sink.add(EXP_DATES, self.name, n, "/completed_on", f"completed on {completed}, before its start {start}")
+        if rid is not None:
+            self.index[rid] = (o["child_id"], o["referral_id"], self._d(start), self._d(completed), n)
+
+    def _visits(self, o: dict[str, Any], n: int) -> None:
+        self._unique(o, n)
+        aid = o["assessment_id"]
+        assessment = self.assessments.get(aid, _MISSING)
+        if assessment is _MISSING:
+            self.sink.add(EXP_REFS, self.name, n, "/assessment_id", f"assessment_id {aid!r} not found in assessments.jsonl")
+        elif assessment is not None:
+            child_id, start, completed = assessment
+            day = o["visit_date"]
+            if day < start:
+                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"visit on {day}, before its assessment started ({start})")
+            if o["child_seen"]:
+                death = self.children.get(child_id)
+                if death is not None and day > death:
+                    self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, after their date of death {death}")
+                if completed is not None and start <= day <= completed:
+                    self.seen_ok.add(aid)
+        self._ref(o, n, "recorded_by", self.practitioners, "practitioners")
+
+    def _case_notes(self, o: dict[str, Any], n: int) -> None:
+        self._unique(o, n)
+        self._ref(o, n, "child_id", self.children, "children")
+        self._ref(o, n, "author_id", self.practitioners, "practitioners")
+
+    def _allocations(self, o: dict[str, Any], n: int) -> None:
+        self._unique(o, n)
+        self._ref(o, n, "child_id", self.children, "children")
+        self._ref(o, n, "practitioner_id", self.practitioners, "practitioners")
+        end = o["end_date"]
+        if end is not None and end < o["start_date"]:
+            self.sink.add(EXP_DATES, self.name, n, "/end_date", f"allocation ends {end}, before it started {o['start_date']}")
+
+    def _aliases(self, o: dict[str, Any], n: int) -> None:
+        self._unique(o, n)
+        self._ref(o, n, "child_id", self.children, "children")
+
+
+def scan_file(
+    spec: SourceSpec,
+    name: str,
+    record_type: str,
+    *,
+    max_examples: int = 20,
+    limits: Limits | None = None,
+    context: dict[str, Any] | None = None,
+) -> FileScan:
+    """Scan file ``name`` of the export as records of ``record_type``."""
+    import time
+
+    began = time.perf_counter()
+    limits = limits or Limits()
+    sink = FindingSink(max_examples)
+    result = FileScan(name, record_type, sink=sink)
+    scanner = _Scanner(name, record_type, sink, context or {})
+    if record_type == "visits":
+        # visits need the assessments' start/completion and children's dates of death
+        pass
+    check = validator(record_type)
+    is_valid = check.is_valid
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    add = sink.add
+    rule = scanner.rule
+    records = 0
+    hasher = hashlib.sha256()
+    counter = [0]
+    try:
+        with member(spec, name) as stream:
+            for first, lines, final in iter_batches(stream, hasher, limits.max_line_bytes, counter):
+                n = first - 1
+                for line in lines:
+                    n += 1
+                    if line is None:
+                        records += 1
+                        add(EXP_SCHEMA, name, n, "", f"line longer than the {limits.max_line_bytes} byte limit; not read")
+                        continue
+                    try:
+                        obj = loads(line)
+                    except decode_error as exc:
+                        if not line.strip():
+                            add(EXP_SCHEMA, name, n, "", "blank line (JSON Lines needs one record per line)")
+                            continue
+                        records += 1
+                        text = str(exc)
+                        if final:
+                            add(EXP_SCHEMA, name, n, "", f"truncated last line (no final newline, not valid JSON: {text})")
+                        elif "UTF-8" in text or "utf-8" in text:
+                            add(EXP_SCHEMA, name, n, "", f"invalid UTF-8: {text}")
+                        else:
+                            add(EXP_SCHEMA, name, n, "", f"not valid JSON: {text}")
+                        continue
+                    records += 1
+                    if type(obj) is not dict:
+                        add(EXP_SCHEMA, name, n, "", f"record is a JSON {type(obj).__name__.replace('list', 'array')}, expected an object")
+                        continue
+                    if line.count(b'":') != len(obj):
+                        key = duplicate_key(line)
+                        if key is not None:
+                            add(EXP_SCHEMA, name, n, "/" + key, f"duplicate key {key!r} in one object")
+                    if is_valid(obj):
+                        try:
+                            rule(obj, n)
+                        except Exception as exc:  # a crashed rule is ERROR, never a pass
+                            for requirement in scanner.rule_requirements:
+                                sink.crashed(requirement, f"{name}:{n}", exc)
+                    else:
+                        for pointer, message in schema_errors(record_type, obj):
+                            add(EXP_SCHEMA, name, n, pointer, message)
+                        scanner.invalid(obj, n)
+    except OSError as exc:
+        result.read_error = f"{name}: read failed: {exc}"
+    except Exception as exc:  # zlib / zip CRC errors and the like
+        result.read_error = f"{name}: read failed: {type(exc).__name__}: {exc}"
+    result.records = records
+    result.bytes = counter[0]
+    result.sha256 = hasher.hexdigest()
+    result.index = scanner.index if record_type in ("children", "practitioners", "referrals", "assessments") else None
+    result.seen_ok = scanner.seen_ok
+    result.duration = time.perf_counter() - began
+    return result

@@ -1,0 +1,311 @@
+"""Coordinator: open the export, scan its files (in parallel), run cross-file rules,
+check the manifest, and turn findings into per-requirement verdicts."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from conformance.errors import UsageError
+from conformance.export import rules
+from conformance.export.archive import Limits, SourceSpec, member, open_export
+from conformance.export.findings import (
+    EXP_DATES,
+    EXP_MANIFEST,
+    EXP_PRESENT,
+    EXP_REFS,
+    EXP_SCHEMA,
+    EXP_TIMESCALES,
+    EXPORT_REQUIREMENTS,
+    Finding,
+    FindingSink,
+)
+from conformance.export.records import INDEX_TYPES, RECORD_TYPES, FileScan, scan_file, schema_errors, validator
+from conformance.result import CheckResult
+from conformance.verdicts import Verdict
+
+MANIFEST = "manifest.json"
+PHASES = ("1A", "1B", "1C")
+#: Below this many bytes the export is scanned in-process (worker start-up costs more).
+PARALLEL_THRESHOLD = 8 * 1024 * 1024
+#: Requirements judged here that another requirement also covers in the export channel.
+ALSO_COVERS = {"ICS-1A-EXP-004": ("ICS-1A-REC-008",)}
+
+
+@dataclass
+class FileStats:
+    """What was read of one record file."""
+
+    name: str
+    record_type: str
+    records: int
+    bytes: int
+    sha256: str
+    seconds: float
+
+
+@dataclass
+class ExportReport:
+    """The outcome of validating one export."""
+
+    path: str
+    phase: str
+    sink: FindingSink
+    files: list[FileStats] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    requirements: tuple[str, ...] = EXPORT_REQUIREMENTS
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def verdict(self, requirement: str) -> Verdict:
+        """PASS, FAIL (findings) or ERROR (a rule crashed or a file could not be read)."""
+        if self.sink.counts.get(requirement):
+            return Verdict.FAIL
+        if requirement in self.sink.errors:
+            return Verdict.ERROR
+        return Verdict.PASS
+
+    def count(self, requirement: str) -> int:
+        return self.sink.counts.get(requirement, 0)
+
+    def examples(self, requirement: str) -> list[Finding]:
+        return list(self.sink.examples.get(requirement, []))
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The example findings of every requirement (bounded), in requirement order."""
+        return [f for r in self.requirements for f in self.sink.examples.get(r, [])]
+
+    @property
+    def conformant(self) -> bool:
+        return all(self.verdict(r) is Verdict.PASS for r in self.requirements)
+
+    def checks(self) -> list[CheckResult]:
+        """One ``export`` CheckResult per export requirement."""
+        out = []
+        share = max(self.seconds / max(len(self.requirements), 1), 0.0)
+        for rid in self.requirements:
+            verdict = self.verdict(rid)
+            count = self.count(rid)
+            examples = self.examples(rid)
+            if verdict is Verdict.FAIL:
+                message = f"{count} finding{'s' if count != 1 else ''}; first: {examples[0]}" if examples else f"{count} findings"
+            elif verdict is Verdict.ERROR:
+                message = self.sink.errors[rid]
+            else:
+                message = None
+            out.append(
+                CheckResult(
+                    id=f"export::{rid}",
+                    requirements=(rid, *ALSO_COVERS.get(rid, ())),
+                    kind="export",
+                    verdict=verdict,
+                    failed_requirements=(rid, *ALSO_COVERS.get(rid, ())) if verdict is Verdict.FAIL else (),
+                    message=message,
+                    duration=round(share, 4),
+                    reproduce=f"ics-conformance validate-export {self.path} --phase {self.phase}",
+                    evidence=[{"kind": "finding", "count": count, **f.to_json()} for f in examples],
+                )
+            )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary (for ``result.json`` ``target.export`` and ``--json``)."""
+        return {
+            "path": self.path,
+            "records": self.records,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "files": [f.__dict__ for f in self.files],
+            "requirements": {
+                r: {"verdict": self.verdict(r).value, "count": self.count(r), "examples": [f.to_json() for f in self.examples(r)]}
+                for r in self.requirements
+            },
+            "errors": list(self.errors),
+        }
+
+
+class _Inline(Executor):
+    """Runs tasks immediately in this process (small exports, ``workers=1``)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller via the future
+            future.set_exception(exc)
+        return future
+
+
+def _read_manifest(spec: SourceSpec, size: int, limits: Limits, sink: FindingSink) -> dict[str, Any] | None:
+    if size > limits.max_manifest_bytes:
+        sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is {size} bytes, over the {limits.max_manifest_bytes} byte limit; not read")
+        return None
+    with member(spec, MANIFEST) as stream:
+        raw = stream.read(limits.max_manifest_bytes + 1)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is not valid JSON: {exc}")
+        return None
+    if not validator("manifest").is_valid(data):
+        for pointer, message in schema_errors("manifest", data):
+            sink.add(EXP_MANIFEST, MANIFEST, None, pointer, message)
+        return data if isinstance(data, dict) and isinstance(data.get("files"), list) else None
+    return data
+
+
+def _manifest_rules(manifest: dict[str, Any] | None, present: set[str], scans: dict[str, FileScan], sink: FindingSink) -> None:
+    if manifest is None:
+        return
+    listed: dict[str, int] = {}
+    for i, entry in enumerate(manifest.get("files", [])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            continue
+        path = entry["path"]
+        pointer = f"/files/{i}"
+        if path in listed:
+            sink.add(EXP_MANIFEST, MANIFEST, None, pointer + "/path", f"{path} listed twice")
+            continue
+        listed[path] = i
+        rtype = entry.get("record_type")
+        if isinstance(rtype, str) and path != f"{rtype}.jsonl":
+            sink.add(EXP_MANIFEST, MANIFEST, None, pointer + "/record_type", f"{path} listed as record type {rtype!r}")
+        scan = scans.get(path)
+        if path not in present:
+            sink.add(EXP_MANIFEST, path, None, "", f"listed in the manifest ({pointer}) but missing from the export")
+            continue
+        if scan is None or scan.read_error:
+            continue
+        if entry.get("count") != scan.records:
+            sink.add(EXP_MANIFEST, path, None, "", f"manifest count {entry.get('count')} but the file holds {scan.records} records")
+        if entry.get("bytes") != scan.bytes:
+            sink.add(EXP_MANIFEST, path, None, "", f"manifest bytes {entry.get('bytes')} but the file has {scan.bytes} bytes")
+        if entry.get("sha256") != scan.sha256:
+            sink.add(EXP_MANIFEST, path, None, "", f"sha256 differs from the manifest ({str(entry.get('sha256'))[:16]}… vs {scan.sha256[:16]}…)")
+    for name in sorted(present - set(listed) - {MANIFEST}):
+        sink.add(EXP_MANIFEST, name, None, "", "file in the export but not listed in the manifest")
+
+
+def validate_export(
+    path: str | os.PathLike[str],
+    *,
+    phase: str = "1B",
+    max_examples: int = 20,
+    workers: int = 2,
+    limits: Limits | None = None,
+) -> ExportReport:
+    """Validate the export at ``path`` (directory or zip) against ICS-1A-EXP-001..008.
+
+    Raises :class:`~conformance.errors.UsageError` for a bad argument or missing path and
+    :class:`~conformance.errors.InconclusiveError` for an archive that cannot be read.
+    """
+    if phase not in PHASES:
+        raise UsageError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
+    if max_examples < 0:
+        raise UsageError("--max-examples must be >= 0")
+    began = time.perf_counter()
+    limits = limits or Limits()
+    source = open_export(path, limits)
+    sink = FindingSink(max_examples)
+    report = ExportReport(str(path), phase, sink)
+    for problem in source.problems:
+        sink.add(EXP_MANIFEST, problem.name, None, "", problem.message)
+
+    expected = {f"{t}.jsonl": t for t in RECORD_TYPES}
+    present = set(source.members)
+    if MANIFEST not in present:
+        sink.add(EXP_PRESENT, MANIFEST, None, "", "manifest.json missing from the export")
+    for fname in expected:
+        if fname not in present:
+            sink.add(EXP_PRESENT, fname, None, "", f"{fname} missing from the export (one file per record type is required)")
+    for name in sorted(present - set(expected) - {MANIFEST}):
+        sink.add(EXP_MANIFEST, name, None, "", "unexpected file in the export (not a record type file)")
+
+    manifest = None
+    if MANIFEST in present:
+        try:
+            manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink)
+        except Exception as exc:  # noqa: BLE001
+            sink.crashed(EXP_MANIFEST, MANIFEST, exc)
+
+    total = sum(source.members.get(f, 0) for f in expected)
+    parallel = workers > 1 and total >= PARALLEL_THRESHOLD
+    executor: Executor = ProcessPoolExecutor(max_workers=workers) if parallel else _Inline()
+    scans: dict[str, FileScan] = {}
+    kwargs = {"max_examples": max_examples, "limits": limits}
+
+    def run(names: Sequence[str], context: dict[str, Any] | None) -> None:
+        order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
+        futures = {n: executor.submit(scan_file, source.spec, n, expected[n], context=context, **kwargs) for n in order}
+        for n, fut in futures.items():
+            try:
+                scans[n] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
+                for rid in EXPORT_REQUIREMENTS[1:]:
+                    sink.crashed(rid, n, exc)
+                report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
+
+    try:
+        run([f"{t}.jsonl" for t in INDEX_TYPES], None)
+        idx = {t: (scans[f"{t}.jsonl"].index if f"{t}.jsonl" in scans and not scans[f"{t}.jsonl"].read_error else None) for t in INDEX_TYPES}
+        children = idx["children"] or {}
+        assessments = idx["assessments"] or {}
+        referrals = idx["referrals"] or {}
+        practitioners = idx["practitioners"] or set()
+        visit_view = {a: (e[0], e[2], e[3]) if e else None for a, e in assessments.items()}
+        context = {"children": children, "practitioners": practitioners, "assessments": visit_view}
+        del visit_view
+        run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES], context)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    unreadable = {n for n, s in scans.items() if s.read_error}
+    for n in sorted(unreadable):
+        report.errors.append(scans[n].read_error or n)
+        for rid in EXPORT_REQUIREMENTS[1:]:
+            sink.crashed(rid, n, OSError(scans[n].read_error))
+    for n in sorted(scans):
+        sink.merge(scans[n].sink)
+        s = scans[n]
+        report.files.append(FileStats(n, s.record_type, s.records, s.bytes, s.sha256, round(s.duration, 3)))
+
+    cross = (
+        (EXP_REFS, lambda: rules.check_referrals(sink, referrals, children), "referrals"),
+        (EXP_REFS, lambda: rules.check_assessments(sink, assessments, children, referrals), "assessments"),
+    )
+    for rid, fn, what in cross:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001
+            sink.crashed(rid, what, exc)
+            sink.crashed(EXP_DATES, what, exc)
+    if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
+        try:
+            seen_ok = scans["visits.jsonl"].seen_ok
+            rules.check_seen(sink, assessments, seen_ok)
+        except Exception as exc:  # noqa: BLE001
+            sink.crashed(EXP_TIMESCALES, "visits", exc)
+    elif "assessments.jsonl" in scans:
+        rules.check_seen(sink, assessments, set())  # no visits at all: every completion is unseen
+    try:
+        _manifest_rules(manifest, present - {p.name for p in source.problems}, scans, sink)
+    except Exception as exc:  # noqa: BLE001
+        sink.crashed(EXP_MANIFEST, MANIFEST, exc)
+    _ = EXP_SCHEMA
+    report.seconds = time.perf_counter() - began
+    return report
