@@ -14,7 +14,12 @@ from conformance.export.findings import EXPORT_REQUIREMENTS, Finding
 from conformance.export.validate import ExportReport, validate_export
 
 __all__ = ["EXPORT_REQUIREMENTS", "ExportReport", "Finding", "Limits", "validate_export"]
-
-from conformance.export.generate import generate_export  # noqa: E402
-
 __all__ += ["generate_export"]
+
+
+def __getattr__(name: str):  # lazy: Faker is only imported when generating
+    if name == "generate_export":
+        from conformance.export.generate import generate_export
+
+        return generate_export
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

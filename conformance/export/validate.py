@@ -21,7 +21,6 @@ from conformance.export.findings import (
     EXP_MANIFEST,
     EXP_PRESENT,
     EXP_REFS,
-    EXP_SCHEMA,
     EXP_TIMESCALES,
     EXPORT_REQUIREMENTS,
     Finding,
@@ -151,25 +150,34 @@ class _Inline(Executor):
         return future
 
 
-def _read_manifest(spec: SourceSpec, size: int, limits: Limits, sink: FindingSink) -> dict[str, Any] | None:
+def _read_manifest(spec: SourceSpec, size: int, limits: Limits, sink: FindingSink) -> tuple[dict[str, Any] | None, bytes]:
     if size > limits.max_manifest_bytes:
         sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is {size} bytes, over the {limits.max_manifest_bytes} byte limit; not read")
-        return None
+        return None, b""
     with member(spec, MANIFEST) as stream:
         raw = stream.read(limits.max_manifest_bytes + 1)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is not valid JSON: {exc}")
-        return None
+        return None, raw
     if not validator("manifest").is_valid(data):
         for pointer, message in schema_errors("manifest", data):
             sink.add(EXP_MANIFEST, MANIFEST, None, pointer, message)
-        return data if isinstance(data, dict) and isinstance(data.get("files"), list) else None
-    return data
+        return (data if isinstance(data, dict) and isinstance(data.get("files"), list) else None), raw
+    return data, raw
 
 
-def _manifest_rules(manifest: dict[str, Any] | None, present: set[str], scans: dict[str, FileScan], sink: FindingSink) -> None:
+def _entry_line(raw: bytes, path: str) -> int | None:
+    """1-based line of ``"path": "<path>"`` in the manifest text (None if not found)."""
+    needle = orjson.dumps(path)
+    at = raw.find(needle)
+    return raw.count(b"\n", 0, at) + 1 if at >= 0 else None
+
+
+def _manifest_rules(
+    manifest: dict[str, Any] | None, raw: bytes, present: set[str], scans: dict[str, FileScan], sink: FindingSink
+) -> None:
     if manifest is None:
         return
     listed: dict[str, int] = {}
@@ -178,25 +186,26 @@ def _manifest_rules(manifest: dict[str, Any] | None, present: set[str], scans: d
             continue
         path = entry["path"]
         pointer = f"/files/{i}"
+        line = _entry_line(raw, path)
         if path in listed:
-            sink.add(EXP_MANIFEST, MANIFEST, None, pointer + "/path", f"{path} listed twice")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/path", f"{path} listed twice")
             continue
         listed[path] = i
         rtype = entry.get("record_type")
         if isinstance(rtype, str) and path != f"{rtype}.jsonl":
-            sink.add(EXP_MANIFEST, MANIFEST, None, pointer + "/record_type", f"{path} listed as record type {rtype!r}")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/record_type", f"{path} listed as record type {rtype!r}")
         scan = scans.get(path)
         if path not in present:
-            sink.add(EXP_MANIFEST, path, None, "", f"listed in the manifest ({pointer}) but missing from the export")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/path", f"{path} is listed but missing from the export")
             continue
         if scan is None or scan.read_error:
             continue
         if entry.get("count") != scan.records:
-            sink.add(EXP_MANIFEST, path, None, "", f"manifest count {entry.get('count')} but the file holds {scan.records} records")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/count", f"{path}: count {entry.get('count')} but the file holds {scan.records} records")
         if entry.get("bytes") != scan.bytes:
-            sink.add(EXP_MANIFEST, path, None, "", f"manifest bytes {entry.get('bytes')} but the file has {scan.bytes} bytes")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/bytes", f"{path}: bytes {entry.get('bytes')} but the file has {scan.bytes} bytes")
         if entry.get("sha256") != scan.sha256:
-            sink.add(EXP_MANIFEST, path, None, "", f"sha256 differs from the manifest ({str(entry.get('sha256'))[:16]}… vs {scan.sha256[:16]}…)")
+            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/sha256", f"{path}: sha256 {str(entry.get('sha256'))[:16]}… but the file hashes to {scan.sha256[:16]}…")
     for name in sorted(present - set(listed) - {MANIFEST}):
         sink.add(EXP_MANIFEST, name, None, "", "file in the export but not listed in the manifest")
 
@@ -236,10 +245,10 @@ def validate_export(
     for name in sorted(present - set(expected) - {MANIFEST}):
         sink.add(EXP_MANIFEST, name, None, "", "unexpected file in the export (not a record type file)")
 
-    manifest = None
+    manifest, raw_manifest = None, b""
     if MANIFEST in present:
         try:
-            manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink)
+            manifest, raw_manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink)
         except Exception as exc:  # noqa: BLE001
             sink.crashed(EXP_MANIFEST, MANIFEST, exc)
 
@@ -303,9 +312,8 @@ def validate_export(
     elif "assessments.jsonl" in scans:
         rules.check_seen(sink, assessments, set())  # no visits at all: every completion is unseen
     try:
-        _manifest_rules(manifest, present - {p.name for p in source.problems}, scans, sink)
+        _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
     except Exception as exc:  # noqa: BLE001
         sink.crashed(EXP_MANIFEST, MANIFEST, exc)
-    _ = EXP_SCHEMA
     report.seconds = time.perf_counter() - began
     return report

@@ -1,0 +1,119 @@
+"""``ics-conformance validate-export PATH``: judge an export directory or zip (ICS-1A-EXP-*)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+TITLES = {
+    "ICS-1A-EXP-001": "every record file and the manifest present",
+    "ICS-1A-EXP-002": "manifest counts and sha256 match; no missing or extra files",
+    "ICS-1A-EXP-003": "every record valid against its schema (formats checked)",
+    "ICS-1A-EXP-004": "record IDs and local child IDs unique",
+    "ICS-1A-EXP-005": "referential integrity",
+    "ICS-1A-EXP-006": "date order; nothing after a date of death",
+    "ICS-1A-EXP-007": "UPN and NHS number check digits",
+    "ICS-1A-EXP-008": "working-day due dates; no completion without the child seen",
+}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate-export",
+        help="validate a bulk export (directory or .zip of JSON Lines + manifest)",
+        description=(
+            "Stream every record of the export through its JSON Schema and the cross-record rules "
+            "(ICS-1A-EXP-001..008), print a per-requirement summary with the first findings as "
+            "file:line pointer message, and write result.json. Exit 0 conformant, 1 findings against "
+            "a MUST, 2 usage error, 3 could not be judged (e.g. unreadable archive)."
+        ),
+    )
+    parser.add_argument("path", type=Path, metavar="PATH", help="export directory or .zip")
+    parser.add_argument("--phase", default="1B", choices=("1A", "1B", "1C"), help="phase to judge (default 1B)")
+    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR", help="where result.json goes (default reports/)")
+    parser.add_argument("--max-examples", type=int, default=20, metavar="N", help="examples kept per requirement (default 20)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    parser.set_defaults(func=_run)
+
+
+def _printable(value: Any) -> str:
+    """Target-supplied text for a terminal: control characters shown escaped."""
+    text = "" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _write_result(report: Any, args: argparse.Namespace, started: datetime) -> Path | None:
+    from conformance.result import build_result, write_result
+
+    result = build_result(
+        phase=args.phase,
+        channels=["export"],
+        checks=report.checks(),
+        target={"url": None, "builtin_reference": False, "faults": [], "about": None, "export": report.summary()},
+        capabilities={"bulk_export": True},
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        command="ics-conformance " + " ".join(sys.argv[1:]) if sys.argv[1:] else "ics-conformance validate-export",
+        findings=[f.to_json() for f in report.findings],
+        errors=report.errors,
+    )
+    return write_result(result, args.output)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conformance.errors import UsageError
+    from conformance.export import validate_export
+    from conformance.verdicts import Verdict
+
+    if args.max_examples < 0:
+        raise UsageError("--max-examples must be >= 0")
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    started = datetime.now(timezone.utc)
+    report = validate_export(args.path, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
+    verdicts = {r: report.verdict(r) for r in report.requirements}
+    if any(v is Verdict.ERROR for v in verdicts.values()):
+        code = 3
+    elif any(v is Verdict.FAIL for v in verdicts.values()):
+        code = 1
+    else:
+        code = 0
+    written: Path | None = None
+    write_error = None
+    try:
+        written = _write_result(report, args, started)
+    except (ImportError, FileNotFoundError, OSError) as exc:  # catalogue not available, unwritable --output
+        write_error = f"result.json not written: {type(exc).__name__}: {exc}"
+    if args.json:
+        summary = report.summary()
+        summary["exit_code"] = code
+        summary["result"] = str(written) if written else None
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        rate = report.records / report.seconds if report.seconds else 0.0
+        print(
+            f"export {_printable(args.path)}: {report.records:,} records in {len(report.files)} files, "
+            f"{report.bytes / 1e6:.1f} MB, {report.seconds:.2f} s ({rate:,.0f} records/s)"
+        )
+        for rid in report.requirements:
+            verdict = verdicts[rid]
+            count = report.count(rid)
+            extra = f"  {count:,} finding{'s' if count != 1 else ''}" if count else ""
+            print(f"  {verdict.value:<5} {rid}  {TITLES.get(rid, '')}{extra}")
+            if verdict is Verdict.ERROR:
+                print(f"        {_printable(report.sink.errors.get(rid))}")
+            for finding in report.examples(rid):
+                pointer = f" {finding.pointer}" if finding.pointer else ""
+                print(f"        {_printable(finding.location)}{_printable(pointer)} {_printable(finding.message)}")
+        label = {0: "CONFORMANT", 1: "NOT CONFORMANT (findings against MUST requirements)", 3: "INCONCLUSIVE (could not be judged)"}[code]
+        print(f"verdict: {label}")
+        if written:
+            print(f"result:  {written}")
+    if write_error:
+        print(f"ics-conformance: warning: {write_error}", file=sys.stderr)
+    return code
