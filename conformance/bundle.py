@@ -443,7 +443,8 @@ def write_bundle(
             write_pdf(staging / "report.html", staging / "report.pdf")
             files["report.pdf"] = (staging / "report.pdf").read_bytes()
 
-        about = target.get("about") or {}
+        clean_target = clean.get("target") or {}
+        about = clean_target.get("about") or {}
         spec = clean.get("spec") or {}
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -454,7 +455,7 @@ def write_bundle(
             "phase": clean.get("phase"),
             "verdict": clean.get("verdict"),
             "run_id": clean.get("run_id"),
-            "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
+            "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": clean_target.get("url")},
             "redaction": policy,
             "signing": {"alg": "Ed25519", "key_id": key_ident} if key_ident else None,
             "files": [
