@@ -597,14 +597,17 @@ class _ZipSource(_Source):
             raise UsageError(f"{path}: declares more than {MAX_TOTAL_BYTES} bytes uncompressed; refusing (zip bomb?)")
         self.infos: dict[str, zipfile.ZipInfo] = {}
         self._unsafe: list[tuple[str, str]] = []
-        tops = {i.filename.split("/", 1)[0] for i in infos}
-        prefix = f"{next(iter(tops))}/" if len(tops) == 1 and all("/" in i.filename for i in infos) else ""
+        # The bundle root: the folder holding manifest.json (normally the one top-level folder).
+        roots = sorted(i.filename[: -len(MANIFEST)] for i in infos if i.filename.rsplit("/", 1)[-1] == MANIFEST)
+        prefix = roots[0] if len(roots) == 1 else ""
         for info in infos:
             raw = info.filename
             if info.is_dir():
                 continue
-            rel = raw[len(prefix):] if prefix else raw
+            rel = raw[len(prefix):] if raw.startswith(prefix) else raw
             problem = _unsafe_member(raw, info)
+            if problem is None and not raw.startswith(prefix):
+                problem = f"outside the bundle folder {prefix.rstrip('/')!r} (extra file)"
             if problem:
                 self._unsafe.append((raw, problem))
             elif rel in self.infos:

@@ -226,6 +226,11 @@ def test_extra_file_detected(tmp_path: Path, bundle: Bundle, keypair: tuple[Path
     outcome = verify_bundle(tampered, keypair[1])
     assert not outcome.ok and outcome.bad_file == rel
 
+    at_root = tmp_path / "root.zip"
+    _rewrite_zip(bundle.zip_path, at_root, lambda n, d: [(n, d)] + ([(rel, b"{}")] if n.endswith("report.html") else []))
+    outcome = verify_bundle(at_root, keypair[1])
+    assert not outcome.ok and outcome.bad_file == rel and "extra file" in outcome.problem
+
 
 def test_symlink_in_directory_rejected(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path]) -> None:
     copy = tmp_path / "copy"
