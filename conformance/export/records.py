@@ -163,6 +163,91 @@ class FileScan:
     seen_ok: set[str] = field(default_factory=set)  # visits: completed assessments with a qualifying seen visit
     read_error: str | None = None
     duration: float = 0.0
+    lines: int = 0  # physical lines read (to re-base line numbers of a part)
+    ids: set[str] | None = None  # IDs seen, for a part of a file
+    local_ids: set[str] | None = None
+
+
+_CONTEXT: dict[str, Any] = {}
+
+
+def set_context(context: dict[str, Any]) -> None:
+    """Set the indexes inherited by worker processes forked afterwards (and used in-process)."""
+    global _CONTEXT
+    _CONTEXT = context
+
+
+class _Range:
+    """Bytes ``start``..``end`` of a seekable binary stream."""
+
+    def __init__(self, stream: Any, start: int, end: int) -> None:
+        stream.seek(start)
+        self._stream = stream
+        self._left = end - start
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._stream.read(size)
+        self._left -= len(data)
+        return data
+
+
+def hash_member(spec: SourceSpec, name: str) -> tuple[int, str]:
+    """Return ``(bytes, sha256)`` of a member (for files scanned in parts)."""
+    hasher = hashlib.sha256()
+    size = 0
+    with member(spec, name) as stream:
+        while block := stream.read(BLOCK):
+            hasher.update(block)
+            size += len(block)
+    return size, hasher.hexdigest()
+
+
+def line_starts(spec: SourceSpec, name: str, size: int, parts: int) -> list[int]:
+    """Split a directory file into about ``parts`` byte ranges that start at line starts."""
+    bounds = [0]
+    with member(spec, name) as stream:
+        for k in range(1, parts):
+            target = max(size * k // parts, bounds[-1])
+            stream.seek(target)
+            pos = target
+            while True:
+                block = stream.read(1 << 16)
+                if not block:
+                    pos = size
+                    break
+                cut = block.find(b"\n")
+                if cut >= 0:
+                    pos += cut + 1
+                    break
+                pos += len(block)
+            if bounds[-1] < pos < size:
+                bounds.append(pos)
+    bounds.append(size)
+    return bounds
+
+
+def locate_duplicates(spec: SourceSpec, name: str, key: str, values: set[str], limits: Limits) -> list[tuple[int, str]]:
+    """Return ``(line, value)`` of every repeat occurrence of ``values`` under ``key``."""
+    seen: set[str] = set()
+    out: list[tuple[int, str]] = []
+    with member(spec, name) as stream:
+        for first, lines, _final in iter_batches(stream, hashlib.sha256(), limits.max_line_bytes, [0]):
+            for offset, line in enumerate(lines):
+                if not line:
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                value = obj.get(key) if isinstance(obj, dict) else None
+                if value in values:
+                    if value in seen:
+                        out.append((first + offset, value))
+                    seen.add(value)
+    return out
 
 
 def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) -> Iterator[tuple[int, list[bytes | None], bool]]:
@@ -348,18 +433,22 @@ def scan_file(
     max_examples: int = 20,
     limits: Limits | None = None,
     context: dict[str, Any] | None = None,
+    byte_range: tuple[int, int] | None = None,
 ) -> FileScan:
-    """Scan file ``name`` of the export as records of ``record_type``."""
+    """Scan file ``name`` of the export as records of ``record_type``.
+
+    ``context`` holds the indexes of other files (None: the process-wide one set with
+    :func:`set_context` before worker processes were forked). With ``byte_range`` only
+    that part of a directory file is read (it starts at a line start); line numbers are
+    then relative to it and the result carries its IDs for cross-part uniqueness.
+    """
     import time
 
     began = time.perf_counter()
     limits = limits or Limits()
     sink = FindingSink(max_examples)
     result = FileScan(name, record_type, sink=sink)
-    scanner = _Scanner(name, record_type, sink, context or {})
-    if record_type == "visits":
-        # visits need the assessments' start/completion and children's dates of death
-        pass
+    scanner = _Scanner(name, record_type, sink, _CONTEXT if context is None else context)
     check = validator(record_type)
     is_valid = check.is_valid
     loads = orjson.loads
@@ -370,10 +459,13 @@ def scan_file(
     records = 0
     hasher = hashlib.sha256()
     counter = [0]
+    n_lines = [0]
     try:
-        with member(spec, name) as stream:
+        with member(spec, name) as raw:
+            stream = raw if byte_range is None else _Range(raw, *byte_range)
             for first, lines, final in iter_batches(stream, hasher, limits.max_line_bytes, counter):
                 n = first - 1
+                n_lines[0] = first - 1 + len(lines)
                 for line in lines:
                     n += 1
                     if line is None:
@@ -422,5 +514,9 @@ def scan_file(
     result.sha256 = hasher.hexdigest()
     result.index = scanner.index if record_type in ("children", "practitioners", "referrals", "assessments") else None
     result.seen_ok = scanner.seen_ok
+    result.lines = n_lines[0]
+    if byte_range is not None:
+        result.ids = scanner.ids
+        result.local_ids = scanner.local_ids
     result.duration = time.perf_counter() - began
     return result

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from conformance.export import rules
 from conformance.export.archive import Limits, SourceSpec, member, open_export
 from conformance.export.findings import (
     EXP_DATES,
+    EXP_UNIQUE,
     EXP_MANIFEST,
     EXP_PRESENT,
     EXP_REFS,
@@ -26,7 +27,18 @@ from conformance.export.findings import (
     Finding,
     FindingSink,
 )
-from conformance.export.records import INDEX_TYPES, RECORD_TYPES, FileScan, scan_file, schema_errors, validator
+from conformance.export.records import (
+    INDEX_TYPES,
+    RECORD_TYPES,
+    FileScan,
+    hash_member,
+    line_starts,
+    locate_duplicates,
+    scan_file,
+    schema_errors,
+    set_context,
+    validator,
+)
 from conformance.result import CheckResult
 from conformance.verdicts import Verdict
 
@@ -34,6 +46,9 @@ MANIFEST = "manifest.json"
 PHASES = ("1A", "1B", "1C")
 #: Below this many bytes the export is scanned in-process (worker start-up costs more).
 PARALLEL_THRESHOLD = 8 * 1024 * 1024
+#: Directory files larger than a part are scanned in parts of MIN_PART..MAX_PART bytes.
+MIN_PART = 4 * 1024 * 1024
+MAX_PART = 64 * 1024 * 1024
 #: Requirements judged here that another requirement also covers in the export channel.
 ALSO_COVERS = {"ICS-1A-EXP-004": ("ICS-1A-REC-008",)}
 
@@ -136,6 +151,60 @@ class ExportReport:
             },
             "errors": list(self.errors),
         }
+
+
+def _fork() -> Any:
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _warm_up() -> None:
+    """Compile validators and load bank holidays once, before workers are forked."""
+    from datetime import date
+
+    from conformance.workingdays import due_date
+
+    for t in (*RECORD_TYPES, "manifest"):
+        validator(t)
+    due_date("core", date(2008, 1, 1))
+
+
+def _combine(spec: SourceSpec, name: str, parts: list[FileScan], digest: tuple[int, str], limits: Limits) -> FileScan:
+    """Merge the scans of the parts of one file: re-based line numbers, cross-part uniqueness."""
+    whole = FileScan(name, parts[0].record_type, sink=FindingSink(parts[0].sink.max_examples))
+    whole.bytes, whole.sha256 = digest
+    offset = 0
+    seen_ids: set[str] = set()
+    seen_local: set[str] = set()
+    dup_ids: set[str] = set()
+    dup_local: set[str] = set()
+    for part in parts:
+        for rid, examples in part.sink.examples.items():
+            part.sink.examples[rid] = [replace(f, line=f.line + offset) if f.line is not None else f for f in examples]
+        whole.sink.merge(part.sink)
+        whole.records += part.records
+        whole.duration += part.duration
+        whole.read_error = whole.read_error or part.read_error
+        if part.index is not None:
+            if whole.index is None:
+                whole.index = part.index
+            else:
+                whole.index.update(part.index)
+        whole.seen_ok |= part.seen_ok
+        ids = part.ids or set()
+        dup_ids |= ids & seen_ids
+        seen_ids |= ids
+        local = part.local_ids or set()
+        dup_local |= local & seen_local
+        seen_local |= local
+        offset += part.lines
+    for key, dups, what in (("id", dup_ids, f"duplicate {whole.record_type} id"), ("local_id", dup_local, "duplicate local child ID")):
+        if dups:
+            for line, value in locate_duplicates(spec, name, key, dups, limits):
+                whole.sink.add(EXP_UNIQUE, name, line, "/" + key, f"{what} {value!r}")
+    return whole
 
 
 class _Inline(Executor):
@@ -254,34 +323,51 @@ def validate_export(
 
     total = sum(source.members.get(f, 0) for f in expected)
     parallel = workers > 1 and total >= PARALLEL_THRESHOLD
-    executor: Executor = ProcessPoolExecutor(max_workers=workers) if parallel else _Inline()
     scans: dict[str, FileScan] = {}
     kwargs = {"max_examples": max_examples, "limits": limits}
+    part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * 4)))
+    _warm_up()
 
-    def run(names: Sequence[str], context: dict[str, Any] | None) -> None:
-        order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
-        futures = {n: executor.submit(scan_file, source.spec, n, expected[n], context=context, **kwargs) for n in order}
-        for n, fut in futures.items():
-            try:
-                scans[n] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
-                for rid in EXPORT_REQUIREMENTS[1:]:
-                    sink.crashed(rid, n, exc)
-                report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
+    def run(names: Sequence[str], context: dict[str, Any]) -> None:
+        set_context(context)  # inherited by the workers forked below
+        executor: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=_fork()) if parallel else _Inline()
+        try:
+            order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
+            jobs: dict[str, list[Future[Any]]] = {}
+            hashes: dict[str, Future[Any]] = {}
+            for n in order:
+                size = source.members[n]
+                if parallel and source.spec.kind == "directory" and size > part_size:
+                    bounds = line_starts(source.spec, n, size, -(-size // part_size))
+                    hashes[n] = executor.submit(hash_member, source.spec, n)
+                    jobs[n] = [
+                        executor.submit(scan_file, source.spec, n, expected[n], byte_range=(a, b), **kwargs)
+                        for a, b in zip(bounds, bounds[1:])
+                    ]
+                else:
+                    jobs[n] = [executor.submit(scan_file, source.spec, n, expected[n], **kwargs)]
+            for n, futures in jobs.items():
+                try:
+                    parts = [f.result() for f in futures]
+                    scans[n] = parts[0] if n not in hashes else _combine(source.spec, n, parts, hashes[n].result(), limits)
+                except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
+                    for rid in EXPORT_REQUIREMENTS[1:]:
+                        sink.crashed(rid, n, exc)
+                    report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            set_context({})
 
-    try:
-        run([f"{t}.jsonl" for t in INDEX_TYPES], None)
-        idx = {t: (scans[f"{t}.jsonl"].index if f"{t}.jsonl" in scans and not scans[f"{t}.jsonl"].read_error else None) for t in INDEX_TYPES}
-        children = idx["children"] or {}
-        assessments = idx["assessments"] or {}
-        referrals = idx["referrals"] or {}
-        practitioners = idx["practitioners"] or set()
-        visit_view = {a: (e[0], e[2], e[3]) if e else None for a, e in assessments.items()}
-        context = {"children": children, "practitioners": practitioners, "assessments": visit_view}
-        del visit_view
-        run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES], context)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    run([f"{t}.jsonl" for t in INDEX_TYPES], {})
+    idx = {t: (scans[f"{t}.jsonl"].index if f"{t}.jsonl" in scans and not scans[f"{t}.jsonl"].read_error else None) for t in INDEX_TYPES}
+    children = idx["children"] or {}
+    assessments = idx["assessments"] or {}
+    referrals = idx["referrals"] or {}
+    practitioners = idx["practitioners"] or set()
+    visit_view = {a: (e[0], e[2], e[3]) if e else None for a, e in assessments.items()}
+    run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES],
+        {"children": children, "practitioners": practitioners, "assessments": visit_view})
+    del visit_view
 
     unreadable = {n for n, s in scans.items() if s.read_error}
     for n in sorted(unreadable):

@@ -132,12 +132,23 @@ def test_aggregation_is_bounded(tmp_path, export_dir):
     assert check.verdict is Verdict.FAIL and len(check.evidence) == 7 and "50000 findings" in check.message
 
 
-def test_parallel_and_inline_agree(monkeypatch):
-    inline = validate_export(INVALID / "ICS-1A-EXP-005", workers=1)
+@pytest.mark.parametrize("requirement", ["ICS-1A-EXP-004", "ICS-1A-EXP-005", "ICS-1A-EXP-008"])
+def test_parallel_parts_and_inline_agree(monkeypatch, requirement, tmp_path):
+    fixture = tmp_path / "e"
+    shutil.copytree(INVALID / requirement, fixture)
+    notes = _lines(fixture / "case_notes.jsonl")
+    notes[-1]["id"] = notes[0]["id"]  # a duplicate far apart: lands in different parts
+    _save(fixture / "case_notes.jsonl", notes)
+    write_manifest(fixture)
+    inline = validate_export(fixture, workers=1)
     monkeypatch.setattr(validate_module, "PARALLEL_THRESHOLD", 0)
-    parallel = validate_export(INVALID / "ICS-1A-EXP-005", workers=2)
+    monkeypatch.setattr(validate_module, "MIN_PART", 1500)
+    monkeypatch.setattr(validate_module, "MAX_PART", 1500)
+    parallel = validate_export(fixture, workers=2)
     assert inline.sink.counts == parallel.sink.counts
-    assert [str(f) for f in inline.findings] == [str(f) for f in parallel.findings]
+    assert sorted(str(f) for f in inline.findings) == sorted(str(f) for f in parallel.findings)
+    assert [(f.name, f.records, f.sha256) for f in inline.files] == [(f.name, f.records, f.sha256) for f in parallel.files]
+    assert any(f.line == len(notes) for f in parallel.examples("ICS-1A-EXP-004"))
 
 
 def test_crashed_rule_is_error_never_pass(monkeypatch, tmp_path, capsys):
