@@ -42,16 +42,17 @@ print(json.dumps({
 """
 
 
-def ensure_export(records: int, seed: int = 1) -> Path:
+def ensure_export(records: int, seed: int = 1, cache: Path = HERE / ".cache") -> Path:
     """Return the cached export directory of about ``records`` records (generated once)."""
     children = max(1, round(records / RECORDS_PER_CHILD))
-    path = HERE / ".cache" / f"export-{children}-seed{seed}"
+    path = cache / f"export-{children}-seed{seed}"
     if not (path / "manifest.json").exists():
         from conformance.export import generate_export
 
         print(f"generating {children:,} children (~{records:,} records) into {path} ...", file=sys.stderr)
         began = time.perf_counter()
         tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
         generate_export(tmp, children=children, seed=seed)
         tmp.rename(path)
         print(f"  generated in {time.perf_counter() - began:.1f} s", file=sys.stderr)
@@ -122,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000, help="approximate records in the export (default 1,000,000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for the parallel run (default 2)")
     parser.add_argument("--sample", type=int, default=20_000, help="records validated by plain jsonschema (default 20,000)")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where generated exports are kept")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    path = ensure_export(args.records)
+    path = ensure_export(args.records, cache=args.cache)
     parse = parse_only(path)
     parse["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     runs = {}
