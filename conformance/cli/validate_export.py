@@ -48,12 +48,21 @@ def _printable(value: Any) -> str:
 
 
 def _write_result(report: Any, args: argparse.Namespace, started: datetime) -> Path | None:
-    from conformance.result import build_result, write_result
+    from conformance.result import CheckResult, build_result, write_result
+    from conformance.verdicts import Verdict
 
+    # Export-only run: nothing was created through an API, so reconciliation does not apply.
+    reconciliation = CheckResult(
+        id="export::ICS-1A-EXP-009",
+        requirements=("ICS-1A-EXP-009",),
+        kind="export",
+        verdict=Verdict.NOT_APPLICABLE,
+        message="export-only run: no records were created through an API to reconcile (run with a target)",
+    )
     result = build_result(
         phase=args.phase,
         channels=["export"],
-        checks=report.checks(),
+        checks=[*report.checks(), reconciliation],
         target={"url": None, "builtin_reference": False, "faults": [], "about": None, "export": report.summary()},
         capabilities={"bulk_export": True},
         started_at=started,

@@ -35,6 +35,9 @@ def test_done_when_generated_2000_children_is_conformant(tmp_path, capsys):
     assert run_cli("validate-export", str(out), "--output", str(tmp_path / "reports")) == 0
     text = capsys.readouterr().out
     assert "CONFORMANT" in text and "FAIL" not in text
+    if (tmp_path / "reports" / "result.json").exists():
+        result = json.loads((tmp_path / "reports" / "result.json").read_text())
+        assert result["verdict"] == "CERTIFIED", result["counts"]
 
 
 @pytest.mark.parametrize("requirement", [r for r in EXPORT_REQUIREMENTS if r != "ICS-1A-EXP-001"])
