@@ -203,7 +203,7 @@ def write_manifest(directory: Path) -> None:
         if not p.exists():
             continue
         data = p.read_bytes()
-        count = sum(1 for line in data.split(b"\n") if line.strip())
+        count = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)  # lines
         files.append({"path": p.name, "record_type": t, "count": count, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     manifest_path = directory / "manifest.json"
     base = orjson.loads(manifest_path.read_bytes()) if manifest_path.exists() else {

@@ -303,13 +303,13 @@ class _Scanner:
         self.dates: dict[str, str] = {}
         self.rule: Callable[[dict[str, Any], int], None] = getattr(self, "_" + record_type)
         self.rule_requirements = {
-            "children": (EXP_UNIQUE, EXP_DATES, EXP_IDENTIFIERS),
+            "children": (EXP_UNIQUE, EXP_IDENTIFIERS),
             "practitioners": (EXP_UNIQUE,),
             "referrals": (EXP_UNIQUE,),
-            "assessments": (EXP_UNIQUE, EXP_DATES, EXP_TIMESCALES),
+            "assessments": (EXP_UNIQUE, EXP_TIMESCALES),
             "visits": (EXP_UNIQUE, EXP_REFS, EXP_DATES),
             "case_notes": (EXP_UNIQUE, EXP_REFS),
-            "allocations": (EXP_UNIQUE, EXP_REFS, EXP_DATES),
+            "allocations": (EXP_UNIQUE, EXP_REFS),
             "aliases": (EXP_UNIQUE, EXP_REFS),
         }[record_type]
         if record_type == "practitioners":
@@ -359,12 +359,8 @@ class _Scanner:
         nhs = o["nhs_number"]
         if nhs is not None and not nhs_ok(nhs) and not is_valid_nhs_number(nhs):
             sink.add(EXP_IDENTIFIERS, name, n, "/nhs_number", f"NHS number {nhs!r} fails the modulus 11 check")
-        death = o["date_of_death"]
-        birth = o["date_of_birth"]
-        if death is not None and birth is not None and death < birth:
-            sink.add(EXP_DATES, name, n, "/date_of_death", f"date of death {death} is before date of birth {birth}")
         if rid is not None:
-            self.index[rid] = self._d(death)
+            self.index[rid] = self._d(o["date_of_death"])
 
     def _practitioners(self, o: dict[str, Any], n: int) -> None:
         self._unique(o, n)
@@ -383,8 +379,6 @@ class _Scanner:
                 EXP_TIMESCALES, self.name, n, "/due_date",
                 f"due date {o['due_date']} should be {expected} ({o['type']} assessment started {start}, working days)",
             )
-        if completed is not None and completed < start:
-            self.sink.add(EXP_DATES, self.name, n, "/completed_on", f"completed on {completed}, before its start {start}")
         if rid is not None:
             self.index[rid] = (o["child_id"], o["referral_id"], self._d(start), self._d(completed), n)
 
@@ -394,18 +388,16 @@ class _Scanner:
         assessment = self.assessments.get(aid, _MISSING)
         if assessment is _MISSING:
             self.sink.add(EXP_REFS, self.name, n, "/assessment_id", f"assessment_id {aid!r} not found in assessments.jsonl")
-        elif assessment is not None:
+        elif assessment is not None and o["child_seen"]:
             child_id, start, completed = assessment
             day = o["visit_date"]
             if day < start:
-                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"visit on {day}, before its assessment started ({start})")
-            if o["child_seen"]:
-                death = self.children.get(child_id)
-                if death is not None and day > death:
-                    self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, after their date of death {death}")
-                if completed is not None and start <= day <= completed:
-                    self.seen_ok.add(aid)
-        self._ref(o, n, "recorded_by", self.practitioners, "practitioners")
+                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, before the assessment started ({start})")
+            death = self.children.get(child_id)
+            if death is not None and day > death:
+                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, after their date of death {death}")
+            if completed is not None and start <= day <= completed:
+                self.seen_ok.add(aid)
 
     def _case_notes(self, o: dict[str, Any], n: int) -> None:
         self._unique(o, n)
@@ -416,9 +408,6 @@ class _Scanner:
         self._unique(o, n)
         self._ref(o, n, "child_id", self.children, "children")
         self._ref(o, n, "practitioner_id", self.practitioners, "practitioners")
-        end = o["end_date"]
-        if end is not None and end < o["start_date"]:
-            self.sink.add(EXP_DATES, self.name, n, "/end_date", f"allocation ends {end}, before it started {o['start_date']}")
 
     def _aliases(self, o: dict[str, Any], n: int) -> None:
         self._unique(o, n)
@@ -475,10 +464,10 @@ def scan_file(
                     try:
                         obj = loads(line)
                     except decode_error as exc:
+                        records += 1
                         if not line.strip():
                             add(EXP_SCHEMA, name, n, "", "blank line (JSON Lines needs one record per line)")
                             continue
-                        records += 1
                         text = str(exc)
                         if final:
                             add(EXP_SCHEMA, name, n, "", f"truncated last line (no final newline, not valid JSON: {text})")
