@@ -1,0 +1,90 @@
+"""Unit tests of the contract checks' plumbing: waiver configuration, redaction, the custom check."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from conformance.suites import test_contract as contract
+
+
+class _Config:
+    def __init__(self, ini: Any = None, registered: bool = True) -> None:
+        self._ini, self._registered = ini, registered
+        self.inicfg = {} if ini is None else {contract.WAIVE_INI: ini}
+
+    def getini(self, name: str) -> Any:
+        if not self._registered:
+            raise ValueError(f"unknown configuration value: {name!r}")
+        return self._ini if self._ini is not None else []
+
+
+def test_waivers_from_env_and_ini(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(contract.WAIVE_ENV, "response_headers_conformance, error_body_has_code")
+    assert contract.waived_checks(_Config(["negative_data_rejection"])) == {
+        "response_headers_conformance", "error_body_has_code", "negative_data_rejection"}
+
+
+def test_waivers_from_unregistered_raw_ini(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(contract.WAIVE_ENV, raising=False)
+    assert contract.waived_checks(_Config("content_type_conformance\nnot_a_server_error", registered=False)) == {
+        "content_type_conformance", "not_a_server_error"}
+    assert contract.waived_checks(_Config(None, registered=False)) == frozenset()
+
+
+def test_unknown_waiver_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(contract.WAIVE_ENV, "not_a_check")
+    with pytest.raises(pytest.UsageError, match="not_a_check"):
+        contract.waived_checks(_Config())
+
+
+def test_examples_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(contract.EXAMPLES_ENV, raising=False)
+    assert contract.examples_per_operation("quick") < contract.examples_per_operation("certification")
+    monkeypatch.setenv(contract.EXAMPLES_ENV, "3")
+    assert contract.examples_per_operation("quick") == 3
+    monkeypatch.setenv(contract.EXAMPLES_ENV, "0")
+    with pytest.raises(pytest.UsageError):
+        contract.examples_per_operation("quick")
+
+
+def test_reproduction_is_redacted() -> None:
+    text = ("Reproduce with:\n\n    curl -X GET -H 'Authorization: Bearer s3cr3t-token-value' "
+            "-H 'Content-Type: application/json' http://127.0.0.1:8000/children/0?token=abc\n"
+            "echoed s3cr3t-token-value")
+    out = contract._redact(text, ["s3cr3t-token-value"], builtin_reference=True)
+    assert "s3cr3t" not in out and "Authorization" not in out and "token=abc" not in out
+    assert "curl -X GET -H 'Content-Type: application/json' http://127.0.0.1:8000/children/0" in out
+
+
+def _case(negative: bool) -> Any:
+    mode = SimpleNamespace(is_negative=negative)
+    return SimpleNamespace(meta=SimpleNamespace(generation=SimpleNamespace(mode=mode)))
+
+
+class _Response:
+    def __init__(self, status: int, body: Any) -> None:
+        self.status_code, self._body = status, body
+
+    def json(self) -> Any:
+        if isinstance(self._body, Exception):
+            raise self._body
+        return self._body
+
+
+def test_error_body_has_code() -> None:
+    check = contract.error_body_has_code
+    assert check(None, _Response(422, {"code": "VALIDATION_ERROR", "message": "x"}), _case(True)) is None
+    assert check(None, _Response(201, {}), _case(True)) is None  # acceptance is negative_data_rejection's call
+    assert check(None, _Response(422, {}), _case(False)) is None  # only judged on invalid input
+    with pytest.raises(AssertionError, match="no machine-readable"):
+        check(None, _Response(422, {"message": "bad"}), _case(True))
+    with pytest.raises(AssertionError, match="not JSON"):
+        check(None, _Response(400, ValueError("x")), _case(True))
+
+
+def test_check_functions_resolve_every_known_name() -> None:
+    functions = contract._check_functions(sorted(contract.KNOWN_CHECKS))
+    assert [f.__name__ for f in functions] == sorted(contract.KNOWN_CHECKS)
