@@ -1,0 +1,156 @@
+"""Export-channel checks inside an API or export run (ICS-1A-EXP-001..009).
+
+The export judged is the one given with ``--ics-export PATH``, or else the target's own
+bulk export (``GET /export``), taken after this module has created a small, known case
+history through the API so that reconciliation (EXP-009) has records to look for.
+The export is validated once per session by :func:`conformance.export.validate_export`;
+each requirement is then one check whose verdict is that requirement's findings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks import RequirementFailure, check, describe, not_applicable, prerequisite_missing
+from conformance.client import Client
+from conformance.world import Practitioner, RunContext, World
+
+EXP_PRESENT = "ICS-1A-EXP-001"
+EXP_RECONCILE = "ICS-1A-EXP-009"
+_JUDGED = tuple(f"ICS-1A-EXP-00{n}" for n in range(1, 9))
+
+pytestmark = pytest.mark.xdist_group("ics-export")
+
+
+@dataclass
+class ExportRun:
+    """The export of this session and what the harness expects to find in it."""
+
+    source: str  # "file" or "api"
+    path: Path | None = None
+    report: Any = None  # conformance.export.ExportReport
+    expected: Any = None  # conformance.export.ExpectedRecords
+    unavailable: str | None = None  # why the target gave no export (an EXP-001 failure)
+    seeding_failure: RequirementFailure | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _seed(world: World) -> Any:
+    """Create a small case history through the API and return it as ExpectedRecords."""
+    from conformance.export import ExpectedRecords
+    from conformance.identifiers import nhs_check_digit, upn_check_letter
+
+    worker = world.practitioner("practitioner")
+    colleague: Practitioner = world.practitioner("practitioner", fresh=True)
+    rng = secrets.SystemRandom()
+    body = f"801{rng.randrange(10**9):09d}"  # 801: a real LA number, as python-stdnum requires
+    upn = upn_check_letter(body) + body
+    nhs = None
+    while nhs is None:
+        candidate = f"{rng.randrange(4 * 10**8, 5 * 10**8):09d}"
+        try:
+            nhs = candidate + nhs_check_digit(candidate)
+        except ValueError:
+            continue
+    children = [
+        world.child(worker, given_name="Zoë", family_name=f"Exportson-{world.unique('f')[-4:]}", upn=upn, nhs_number=nhs,
+                    date_of_birth="2003-02-11", gender="female"),
+        world.child(worker, given_name="Seán", family_name="O\u2019Export", date_of_birth="2005-09-30", gender="male"),
+    ]
+    aliases = [world.alias(children[0]["id"], "Zoe", "Smith-Export", "previous", actor=worker)]
+    allocations = [world.allocate(children[0]["id"], colleague)]
+    referral = world.referral(children[0]["id"], "2008-01-07", actor=worker)
+    assessment = world.assessment(children[0]["id"], "2008-01-08", kind="initial", referral_id=referral["id"], actor=worker)
+    seen = world.visit(assessment["id"], "2008-01-10", child_seen=True, actor=worker)
+    from conformance.checks import expect_status
+
+    visit = expect_status(seen, 201, world.requirements, "record a seen visit")
+    done = expect_status(world.complete(assessment["id"], "2008-01-14", actor=worker), 200, world.requirements, "complete the assessment")
+    return ExpectedRecords(children=children, aliases=aliases, allocations=allocations, assessments=[done], seen_visits=[visit])
+
+
+@pytest.fixture(scope="session")
+def export_run(request: pytest.FixtureRequest, ics_context: RunContext, ics_client: Client, tmp_path_factory: pytest.TempPathFactory) -> ExportRun:
+    from conformance.export import validate_export
+
+    given = request.config.getoption("ics_export", default=None)
+    if given:
+        path = Path(given)
+        return ExportRun(source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=1))
+    if not ics_context.has("bulk_export"):
+        return ExportRun(source="api", unavailable=None, notes=["bulk_export not declared"])
+    run = ExportRun(source="api")
+    world = World(ics_context, ics_client, requirements=(EXP_RECONCILE,))
+    try:
+        run.expected = _seed(world)
+    except RequirementFailure as failure:
+        run.seeding_failure = failure
+    manager = world.practitioner("manager")
+    response = ics_client.get("/export", token=manager.token)
+    if response.status_code != 200 or not response.content.startswith(b"PK"):
+        run.unavailable = f"GET /export did not return a zip: {describe(response)}"
+        return run
+    path = tmp_path_factory.mktemp("export") / "export.zip"
+    path.write_bytes(response.content)
+    run.path = path
+    run.report = validate_export(path, phase=ics_context.phase, workers=1)
+    return run
+
+
+def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
+    from conformance.verdicts import Verdict
+
+    if run.report is None and run.unavailable is None:
+        not_applicable("the target does not declare the bulk_export capability")
+    if run.unavailable is not None:
+        if requirement == EXP_PRESENT:
+            raise RequirementFailure(requirement, run.unavailable)
+        prerequisite_missing(f"no export to judge ({EXP_PRESENT} failed)")
+    report = run.report
+    verdict = report.verdict(requirement)
+    if verdict is Verdict.ERROR:
+        raise RuntimeError(f"{requirement}: export rule could not run: {report.sink.errors.get(requirement)}")
+    if verdict is Verdict.FAIL:
+        examples = "; ".join(str(f) for f in report.examples(requirement)[:5])
+        raise RequirementFailure(requirement, f"{report.count(requirement)} finding(s) in the {run.source} export: {examples}")
+
+
+def _make_check(requirement: str):
+    @check(requirement, kind="export")
+    def test(export_run: ExportRun, ics_context: RunContext) -> None:
+        _judge(export_run, ics_context, requirement)
+
+    name = f"test_export_{requirement.rsplit('-', 1)[1]}"
+    test.__name__ = test.__qualname__ = name
+    test.__doc__ = f"{requirement}: judged on the export's findings for this requirement."
+    return name, test
+
+
+for _rid in _JUDGED:
+    _name, _fn = _make_check(_rid)
+    globals()[_name] = _fn
+del _rid, _name, _fn
+
+
+@check(EXP_RECONCILE, kind="export")
+def test_export_reconciles_with_api(export_run: ExportRun) -> None:
+    """ICS-1A-EXP-009: records created through the API appear in the export unchanged."""
+    from conformance.export import reconcile
+
+    if export_run.source == "file":
+        not_applicable("export supplied as a file: it predates the records this run created")
+    if export_run.report is None and export_run.unavailable is None:
+        not_applicable("the target does not declare the bulk_export capability")
+    if export_run.seeding_failure is not None:
+        raise export_run.seeding_failure
+    if export_run.unavailable is not None:
+        prerequisite_missing(f"no export to reconcile ({EXP_PRESENT} failed)")
+    findings = reconcile(export_run.report, export_run.expected)
+    if findings:
+        shown = "; ".join(str(f) for f in findings[:5])
+        raise RequirementFailure(EXP_RECONCILE, f"{len(findings)} record(s) differ or are missing: {shown}")
