@@ -385,10 +385,10 @@ def _read_yaml(path: Path) -> Any:
     """Parse YAML safely, refusing duplicate keys; errors as SpecError with line and column."""
     import yaml
 
-    class _StrictLoader(yaml.SafeLoader):
+    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
-    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         keys: set[Any] = set()
         for key_node, _value in node.value:
             key = loader.construct_object(key_node, deep=deep)
