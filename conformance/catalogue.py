@@ -256,7 +256,8 @@ def _load(directory: Path) -> Catalogue:
                 errors.append(f"{shown}: field 'phase': phase {phase} is already defined by {phases[phase].file}")
             else:
                 phases[phase] = PhaseInfo(phase, str(data.get("status")), str(data.get("title")), path.name)
-        for index, raw in enumerate(data.get("requirements") or ()):
+        raws = data.get("requirements")
+        for raw in raws if isinstance(raws, list) else ():
             if not isinstance(raw, dict):
                 continue
             rid = raw.get("id")
