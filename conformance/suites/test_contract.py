@@ -14,8 +14,9 @@ judge it:
   left to API-001 and not judged here.
 * ICS-1A-API-003 (invalid input rejected): schema-violating requests, checks
   ``negative_data_rejection`` (a 4xx) and ``error_body_has_code`` (the harness's own: the
-  4xx body is JSON with a non-empty string ``code``). 5xx is left to API-001.
-* ICS-1A-API-004 (``GET /about``): a scenario check, no Schemathesis.
+  4xx body is JSON whose ``code`` is one of design.md §4's codes). 5xx is left to API-001.
+* ICS-1A-API-004 (``GET /about``): a scenario check, no Schemathesis; ``capabilities`` is
+  validated against ``specs/schemas/capabilities.schema.json``.
 
 A failure names the operation, the identity (admin/practitioner), what Schemathesis
 found and a copy-paste ``curl`` reproduction with the Authorization header removed.
@@ -63,6 +64,12 @@ MAX_FINDINGS = 5
 _MESSAGE_LIMIT = 1800
 
 CUSTOM_CHECK = "error_body_has_code"
+#: The error codes of design.md section 4 (API-003: a refusal's ``code`` is one of them).
+ERROR_CODES = frozenset({
+    "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "MALFORMED_REQUEST", "INVALID_UPN",
+    "INVALID_NHS_NUMBER", "INVALID_POSTCODE", "INVALID_NAME", "DATE_IN_FUTURE", "DATE_ORDER", "UNKNOWN_PRACTITIONER",
+    "DUPLICATE_LOCAL_ID", "ASSESSMENT_ALREADY_OPEN", "ASSESSMENT_NOT_OPEN", "CHILD_NOT_SEEN",
+})
 SERVER_ERROR_CHECKS = ("not_a_server_error",)
 CONFORMANCE_CHECKS = ("status_code_conformance", "content_type_conformance", "response_schema_conformance", "response_headers_conformance")
 NEGATIVE_CHECKS = ("negative_data_rejection", CUSTOM_CHECK)
@@ -126,7 +133,7 @@ def _schema() -> Any:
 
 
 def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Custom Schemathesis check (API-003): a 4xx answer to invalid input has a JSON body with a string ``code``."""
+    """Custom Schemathesis check (API-003): a 4xx answer to invalid input is JSON with a known error ``code``."""
     meta = getattr(case, "meta", None)
     if meta is None or not meta.generation.mode.is_negative or not 400 <= response.status_code < 500:
         return None
@@ -137,6 +144,8 @@ def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not code:
         raise AssertionError(f"the {response.status_code} error body carries no machine-readable `code`: {str(body)[:200]}")
+    if code not in ERROR_CODES:
+        raise AssertionError(f"the {response.status_code} error code {code!r} is not one of the codes of design.md section 4")
     return None
 
 
@@ -316,5 +325,20 @@ def test_about_without_authentication(world: World) -> None:
     require(isinstance(versions, list) and all(isinstance(v, str) for v in versions), API_004,
             f"GET /about: spec_versions is {versions!r}, expected a list of strings")
     require(SPEC_VERSION in versions, API_004, f"GET /about: spec_versions {versions!r} does not include {SPEC_VERSION!r}")
-    require(isinstance(body.get("capabilities"), dict), API_004,
-            f"GET /about: capabilities is {body.get('capabilities')!r}, expected an object")
+    capabilities = body.get("capabilities")
+    require(isinstance(capabilities, dict), API_004, f"GET /about: capabilities is {capabilities!r}, expected an object")
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_capabilities_schema())
+    problems = sorted(validator.iter_errors(capabilities), key=lambda e: list(e.absolute_path))
+    require(not problems, API_004, "GET /about: capabilities not valid against capabilities.schema.json: "
+            + "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in problems[:5]))
+
+
+@cache
+def _capabilities_schema() -> dict[str, Any]:
+    import json
+
+    from conformance._resources import spec_path
+
+    return json.loads(spec_path("schemas", "capabilities.schema.json").read_text(encoding="utf-8"))

@@ -124,7 +124,8 @@ def expect_unchanged(world: World, assessment_id: str, before: dict[str, Any], w
     """GATE-006: after a refused completion the assessment is open and exactly as before."""
     after = get_assessment(world, assessment_id, GATE_006)
     require(after.get("status") == "open", GATE_006, f"{what}: after the refused completion the assessment's status is {after.get('status')!r}, expected 'open'")
-    require(after.get("completed_on") is None, GATE_006, f"{what}: after the refused completion completed_on is {after.get('completed_on')!r}, expected null")
+    for field in ("completed_on", "authorised_by"):
+        require(after.get(field) is None, GATE_006, f"{what}: after the refused completion {field} is {after.get(field)!r}, expected null")
     now = snapshot(after)
     changed = {k: (before[k], now[k]) for k in before if before[k] != now[k]}
     require(not changed, GATE_006, f"{what}: the refused completion changed the assessment: {changed}")
@@ -236,10 +237,15 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
     aid = str(assessment["id"])
     before = snapshot(get_assessment(world, aid, GATE_006))
 
-    expect_refused_not_seen(world.complete(aid, iso(START + timedelta(days=2))), GATE_001, "no visit")
+    authoriser = world.practitioner("manager")
+    token = world.practitioner("practitioner").token
+    response = world.client.post(f"/assessments/{aid}/complete", token=token,
+                                 json={"completed_on": iso(START + timedelta(days=2)), "authorised_by": authoriser.id})
+    expect_refused_not_seen(response, GATE_001, "no visit, authorised_by given")
     expect_unchanged(world, aid, before, "refused for CHILD_NOT_SEEN")
 
-    response = world.complete(aid, iso(START - timedelta(days=1)))
+    response = world.client.post(f"/assessments/{aid}/complete", token=token,
+                                 json={"completed_on": iso(START - timedelta(days=1)), "authorised_by": authoriser.id})
     if 200 <= response.status_code < 300:
         fail(GATE_001, f"completion with no visit, dated before the start, was accepted: {describe(response)}")
     expect_unchanged(world, aid, before, "refused for a completion date before the start")

@@ -81,6 +81,8 @@ def test_error_body_has_code() -> None:
     assert check(None, _Response(422, {}), _case(False)) is None  # only judged on invalid input
     with pytest.raises(AssertionError, match="no machine-readable"):
         check(None, _Response(422, {"message": "bad"}), _case(True))
+    with pytest.raises(AssertionError, match="not one of the codes"):
+        check(None, _Response(422, {"code": "OOPS", "message": "bad"}), _case(True))
     with pytest.raises(AssertionError, match="not JSON"):
         check(None, _Response(400, ValueError("x")), _case(True))
 
