@@ -1,0 +1,222 @@
+"""In-memory search oracle and helpers shared by the search and records checks.
+
+The oracle is the harness's own statement of what ``GET /children`` must return for the
+children a check created (design.md §4, catalogue ICS-1B-SRCH-001..010). Name matching is
+:func:`conformance.names.name_matches`, given and family names being matched against the
+same name record (the current name or one alias). It knows nothing of records the harness
+did not create: results are always restricted to known IDs before they are compared (open
+world).
+
+Also here: run-unique synthetic names (letters only, so they are legal names), valid and
+deliberately corrupted identifiers made with :mod:`conformance.identifiers`, and a
+bounded search walker that judges the shape of every page it reads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from conformance import identifiers
+from conformance.checks import RequirementFailure, describe, fail
+from conformance.names import name_matches
+from conformance.world import Practitioner, World
+
+#: Hard cap on the pages one search may walk (100 children a page): a target that answers
+#: an identifier search with the whole database must not make a check run for ever.
+MAX_SEARCH_PAGES = 50
+PAGE_SIZE = 100
+_LOWER = "bcdfghjklmnpqrstvwxz"  # consonants: a token never spells a common name part
+
+
+# -- synthetic names and identifiers ---------------------------------------------------------
+def name_token(length: int = 10) -> str:
+    """A random capitalised letters-only word, unique in practice (20**10 values).
+
+    Used as a family name (or a part of one) so that every child a check creates can be
+    found by a criterion no other record shares.
+    """
+    word = "".join(secrets.choice(_LOWER) for _ in range(length))
+    return word[0].upper() + word[1:]
+
+
+def valid_upn() -> str:
+    """A random valid UPN (check letter + LA 801 + 9 digits), compact and upper case."""
+    body = "801" + "".join(secrets.choice(string.digits) for _ in range(9))
+    upn = identifiers.upn_check_letter(body) + body
+    assert identifiers.is_valid_upn(upn), upn
+    return upn
+
+
+def wrong_check_letter_upn(upn: str) -> str:
+    """``upn`` with a different check letter: well formed, fails only the check letter."""
+    for letter in "ABCDEFGHJKLMNPQRTUVWXYZ":
+        candidate = letter + upn[1:]
+        if letter != upn[0] and not identifiers.is_valid_upn(candidate):
+            return candidate
+    raise AssertionError("no wrong check letter found")  # pragma: no cover - impossible
+
+
+def valid_nhs_number() -> str:
+    """A random 10-digit NHS number passing modulus 11 (first digit 4..9, like real ones)."""
+    while True:
+        body = secrets.choice("456789") + "".join(secrets.choice(string.digits) for _ in range(8))
+        try:
+            number = body + identifiers.nhs_check_digit(body)
+        except ValueError:  # remainder 10: no check digit makes this body valid
+            continue
+        assert identifiers.is_valid_nhs_number(number), number
+        return number
+
+
+def wrong_modulus_nhs_number(number: str) -> str:
+    """``number`` with its check digit changed so that modulus 11 fails (ten digits still)."""
+    for digit in "0123456789":
+        candidate = number[:9] + digit
+        if digit != number[9] and not identifiers.is_valid_nhs_number(candidate):
+            return candidate
+    raise AssertionError("no wrong check digit found")  # pragma: no cover - impossible
+
+
+def spaced_nhs_number(number: str) -> str:
+    """The NHS number written the usual way, ``3 3 4`` digits with spaces."""
+    return f"{number[:3]} {number[3:6]} {number[6:]}"
+
+
+# -- reading search results -------------------------------------------------------------------
+def search_items(
+    world: World,
+    actor: Practitioner,
+    requirements: str | Iterable[str],
+    params: Mapping[str, Any],
+    *,
+    page_size: int = PAGE_SIZE,
+    max_pages: int = MAX_SEARCH_PAGES,
+) -> list[dict[str, Any]]:
+    """The children a search returns, in order, across every page (at most ``max_pages``).
+
+    A page that is not ``{items: [...], total}`` or an item without an ``id`` fails
+    ``requirements``: the search could not be judged because its answer is malformed.
+    """
+    found: list[dict[str, Any]] = []
+    for page in range(1, max_pages + 1):
+        response = world.client.get("/children", token=actor.token, params={**params, "page": page, "page_size": page_size})
+        if response.status_code != 200:
+            fail(requirements, f"search {dict(params)} page {page}: expected HTTP 200, got {describe(response)}")
+        body = _json(response, requirements)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            fail(requirements, f"search {dict(params)} page {page}: not a page of children: {describe(response)}")
+        for item in items:
+            if not isinstance(item, dict) or item.get("id") is None:
+                fail(requirements, f"search {dict(params)} page {page}: an item carries no id: {str(item)[:200]}")
+            found.append(item)
+        total = body.get("total")
+        if not items or not isinstance(total, int) or page * page_size >= total:
+            return found
+    return found
+
+
+def search_ids(
+    world: World,
+    actor: Practitioner,
+    requirements: str | Iterable[str],
+    params: Mapping[str, Any],
+    **kwargs: Any,
+) -> list[str]:
+    """The child IDs a search returns, in order, across every page (bounded)."""
+    return [str(item["id"]) for item in search_items(world, actor, requirements, params, **kwargs)]
+
+
+def _json(response: Any, requirements: str | Iterable[str]) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        fail(requirements, f"response is not JSON: {describe(response)}")
+
+
+def child_id(body: Any, requirements: str | Iterable[str], what: str = "the created child") -> str:
+    """The ``id`` of a Child body, failing ``requirements`` when it has none."""
+    if not isinstance(body, dict) or body.get("id") in (None, ""):
+        fail(requirements, f"{what} carries no id: {str(body)[:200]}")
+    return str(body["id"])
+
+
+# -- the oracle ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NameRecord:
+    """One name of a child: its current name, or an alias / previous / known-as name."""
+
+    given: str
+    family: str
+    kind: str = "current"
+
+
+@dataclass
+class KnownChild:
+    """What the oracle knows of one child the harness created."""
+
+    id: str
+    names: list[NameRecord] = field(default_factory=list)
+
+
+def record_matches(record: NameRecord, given: str | None, family: str | None) -> bool:
+    """Both given terms match this one name record (an absent term matches anything)."""
+    return (given is None or name_matches(given, record.given)) and (family is None or name_matches(family, record.family))
+
+
+def oracle_matches(child: KnownChild, given: str | None, family: str | None) -> bool:
+    """True when the name criteria select ``child`` (design.md §4: the same record)."""
+    return any(record_matches(r, given, family) for r in child.names)
+
+
+def cross_record_matches(child: KnownChild, given: str | None, family: str | None) -> bool:
+    """True when each term matches *some* name of the child, not necessarily the same one."""
+    return (given is None or any(name_matches(given, r.given) for r in child.names)) and (
+        family is None or any(name_matches(family, r.family) for r in child.names)
+    )
+
+
+@dataclass
+class SearchOracle:
+    """The children one check (or one state machine example) created, by ID."""
+
+    children: dict[str, KnownChild] = field(default_factory=dict)
+
+    def add_child(self, cid: str, given: str, family: str) -> KnownChild:
+        child = KnownChild(cid, [NameRecord(given, family)])
+        self.children[cid] = child
+        return child
+
+    def add_alias(self, cid: str, given: str, family: str, kind: str) -> None:
+        self.children[cid].names.append(NameRecord(given, family, kind))
+
+    def expected(self, given: str | None, family: str | None) -> set[str]:
+        """IDs of the known children the name criteria must return."""
+        return {cid for cid, c in self.children.items() if oracle_matches(c, given, family)}
+
+    def restrict(self, ids: Iterable[str]) -> set[str]:
+        """The returned IDs that belong to known children (everything else is ignored)."""
+        return {i for i in ids if i in self.children}
+
+
+# -- precise failures for Hypothesis ----------------------------------------------------------
+_FAILURE_TYPES: dict[tuple[str, ...], type[RequirementFailure]] = {}
+
+
+def fail_distinct(requirements: str | Iterable[str], message: str) -> NoReturn:
+    """Raise a RequirementFailure of a class specific to ``requirements``.
+
+    Hypothesis tells bugs apart by exception type and origin; one class per requirement
+    set keeps shrinking from turning an SRCH-001 failure into an SRCH-010 one.
+    """
+    key = tuple(sorted((requirements,) if isinstance(requirements, str) else requirements))
+    cls = _FAILURE_TYPES.get(key)
+    if cls is None:
+        suffix = "_".join(r.replace("-", "_") for r in key)
+        cls = type(f"RequirementFailure_{suffix}", (RequirementFailure,), {"__module__": __name__})
+        _FAILURE_TYPES[key] = cls
+    raise cls(key, message)
