@@ -1,24 +1,36 @@
 """Session set-up for the plugin: target, credentials, pre-flight, run context.
 
 Imported only when a run asks for ICS checks, so that merely installing the plugin
-costs nothing.
+costs nothing. Under xdist the controller does all of this once and hands the
+serialisable context to the workers (:func:`configure_node`); the admin token travels
+in memory over the xdist channel only, and is never printed nor written to disk.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from conformance.client import Client, EvidenceLog, TargetUnavailable
 from conformance.world import CONTEXT_KEY, RunContext, new_run_id
 
 _REFERENCE_KEY = pytest.StashKey[Any]()
+_TRANSPORT_KEY = pytest.StashKey["BreakerTransport"]()
+#: Facts about the session kept even when pre-flight fails (run ID, target, start time).
+PENDING_KEY = pytest.StashKey[dict[str, Any]]()
 DEFAULT_TOKEN_ENV = "ICS_ADMIN_TOKEN"
 DEFAULT_TIMEOUT = 10.0
+#: Largest seed drawn when none is given (short enough to copy by hand).
+_SEED_RANGE = 1_000_000
 
 
 def _opt(config: pytest.Config, name: str) -> Any:
@@ -42,22 +54,62 @@ def _admin_token(config: pytest.Config) -> str | None:
     return os.environ.get(env) or None
 
 
+def timeout_of(config: pytest.Config) -> float:
+    """``--ics-timeout`` / ini ``ics_timeout`` (default 10 s), validated."""
+    raw = _opt(config, "ics_timeout")
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"ics_timeout: not a number of seconds: {raw!r}") from None
+    if not value > 0:
+        raise pytest.UsageError(f"ics_timeout: must be > 0 seconds, got {raw!r}")
+    return value
+
+
+def seed_of(config: pytest.Config) -> int | None:
+    """``--ics-seed`` / ini ``ics_seed``, validated (None: not given)."""
+    raw = _opt(config, "ics_seed")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"ics_seed: not an integer: {raw!r}") from None
+
+
+def check_faults(faults: Sequence[str]) -> None:
+    """Refuse unknown fault names (``pytest.UsageError`` naming them and the known ones)."""
+    if not faults:
+        return
+    from conformance.reference import FAULTS
+
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown reference fault(s): {', '.join(unknown)} (known: {', '.join(sorted(FAULTS))})"
+        )
+
+
+class PreflightError(Exception):
+    """The target did not answer ``GET /about`` as an ICS API."""
+
+
 def preflight(url: str, timeout: float) -> dict[str, Any]:
-    """Read ``GET /about``; exit INCONCLUSIVE (3) if the target is unreachable or not an ICS API."""
+    """Read ``GET /about``; raise :class:`PreflightError` if unreachable or not an ICS API."""
     try:
         with Client(url, timeout=timeout) as client:
             response = client.get("/about")
     except TargetUnavailable as exc:
-        pytest.exit(f"ics-conformance: INCONCLUSIVE: target {url} unreachable: {exc}", returncode=3)
+        raise PreflightError(f"target {url} unreachable: {exc}") from None
     try:
         about = response.json()
     except ValueError:
         about = None
     if response.status_code != 200 or not isinstance(about, dict) or "spec_versions" not in about:
-        pytest.exit(
-            f"ics-conformance: INCONCLUSIVE: {url}/about answered HTTP {response.status_code} "
-            "without an ICS about document; is this an ICS API?",
-            returncode=3,
+        raise PreflightError(
+            f"{url}/about answered HTTP {response.status_code} without an ICS about document; is this an ICS API?"
         )
     return about
 
@@ -70,20 +122,44 @@ def configure(config: pytest.Config) -> None:
 
         data["capabilities"] = CapabilityStatement(data["capabilities"])
         data["faults"] = tuple(data["faults"])
-        config.stash[CONTEXT_KEY] = RunContext(**data)
+        context = RunContext(**data)
+        config.stash[CONTEXT_KEY] = context
+        _load_profile(config, context)
         return
-    timeout = config.getoption("ics_timeout", default=None) or DEFAULT_TIMEOUT
+    timeout = timeout_of(config)
+    phase = _opt(config, "ics_phase") or "1B"
+    profile = _opt(config, "ics_profile") or "quick"
+    seed = seed_of(config)
+    if seed is None:
+        seed = secrets.randbelow(_SEED_RANGE)
     url = _opt(config, "ics_target")
     faults = tuple(config.getoption("ics_reference_faults", default=None) or ())
     builtin = url is None
+    run_id = new_run_id()
+    pending: dict[str, Any] = {
+        "run_id": run_id,
+        "phase": phase,
+        "profile": profile,
+        "seed": seed,
+        "faults": list(faults),
+        "builtin_reference": builtin,
+        "url": url,
+        "started": time.time(),
+    }
+    config.stash[PENDING_KEY] = pending
+    cap_file = _opt(config, "ics_capabilities")
+    if cap_file and not Path(cap_file).is_file():
+        raise pytest.UsageError(f"--ics-capabilities {cap_file}: no such file")
     if builtin:
+        check_faults(faults)
         from conformance.reference import serve
 
         token = secrets.token_urlsafe(24)
-        manager = serve(faults=faults, admin_token=token)
+        manager = serve(faults=list(faults), admin_token=token)
         service = manager.__enter__()
         config.stash[_REFERENCE_KEY] = manager
         url = service.url
+        pending["url"] = url
     else:
         if faults:
             raise pytest.UsageError("--ics-reference-fault applies only to the built-in reference (no --ics-target)")
@@ -92,20 +168,29 @@ def configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "no admin credential: set the ICS_ADMIN_TOKEN environment variable or pass --ics-token-file FILE"
             )
-    about = preflight(url, timeout)
-    from conformance.capabilities import from_about, load_capabilities, merge
+    try:
+        about = preflight(url, timeout)
+    except PreflightError as exc:
+        message = f"INCONCLUSIVE: pre-flight failed: {exc}"
+        from conformance import _collect
 
-    statement = from_about(about.get("capabilities") or {})
-    cap_file = _opt(config, "ics_capabilities")
-    if cap_file:
-        statement = merge(statement, load_capabilities(Path(cap_file)))
-    seed = config.getoption("ics_seed", default=None)
-    config.stash[CONTEXT_KEY] = RunContext(
+        _collect.preflight_failed(config, message)
+        pytest.exit(f"ics-conformance: {message}", returncode=3)
+    from conformance.capabilities import from_about, load_capabilities, merge
+    from conformance.errors import ConformanceError
+
+    try:
+        statement = from_about(about.get("capabilities") or {})
+        if cap_file:
+            statement = merge(statement, load_capabilities(Path(cap_file)))
+    except ConformanceError as exc:
+        raise pytest.UsageError(f"capability statement refused: {exc}") from None
+    context = RunContext(
         target_url=url,
         admin_token=token,
-        run_id=new_run_id(),
-        phase=_opt(config, "ics_phase") or "1B",
-        profile=_opt(config, "ics_profile") or "quick",
+        run_id=run_id,
+        phase=phase,
+        profile=profile,
         capabilities=statement,
         about=about,
         timeout=float(timeout),
@@ -113,11 +198,34 @@ def configure(config: pytest.Config) -> None:
         faults=faults,
         seed=seed,
     )
+    config.stash[CONTEXT_KEY] = context
+    _load_profile(config, context)
+
+
+def _load_profile(config: pytest.Config, context: RunContext) -> None:
+    from conformance import _profiles
+
+    _profiles.activate(config, context.profile, context.seed)
+
+
+def configure_node(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    """Put the serialisable run context into an xdist worker's ``workerinput``."""
+    context = config.stash.get(CONTEXT_KEY, None)
+    if context is None:
+        return
+    data = asdict(context)
+    data["capabilities"] = context.capabilities.to_dict()
+    data["faults"] = list(context.faults)
+    workerinput["ics_context"] = data
 
 
 def unconfigure(config: pytest.Config) -> None:
+    from conformance import _profiles
+
+    _profiles.deactivate(config)
     manager = config.stash.get(_REFERENCE_KEY, None)
     if manager is not None:
+        del config.stash[_REFERENCE_KEY]
         manager.__exit__(None, None, None)
 
 
@@ -130,3 +238,59 @@ def make_evidence_log(config: pytest.Config) -> EvidenceLog:
         return EvidenceLog()
     redactor = Redactor.for_target(builtin_reference=bool(context and context.builtin_reference))
     return EvidenceLog(redact_body=redactor.body, redact_headers=redactor.headers, redact_text=redactor.text)
+
+
+def make_transport(config: pytest.Config) -> BreakerTransport:
+    """The session's (per process) circuit-breaking transport."""
+    transport = config.stash.get(_TRANSPORT_KEY, None)
+    if transport is None:
+        transport = config.stash[_TRANSPORT_KEY] = BreakerTransport()
+    return transport
+
+
+class BreakerTransport(httpx.BaseTransport):
+    """An httpx transport that stops waiting on a target that stopped answering.
+
+    After ``threshold`` consecutive transport errors (refused, reset, timed out) the
+    circuit opens: requests fail at once with ``httpx.ConnectError`` (hence
+    :class:`TargetUnavailable`, hence ERROR) instead of each waiting for its timeout, so
+    a dead or hanging target cannot stall the run (nor Hypothesis' shrinking). Every
+    ``probe_interval`` seconds one request is let through; a success closes the circuit.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport | None = None, *, threshold: int = 3, probe_interval: float = 5.0) -> None:
+        self._inner = inner or httpx.HTTPTransport()
+        self.threshold = threshold
+        self.probe_interval = probe_interval
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened_at is not None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._opened_at is not None:
+                if time.monotonic() - self._opened_at < self.probe_interval:
+                    raise httpx.ConnectError(
+                        f"target stopped answering ({self._failures} consecutive transport errors); not retried",
+                        request=request,
+                    )
+                self._opened_at = time.monotonic()  # let this one through as a probe
+        try:
+            response = self._inner.handle_request(request)
+        except httpx.TransportError:
+            with self._lock:
+                self._failures += 1
+                if self._failures >= self.threshold:
+                    self._opened_at = time.monotonic()
+            raise
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+        return response
+
+    def close(self) -> None:
+        self._inner.close()

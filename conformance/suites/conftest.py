@@ -47,8 +47,11 @@ def ics_evidence(request: pytest.FixtureRequest) -> EvidenceLog:
 
 
 @pytest.fixture(scope="session")
-def ics_client(ics_context: RunContext, ics_evidence: EvidenceLog) -> Iterator[Client]:
-    with Client(ics_context.target_url, timeout=ics_context.timeout, evidence=ics_evidence) as client:
+def ics_client(request: pytest.FixtureRequest, ics_context: RunContext, ics_evidence: EvidenceLog) -> Iterator[Client]:
+    from conformance.plugin import make_transport
+
+    transport = make_transport(request.config)  # fails fast once the target stopped answering
+    with Client(ics_context.target_url, timeout=ics_context.timeout, evidence=ics_evidence, transport=transport) as client:
         yield client
 
 

@@ -1,0 +1,629 @@
+"""Verdict collection: the plugin object that turns pytest outcomes into check verdicts.
+
+Registered by :mod:`conformance.plugin` only when a run asks for ICS checks (in the
+manner of pytest-xdist's and pytest-html's plugin objects). Per design.md section 7:
+
+=====================================================  ==================================
+outcome                                                 verdict
+=====================================================  ==================================
+call passed                                             PASS
+``RequirementFailure`` (any phase)                      FAIL, for the IDs it names
+other ``AssertionError`` in the call                    FAIL, for all the check's IDs
+Hypothesis group of failures (all assertions)           FAIL, union of the IDs
+Hypothesis ``Flaky`` anywhere in the chain              ERROR (the target is unreliable)
+any other exception, setup/teardown errors              ERROR
+``not_applicable()`` skip (``NOT_APPLICABLE:`` prefix)  NOT_APPLICABLE
+other skips                                             SKIPPED
+=====================================================  ==================================
+
+The verdict is computed where the check runs (``pytest_runtest_makereport``) and rides
+on the teardown report: a short summary in ``report.user_properties`` (``ics_verdict``,
+``ics_requirements``: visible in JUnit XML) and the full serialisable check result in
+the report attribute ``ics_check`` (like pytest-html's ``report.extras``), which pytest
+serialises with the report, so it travels from xdist workers. The controller collects
+them in ``pytest_runtest_logreport`` and writes ``result.json`` at session finish.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks import NOT_APPLICABLE_PREFIX, RequirementFailure
+from conformance.result import CheckResult, build_result, write_result
+from conformance.verdicts import Verdict
+from conformance.world import CONTEXT_KEY, EVIDENCE_KEY
+
+#: The run's result document (``result.json`` content), once built.
+RESULT_KEY = pytest.StashKey[dict[str, Any]]()
+#: How the run was invoked, for ``command`` and the reproduce lines (set by ``certify``).
+INVOCATION_KEY = pytest.StashKey["Invocation"]()
+_STATE_KEY = pytest.StashKey["_CheckState"]()
+
+MESSAGE_LINES = 60
+MESSAGE_CHARS = 8000
+_REQ_ID = re.compile(r"ICS-[0-9][A-Z]-[A-Z]+-[0-9]{3}")
+_BLOB = re.compile(r"@reproduce_failure\([^)]*\)")
+_KINDS = ("scenario", "property", "contract", "export")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How to re-run: ``tool`` is ``pytest`` or ``certify``; ``args`` the options of the run
+    that matter for reproduction (target, phase, profile, faults, capabilities, seed)."""
+
+    tool: str
+    args: tuple[str, ...]
+    command: str
+    explicit_paths: bool = False
+
+    def reproduce(self, selector: str, nodeid: str) -> str:
+        """The command re-running one check (``-k`` selector; the node ID for user-given paths)."""
+        prefix = "ics-conformance certify" if self.tool == "certify" else "pytest"
+        target = [shlex.quote(nodeid)] if self.explicit_paths else ["-k", shlex.quote(selector)]
+        return " ".join([prefix, *(shlex.quote(a) for a in self.args), *target])
+
+
+# --------------------------------------------------------------------------- markers
+
+
+def register_markers(config: pytest.Config) -> None:
+    """Register the area and kind markers so ``--strict-markers`` accepts them."""
+    from conformance.catalogue import AREAS
+
+    for area in sorted(set(AREAS.values())):
+        config.addinivalue_line("markers", f"{area}: ICS checks of the '{area}' area (added by ics-conformance)")
+    for kind in _KINDS:
+        if kind not in AREAS.values():
+            config.addinivalue_line("markers", f"{kind}: ICS checks of kind '{kind}' (added by ics-conformance)")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for inner in exc.exceptions:
+            out.extend(_leaves(inner))
+        return out
+    return [exc]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes/contexts and group members (bounded, cycle-safe)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 200:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return seen
+
+
+def _is_flaky(exc: BaseException) -> bool:
+    try:
+        from hypothesis.errors import Flaky
+    except ImportError:  # pragma: no cover - hypothesis is a dependency
+        return False
+    return any(isinstance(e, Flaky) for e in _chain(exc))
+
+
+def _text(exc: BaseException) -> str:
+    if isinstance(exc, RequirementFailure):
+        head = str(exc)
+    elif isinstance(exc, AssertionError):
+        head = str(exc) or "assertion failed"
+    else:
+        head = f"{type(exc).__name__}: {exc}"
+    notes = [n for n in getattr(exc, "__notes__", ()) or () if isinstance(n, str)]
+    return "\n".join([head, *notes]) if notes else head
+
+
+def _clip(text: str) -> str:
+    lines = text.strip().splitlines()
+    if len(lines) > MESSAGE_LINES:
+        lines = lines[:MESSAGE_LINES] + [f"... ({len(lines) - MESSAGE_LINES} more lines)"]
+    text = "\n".join(lines)
+    if len(text) > MESSAGE_CHARS:
+        text = text[:MESSAGE_CHARS] + " ..."
+    return text
+
+
+def classify(exc: BaseException, when: str, requirements: tuple[str, ...]) -> tuple[Verdict, tuple[str, ...], str]:
+    """Verdict, blamed requirement IDs (FAIL only) and message of an exception raised in ``when``."""
+    if _is_flaky(exc):
+        return Verdict.ERROR, (), "the target gave unreliable results (Hypothesis: Flaky): " + _text(exc)
+    leaves = _leaves(exc)
+    failures = [e for e in leaves if isinstance(e, RequirementFailure) or (when == "call" and isinstance(e, AssertionError))]
+    if not failures:
+        texts = [_text(e) for e in leaves]
+        prefix = "" if when == "call" else f"error in {when}: "
+        return Verdict.ERROR, (), prefix + "\n\n".join(texts)
+    blamed: list[str] = []
+    for failure in failures:
+        ids = failure.requirements if isinstance(failure, RequirementFailure) else requirements
+        blamed.extend(i for i in ids if i not in blamed)
+    others = [e for e in leaves if not any(e is f for f in failures)]
+    text = "\n\n".join(_text(e) for e in failures)
+    if others:
+        text += "\n\nalso raised: " + "\n".join(_text(e) for e in others)
+    if len(leaves) == 1 and getattr(exc, "__notes__", None) and exc is not leaves[0]:
+        text += "\n" + "\n".join(exc.__notes__)
+    return Verdict.FAIL, tuple(blamed), text
+
+
+@dataclass
+class _CheckState:
+    """What one check accumulated over its setup, call and teardown."""
+
+    requirements: tuple[str, ...]
+    kind: str
+    verdict: Verdict | None = None
+    failed: tuple[str, ...] = ()
+    messages: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    blob: str | None = None
+
+    def settle(self, verdict: Verdict, failed: tuple[str, ...], message: str | None) -> None:
+        """Record a phase outcome; the first FAIL/ERROR/skip decides, later problems only add text."""
+        if message:
+            self.messages.append(message)
+        if self.verdict is None or self.verdict is Verdict.PASS:
+            self.verdict = verdict
+            self.failed = failed
+
+
+def _marker_info(item: pytest.Item) -> tuple[tuple[str, ...], str] | None:
+    marker = item.get_closest_marker("ics")
+    if marker is None:
+        return None
+    return tuple(marker.kwargs.get("requirements", ())), str(marker.kwargs.get("kind", "scenario"))
+
+
+def _selector(item: pytest.Item) -> str:
+    """A ``-k`` expression selecting exactly this check."""
+    module = Path(str(getattr(item, "path", "") or "")).name
+    return f"{module} and {item.name}" if module else item.name
+
+
+# --------------------------------------------------------------------------- the plugin
+
+
+class VerdictCollector:
+    """Collects check verdicts and writes ``result.json`` (controller side)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: dict[str, CheckResult] = {}
+        self.started: dict[str, dict[str, Any]] = {}
+        self.collection_errors: list[str] = []
+        self.deselected_out_of_phase = 0
+        self.started_at = datetime.now(timezone.utc)
+        self._catalogue: Any = None
+
+    # -- helpers ------------------------------------------------------------------------
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def catalogue(self) -> Any:
+        if self._catalogue is None:
+            from conformance.catalogue import load_catalogue
+
+            self._catalogue = load_catalogue()
+        return self._catalogue
+
+    def phase(self) -> str:
+        context = self.config.stash.get(CONTEXT_KEY, None)
+        if context is not None:
+            return context.phase
+        from conformance.plugin import _option
+
+        return _option(self.config, "ics_phase") or "1B"
+
+    def session_configured(self) -> None:
+        """Called by the plugin once the run context is established."""
+
+    def _secret(self) -> str | None:
+        context = self.config.stash.get(CONTEXT_KEY, None)
+        return context.admin_token if context is not None else None
+
+    def _scrub(self, text: str) -> str:
+        secret = self._secret()
+        if secret and secret in text:
+            text = text.replace(secret, "[removed]")
+        return text
+
+    # -- collection ---------------------------------------------------------------------
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        marker = metafunc.definition.get_closest_marker("ics")
+        if marker is None:
+            return
+        reqs = tuple(marker.kwargs.get("requirements", ()))
+        unknown = [r for r in reqs if r not in self.catalogue]
+        if not reqs or unknown:
+            hints = []
+            for rid in unknown:
+                close = self.catalogue.suggest(rid)
+                hints.append(f"{rid!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+            what = "names unknown requirement(s) " + ", ".join(hints) if unknown else "names no requirement"
+            raise pytest.Collector.CollectError(
+                f"ICS check {metafunc.definition.nodeid} {what} (spec {self.catalogue.spec_version})"
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        phase = self.phase()
+        from conformance.catalogue import phase_includes
+
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
+        for item in items:
+            info = _marker_info(item)
+            if info is None:
+                keep.append(item)
+                continue
+            requirements, kind = info
+            known = [self.catalogue.get(r) for r in requirements if r in self.catalogue]
+            if known and not any(r.in_phase(phase) for r in known):
+                drop.append(item)
+                continue
+            for req in known:
+                item.add_marker(req.area)
+            item.add_marker(kind)
+            item.extra_keyword_matches.update(requirements)
+            keep.append(item)
+        if drop:
+            self.deselected_out_of_phase += len(drop)
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            text = str(report.longreprtext or "").strip().splitlines()
+            self.collection_errors.append(f"collection error in {report.nodeid or 'session'}: {' | '.join(text[-5:])}")
+
+    # -- running (where the check runs: -n 0 or an xdist worker) ------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        info = _marker_info(item)
+        if info is None:
+            return report
+        state = item.stash.get(_STATE_KEY, None)
+        if state is None:
+            state = item.stash[_STATE_KEY] = _CheckState(*info)
+        state.duration += float(report.duration or 0.0)
+        self._judge_phase(item, call, report, state)
+        if report.when == "setup":
+            report.user_properties.append(("ics_requirements", " ".join(state.requirements)))
+        if report.when == "teardown":
+            result = self._finish(item, state)
+            report.ics_check = result  # type: ignore[attr-defined]
+            report.user_properties.extend(
+                [("ics_requirements", " ".join(result["requirements"])), ("ics_verdict", result["verdict"])]
+            )
+        return report
+
+    def _judge_phase(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: _CheckState) -> None:
+        when = report.when
+        if hasattr(report, "wasxfail"):
+            state.settle(Verdict.ERROR, (), "xfail is not used by conformance checks")
+            return
+        if report.skipped:
+            reason = self._skip_reason(call, report)
+            if reason.startswith(NOT_APPLICABLE_PREFIX):
+                state.settle(Verdict.NOT_APPLICABLE, (), reason[len(NOT_APPLICABLE_PREFIX):])
+            else:
+                state.settle(Verdict.SKIPPED, (), reason)
+            return
+        if report.passed:
+            if when == "call":
+                state.settle(Verdict.PASS, (), None)
+            return
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if exc is None:  # failed without an exception object (should not happen)
+            state.settle(Verdict.ERROR, (), f"{when} failed: {report.longreprtext[:2000]}")
+            return
+        verdict, blamed, message = classify(exc, when, state.requirements)
+        if verdict is Verdict.FAIL:
+            blamed = self._attribute(state, blamed)
+            if blamed is None:
+                verdict, blamed = Verdict.ERROR, ()
+                message = "the check blamed requirement IDs the catalogue does not hold:\n" + message
+        if state.verdict in (None, Verdict.PASS):
+            log = item.stash.get(EVIDENCE_KEY, None)
+            if log is not None:
+                state.evidence = log.items()
+            blob = _BLOB.search("\n".join(str(n) for e in _chain(exc) for n in (getattr(e, "__notes__", None) or ())))
+            state.blob = blob.group(0) if blob else None
+        state.settle(verdict, blamed or (), message)
+
+    def _attribute(self, state: _CheckState, blamed: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Blamed IDs, adding known ones the check did not declare; None if any is unknown."""
+        if any(r not in self.catalogue for r in blamed):
+            return None
+        extra = tuple(r for r in blamed if r not in state.requirements)
+        if extra:
+            state.requirements = state.requirements + extra
+        return blamed
+
+    @staticmethod
+    def _skip_reason(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        msg = getattr(exc, "msg", None)
+        if isinstance(msg, str):
+            return msg
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            return str(longrepr[2]).removeprefix("Skipped: ")
+        return str(longrepr or "skipped")
+
+    def _finish(self, item: pytest.Item, state: _CheckState) -> dict[str, Any]:
+        verdict = state.verdict or Verdict.ERROR
+        messages = state.messages if state.verdict is not None else [*state.messages, "the check did not run to completion"]
+        message = self._scrub(_clip("\n\n".join(messages))) if messages else None
+        failed = state.failed if verdict is Verdict.FAIL else ()
+        evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
+        properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
+        result = CheckResult(
+            id=item.nodeid,
+            requirements=state.requirements,
+            kind=state.kind,
+            verdict=verdict,
+            failed_requirements=failed if set(failed) != set(state.requirements) else (),
+            message=message,
+            duration=round(state.duration, 3),
+            reproduce=None,
+            evidence=evidence,
+        ).to_json()
+        result["selector"] = _selector(item)
+        if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
+            result["hypothesis_blob"] = state.blob
+        if properties:
+            result["properties"] = properties
+        return result
+
+    # -- controller ---------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        data = getattr(report, "ics_check", None)
+        if report.when == "setup":
+            for name, value in report.user_properties:
+                if name == "ics_requirements":
+                    self.started[report.nodeid] = {"requirements": tuple(str(value).split()), "duration": report.duration}
+        if isinstance(data, dict):
+            self.results[report.nodeid] = self._to_check(data)
+            self.started.pop(report.nodeid, None)
+
+    def _to_check(self, data: dict[str, Any]) -> CheckResult:
+        check = CheckResult.from_json(data)
+        if check.verdict in (Verdict.FAIL, Verdict.ERROR):
+            invocation = self.invocation()
+            parts = [invocation.reproduce(data.get("selector") or check.id, check.id)]
+            if data.get("hypothesis_blob"):
+                parts.append(
+                    f"Hypothesis: the failing example is also replayed by adding {data['hypothesis_blob']} "
+                    "to the test (or its state machine class)"
+                )
+            check.reproduce = "\n".join(parts)
+        extra = data.get("properties")
+        if extra:
+            note = "; ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+            check.message = f"{check.message}\n[{note}]" if check.message else f"[{note}]"
+        return check
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """xdist: a worker died while running ``crashitem``: that check is ERROR."""
+        started = self.started.pop(crashitem, None)
+        requirements = tuple(started["requirements"]) if started else tuple(dict.fromkeys(_REQ_ID.findall(crashitem)))
+        if requirements:
+            self.results[crashitem] = CheckResult(
+                id=crashitem,
+                requirements=requirements,
+                kind="scenario",
+                verdict=Verdict.ERROR,
+                message="the xdist worker running this check crashed",
+                reproduce=self.invocation().reproduce(crashitem.rsplit("::", 1)[-1], crashitem),
+            )
+
+    def invocation(self) -> Invocation:
+        invocation = self.config.stash.get(INVOCATION_KEY, None)
+        if invocation is None:
+            invocation = self.config.stash[INVOCATION_KEY] = pytest_invocation(self.config)
+        return invocation
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or RESULT_KEY in self.config.stash:
+            return
+        context = self.config.stash.get(CONTEXT_KEY, None)
+        if context is None:
+            return
+        for nodeid, started in self.started.items():  # began but never reported a verdict
+            self.results.setdefault(
+                nodeid,
+                CheckResult(
+                    id=nodeid,
+                    requirements=tuple(started["requirements"]),
+                    kind="scenario",
+                    verdict=Verdict.ERROR,
+                    message="the check did not finish (session interrupted)",
+                ),
+            )
+        checks = sorted(self.results.values(), key=lambda c: c.id)
+        channels = ["api"]
+        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or self.config.getoption(
+            "ics_export", default=None
+        ):
+            channels.append("export")
+        errors = list(self.collection_errors)
+        if session.shouldfail or session.shouldstop:
+            errors.append(f"session stopped early: {session.shouldfail or session.shouldstop}")
+        result = build_result(
+            phase=context.phase,
+            channels=channels,
+            checks=checks,
+            target=_target(context, self.config),
+            capabilities=context.capabilities.to_dict(),
+            profile=context.profile,
+            seed=context.seed,
+            run_id=context.run_id,
+            started_at=self.started_at,
+            finished_at=datetime.now(timezone.utc),
+            command=self.invocation().command,
+            errors=[self._scrub(e) for e in errors],
+        )
+        self.config.stash[RESULT_KEY] = result
+        report_dir = _report_dir(self.config)
+        if report_dir is not None:
+            write_result(result, report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        result = config.stash.get(RESULT_KEY, None)
+        if result is None or self.is_worker:
+            return
+        terminalreporter.section("ICS conformance", sep="=")
+        for line in summary_lines(result):
+            terminalreporter.write_line(line)
+        report_dir = _report_dir(config)
+        if report_dir is not None:
+            terminalreporter.write_line(f"result: {report_dir / 'result.json'}")
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def pytest_invocation(config: pytest.Config) -> Invocation:
+    """The invocation of a plain ``pytest`` run (what to type to re-run a check)."""
+    from conformance.redaction import Redactor
+
+    context = config.stash.get(CONTEXT_KEY, None)
+    args: list[str] = []
+    if context is not None:
+        if not context.builtin_reference:
+            args += ["--ics-target", Redactor("none").text(context.target_url)]
+        args += ["--ics-phase", context.phase, "--ics-profile", context.profile]
+        for fault in context.faults:
+            args += ["--ics-reference-fault", fault]
+        from conformance.plugin import _option
+
+        caps = _option(config, "ics_capabilities")
+        if caps:
+            args += ["--ics-capabilities", str(caps)]
+        if context.seed is not None:
+            args += ["--ics-seed", str(context.seed)]
+    raw = " ".join(shlex.quote(str(a)) for a in config.invocation_params.args)
+    command = Redactor("none").text(f"pytest {raw}".strip())
+    from conformance.plugin import _explicit_paths
+
+    return Invocation(tool="pytest", args=tuple(args), command=command, explicit_paths=_explicit_paths(config))
+
+
+def _report_dir(config: pytest.Config) -> Path | None:
+    from conformance.plugin import _option
+
+    value = _option(config, "ics_report")
+    return Path(value) if value else None
+
+
+def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
+    from conformance.redaction import Redactor
+
+    export = config.getoption("ics_export", default=None)
+    return {
+        "url": Redactor("none").text(context.target_url),
+        "builtin_reference": bool(context.builtin_reference),
+        "faults": list(context.faults),
+        "about": context.about,
+        "export": str(export) if export else None,
+    }
+
+
+def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
+    """Record an INCONCLUSIVE result for a target that failed pre-flight (and write it)."""
+    from conformance._session import PENDING_KEY
+    from conformance.redaction import Redactor
+
+    pending = config.stash.get(PENDING_KEY, {})
+    invocation = config.stash.get(INVOCATION_KEY, None) or pytest_invocation(config)
+    started = datetime.fromtimestamp(pending.get("started", time.time()), timezone.utc)
+    url = pending.get("url")
+    result = build_result(
+        phase=pending.get("phase", "1B"),
+        channels=["api"],
+        checks=[],
+        target={
+            "url": Redactor("none").text(url) if url else None,
+            "builtin_reference": bool(pending.get("builtin_reference")),
+            "faults": list(pending.get("faults", [])),
+            "about": None,
+            "export": None,
+        },
+        capabilities={},
+        profile=pending.get("profile"),
+        seed=pending.get("seed"),
+        run_id=pending.get("run_id"),
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        command=invocation.command,
+        errors=[message],
+    )
+    result["verdict"] = "INCONCLUSIVE"
+    config.stash[RESULT_KEY] = result
+    report_dir = _report_dir(config)
+    if report_dir is not None:
+        write_result(result, report_dir)
+    return result
+
+
+def area_table(result: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """Per-area requirement verdict counts, in area order."""
+    return [(area, dict(counts)) for area, counts in sorted((result.get("areas") or {}).items())]
+
+
+_ORDER = ("PASS", "FAIL", "ERROR", "WAIVED", "NOT_APPLICABLE", "SKIPPED", "NOT_RUN")
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The verdict, then one line per area, then the failing and erroring requirements."""
+    verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
+    lines = [f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"]
+    width = max([len(a) for a in (result.get("areas") or {})] + [8])
+    lines.append(f"  {'area':<{width}}  " + "  ".join(f"{v:>5}" for v in ("PASS", "FAIL", "ERROR", "other")))
+    for area, counts in area_table(result):
+        other = sum(n for v, n in counts.items() if v not in ("PASS", "FAIL", "ERROR"))
+        lines.append(
+            f"  {area:<{width}}  {counts.get('PASS', 0):>5}  {counts.get('FAIL', 0):>5}  {counts.get('ERROR', 0):>5}  {other:>5}"
+        )
+    tally = Counter(result.get("counts") or {})
+    lines.append("  requirements: " + ", ".join(f"{v} {tally[v]}" for v in _ORDER if tally.get(v)))
+    by_verdict: dict[str, list[str]] = defaultdict(list)
+    for req in result.get("requirements", []):
+        if req.get("verdict") in ("FAIL", "ERROR"):
+            by_verdict[req["verdict"]].append(req["id"])
+    for verdict_name in ("FAIL", "ERROR"):
+        if by_verdict[verdict_name]:
+            lines.append(f"  {verdict_name}: {', '.join(by_verdict[verdict_name])}")
+    for error in result.get("errors") or []:
+        lines.append(f"  error: {error}")
+    return lines

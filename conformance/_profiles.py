@@ -1,0 +1,92 @@
+"""Hypothesis profiles of the conformance run: ``ics-quick`` and ``ics-certification``.
+
+The plugin loads the profile named by ``--ics-profile`` at configure time (every
+process, controller and xdist workers alike) and forces Hypothesis' seed to the run's
+seed (``--ics-seed``, or a random one recorded in ``result.json``), so a run is
+reproduced by running it again with the same ``--seed``.
+
+Check authors: do not hard-code ``max_examples`` or ``stateful_step_count``. A
+``settings(...)`` object built inside a check inherits every value it does not name from
+the loaded profile; :func:`settings_for` returns the profile's settings for a check kind.
+
+Budgets were sized so that ``ics-conformance certify --phase 1B`` against the built-in
+reference on two cores takes <= 15 s with ``quick`` and <= 60 s with ``certification``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+PROFILE_NAMES = {"quick": "ics-quick", "certification": "ics-certification"}
+
+#: Budget per profile: ``max_examples`` of property checks, steps per stateful example.
+BUDGETS: dict[str, dict[str, int]] = {
+    "quick": {"max_examples": 10, "stateful_step_count": 10},
+    "certification": {"max_examples": 50, "stateful_step_count": 25},
+}
+
+_SAVED_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def register() -> None:
+    """Register both profiles with Hypothesis (idempotent)."""
+    from hypothesis import HealthCheck, Verbosity, settings
+
+    for profile, name in PROFILE_NAMES.items():
+        settings.register_profile(
+            name,
+            deadline=None,  # the target's latency is not the property under test
+            database=None,  # nothing written to the user's directory; the seed reproduces
+            print_blob=True,
+            derandomize=False,  # the seed is forced instead (see activate)
+            verbosity=Verbosity.normal,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            **BUDGETS[profile],
+        )
+
+
+def activate(config: pytest.Config, profile: str, seed: int | None) -> None:
+    """Load ``profile`` and force Hypothesis' seed for this process; undone by :func:`deactivate`."""
+    from hypothesis import core, settings
+
+    if profile not in PROFILE_NAMES:
+        raise pytest.UsageError(f"unknown profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
+    register()
+    if _SAVED_KEY not in config.stash:
+        config.stash[_SAVED_KEY] = {
+            "profile": settings.get_current_profile_name(),
+            "seed": getattr(core, "global_force_seed", None),
+        }
+    settings.load_profile(PROFILE_NAMES[profile])
+    if seed is not None and config.getoption("hypothesis_seed", default=None) is None:
+        # The public route is ``--hypothesis-seed``; Hypothesis' own plugin reads it after us.
+        config.option.hypothesis_seed = str(seed)
+        core.global_force_seed = seed
+
+
+def deactivate(config: pytest.Config) -> None:
+    """Restore the Hypothesis profile and seed found before :func:`activate`."""
+    saved = config.stash.get(_SAVED_KEY, None)
+    if saved is None:
+        return
+    from hypothesis import core, settings
+
+    del config.stash[_SAVED_KEY]
+    try:
+        settings.load_profile(saved["profile"])
+    except Exception:  # noqa: BLE001 - an unregistered profile name: leave the default
+        settings.load_profile("default")
+    core.global_force_seed = saved["seed"]
+
+
+def settings_for(kind: str = "property", **overrides: Any) -> Any:
+    """The loaded profile's settings for a check of ``kind``, with ``overrides`` applied.
+
+    ``scenario`` and ``contract`` checks get the same budget as ``property`` checks;
+    the profile decides, never the check.
+    """
+    from hypothesis import settings
+
+    return settings(settings.default, **overrides)
