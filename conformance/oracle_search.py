@@ -14,6 +14,7 @@ bounded search walker that judges the shape of every page it reads.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Iterable, Mapping
@@ -22,7 +23,7 @@ from typing import Any, NoReturn
 
 from conformance import identifiers
 from conformance.checks import RequirementFailure, describe, fail
-from conformance.names import name_matches
+from conformance.names import name_matches, normalise
 from conformance.world import Practitioner, World
 
 #: Hard cap on the pages one search may walk (100 children a page): a target that answers
@@ -220,3 +221,37 @@ def fail_distinct(requirements: str | Iterable[str], message: str) -> NoReturn:
         cls = type(f"RequirementFailure_{suffix}", (RequirementFailure,), {"__module__": __name__})
         _FAILURE_TYPES[key] = cls
     raise cls(key, message)
+
+
+# -- scoping and diagnosis helpers for the stateful search check -----------------------------
+_RAW_PARTS = re.compile(r"[\s\-]+")
+_AREA_1 = "ABCDEFGHIJKLMNOPRSTUWYZ"  # first letter of a postcode area (never Q, V, X)
+_AREA_2 = "ABCDEFGHKLMNOPQRSTUVWXY"  # second letter (never I, J, Z)
+_INWARD = "ABDEFGHJLNPQRSTUWXYZ"  # inward-code letters (never C, I, K, M, O, V)
+
+
+def random_postcode() -> str:
+    """A random, well-formed ``AA99 9AA`` postcode (rarely shared: used to scope searches)."""
+    pick = secrets.choice
+    return f"{pick(_AREA_1)}{pick(_AREA_2)}{secrets.randbelow(90) + 10} {secrets.randbelow(10)}{pick(_INWARD)}{pick(_INWARD)}"
+
+
+def raw_equivalent(term: str, value: str) -> str | None:
+    """The shortest prefix of ``value`` (or of one of its raw parts) that normalises to the
+    same key as ``term``: the same search with no case, accent or apostrophe folding needed.
+
+    None when ``term`` does not match ``value`` at all.
+    """
+    key = normalise(term)
+    if not key:
+        return None
+    for candidate in (value, *(p for p in _RAW_PARTS.split(value) if p)):
+        for i in range(1, len(candidate) + 1):
+            if normalise(candidate[:i]) == key:
+                return candidate[:i]
+    return None
+
+
+def is_whole(term: str, value: str) -> bool:
+    """True when ``term`` is the whole of ``value`` after normalising (not a partial term)."""
+    return normalise(term) == normalise(value)
