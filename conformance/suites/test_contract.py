@@ -31,9 +31,10 @@ Noisy Schemathesis checks can be waived (not run) by name, comma- or space-separ
 
 Waived checks are recorded on the check (``user_properties`` entry
 ``ics_contract_waived``, and in any failure message). If every check of a requirement is
-waived, the check is SKIPPED saying so. ``ICS_CONTRACT_EXAMPLES`` overrides the number of
-generated examples per operation, mode and identity (default by ``--ics-profile``: quick
-6, certification 40). Generation is seeded from ``--ics-seed`` when given.
+waived, the check is SKIPPED saying so. The number of generated examples per operation,
+mode and identity is half the loaded Hypothesis profile's ``max_examples`` (``--ics-profile``:
+quick 5, certification 25); ``ICS_CONTRACT_EXAMPLES`` overrides it. Generation is seeded by
+the run's seed (``--ics-seed``) through the profile, so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ SPEC_VERSION = "2008.1"
 WAIVE_ENV = "ICS_CONTRACT_WAIVE"
 WAIVE_INI = "ics_contract_waive"
 EXAMPLES_ENV = "ICS_CONTRACT_EXAMPLES"
-PROFILE_EXAMPLES = {"quick": 6, "certification": 40}
+#: Examples per operation, mode and identity = the profile's ``max_examples`` // this.
+PROFILE_DIVISOR = 2
 MAX_FINDINGS = 5
 _MESSAGE_LIMIT = 1800
 
@@ -102,7 +104,8 @@ def waived_checks(config: pytest.Config) -> frozenset[str]:
     return frozenset(names)
 
 
-def examples_per_operation(profile: str) -> int:
+def examples_per_operation() -> int:
+    """Examples per operation, mode and identity: ``ICS_CONTRACT_EXAMPLES``, else half the profile's ``max_examples``."""
     raw = os.environ.get(EXAMPLES_ENV)
     if raw:
         try:
@@ -112,7 +115,9 @@ def examples_per_operation(profile: str) -> int:
         if value < 1:
             raise pytest.UsageError(f"{EXAMPLES_ENV} must be a positive integer, got {raw!r}")
         return value
-    return PROFILE_EXAMPLES.get(profile, PROFILE_EXAMPLES["quick"])
+    from hypothesis import settings
+
+    return max(1, settings.default.max_examples // PROFILE_DIVISOR)
 
 
 # -- Schemathesis plumbing --------------------------------------------------------------------
@@ -221,14 +226,14 @@ def run_schemathesis(
     failure is a finding; anything else (target unreachable, harness bug) propagates (ERROR).
     """
     import requests
-    from hypothesis import HealthCheck, given, seed, settings
+    from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
 
     context = world.context
     schema = _schema()
     checks = _check_functions(check_names)
-    examples = examples_per_operation(context.profile)
+    examples = examples_per_operation()
     base_url = context.target_url.rstrip("/")
     findings: list[Finding] = []
     sent = 0
@@ -250,8 +255,6 @@ def run_schemathesis(
                             return
                         case.validate_response(response, checks=checks, headers=headers)
 
-                    if context.seed is not None:
-                        probe = seed(context.seed)(probe)
                     try:
                         probe()
                     except Unsatisfiable:  # nothing to negate in this operation (e.g. no parameters)

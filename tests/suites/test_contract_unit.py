@@ -41,13 +41,15 @@ def test_unknown_waiver_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_examples_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypothesis import settings
+
     monkeypatch.delenv(contract.EXAMPLES_ENV, raising=False)
-    assert contract.examples_per_operation("quick") < contract.examples_per_operation("certification")
+    assert contract.examples_per_operation() == max(1, settings.default.max_examples // contract.PROFILE_DIVISOR)
     monkeypatch.setenv(contract.EXAMPLES_ENV, "3")
-    assert contract.examples_per_operation("quick") == 3
+    assert contract.examples_per_operation() == 3
     monkeypatch.setenv(contract.EXAMPLES_ENV, "0")
     with pytest.raises(pytest.UsageError):
-        contract.examples_per_operation("quick")
+        contract.examples_per_operation()
 
 
 def test_reproduction_is_redacted() -> None:
