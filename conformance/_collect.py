@@ -268,7 +268,7 @@ class VerdictCollector:
                 f"ICS check {metafunc.definition.nodeid} {what} (spec {self.catalogue.spec_version})"
             )
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, which reads the markers added here
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
         phase = self.phase()
         from conformance.catalogue import phase_includes
@@ -608,6 +608,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
     lines = [f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"]
+    judged = any(req.get("checks") for req in result.get("requirements", []))
+    if not judged:
+        lines.extend(f"  error: {error}" for error in result.get("errors") or ["no check ran"])
+        return lines
     width = max([len(a) for a in (result.get("areas") or {})] + [8])
     lines.append(f"  {'area':<{width}}  " + "  ".join(f"{v:>5}" for v in ("PASS", "FAIL", "ERROR", "other")))
     for area, counts in area_table(result):

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def configure_node(config: pytest.Config, workerinput: dict[str, Any]) -> None:
     context = config.stash.get(CONTEXT_KEY, None)
     if context is None:
         return
-    data = asdict(context)
+    data = {f.name: getattr(context, f.name) for f in fields(context)}
     data["capabilities"] = context.capabilities.to_dict()
     data["faults"] = list(context.faults)
     workerinput["ics_context"] = data

@@ -1,0 +1,293 @@
+"""``ics-conformance certify``: run the built-in conformance suites and certify a phase.
+
+Runs the suites in-process through ``pytest.main`` with the plugin (no test files of the
+user's own; a user's ``conftest.py`` or ini file in the working directory is ignored),
+shows progress, prints the phase verdict with a per-area summary, and writes the run
+directory ``OUTPUT/ics-<phase>-<UTC timestamp>-<run id>/`` holding ``result.json``,
+``pytest.log`` (credentials removed) and, when the bundle module is available, the
+certification bundle (signed with ``--sign-key``; waivers applied with ``--waivers``).
+
+Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+PHASES = ("1A", "1B", "1C")
+PROFILES = ("quick", "certification")
+TOKEN_ENV = "ICS_ADMIN_TOKEN"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "certify",
+        help="run the conformance suites against a target and certify a phase",
+        description=(
+            "Run the built-in conformance checks of a phase (cumulative: 1B includes 1A) against an ICS API "
+            "and compute the phase verdict. With no --target the built-in reference service is certified "
+            "(--reference-fault injects faults into it). The admin credential of a --target comes from "
+            f"--token-file or the {TOKEN_ENV} environment variable and is never printed or written."
+        ),
+        epilog="Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.",
+    )
+    parser.add_argument("--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)")
+    parser.add_argument("--phase", required=True, choices=PHASES, help="phase to certify")
+    parser.add_argument("--profile", default="quick", choices=PROFILES, help="Hypothesis budget (default quick)")
+    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR", help="where the run directory goes (default reports/)")
+    parser.add_argument("--reference-fault", action="append", default=[], metavar="NAME", help="inject a fault into the built-in reference (repeatable)")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for Hypothesis (default: random; recorded in result.json)")
+    parser.add_argument("--capabilities", type=Path, metavar="FILE", help="capability statement overriding the target's /about")
+    parser.add_argument("--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
+    parser.add_argument("-n", "--workers", dest="workers", default="0", metavar="N", help="parallel worker processes (pytest-xdist; 'auto' or a number; default 0)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching the pytest -k expression (the verdict then covers only those)")
+    parser.add_argument("--sign-key", type=Path, metavar="FILE", help="Ed25519 private key (PEM) signing the bundle")
+    parser.add_argument("--waivers", type=Path, metavar="FILE", help="signed waiver file")
+    parser.add_argument("--waiver-key", type=Path, metavar="PUBFILE", help="certifier public key verifying --waivers")
+    parser.add_argument("--council", metavar="NAME", help="council the run is for (scopes waivers)")
+    parser.add_argument("--pdf", action="store_true", help="also write report.pdf (needs Chromium)")
+    parser.add_argument("--no-bundle", action="store_true", help="write result.json only, no bundle")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _usage(message: str) -> Exception:
+    from conformance.errors import UsageError
+
+    return UsageError(message)
+
+
+def _readable(path: Path | None, option: str) -> None:
+    if path is not None and not path.is_file():
+        raise _usage(f"{option} {path}: no such file")
+
+
+def _validate(args: argparse.Namespace) -> str | None:
+    """Refuse a bad configuration before anything runs; return the external admin token, if any."""
+    if args.reference_fault:
+        if args.target:
+            raise _usage("--reference-fault applies only to the built-in reference service (no --target)")
+        try:
+            from conformance.reference import FAULTS
+        except ImportError:
+            raise _usage("the built-in reference service is not part of this build") from None
+        unknown = [f for f in args.reference_fault if f not in FAULTS]
+        if unknown:
+            raise _usage(f"unknown reference fault(s): {', '.join(unknown)} (known: {', '.join(sorted(FAULTS))})")
+    if args.workers not in ("auto", "logical"):
+        try:
+            if int(args.workers) < 0:
+                raise ValueError
+        except ValueError:
+            raise _usage(f"-n {args.workers}: expected a number of workers or 'auto'") from None
+    if args.timeout is not None and not args.timeout > 0:
+        raise _usage(f"--timeout {args.timeout}: must be > 0 seconds")
+    for path, option in ((args.capabilities, "--capabilities"), (args.sign_key, "--sign-key"), (args.waivers, "--waivers"),
+                         (args.waiver_key, "--waiver-key"), (args.token_file, "--token-file")):
+        _readable(path, option)
+    if bool(args.waivers) != bool(args.waiver_key):
+        raise _usage("--waivers and --waiver-key go together (the waiver file is verified with the certifier's key)")
+    if args.capabilities is not None:
+        from conformance.capabilities import load_capabilities
+
+        load_capabilities(args.capabilities)  # UsageError when invalid
+    token: str | None = None
+    if args.target:
+        if not args.target.startswith(("http://", "https://")):
+            raise _usage(f"--target {args.target!r}: expected an http:// or https:// URL")
+        if args.token_file is not None:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+            if not token:
+                raise _usage(f"--token-file {args.token_file}: file is empty")
+        else:
+            token = os.environ.get(TOKEN_ENV) or None
+            if not token:
+                raise _usage(f"no admin credential for --target: set {TOKEN_ENV} or pass --token-file FILE")
+    return token
+
+
+def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Path) -> list[str]:
+    from conformance.plugin import suites_dir
+
+    ini = work / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    suites = str(suites_dir())
+    argv = [
+        suites, "-c", str(ini), "--rootdir", str(work), "--confcutdir", suites,
+        "-p", "no:cacheprovider", "-q", "--tb=short", "-o", "console_output_style=classic",
+        "--ics-phase", args.phase, "--ics-profile", args.profile, "--ics-seed", str(seed),
+        "--ics-report", str(report_dir),
+    ]
+    if args.target:
+        argv += ["--ics-target", args.target]
+        if args.token_file is not None:
+            argv += ["--ics-token-file", str(args.token_file)]
+    for fault in args.reference_fault:
+        argv += ["--ics-reference-fault", fault]
+    if args.capabilities is not None:
+        argv += ["--ics-capabilities", str(args.capabilities)]
+    if args.timeout is not None:
+        argv += ["--ics-timeout", str(args.timeout)]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.workers not in ("0", 0):
+        argv += ["-n", str(args.workers)]
+    return argv
+
+
+def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
+    from conformance.redaction import Redactor
+
+    out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
+    if args.target:
+        out += ["--target", Redactor("none").text(args.target)]
+        if args.token_file is not None:
+            out += ["--token-file", str(args.token_file)]
+    for fault in args.reference_fault:
+        out += ["--reference-fault", fault]
+    if args.capabilities is not None:
+        out += ["--capabilities", str(args.capabilities)]
+    return tuple(out)
+
+
+def _invocation_plugin(invocation: Any) -> Any:
+    """A plugin object telling the verdict collector how ``certify`` was invoked (before configure)."""
+    import pytest
+
+    from conformance._collect import INVOCATION_KEY
+
+    class InvocationPlugin:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_cmdline_main(self, config: pytest.Config) -> None:
+            config.stash[INVOCATION_KEY] = invocation
+
+    return InvocationPlugin()
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    from conformance.redaction import Redactor
+
+    if secret:
+        text = text.replace(secret, "[removed]")
+    return Redactor("none").text(text)
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``ics-conformance certify``."""
+    import pytest
+
+    from conformance._collect import Invocation, summary_lines
+    from conformance._progress import Progress
+    from conformance.result import read_result, write_result
+
+    token = _validate(args)
+    waiver_set = None
+    if args.waivers is not None:
+        from conformance.waivers import load_waivers
+
+        waiver_set = load_waivers(args.waivers, args.waiver_key)
+    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
+    out = sys.stdout
+    command = " ".join(["ics-conformance certify", *(shlex.quote(a) for a in _rebuild_argv(args, seed))])
+    invocation = Invocation(tool="certify", args=_reproduce_args(args, seed), command=_scrub(command, token))
+    with tempfile.TemporaryDirectory(prefix="ics-certify-") as tmp:
+        work = Path(tmp)
+        staging = work / "report"
+        log_path = work / "pytest.log"
+        argv = _pytest_args(args, seed, staging, work)
+        target = args.target or "the built-in reference service" + (f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else "")
+        if not args.quiet:
+            print(f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})", file=out, flush=True)
+        progress = Progress(out, bar=False if args.quiet else None)
+        plugins: list[Any] = [_invocation_plugin(invocation)]
+        if not args.quiet:
+            plugins.append(progress)
+        saved = sys.stdout, sys.stderr
+        with open(log_path, "w", encoding="utf-8") as log:
+            sys.stdout = sys.stderr = log
+            try:
+                code = int(pytest.main(argv, plugins=plugins))
+            finally:
+                sys.stdout, sys.stderr = saved
+        log_text = _scrub(log_path.read_text(encoding="utf-8", errors="replace"), token)
+        result_file = staging / "result.json"
+        if not result_file.is_file():
+            return _no_result(code, log_text)
+        result = read_result(result_file)
+        if waiver_set is not None:
+            from conformance.waivers import apply_waivers
+
+            result = apply_waivers(result, waiver_set, target_about=(result.get("target") or {}).get("about") or {}, council=args.council)
+        run_dir = args.output / f"ics-{args.phase}-{_stamp()}-{result.get('run_id') or 'run'}"
+        try:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise _usage(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+        write_result(result, run_dir)
+        (run_dir / "pytest.log").write_text(log_text, encoding="utf-8")
+        bundle = None if args.no_bundle else _write_bundle(result, run_dir, args)
+    print("", file=out)
+    for line in summary_lines(result):
+        print(line, file=out)
+    print(f"run directory: {run_dir}", file=out)
+    if bundle is not None:
+        signed = f"signed, key {bundle.key_id}" if bundle.signed else "unsigned"
+        print(f"bundle: {bundle.directory} ({signed}); {bundle.zip_path}", file=out)
+    out.flush()
+    from conformance.verdicts import PhaseVerdict
+
+    return PhaseVerdict(result.get("verdict", "INCONCLUSIVE")).exit_code
+
+
+def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
+    """The command line of this run (with the seed actually used), for ``result.json``."""
+    out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
+    for option, value in (("--target", args.target), ("--capabilities", args.capabilities),
+                          ("--token-file", args.token_file), ("--output", args.output), ("-k", args.keyword),
+                          ("--sign-key", args.sign_key), ("--waivers", args.waivers), ("--waiver-key", args.waiver_key)):
+        if value is not None:
+            out += [option, str(value)]
+    for fault in args.reference_fault:
+        out += ["--reference-fault", fault]
+    if str(args.workers) != "0":
+        out += ["-n", str(args.workers)]
+    return out
+
+
+def _no_result(code: int, log_text: str) -> int:
+    """pytest ended without a result.json: a configuration error (2) or a harness failure."""
+    lines = [line for line in log_text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("ERROR:", "E ", "Exit:", "INTERNALERROR>"))] or lines[-15:]
+    detail = "\n".join(errors[-15:])
+    if code == 4:  # pytest usage error
+        print(f"ics-conformance: error: {detail}", file=sys.stderr)
+        return 2
+    print(f"ics-conformance: INCONCLUSIVE: the run produced no result (pytest exit {code}):\n{detail}", file=sys.stderr)
+    return 3
+
+
+def _write_bundle(result: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> Any:
+    try:
+        from conformance.bundle import write_bundle
+    except ImportError:
+        return None
+    return write_bundle(result, run_dir, sign_key=args.sign_key, pdf=args.pdf)

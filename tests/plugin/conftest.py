@@ -1,0 +1,85 @@
+"""Helpers for the plugin tests: run synthetic check modules through the plugin with pytester."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stub import stub_target  # noqa: E402
+
+# In-process pytester runs drop the modules first imported inside them; import the
+# harness here once so every inner run shares the same modules (and catalogue cache).
+import httpcore  # noqa: E402,F401  (httpx caches its exception map on first use)
+import hypothesis.stateful  # noqa: E402,F401
+
+import conformance._collect  # noqa: E402,F401
+import conformance._profiles  # noqa: E402,F401
+import conformance._session  # noqa: E402,F401
+import conformance.redaction  # noqa: E402,F401
+import conformance.suites.conftest  # noqa: E402,F401
+from conformance.catalogue import load_catalogue  # noqa: E402
+
+load_catalogue()
+
+TOKEN = "stub-admin-token-Zq81"
+#: conftest of a synthetic suite: the built-in suites' fixtures (world, ics_context, ...).
+SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
+
+
+def reference_available() -> bool:
+    try:
+        from conformance.reference import serve  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def stub_url() -> Iterator[str]:
+    with stub_target() as url:
+        yield url
+
+
+@pytest.fixture
+def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[pytest.RunResult, dict[str, Any] | None]]:
+    """Write ``source`` as a check module and run it through the plugin; return (run, result.json)."""
+    monkeypatch.setenv("ICS_ADMIN_TOKEN", TOKEN)
+    pytester.makeconftest(SUITE_CONFTEST)
+
+    def run(source: str, *args: str, target: str | None = None, subprocess: bool = False) -> tuple[pytest.RunResult, dict[str, Any] | None]:
+        pytester.makepyfile(test_checks=source)
+        report = pytester.path / "report"
+        argv = [str(pytester.path / "test_checks.py"), "-p", "no:cacheprovider", "--ics-report", str(report), *args]
+        if target is not None:
+            argv += ["--ics-target", target]
+        if "--ics-phase" not in args:
+            argv += ["--ics-phase", "1B"]
+        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
+        outcome = runner(*argv)
+        path = report / "result.json"
+        return outcome, json.loads(path.read_text()) if path.exists() else None
+
+    return run
+
+
+def checks_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every check of a result.json, by test function name."""
+    out: dict[str, dict[str, Any]] = {}
+    for req in result["requirements"]:
+        for check in req["checks"]:
+            out[check["id"].split("::")[-1].split("[")[0]] = check
+    return out
+
+
+def requirement_verdicts(result: dict[str, Any]) -> dict[str, str]:
+    return {r["id"]: r["verdict"] for r in result["requirements"]}
+
+
+def dump(result: dict[str, Any] | None) -> str:
+    return json.dumps(result, indent=1)[:4000] if result else "<no result.json>"
