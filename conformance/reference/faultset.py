@@ -1,0 +1,123 @@
+"""Named faults of the reference service, and the requirements each should make FAIL.
+
+A fault is a small, local behavioural change switched on at start-up. The fault-proof
+tests run the whole suite against the reference with each fault and expect exactly
+``targets`` to FAIL — so this registry is the contract between the reference and the checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from conformance.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injectable fault: its name, capability area, effect and targeted requirements."""
+
+    name: str
+    area: str
+    description: str
+    targets: tuple[str, ...]
+
+
+def _f(name: str, area: str, targets: str, description: str) -> Fault:
+    return Fault(name, area, description, tuple(f"ICS-{t.strip()}" for t in targets.split(",")))
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        # records
+        _f("upn-no-check-letter", "records", "1A-REC-002", "accepts a UPN whose check letter is wrong"),
+        _f("nhs-no-modulus", "records", "1A-REC-003", "accepts an NHS number failing modulus 11"),
+        _f("records-accepts-death-before-birth", "records", "1A-REC-004", "accepts a date of death before the date of birth"),
+        _f("aliases-not-listed", "records", "1A-REC-005", "GET aliases returns nothing (search still uses them)"),
+        _f("unborn-requires-dob", "records", "1A-REC-006, 1B-SRCH-008", "refuses a child with only an expected date of birth"),
+        _f("local-id-duplicates-allowed", "records", "1A-REC-008", "accepts a second child with the same local ID"),
+        _f("patch-ignored", "records", "1A-REC-007", "PATCH answers 200 but changes nothing"),
+        # referrals
+        _f("referral-accepts-future-date", "referrals", "1A-REF-002", "accepts a referral received in the future"),
+        _f("referral-loses-source", "referrals", "1A-REF-001", "stores every referral's source as 'other'"),
+        # allocations
+        _f("allocations-not-listed", "allocations", "1A-ALLOC-001", "GET allocations returns nothing (notifications unaffected)"),
+        _f("allocation-end-not-recorded", "allocations", "1A-ALLOC-002", "ending answers 200 but end_date stays null in responses"),
+        _f("allocation-unknown-practitioner", "allocations", "1A-ALLOC-003", "accepts an allocation to an unknown practitioner"),
+        # case notes
+        _f("case-notes-newest-first", "case-notes", "1A-NOTE-001", "lists case notes newest first"),
+        _f("restricted-note-visible", "case-notes", "1A-NOTE-002", "shows restricted note text to every reader"),
+        # timescales
+        _f("timescale-calendar-days", "timescales", "1A-TIME-001, 1A-TIME-002, 1A-TIME-003, 1A-EXP-008", "due dates in calendar days"),
+        _f("timescale-ignores-bank-holidays", "timescales", "1A-TIME-003, 1A-EXP-008", "working days skip weekends only"),
+        _f("timescale-wrong-holiday-year", "timescales", "1A-TIME-003, 1A-EXP-008", "uses 2007's bank holiday dates in every year"),
+        _f("overdue-never", "timescales", "1A-TIME-004", "overdue is always false"),
+        # assessments
+        _f("assessment-accepts-future-start", "assessments", "1A-ASMT-001", "accepts an assessment starting in the future"),
+        _f("gating-allows-second-open", "assessments", "1A-ASMT-002", "allows a second open assessment for a child"),
+        _f("visits-not-listed", "assessments", "1A-ASMT-003", "assessments are returned with no visits"),
+        # search
+        _f("search-accent-sensitive", "search", "1B-SRCH-001", "name search does not strip accents"),
+        _f("search-case-sensitive", "search", "1B-SRCH-001", "name search is case-sensitive"),
+        _f("search-exact-names-only", "search", "1B-SRCH-002", "names match only in full, not by prefix"),
+        _f("search-ignores-aliases", "search", "1B-SRCH-003", "search looks at current names only"),
+        _f("search-ignores-dob", "search", "1B-SRCH-004, 1B-SRCH-010", "the date-of-birth criterion is ignored"),
+        _f("search-postcode-exact", "search", "1B-SRCH-005", "postcodes compared without normalising"),
+        _f("search-ignores-nhs-number", "search", "1B-SRCH-006", "the NHS number criterion matches nothing"),
+        _f("search-includes-deceased", "search", "1B-SRCH-007", "deceased children included by default"),
+        _f("search-ignores-unborn", "search", "1B-SRCH-008", "date-of-birth search ignores expected dates"),
+        _f("search-drops-last-page", "search", "1B-SRCH-009", "the last page of results comes back empty"),
+        _f("search-repeats-across-pages", "search", "1B-SRCH-009", "each page after the first repeats the previous page's last result"),
+        _f("search-substring-overmatch", "search", "1B-SRCH-010", "names match anywhere inside, not by prefix"),
+        _f("search-shows-shielded", "search", "1B-SRCH-011", "shielded children shown to everyone"),
+        # notifications
+        _f("notify-missing-co-allocated", "notifications", "1B-NOTIF-001", "only the earliest current allocation is notified"),
+        _f("notify-author", "notifications", "1B-NOTIF-002", "the author is notified of their own note"),
+        _f("notify-ended-allocation", "notifications", "1B-NOTIF-003", "practitioners whose allocation ended are still notified"),
+        _f("notify-unrelated", "notifications", "1B-NOTIF-002, 1B-NOTIF-003", "every practitioner is notified of every note"),
+        _f("notify-duplicate", "notifications", "1B-NOTIF-004", "each notification is raised twice"),
+        _f("notify-delayed", "notifications", "1B-NOTIF-005", "notifications appear after 6 s though /about declares 2 s"),
+        _f("restricted-note-leaks-text", "notifications", "1B-NOTIF-006", "restricted notes' notifications carry the text"),
+        _f("notify-ack-lost", "notifications", "1B-NOTIF-007", "a new note on the child clears earlier acknowledgements"),
+        # gating
+        _f("gating-off", "gating", "1B-GATE-001, 1B-GATE-002, 1B-GATE-003, 1B-GATE-004, 1B-GATE-005", "completion never checks that the child was seen"),
+        _f("gating-accepts-future-seen", "gating", "1B-GATE-003", "future-dated seen visits are accepted and count"),
+        _f("gating-ignores-start-date", "gating", "1B-GATE-002", "visits before the start are accepted and count"),
+        _f("gating-ignores-completion-date", "gating", "1B-GATE-004", "visits after the completion date count"),
+        _f("gating-counts-unseen-visits", "gating", "1B-GATE-005", "a visit where the child was not seen counts"),
+        _f("gating-generic-error-code", "gating", "1B-GATE-001", "refusal says VALIDATION_ERROR instead of CHILD_NOT_SEEN"),
+        _f("gating-completes-despite-refusal", "gating", "1B-GATE-006", "a refused completion still marks the assessment completed"),
+        # access
+        _f("auth-ignored", "access", "1B-ACC-001", "requests without a valid token act as admin"),
+        _f("auth-accepts-any-token", "access", "1B-ACC-001", "any non-empty bearer token acts as admin"),
+        _f("rights-ignored", "access", "1B-ACC-002", "roles are not enforced"),
+        _f("audit-misses-views", "access", "1B-ACC-003", "viewing a child is not audited"),
+        # export
+        _f("export-drops-aliases", "export", "1A-EXP-009", "aliases.jsonl is empty (manifest agrees)"),
+        _f("export-bad-manifest-count", "export", "1A-EXP-002", "manifest counts one record too many for children"),
+        _f("export-bad-hash", "export", "1A-EXP-002", "manifest sha256 of children.jsonl is wrong"),
+        _f("export-bad-date-format", "export", "1A-EXP-003", "children's dates exported as DD/MM/YYYY"),
+        _f("export-duplicate-ids", "export", "1A-EXP-004", "the first child is exported twice"),
+        _f("export-orphan-case-notes", "export", "1A-EXP-005", "case notes point at a child that does not exist"),
+        _f("export-shifts-visit-dates", "export", "1A-EXP-006, 1A-EXP-009", "seen visits exported 60 days earlier"),
+        _f("export-bad-check-digits", "export", "1A-EXP-007, 1A-EXP-009", "UPN check letters altered in the export"),
+        _f("export-unavailable", "export", "1A-EXP-001", "GET /export answers 501"),
+        # contract
+        _f("server-error-on-unknown-child", "contract", "1A-API-001", "GET /children/{unknown} answers 500"),
+        _f("about-schema-violation", "contract", "1A-API-002, 1A-API-004", "/about gives spec_versions as a string"),
+        _f("accepts-invalid-input", "contract", "1A-API-003", "unknown gender values are accepted and stored"),
+    )
+}
+
+
+def resolve_faults(names: Iterable[str]) -> frozenset[str]:
+    """Validate fault names; raise UsageError naming an unknown one and the valid ones."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - FAULTS.keys())
+    if unknown:
+        raise UsageError(
+            f"unknown reference fault(s): {', '.join(unknown)}; "
+            f"see 'ics-conformance serve-reference --list-faults' (valid: {', '.join(sorted(FAULTS))})"
+        )
+    return chosen
