@@ -1,7 +1,7 @@
 """SQLite store of the reference service: one connection, one lock, plain SQL.
 
-Rows come back as dicts. Name search keys are precomputed with :mod:`conformance.names`
-when a child or alias is written, so search is a scan of small strings, not of JSON.
+Rows come back as dicts. Name search keys (:func:`conformance.names.name_keys`, joined by
+``KEY_SEP``) are stored with each child and alias, so search scans small strings.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ CREATE TABLE IF NOT EXISTS practitioners (
   role TEXT NOT NULL, token_sha256 TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS children (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, local_id TEXT,
-  given_name TEXT NOT NULL, family_name TEXT NOT NULL, date_of_birth TEXT, expected_date_of_birth TEXT,
+  given_name TEXT NOT NULL, family_name TEXT NOT NULL, given_keys TEXT NOT NULL, family_keys TEXT NOT NULL,
+  date_of_birth TEXT, expected_date_of_birth TEXT,
   gender TEXT NOT NULL, date_of_death TEXT, upn TEXT, nhs_number TEXT, postcode TEXT, postcode_key TEXT,
   shielded INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS children_local_id ON children(local_id);
 CREATE TABLE IF NOT EXISTS aliases (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, child_id TEXT NOT NULL,
-  given_name TEXT NOT NULL, family_name TEXT NOT NULL, type TEXT NOT NULL);
+  given_name TEXT NOT NULL, family_name TEXT NOT NULL, given_keys TEXT NOT NULL, family_keys TEXT NOT NULL,
+  type TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS aliases_child ON aliases(child_id);
 CREATE TABLE IF NOT EXISTS allocations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, child_id TEXT NOT NULL,
@@ -59,6 +61,9 @@ CREATE TABLE IF NOT EXISTS audit (
   practitioner_id TEXT NOT NULL, child_id TEXT NOT NULL, action TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_child ON audit(child_id);
 """
+
+
+KEY_SEP = "\x1f"
 
 
 def new_id(prefix: str) -> str:
@@ -101,6 +106,11 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in changes)
         with self.lock:
             self._conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", (*changes.values(), record_id))
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; return the number of rows changed."""
+        with self.lock:
+            return self._conn.execute(sql, tuple(params)).rowcount
 
     def one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         with self.lock:

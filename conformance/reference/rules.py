@@ -1,0 +1,161 @@
+"""Domain rules of the reference service that faults bend: names, postcodes, identifiers, timescales.
+
+Each function takes the active fault set so a fault stays a small, local change next to
+the correct rule it perturbs. The correct rules come from the shared modules
+(:mod:`conformance.names`, :mod:`conformance.identifiers`, :mod:`conformance.workingdays`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from datetime import date, timedelta
+from functools import cache
+
+import holidays
+
+from conformance import identifiers, names, workingdays
+from conformance.reference.store import KEY_SEP
+
+_POSTCODE = re.compile(r"(?:[A-Z]{1,2}[0-9][0-9A-Z]?|GIR)([0-9][A-Z]{2})")
+_NAME_PUNCTUATION = set(" -'\u2019\u2018.")
+
+
+def valid_name(value: str) -> bool:
+    """Letters, combining marks, spaces, hyphens, apostrophes and full stops, with at least one letter."""
+    has_letter = False
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category[0] == "L":
+            has_letter = True
+        elif category[0] != "M" and ch not in _NAME_PUNCTUATION:
+            return False
+    return has_letter and bool(names.normalise(value))
+
+
+def name_keys(value: str) -> str:
+    """The stored search keys of a name (whole normalised name, then its parts)."""
+    return KEY_SEP.join(names.name_keys(value))
+
+
+def canonical_postcode(value: str) -> str | None:
+    """``SW1A 1AA`` form of a valid UK postcode (any case and spacing), else None."""
+    compact = names.normalise_postcode(value)
+    if not _POSTCODE.fullmatch(compact):
+        return None
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+def check_upn(value: str, faults: Collection[str]) -> str | None:
+    """The compact UPN when valid (``upn-no-check-letter``: any check letter), else None."""
+    compact = identifiers.compact_upn(value)
+    if identifiers.is_valid_upn(compact):
+        return compact
+    if "upn-no-check-letter" in faults and len(compact) == 13:
+        try:
+            fixed = identifiers.upn_check_letter(compact[1:]) + compact[1:]
+        except Exception:  # noqa: BLE001 - stdnum refuses a malformed body
+            return None
+        if identifiers.is_valid_upn(fixed) and compact[0].isalpha():
+            return compact
+    return None
+
+
+def check_nhs_number(value: str, faults: Collection[str]) -> str | None:
+    """The compact NHS number when valid (``nhs-no-modulus``: any ten digits), else None."""
+    compact = identifiers.compact_nhs_number(value)
+    if identifiers.is_valid_nhs_number(compact):
+        return compact
+    if "nhs-no-modulus" in faults and len(compact) == 10 and compact.isascii() and compact.isdigit():
+        return compact
+    return None
+
+
+def search_identifier(kind: str, value: str) -> str:
+    """Compact form of a searched UPN / NHS number / local ID (spaces removed, upper case)."""
+    if kind == "nhs_number":
+        return re.sub(r"[\s-]+", "", value)
+    return re.sub(r"\s+", "", value).upper()
+
+
+# -- name matching --------------------------------------------------------------------
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'"})
+
+
+def _faulty_normalise(text: str, *, accents: bool, case: bool) -> str:
+    text = unicodedata.normalize("NFC", text.translate(_APOSTROPHES))
+    if not accents:
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    if not case:
+        text = text.casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def name_matcher(faults: Collection[str]):  # noqa: ANN201 - returns a (term, name, keys) predicate
+    """Return ``match(term_key, raw_name, stored_keys) -> bool`` and the term normaliser for the faults."""
+    accent = "search-accent-sensitive" in faults
+    case = "search-case-sensitive" in faults
+    if accent or case:
+        def norm(text: str) -> str:
+            return _faulty_normalise(text, accents=accent, case=case)
+
+        def keys_of(raw: str, stored: str) -> list[str]:
+            whole = norm(raw)
+            return [whole, *(p for p in re.split(r"[\s\-]+", whole) if p)]
+    else:
+        norm = names.normalise
+
+        def keys_of(raw: str, stored: str) -> list[str]:
+            return stored.split(KEY_SEP)
+
+    if "search-exact-names-only" in faults:
+        def match(term: str, raw: str, stored: str) -> bool:
+            return any(k == term for k in keys_of(raw, stored))
+    elif "search-substring-overmatch" in faults:
+        def match(term: str, raw: str, stored: str) -> bool:
+            return term in keys_of(raw, stored)[0]
+    else:
+        def match(term: str, raw: str, stored: str) -> bool:
+            return any(k.startswith(term) for k in keys_of(raw, stored))
+    return norm, match
+
+
+# -- timescales -----------------------------------------------------------------------
+
+
+@cache
+def _holidays_2007_shifted(year: int) -> frozenset[date]:
+    days = set()
+    for day in holidays.country_holidays("GB", subdiv="ENG", years=2007):
+        try:
+            days.add(day.replace(year=year))
+        except ValueError:
+            pass
+    return frozenset(days)
+
+
+def due_date(kind: str, start: date, faults: Collection[str]) -> date:
+    """Working-day due date of an assessment, as bent by the timescale faults."""
+    days = workingdays.TIMESCALES[kind]
+    if "timescale-calendar-days" in faults:
+        return start + timedelta(days=days)
+    if "timescale-ignores-bank-holidays" in faults or "timescale-wrong-holiday-year" in faults:
+        shifted = "timescale-wrong-holiday-year" in faults
+        current, remaining = start, days
+        while remaining:
+            current += timedelta(days=1)
+            if current.weekday() < 5 and not (shifted and current in _holidays_2007_shifted(current.year)):
+                remaining -= 1
+        return current
+    return workingdays.due_date(kind, start)
+
+
+def wrong_check_letter(upn: str) -> str:
+    """``upn`` with its check letter replaced by a wrong one (for ``export-bad-check-digits``)."""
+    for letter in "ABCDEFGHJKLMNPQRTUVWXYZ":
+        candidate = letter + upn[1:]
+        if letter != upn[0] and not identifiers.is_valid_upn(candidate):
+            return candidate
+    return upn

@@ -1,0 +1,93 @@
+"""Run the reference service with uvicorn: in a background thread (tests, ``certify``) or in the foreground (CLI).
+
+The listening socket is bound here, before uvicorn starts, so a port in use is reported
+as a clear :class:`~conformance.errors.UsageError` and ``port=0`` yields the real port.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from conformance.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RunningService:
+    """A started reference service: its base URL, admin token and active faults."""
+
+    url: str
+    admin_token: str
+    faults: tuple[str, ...]
+    app: Starlette
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket; a port in use becomes a UsageError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_server(app: Starlette) -> uvicorn.Server:
+    """A quiet uvicorn server for ``app`` (no access log, no lifespan)."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+    return uvicorn.Server(config)
+
+
+@contextmanager
+def run_in_thread(app: Starlette, *, host: str, port: int, admin_token: str, faults: Sequence[str],
+                  startup_timeout: float = 20.0) -> Iterator[RunningService]:
+    """Serve ``app`` from a daemon thread until the block exits; wait until ``/about`` answers."""
+    sock = bind(host, port)
+    url = base_url(sock)
+    server = uvicorn_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ics-reference {url}", daemon=True)
+    thread.start()
+    try:
+        _wait_ready(url, thread, startup_timeout)
+        yield RunningService(url=url, admin_token=admin_token, faults=tuple(faults), app=app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_ready(url: str, thread: threading.Thread, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            try:
+                if client.get(f"{url}/about").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the reference service at {url} did not start")
+            time.sleep(0.02)
+
+
+TodayFn = Callable[[], date]
