@@ -117,8 +117,9 @@ def test_partial_names(world: World) -> None:
 @check(SRCH_003, kind="scenario")
 def test_aliases_previous_and_known_as_names_searched(world: World) -> None:
     """SRCH-003: an alias, a previous name and a known-as name find the child like its
-    current name (whole or partial); given and family names are matched against the same
-    name record, so a given name of one record with the family name of another does not."""
+    current name; given and family names are matched against the same name record, so a
+    given name of one record with the family name of another does not. (Whole names only:
+    partial alias terms are SRCH-002's matter, exercised by the stateful check.)"""
     current, known, previous, alias = (name_token() for _ in range(4))
     cid = _make(world, given_name="Robert", family_name=current)
     world.alias(cid, "Bobby", known, "known_as")
@@ -126,7 +127,7 @@ def test_aliases_previous_and_known_as_names_searched(world: World) -> None:
     world.alias(cid, "Rab", alias, "alias")
     ours = {"child": cid}
     for params in ({"family_name": known}, {"given_name": "Bobby", "family_name": known},
-                   {"given_name": "bob", "family_name": known[:6]}, {"family_name": previous},
+                   {"given_name": "Robert", "family_name": previous}, {"family_name": previous},
                    {"given_name": "Rab", "family_name": alias}):
         _expect(world, SRCH_003, params, ours, {"child"})
     _expect(world, SRCH_003, {"given_name": "Bobby", "family_name": current}, ours, set())
@@ -207,7 +208,7 @@ def test_deceased_on_request_only(world: World) -> None:
 @check(SRCH_008, kind="scenario")
 def test_unborn_found_by_expected_date(world: World, today: date) -> None:
     """SRCH-008 (capability ``unborn_children``): a date_of_birth criterion equal to an
-    unborn child's expected date finds it; another date does not."""
+    unborn child's expected date finds it (excluding others by date is SRCH-004's matter)."""
     if not world.context.has("unborn_children"):
         not_applicable("the target does not declare the unborn_children capability")
     family = name_token()
@@ -216,8 +217,7 @@ def test_unborn_found_by_expected_date(world: World, today: date) -> None:
         "unborn": _make(world, family_name=family, expected_date_of_birth=expected),
         "born": _make(world, family_name=family, date_of_birth="2006-08-09"),
     }
-    _expect(world, SRCH_008, {"family_name": family, "date_of_birth": expected}, ours, {"unborn"})
-    _expect(world, SRCH_008, {"family_name": family, "date_of_birth": (today + timedelta(days=101)).isoformat()}, ours, set())
+    _expect(world, SRCH_008, {"family_name": family, "date_of_birth": expected}, ours, {"unborn"}, allowed={"born"})
 
 
 @check(SRCH_009, kind="scenario")
@@ -273,7 +273,7 @@ def test_no_over_matching(world: World) -> None:
     # The exactly-named child must come back, else the absence of the others proves nothing;
     # whether the partial "Ann" finds Anne-Marie is SRCH-002's question, not judged here.
     _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family}, ours, {"Ann"}, allowed={"Anne-Marie"})
-    _expect(world, SRCH_010, {"given_name": "ann", "family_name": family, "gender": "female"}, ours, {"Ann"})
+    _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family, "gender": "female"}, ours, {"Ann"})
     _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family, "postcode": "LS1 4AP"}, ours, {"Ann"},
             allowed={"Anne-Marie"})
     _expect(world, SRCH_010, {"given_name": "Hannah", "family_name": family, "postcode": "LS1 4AP"}, ours, set())
