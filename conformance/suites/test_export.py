@@ -40,6 +40,11 @@ class ExportRun:
     notes: list[str] = field(default_factory=list)
 
 
+def _letters(token: str) -> str:
+    """A run-unique, letters-only suffix for a name (names may not hold digits)."""
+    return "".join("abcdefghijklmnop"[int(c, 16)] for c in token.encode().hex()[-8:]).capitalize()
+
+
 def _seed(world: World) -> Any:
     """Create a small case history through the API and return it as ExpectedRecords."""
     from conformance.export import ExpectedRecords
@@ -58,7 +63,7 @@ def _seed(world: World) -> Any:
         except ValueError:
             continue
     children = [
-        world.child(worker, given_name="Zoë", family_name=f"Exportson-{world.unique('f')[-4:]}", upn=upn, nhs_number=nhs,
+        world.child(worker, given_name="Zoë", family_name=f"Exportson-{_letters(world.unique('f'))}", upn=upn, nhs_number=nhs,
                     date_of_birth="2003-02-11", gender="female"),
         world.child(worker, given_name="Seán", family_name="O\u2019Export", date_of_birth="2005-09-30", gender="male"),
     ]
