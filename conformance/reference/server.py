@@ -6,6 +6,8 @@ as a clear :class:`~conformance.errors.UsageError` and ``port=0`` yields the rea
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import socket
 import threading
 import time
@@ -14,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 
@@ -52,10 +53,37 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def uvicorn_server(app: Starlette) -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop request from another thread is seen at once, not at the next 0.1 s tick."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """Ask the server to shut down (thread-safe)."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+
+def uvicorn_server(app: Starlette) -> _Server:
     """A quiet uvicorn server for ``app`` (no access log, no lifespan)."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 @contextmanager
@@ -71,23 +99,28 @@ def run_in_thread(app: Starlette, *, host: str, port: int, admin_token: str, fau
         _wait_ready(url, thread, startup_timeout)
         yield RunningService(url=url, admin_token=admin_token, faults=tuple(faults), app=app)
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(timeout=10)
         sock.close()
 
 
 def _wait_ready(url: str, thread: threading.Thread, timeout: float) -> None:
+    """Poll ``GET /about`` (stdlib http.client: no TLS context to build) until it answers 200."""
+    host, _, port = url.removeprefix("http://").rpartition(":")
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            try:
-                if client.get(f"{url}/about").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the reference service at {url} did not start")
-            time.sleep(0.02)
+    while True:
+        connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=2.0)
+        try:
+            connection.request("GET", "/about")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the reference service at {url} did not start")
+        time.sleep(0.01)
 
 
 TodayFn = Callable[[], date]

@@ -1,0 +1,320 @@
+"""Every injectable fault changes the reference's behaviour: one scenario per fault,
+run against the clean service and against a service with only that fault."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from reference_helpers import TODAY, Api, unique_name, valid_nhs, valid_upn
+
+from conformance import identifiers
+from conformance.reference import FAULTS, serve
+from conformance.reference.rules import wrong_check_letter
+
+Scenario = Callable[[Api], Any]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(*faults: str) -> Callable[[Scenario], Scenario]:
+    def register(fn: Scenario) -> Scenario:
+        for fault in faults:
+            assert fault not in SCENARIOS, fault
+            SCENARIOS[fault] = fn
+        return fn
+    return register
+
+
+def _create(api: Api, **fields: Any) -> int:
+    body = {"given_name": "Ann", "family_name": unique_name(), "date_of_birth": "2001-05-06", "gender": "female", **fields}
+    body = {k: v for k, v in body.items() if v is not ...}
+    return api.admin.post("/children", json=body).status_code
+
+
+# -- records, referrals, allocations, case notes ----------------------------------------------
+
+scenario("upn-no-check-letter")(lambda api: _create(api, upn=wrong_check_letter(valid_upn())))
+scenario("nhs-no-modulus")(lambda api: _create(api, nhs_number="9434765918"))
+scenario("records-accepts-death-before-birth")(lambda api: _create(api, date_of_death="2000-01-01"))
+scenario("unborn-requires-dob")(lambda api: _create(api, date_of_birth=..., expected_date_of_birth="2008-12-01"))
+scenario("accepts-invalid-input")(lambda api: _create(api, gender="robot"))
+
+
+@scenario("aliases-not-listed")
+def _aliases(api: Api) -> Any:
+    child = api.child()
+    alias = unique_name("Al")
+    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": "Bo", "family_name": alias, "type": "alias"})
+    listed = api.admin.get(f"/children/{child['id']}/aliases").json()["items"]
+    return len(listed), api.search_ids(family_name=alias) == {child["id"]}
+
+
+@scenario("local-id-duplicates-allowed")
+def _local_id(api: Api) -> Any:
+    local = unique_name("L")
+    return _create(api, local_id=local), _create(api, local_id=local)
+
+
+@scenario("patch-ignored")
+def _patch(api: Api) -> Any:
+    child = api.child()
+    api.admin.patch(f"/children/{child['id']}", json={"given_name": "Changed"})
+    return api.admin.get(f"/children/{child['id']}").json()["given_name"]
+
+
+def _referral(api: Api, received_on: str = "2008-09-01", source: str = "health") -> Any:
+    child = api.child()
+    r = api.admin.post("/referrals", json={"child_id": child["id"], "received_on": received_on, "source": source, "reason": "concern"})
+    return r
+
+
+scenario("referral-accepts-future-date")(lambda api: _referral(api, received_on="2008-10-01").status_code)
+scenario("referral-loses-source")(lambda api: api.admin.get(f"/referrals/{_referral(api).json()['id']}").json()["source"])
+
+
+@scenario("allocations-not-listed", "allocation-end-not-recorded")
+def _allocations(api: Api) -> Any:
+    author, kept, ended = api.practitioner(), api.practitioner(), api.practitioner()
+    child = api.child()
+    api.allocate(child["id"], kept.id)
+    gone = api.allocate(child["id"], ended.id, start_date="2008-09-01")
+    ended_reply = api.admin.post(f"/allocations/{gone['id']}/end", json={"end_date": "2008-09-29"}).json()
+    listed = [(a["practitioner_id"] == kept.id, a["end_date"]) for a in api.admin.get(f"/children/{child['id']}/allocations").json()["items"]]
+    api.note(child["id"], author)
+    return ended_reply["end_date"], listed, len(api.inbox(kept)), len(api.inbox(ended))
+
+
+@scenario("allocation-unknown-practitioner")
+def _unknown_practitioner(api: Api) -> Any:
+    return api.admin.post(f"/children/{api.child()['id']}/allocations", json={"practitioner_id": "p-nobody"}).status_code
+
+
+@scenario("case-notes-newest-first", "restricted-note-visible")
+def _case_notes(api: Api) -> Any:
+    author, reader = api.practitioner(), api.practitioner()
+    child = api.child()
+    api.note(child["id"], author, text="first")
+    api.note(child["id"], author, text="second", restricted=True)
+    return [n["text"] for n in reader.client.get(f"/children/{child['id']}/case-notes").json()["items"]]
+
+
+# -- timescales and assessments ------------------------------------------------------------
+
+
+@scenario("timescale-calendar-days", "timescale-ignores-bank-holidays", "timescale-wrong-holiday-year")
+def _timescales(api: Api) -> Any:
+    dues = []
+    for kind, start in (("initial", "2008-03-19"), ("initial", "2007-12-21"), ("core", "2008-04-28")):
+        dues.append(api.assessment(api.child()["id"], kind, start).json()["due_date"])
+    return dues
+
+
+scenario("overdue-never")(lambda api: api.assessment(api.child()["id"], "initial", "2008-01-02").json()["overdue"])
+scenario("assessment-accepts-future-start")(lambda api: api.assessment(api.child()["id"], start="2008-10-02").status_code)
+
+
+@scenario("gating-allows-second-open")
+def _second_open(api: Api) -> Any:
+    child = api.child()
+    return api.assessment(child["id"]).status_code, api.assessment(child["id"]).status_code
+
+
+@scenario("visits-not-listed")
+def _visits_listed(api: Api) -> Any:
+    asmt = api.assessment(api.child()["id"]).json()
+    api.visit(asmt["id"], "2008-09-02")
+    return len(api.admin.get(f"/assessments/{asmt['id']}").json()["visits"])
+
+
+# -- gating ----------------------------------------------------------------------------------
+
+
+def _gate(api: Api, visits: list[tuple[str, bool]], completed_on: str | None = None) -> Any:
+    asmt = api.assessment(api.child()["id"], start="2008-09-10").json()
+    statuses = [api.visit(asmt["id"], day, seen).status_code for day, seen in visits]
+    body = {"completed_on": completed_on} if completed_on else {}
+    done = api.complete(asmt["id"], **body)
+    after = api.admin.get(f"/assessments/{asmt['id']}").json()
+    return statuses, done.status_code, done.json().get("code"), after["status"]
+
+
+scenario("gating-off", "gating-generic-error-code", "gating-completes-despite-refusal")(lambda api: _gate(api, []))
+scenario("gating-accepts-future-seen")(lambda api: _gate(api, [("2008-10-03", True)]))
+scenario("gating-ignores-start-date")(lambda api: _gate(api, [("2008-09-01", True)]))
+scenario("gating-ignores-completion-date")(lambda api: _gate(api, [("2008-09-25", True)], "2008-09-20"))
+scenario("gating-counts-unseen-visits")(lambda api: _gate(api, [("2008-09-12", False)]))
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+@scenario("search-accent-sensitive", "search-case-sensitive", "search-exact-names-only", "search-ignores-aliases",
+          "search-substring-overmatch")
+def _names(api: Api) -> Any:
+    family = unique_name("Climb")
+    child = api.child(given_name="Zoë", family_name=f"{family}ié-Ward")
+    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": "Kim", "family_name": f"{family}ox", "type": "known_as"})
+    terms = [f"{family}ie", f"{family.upper()}IÉ", family[:6], "ward", f"{family}ox", family[2:]]
+    return [api.search_ids(family_name=t) == {child["id"]} for t in terms]
+
+
+@scenario("search-ignores-dob", "search-ignores-unborn")
+def _dob(api: Api) -> Any:
+    family = unique_name()
+    born = api.child(family_name=family, date_of_birth="2003-03-03")
+    unborn = api.child(family_name=family, date_of_birth=..., expected_date_of_birth="2008-12-12")
+    return [api.search_ids(family_name=family, date_of_birth=d) == {c["id"]} for d, c in
+            (("2003-03-03", born), ("2008-12-12", unborn))]
+
+
+@scenario("search-postcode-exact")
+def _postcode(api: Api) -> Any:
+    family = unique_name()
+    child = api.child(family_name=family, postcode="SW1A 1AA")
+    return api.search_ids(family_name=family, postcode="sw1a1aa") == {child["id"]}
+
+
+@scenario("search-ignores-nhs-number")
+def _nhs(api: Api) -> Any:
+    nhs = valid_nhs()
+    child = api.child(nhs_number=nhs)
+    return api.search_ids(nhs_number=nhs) == {child["id"]}
+
+
+@scenario("search-includes-deceased")
+def _deceased(api: Api) -> Any:
+    family = unique_name()
+    api.child(family_name=family, date_of_death="2008-01-01")
+    return len(api.search_ids(family_name=family))
+
+
+@scenario("search-drops-last-page", "search-repeats-across-pages")
+def _paging(api: Api) -> Any:
+    family = unique_name("Pg")
+    ids = [api.child(family_name=family)["id"] for _ in range(5)]
+    pages = [[ids.index(c["id"]) for c in api.search(family_name=family, page=p, page_size=2)["items"]] for p in (1, 2, 3)]
+    return pages
+
+
+@scenario("search-shows-shielded")
+def _shielded(api: Api) -> Any:
+    family = unique_name()
+    api.child(family_name=family, shielded=True)
+    return len(api.search_ids(api.practitioner().client, family_name=family))
+
+
+# -- notifications -------------------------------------------------------------------------------
+
+
+@scenario("notify-missing-co-allocated", "notify-author", "notify-ended-allocation", "notify-unrelated",
+          "notify-duplicate", "notify-delayed")
+def _notify(api: Api) -> Any:
+    author, b, c, ended, outsider = (api.practitioner() for _ in range(5))
+    child = api.child()
+    api.allocate(child["id"], author.id)
+    api.allocate(child["id"], b.id)
+    api.allocate(child["id"], c.id)
+    gone = api.allocate(child["id"], ended.id)
+    api.admin.post(f"/allocations/{gone['id']}/end", json={})
+    api.note(child["id"], author)
+    return [len(api.inbox(p)) for p in (author, b, c, ended, outsider)]
+
+
+@scenario("restricted-note-leaks-text", "notify-ack-lost")
+def _alert_content(api: Api) -> Any:
+    author, reader = api.practitioner(), api.practitioner()
+    child = api.child()
+    api.allocate(child["id"], reader.id)
+    api.note(child["id"], author, text="secret", restricted=True)
+    (first,) = api.inbox(reader)
+    reader.client.post(f"/notifications/{first['id']}/acknowledge")
+    api.note(child["id"], author, text="open")
+    return [(n["preview"], n["acknowledged_at"] is not None) for n in api.inbox(reader)]
+
+
+# -- access ---------------------------------------------------------------------------------------
+
+scenario("auth-ignored")(lambda api: api.anon.get("/practitioners/me").status_code)
+scenario("auth-accepts-any-token")(
+    lambda api: api.anon.get("/practitioners/me", headers={"Authorization": "Bearer made-up-token"}).status_code)
+scenario("rights-ignored")(lambda api: _create_as(api, "read_only"))
+
+
+def _create_as(api: Api, role: str) -> int:
+    who = api.practitioner(role)
+    return who.client.post("/children", json={"given_name": "A", "family_name": "Bee", "gender": "male",
+                                               "date_of_birth": "2000-01-01"}).status_code
+
+
+@scenario("audit-misses-views")
+def _audit(api: Api) -> Any:
+    child = api.child()
+    api.admin.get(f"/children/{child['id']}")
+    return [e["action"] for e in api.admin.get("/audit", params={"child_id": child["id"]}).json()["items"]]
+
+
+# -- export -------------------------------------------------------------------------------------------
+
+
+@scenario("export-drops-aliases", "export-bad-manifest-count", "export-bad-hash", "export-bad-date-format",
+          "export-duplicate-ids", "export-orphan-case-notes", "export-shifts-visit-dates", "export-bad-check-digits",
+          "export-unavailable")
+def _export(api: Api) -> Any:
+    upn = valid_upn()
+    child = api.child(upn=upn, date_of_birth="2002-02-02")
+    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": "Bo", "family_name": "Peep", "type": "alias"})
+    api.note(child["id"])
+    asmt = api.assessment(child["id"], start="2008-09-01").json()
+    api.visit(asmt["id"], "2008-09-03")
+    r = api.admin.get("/export")
+    if r.status_code != 200:
+        return r.status_code
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    manifest = json.loads(archive.read("manifest.json"))
+    records = {f["path"]: [json.loads(x) for x in archive.read(f["path"]).splitlines()] for f in manifest["files"]}
+    facts = {
+        "counts": all(f["count"] == len(records[f["path"]]) for f in manifest["files"]),
+        "hashes": all(f["sha256"] == hashlib.sha256(archive.read(f["path"])).hexdigest() for f in manifest["files"]),
+    }
+    children = records["children.jsonl"]
+    ours = [c for c in children if c["id"] == child["id"]]
+    child_ids = {c["id"] for c in children}
+    facts["unique_ids"] = len(child_ids) == len(children)
+    facts["dob"] = ours[0]["date_of_birth"]
+    facts["upn_valid"] = identifiers.is_valid_upn(ours[0]["upn"])
+    facts["aliases"] = sum(a["child_id"] == child["id"] for a in records["aliases.jsonl"])
+    facts["notes_linked"] = all(n["child_id"] in child_ids for n in records["case_notes.jsonl"])
+    facts["visits"] = [v["visit_date"] for v in records["visits.jsonl"] if v["assessment_id"] == asmt["id"]]
+    return facts
+
+
+# -- contract -----------------------------------------------------------------------------------------
+
+scenario("server-error-on-unknown-child")(lambda api: api.admin.get("/children/c-unknown").status_code)
+scenario("about-schema-violation")(lambda api: type(api.anon.get("/about").json()["spec_versions"]).__name__)
+
+
+# -- the tests ---------------------------------------------------------------------------------------
+
+
+def test_every_fault_has_a_scenario_and_targets() -> None:
+    assert set(SCENARIOS) == set(FAULTS)
+    for fault in FAULTS.values():
+        assert fault.targets and all(t.startswith(("ICS-1A-", "ICS-1B-")) for t in fault.targets), fault
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_changes_behaviour(fault: str, api: Api) -> None:
+    clean = SCENARIOS[fault](api)
+    with serve(faults=[fault], today=lambda: TODAY) as service:
+        faulty_api = Api(service)
+        try:
+            faulty = SCENARIOS[fault](faulty_api)
+        finally:
+            faulty_api.close()
+    assert faulty != clean, f"{fault}: same behaviour as the clean service: {clean!r}"
