@@ -82,7 +82,8 @@ class _Server(uvicorn.Server):
 
 def uvicorn_server(app: Starlette) -> _Server:
     """A quiet uvicorn server for ``app`` (no access log, no lifespan)."""
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30,
+                            server_header=False)
     return _Server(config)
 
 
