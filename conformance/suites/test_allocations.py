@@ -13,7 +13,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from conformance.checks import check, expect_status, fail
+from conformance.checks import check, expect_status, fail, prerequisite_missing
 from conformance.world import World
 
 ALLOC_001 = "ICS-1A-ALLOC-001"
@@ -75,9 +75,11 @@ def test_ending_allocation_records_end_date(world: World, today: date) -> None:
         fail(ALLOC_002, "ending without an end_date returned no end_date (it defaults to today)")
 
     listed = _allocations(world, child_id, ALLOC_002)
+    if ids["kept"] not in listed:
+        prerequisite_missing("the child's current allocation is not listed (ALLOC-001), so ended ones cannot be judged")
     missing = [name for name, aid in ids.items() if aid not in listed]
     if missing:
-        fail(ALLOC_002, f"allocations {missing} are missing from the child's allocation list (it lists current and ended)")
+        fail(ALLOC_002, f"ended allocations {missing} are missing from the child's allocation list (it lists current and ended)")
     if listed[ids["given"]].get("end_date") != end:
         fail(ALLOC_002, f"an allocation ended on {end} is listed with end_date {listed[ids['given']].get('end_date')!r}")
     if not listed[ids["defaulted"]].get("end_date"):

@@ -1,0 +1,112 @@
+"""Proof that the notification checks (ICS-1B-NOTIF-001..007) tell faults apart.
+
+Each injectable notification fault of the reference service is run against
+``conformance/suites/test_notifications.py`` and ``test_notifications_stateful.py`` in a
+subprocess: exactly the checks expected to catch it FAIL, naming only the requirements
+the fault registry says it breaks; every other check passes. The clean reference passes.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import conformance.suites
+
+SUITES = Path(conformance.suites.__file__).resolve().parent
+MODULES = ("test_notifications.py", "test_notifications_stateful.py")
+IDS = re.compile(r"ICS-[0-9A-Z]+-[A-Z]+-\d{3}")
+
+MAIN = "test_case_note_alerts_current_allocations_exactly_once"
+RESTRICTED = "test_restricted_note_alert_carries_no_content"
+ACK = "test_acknowledgement_sticks_and_belongs_to_recipient"
+MODEL = "test_notifications_match_model"
+
+#: fault -> the checks that must catch it (the requirements are the registry's targets)
+CATCHES: dict[str, set[str]] = {
+    "notify-missing-co-allocated": {MAIN, MODEL},
+    "notify-author": {MAIN, MODEL},
+    "notify-ended-allocation": {MAIN, MODEL},
+    "notify-unrelated": {MAIN, MODEL},
+    "notify-duplicate": {MAIN, MODEL},
+    "notify-delayed": {MAIN, MODEL},
+    "restricted-note-leaks-text": {RESTRICTED, MODEL},
+    "notify-ack-lost": {ACK, MODEL},
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's outcome in a run: passed, failed, error or skipped, and blamed IDs."""
+
+    outcome: str
+    requirements: frozenset[str]
+    message: str
+
+
+def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = ()) -> dict[str, Outcome]:
+    """Run ``modules`` against the built-in reference with ``faults``; outcome per check."""
+    junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}.xml"
+    command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
+               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", "-k", " or ".join(modules)]
+    for fault in faults:
+        command += ["--ics-reference-fault", fault]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    if not junit.exists():
+        pytest.fail(f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    outcomes: dict[str, Outcome] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "").split("[", 1)[0]
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            element = case.find(tag)
+            if element is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                message = (element.get("message") or "") + "\n" + (element.text or "")
+                break
+        first = re.search(r"\[(ICS-[^\]]+)\]", message)
+        blamed = frozenset(IDS.findall(first.group(1))) if outcome == "failed" and first else frozenset()
+        outcomes[name] = Outcome(outcome, blamed, message.strip()[:2000])
+    if not outcomes:
+        pytest.fail(f"no checks ran (exit {done.returncode}):\n{done.stdout[-3000:]}")
+    return outcomes
+
+
+def fault_targets(fault: str) -> set[str]:
+    """The requirement IDs the registry says ``fault`` breaks."""
+    from conformance.reference.faults import FAULTS
+
+    entry = FAULTS[fault]
+    targets = entry["targets"] if isinstance(entry, dict) else entry.targets
+    return set(targets)
+
+
+def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
+    """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
+    report = "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:300]}" for n, o in sorted(outcomes.items()))
+    errors = [n for n, o in outcomes.items() if o.outcome == "error"]
+    assert not errors, f"checks crashed (ERROR):\n{report}"
+    failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
+    assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report}"
+    for name in failed:
+        blamed = outcomes[name].requirements
+        assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+
+
+def test_clean_reference_passes_every_notification_check(tmp_path: Path) -> None:
+    outcomes = run_checks(tmp_path, MODULES)
+    assert {MAIN, RESTRICTED, ACK, MODEL} <= outcomes.keys(), sorted(outcomes)
+    bad = {n: o for n, o in outcomes.items() if o.outcome != "passed"}
+    assert not bad, f"not passing on the clean reference: {bad}"
+
+
+@pytest.mark.parametrize("fault", sorted(CATCHES))
+def test_notification_fault_is_caught(fault: str, tmp_path: Path) -> None:
+    targets = fault_targets(fault)
+    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], targets)
