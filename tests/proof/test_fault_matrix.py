@@ -1,0 +1,97 @@
+"""Proof that the verdicts are true: every check can fail, and the clean reference passes.
+
+For each injectable fault, the whole phase 1B suite runs against the built-in reference
+with that fault, through ``ics-conformance certify`` exactly as a user runs it, and the
+run must be NOT CERTIFIED with the fault's targeted requirements FAIL and nothing else
+FAIL or ERROR. The clean reference must be CERTIFIED whatever the seed.
+
+The default test run covers one fault per capability area and two seeds; the whole
+matrix and twenty seeds are marked ``slow`` (``pytest -m slow``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.catalogue import load_catalogue
+from conformance.reference import FAULTS
+
+CATALOGUE = load_catalogue()
+_SAMPLE = {}
+for _fault in sorted(FAULTS.values(), key=lambda f: f.name):
+    _SAMPLE.setdefault(_fault.area, _fault.name)
+SAMPLED = set(_SAMPLE.values())
+SEEDS = range(1, 21)
+FAST_SEEDS = {1, 2}
+
+
+def _certify(tmp_path: Path, *args: str) -> tuple[int, dict]:
+    env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "certify", "--phase", "1B", "--profile", "quick",
+         "--output", str(tmp_path), "--no-bundle", "--quiet", *args],
+        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
+    )
+    results = sorted(tmp_path.glob("*/result.json"))
+    assert results, f"no result.json written (exit {proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.returncode, json.loads(results[-1].read_text())
+
+
+def _verdicts(result: dict, *wanted: str) -> set[str]:
+    return {r["id"] for r in result["requirements"] if r["verdict"] in wanted}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [pytest.param(name, marks=() if name in SAMPLED else pytest.mark.slow) for name in sorted(FAULTS)],
+)
+def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
+    code, result = _certify(tmp_path, "--reference-fault", fault, "--seed", "1")
+    targets = set(FAULTS[fault].targets)
+    failed = _verdicts(result, "FAIL")
+    errors = _verdicts(result, "ERROR", "NOT_RUN", "SKIPPED")
+    assert not errors, f"{fault}: requirements not judged: {sorted(errors)}"
+    assert failed == targets, f"{fault}: FAIL {sorted(failed)} but the fault targets {sorted(targets)}"
+    must = any(CATALOGUE.get(t).level == "MUST" for t in targets)
+    assert result["verdict"] == ("NOT_CERTIFIED" if must else "CERTIFIED")
+    assert code == (1 if must else 0)
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [pytest.param(seed, marks=() if seed in FAST_SEEDS else pytest.mark.slow) for seed in SEEDS],
+)
+def test_clean_reference_is_certified(seed: int, tmp_path: Path) -> None:
+    code, result = _certify(tmp_path, "--seed", str(seed))
+    not_passed = {r["id"]: r["verdict"] for r in result["requirements"] if r["verdict"] not in ("PASS", "NOT_APPLICABLE")}
+    assert not not_passed, f"seed {seed}: {not_passed}"
+    assert result["verdict"] == "CERTIFIED" and code == 0
+    assert result["seed"] == seed
+
+
+def test_every_fault_targets_known_requirements() -> None:
+    for fault in FAULTS.values():
+        assert fault.targets, fault.name
+        for rid in fault.targets:
+            assert rid in CATALOGUE, f"{fault.name} targets unknown {rid}"
+
+
+def test_every_area_has_two_faults() -> None:
+    areas: dict[str, int] = {}
+    for fault in FAULTS.values():
+        areas[fault.area] = areas.get(fault.area, 0) + 1
+    assert all(n >= 2 for n in areas.values()), areas
+
+
+def test_every_api_must_of_1b_is_targeted_by_a_fault() -> None:
+    targeted = {rid for fault in FAULTS.values() for rid in fault.targets}
+    untargeted = [
+        r.id for r in CATALOGUE.in_scope("1B") if r.level == "MUST" and r.id not in targeted
+    ]
+    assert not untargeted, f"no fault proves these checks can fail: {untargeted}"
