@@ -94,7 +94,6 @@ def _parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-Handler = Callable[[Request, dict[str, Any], Operation], Response]
 
 
 class Reference:

@@ -106,7 +106,8 @@ FAULTS: dict[str, Fault] = {
         # contract
         _f("server-error-on-unknown-child", "contract", "1A-API-001", "GET /children/{unknown} answers 500"),
         _f("about-schema-violation", "contract", "1A-API-002, 1A-API-004", "/about gives spec_versions as a string"),
-        _f("accepts-invalid-input", "contract", "1A-API-003", "unknown gender values are accepted and stored"),
+        _f("accepts-invalid-input", "contract", "1A-API-003, 1A-EXP-003",
+           "unknown gender values are accepted and stored (so they also reach the bulk export)"),
     )
 }
 

@@ -11,10 +11,9 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 
 import uvicorn
 from starlette.applications import Starlette
@@ -124,4 +123,3 @@ def _wait_ready(url: str, thread: threading.Thread, timeout: float) -> None:
         time.sleep(0.01)
 
 
-TodayFn = Callable[[], date]

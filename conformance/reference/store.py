@@ -94,6 +94,7 @@ class Store:
             self._conn.execute("COMMIT")
 
     def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert ``row`` (column -> value; names come from code, never from requests) and return it."""
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self.lock:
@@ -101,6 +102,7 @@ class Store:
         return row
 
     def update(self, table: str, record_id: str, changes: dict[str, Any]) -> None:
+        """Set ``changes`` on the row whose ``id`` is ``record_id``."""
         if not changes:
             return
         sets = ", ".join(f"{k} = ?" for k in changes)
@@ -113,15 +115,18 @@ class Store:
             return self._conn.execute(sql, tuple(params)).rowcount
 
     def one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        """The first row of a query, or None."""
         with self.lock:
             row = self._conn.execute(sql, tuple(params)).fetchone()
         return dict(row) if row is not None else None
 
     def all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Every row of a query."""
         with self.lock:
             return [dict(r) for r in self._conn.execute(sql, tuple(params)).fetchall()]
 
     def get(self, table: str, record_id: str) -> dict[str, Any] | None:
+        """The row of ``table`` with this ``id``, or None."""
         return self.one(f"SELECT * FROM {table} WHERE id = ?", (record_id,))
 
     def close(self) -> None:
