@@ -1,0 +1,49 @@
+"""Proof that the access checks (ICS-1B-ACC-001..003) tell faults apart.
+
+Each access fault of the reference is injected and ``test_access.py`` is run against it:
+exactly the catching check FAILs, blaming only the registry's targets; the others pass,
+and the clean reference passes all three.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _load_runner():  # noqa: ANN202 - the sibling module, importable whatever pytest's import mode
+    name = "_ics_search_fault_runner"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_search_faults.py"))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+runner = _load_runner()
+
+MODULES = ("test_access.py",)
+AUTH = "test_authentication_required"
+RIGHTS = "test_rights_enforced"
+AUDIT = "test_record_view_audited"
+
+CATCHES: dict[str, set[str]] = {
+    "auth-ignored": {AUTH},
+    "auth-accepts-any-token": {AUTH},
+    "rights-ignored": {RIGHTS},
+    "audit-misses-views": {AUDIT},
+}
+
+
+def test_clean_reference_passes_every_access_check(tmp_path: Path) -> None:
+    runner.assert_clean(runner.run_checks(tmp_path, MODULES), {AUTH, RIGHTS, AUDIT})
+
+
+@pytest.mark.parametrize("fault", sorted(CATCHES))
+def test_access_fault_is_caught(fault: str, tmp_path: Path) -> None:
+    runner.assert_fault_caught(runner.run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], runner.fault_targets(fault))
