@@ -196,6 +196,16 @@ def _marker_info(item: pytest.Item) -> tuple[tuple[str, ...], str] | None:
     return tuple(marker.kwargs.get("requirements", ())), str(marker.kwargs.get("kind", "scenario"))
 
 
+def canonical_nodeid(nodeid: str) -> str:
+    """A node ID without the ``@group`` suffix xdist's ``loadgroup`` adds (same IDs with -n 0 and -n N)."""
+    head, sep, group = nodeid.rpartition("@")
+    return head if sep and "::" in head and not any(ch in group for ch in "/:[]") else nodeid
+
+
+#: Scheduling weight of a check kind under xdist: heavier kinds are handed out first.
+_KIND_WEIGHT = {"contract": 2, "property": 1}
+
+
 def _selector(item: pytest.Item) -> str:
     """A ``-k`` expression selecting exactly this check."""
     module = Path(str(getattr(item, "path", "") or "")).name
@@ -293,7 +303,12 @@ class VerdictCollector:
         if drop:
             self.deselected_out_of_phase += len(drop)
             config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+        if self.is_worker:
+            # xdist hands checks out in collection order: start the long ones (Schemathesis,
+            # stateful machines) first so that they do not end up as the run's tail. Every
+            # worker sorts identically (stable sort), as xdist requires.
+            keep.sort(key=lambda it: -_KIND_WEIGHT.get((_marker_info(it) or ((), ""))[1], 0))
+        items[:] = keep
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -384,7 +399,7 @@ class VerdictCollector:
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
         properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
         result = CheckResult(
-            id=item.nodeid,
+            id=canonical_nodeid(item.nodeid),
             requirements=state.requirements,
             kind=state.kind,
             verdict=verdict,
@@ -411,7 +426,8 @@ class VerdictCollector:
                 if name == "ics_requirements":
                     self.started[report.nodeid] = {"requirements": tuple(str(value).split()), "duration": report.duration}
         if isinstance(data, dict):
-            self.results[report.nodeid] = self._to_check(data)
+            check = self._to_check(data)
+            self.results[check.id] = check
             self.started.pop(report.nodeid, None)
 
     def _to_check(self, data: dict[str, Any]) -> CheckResult:
@@ -437,8 +453,8 @@ class VerdictCollector:
         started = self.started.pop(crashitem, None)
         requirements = tuple(started["requirements"]) if started else tuple(dict.fromkeys(_REQ_ID.findall(crashitem)))
         if requirements:
-            self.results[crashitem] = CheckResult(
-                id=crashitem,
+            self.results[canonical_nodeid(crashitem)] = CheckResult(
+                id=canonical_nodeid(crashitem),
                 requirements=requirements,
                 kind="scenario",
                 verdict=Verdict.ERROR,
@@ -461,9 +477,9 @@ class VerdictCollector:
             return
         for nodeid, started in self.started.items():  # began but never reported a verdict
             self.results.setdefault(
-                nodeid,
+                canonical_nodeid(nodeid),
                 CheckResult(
-                    id=nodeid,
+                    id=canonical_nodeid(nodeid),
                     requirements=tuple(started["requirements"]),
                     kind="scenario",
                     verdict=Verdict.ERROR,

@@ -24,7 +24,7 @@ PROFILE_NAMES = {"quick": "ics-quick", "certification": "ics-certification"}
 #: Budget per profile: ``max_examples`` of property checks, steps per stateful example.
 BUDGETS: dict[str, dict[str, int]] = {
     "quick": {"max_examples": 10, "stateful_step_count": 10},
-    "certification": {"max_examples": 50, "stateful_step_count": 25},
+    "certification": {"max_examples": 30, "stateful_step_count": 20},
 }
 
 _SAVED_KEY = pytest.StashKey[dict[str, Any]]()

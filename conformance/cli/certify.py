@@ -25,6 +25,9 @@ from typing import Any
 PHASES = ("1A", "1B", "1C")
 PROFILES = ("quick", "certification")
 TOKEN_ENV = "ICS_ADMIN_TOKEN"
+#: Default xdist workers: the checks run in worker processes, the built-in reference in
+#: this one, so client and server do not share one interpreter lock.
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def register(subparsers: Any) -> None:
@@ -48,7 +51,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--capabilities", type=Path, metavar="FILE", help="capability statement overriding the target's /about")
     parser.add_argument("--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
-    parser.add_argument("-n", "--workers", dest="workers", default="0", metavar="N", help="parallel worker processes (pytest-xdist; 'auto' or a number; default 0)")
+    parser.add_argument("-n", "--workers", dest="workers", default=str(DEFAULT_WORKERS), metavar="N",
+                        help=f"parallel worker processes (pytest-xdist; 'auto' or a number; 0 runs in this process; default {DEFAULT_WORKERS})")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching the pytest -k expression (the verdict then covers only those)")
     parser.add_argument("--sign-key", type=Path, metavar="FILE", help="Ed25519 private key (PEM) signing the bundle")
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="signed waiver file")
@@ -127,6 +131,8 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
     argv = [
         suites, "-c", str(ini), "--rootdir", str(work), "--confcutdir", suites,
         "-p", "no:cacheprovider", "-q", "--tb=short", "-o", "console_output_style=classic",
+        # pytest plugins the suites do not need: each costs start-up time in every process
+        "-p", "no:faker", "-p", "no:anyio", "-p", "no:schemathesis", "-p", "no:allure_pytest",
         "--ics-phase", args.phase, "--ics-profile", args.profile, "--ics-seed", str(seed),
         "--ics-report", str(report_dir),
     ]
@@ -268,7 +274,7 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
             out += [option, str(value)]
     for fault in args.reference_fault:
         out += ["--reference-fault", fault]
-    if str(args.workers) != "0":
+    if str(args.workers) != str(DEFAULT_WORKERS):
         out += ["-n", str(args.workers)]
     return out
 

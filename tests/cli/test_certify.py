@@ -109,13 +109,15 @@ def test_clean_reference_is_certified(tmp_path: Path) -> None:
 
 @needs_reference
 def test_search_fault_is_not_certified(tmp_path: Path) -> None:
-    done, _ = _certify(tmp_path, "--phase", "1B", "--reference-fault", "search-accent-sensitive", "-k", "ICS-1B-SRCH", "--seed", "11", timeout=300)
+    done, _ = _certify(tmp_path, "--phase", "1B", "--reference-fault", "search-accent-sensitive", "-k", "test_search.py and ICS-1B-SRCH-00",
+                       "--seed", "11", "-n", "0", timeout=300)
     assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-2000:]
     result = _result(tmp_path)
     assert result["verdict"] == "NOT_CERTIFIED"
     failed = [r for r in result["requirements"] if r["verdict"] == "FAIL"]
-    assert failed and all(r["area"] == "search" for r in failed)
+    assert [r["id"] for r in failed] == ["ICS-1B-SRCH-001"], [(r["id"], r["verdict"]) for r in result["requirements"] if r["checks"]]
     check = next(c for r in failed for c in r["checks"] if c["verdict"] == "FAIL")
     assert check["reproduce"].startswith(
         "ics-conformance certify --phase 1B --profile quick --seed 11 --reference-fault search-accent-sensitive -k "
     )
+    assert "Phase 1B: NOT CERTIFIED" in done.stdout and "FAIL: ICS-1B-SRCH-001" in done.stdout
