@@ -360,12 +360,20 @@ class Reference:
             where.append("(shielded = 0 OR id IN (SELECT child_id FROM allocations WHERE practitioner_id = ? "
                          "AND (end_date IS NULL OR end_date > ?)))")
             params += [who["id"], self.today().isoformat()]
-        rows = self.store.all(f"SELECT * FROM children WHERE {' AND '.join(where)} ORDER BY seq", params)
+        names = {k: q[k] for k in ("given_name", "family_name") if k in q}
+        if names and rules.clean_name_search(self.faults):
+            self._prefilter_names(names, where, params)
+        condition = " AND ".join(where)
+        rows = self.store.all(f"SELECT * FROM children WHERE {condition} ORDER BY seq", params)
         if "local_id" in q:
             wanted = rules.search_identifier("local_id", q["local_id"])
             rows = [r for r in rows if r["local_id"] is not None and rules.search_identifier("local_id", r["local_id"]) == wanted]
-        if "given_name" in q or "family_name" in q:
-            rows = self._match_names(rows, q.get("given_name"), q.get("family_name"))
+        if names:
+            aliases: list[dict[str, Any]] = []
+            if rows and not self.has("search-ignores-aliases"):
+                aliases = self.store.all("SELECT child_id, given_name, family_name, given_keys, family_keys FROM aliases "
+                                         f"WHERE child_id IN (SELECT id FROM children WHERE {condition})", params)
+            rows = self._match_names(rows, aliases, names.get("given_name"), names.get("family_name"))
         page, size = self._page(q)
         total = len(rows)
         start = (page - 1) * size
@@ -376,16 +384,29 @@ class Reference:
             items = []
         return _json({"items": [self._child_out(r) for r in items], "page": page, "page_size": size, "total": total})
 
-    def _match_names(self, rows: list[dict[str, Any]], given: str | None, family: str | None) -> list[dict[str, Any]]:
+    @staticmethod
+    def _prefilter_names(names: dict[str, str], where: list[str], params: list[Any]) -> None:
+        """Narrow the SQL scan to children whose current name or an alias has a key starting with each term.
+
+        Only a superset (LIKE ignores ASCII case): :meth:`_match_names` still decides, per name record.
+        """
+        for field, term in names.items():
+            key = rules.like_prefix(term)
+            column = "given_keys" if field == "given_name" else "family_keys"
+            where.append(f"((char(31) || {column}) LIKE ? ESCAPE '\\' OR id IN "
+                         f"(SELECT child_id FROM aliases WHERE (char(31) || {column}) LIKE ? ESCAPE '\\'))")
+            params += [key, key]
+
+    def _match_names(self, rows: list[dict[str, Any]], alias_rows: list[dict[str, Any]], given: str | None,
+                     family: str | None) -> list[dict[str, Any]]:
         norm, match = rules.name_matcher(self.faults)
         g_term = norm(given) if given is not None else None
         f_term = norm(family) if family is not None else None
         if g_term == "" or f_term == "":
             return []
         aliases: dict[str, list[dict[str, Any]]] = {}
-        if rows and not self.has("search-ignores-aliases"):
-            for a in self.store.all("SELECT child_id, given_name, family_name, given_keys, family_keys FROM aliases"):
-                aliases.setdefault(a["child_id"], []).append(a)
+        for a in alias_rows:
+            aliases.setdefault(a["child_id"], []).append(a)
 
         def record_matches(rec: dict[str, Any]) -> bool:
             return ((g_term is None or match(g_term, rec["given_name"], rec["given_keys"]))

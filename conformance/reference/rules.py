@@ -81,6 +81,21 @@ def search_identifier(kind: str, value: str) -> str:
 
 # -- name matching --------------------------------------------------------------------
 
+_NAME_FAULTS = frozenset({"search-accent-sensitive", "search-case-sensitive", "search-exact-names-only",
+                          "search-substring-overmatch"})
+
+
+def clean_name_search(faults: Collection[str]) -> bool:
+    """True when no fault changes how a name term matches a stored name key."""
+    return not _NAME_FAULTS.intersection(faults)
+
+
+def like_prefix(term: str) -> str:
+    """SQL LIKE pattern (escape ``\\``) finding a stored key list holding a key that starts with ``term``."""
+    key = names.normalise(term).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{KEY_SEP}{key}%"
+
+
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'"})
 
 
