@@ -262,7 +262,7 @@ class Reference:
                 raise ApiError(409, "DUPLICATE_LOCAL_ID", f"local_id {local_id!r} is already used")
         columns["gender"] = str(record["gender"])
         columns["shielded"] = 1 if record.get("shielded") else 0
-        columns["postcode_key"] = columns["postcode"].replace(" ", "") if columns.get("postcode") else None
+        columns["postcode_key"] = rules.postcode_key(columns["postcode"]) if columns.get("postcode") else None
         columns["given_keys"] = rules.name_keys(record["given_name"])
         columns["family_keys"] = rules.name_keys(record["family_name"])
         return columns
@@ -346,7 +346,7 @@ class Reference:
                 params.append(q["postcode"])
             else:
                 where.append("postcode_key = ?")
-                params.append(q["postcode"].replace(" ", "").replace("\t", "").upper())
+                params.append(rules.postcode_key(q["postcode"]))
         if "upn" in q:
             where.append("upn = ?")
             params.append(rules.search_identifier("upn", q["upn"]))

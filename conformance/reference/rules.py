@@ -39,6 +39,11 @@ def name_keys(value: str) -> str:
     return KEY_SEP.join(names.name_keys(value))
 
 
+def postcode_key(value: str) -> str:
+    """The search key of a postcode: every space removed, upper case (``names.normalise_postcode``)."""
+    return names.normalise_postcode(value)
+
+
 def canonical_postcode(value: str) -> str | None:
     """``SW1A 1AA`` form of a valid UK postcode (any case and spacing), else None."""
     compact = names.normalise_postcode(value)
