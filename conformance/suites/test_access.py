@@ -90,8 +90,9 @@ def _forbidden(world: World, response: httpx.Response, what: str) -> None:
 @check(ACC_002, kind="scenario")
 def test_rights_enforced(world: World) -> None:
     """ACC-002: ``read_only`` cannot create or update a child, add an alias or case note;
-    a ``practitioner`` cannot allocate, end an allocation or create a practitioner; each
-    refusal is 403 ``FORBIDDEN`` and changes nothing."""
+    a ``practitioner`` cannot allocate, end an allocation, create a practitioner, or read
+    the audit log or the bulk export (when declared); each refusal is 403 ``FORBIDDEN``
+    and changes nothing."""
     reader = world.practitioner("read_only")
     worker = world.practitioner("practitioner", fresh=True)
     family = name_token()
@@ -111,6 +112,10 @@ def test_rights_enforced(world: World) -> None:
         (worker, "a practitioner creates a practitioner", lambda t: world.client.post("/practitioners", token=t, json={
             "name": f"ICS Harness forbidden {world.unique('p')}", "role": "admin"})),
     ]
+    if world.context.has("audit"):
+        actions.append((worker, "a practitioner reads the audit log", lambda t: world.client.get("/audit", token=t, params={"child_id": cid})))
+    if world.context.has("bulk_export"):
+        actions.append((worker, "a practitioner takes the bulk export", lambda t: world.client.get("/export", token=t)))
     for actor, what, send in actions:
         _forbidden(world, send(actor.token), what)
     allocation = world.allocate(cid, world.practitioner("practitioner", fresh=True))
