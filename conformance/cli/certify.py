@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         epilog="Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.",
     )
     parser.add_argument("--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)")
-    parser.add_argument("--phase", required=True, choices=PHASES, help="phase to certify")
+    parser.add_argument("--phase", default="1B", choices=PHASES, help="phase to certify (default 1B)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="Hypothesis budget (default quick)")
     parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR", help="where the run directory goes (default reports/)")
     parser.add_argument("--reference-fault", action="append", default=[], metavar="NAME", help="inject a fault into the built-in reference (repeatable)")
