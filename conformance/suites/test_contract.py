@@ -2,7 +2,10 @@
 
 Schemathesis 4 generates requests from the packaged ``openapi.yaml``
 (:func:`conformance._resources.spec_path`) for every operation and sends them to the
-target, once with the harness's admin token and once as a plain ``practitioner``. Each
+target. Schema-valid requests are fuzzed by Hypothesis (shrunk on failure), once with the
+harness's admin token and once as a plain ``practitioner``; schema-violating requests are
+Schemathesis' deterministic coverage-phase cases (one violation each), sent as admin and
+overlaid on a request the target would otherwise accept (:class:`Baselines`). Each
 requirement is one check with one verdict, running only the Schemathesis checks that
 judge it:
 
@@ -31,8 +34,8 @@ Noisy Schemathesis checks can be waived (not run) by name, comma- or space-separ
 
 Waived checks are recorded on the check (``user_properties`` entry
 ``ics_contract_waived``, and in any failure message). If every check of a requirement is
-waived, the check is SKIPPED saying so. The number of generated examples per operation,
-mode and identity is half the loaded Hypothesis profile's ``max_examples`` (``--ics-profile``:
+waived, the check is SKIPPED saying so. The number of generated examples per operation
+and identity (schema-valid fuzzing) is half the loaded Hypothesis profile's ``max_examples`` (``--ics-profile``:
 quick 5, certification 25); ``ICS_CONTRACT_EXAMPLES`` overrides it. Generation is seeded by
 the run's seed (``--ics-seed``) through the profile, so a run is reproducible.
 """
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -96,8 +100,10 @@ def waived_checks(config: pytest.Config) -> frozenset[str]:
     names = _split(os.environ.get(WAIVE_ENV))
     try:
         names += _split(config.getini(WAIVE_INI))
-    except (ValueError, KeyError):  # not registered as an ini option: read the raw ini value
-        names += _split(getattr(config, "inicfg", {}).get(WAIVE_INI))
+    except (ValueError, KeyError):  # not registered as an ini option (yet): read the raw ini value
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pytest deprecates config.inicfg in favour of registered options
+            names += _split(getattr(config, "inicfg", {}).get(WAIVE_INI))
     unknown = sorted(set(names) - KNOWN_CHECKS)
     if unknown:
         raise pytest.UsageError(f"{WAIVE_ENV}/{WAIVE_INI}: unknown Schemathesis check name(s) {unknown}; known: {sorted(KNOWN_CHECKS)}")
@@ -211,6 +217,172 @@ def _message(exc: BaseException) -> str:
     return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + " ..."
 
 
+class Baselines:
+    """Semantically valid requests per operation, made from records the harness created.
+
+    Schemathesis' coverage phase changes one thing per negative case but fills the rest
+    with schema-valid placeholders (``"0"`` names, both dates of birth, a made-up id) that
+    the target refuses for reasons the schema cannot express. Overlaying the one violation
+    on a request the target would accept means a 4xx can only be about the violation, so
+    "invalid input accepted" is observable (API-003) and deeper code is reached (API-001).
+    Schemathesis re-validates the repaired case, so it stays negative or is not judged so.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._child: str | None = None
+        self._assessment: str | None = None
+
+    def _new_child(self) -> str:
+        body = self.world.child(family_name="Contract")
+        if not isinstance(body, dict) or body.get("id") in (None, ""):
+            fail(self.world.requirements, f"POST /children returned no child id: {str(body)[:200]}")
+        return str(body["id"])
+
+    def child(self) -> str:
+        if self._child is None:
+            self._child = self._new_child()
+        return self._child
+
+    def assessment(self) -> str:
+        if self._assessment is None:
+            body = self.world.assessment(self._new_child(), "2008-03-03")
+            if not isinstance(body, dict) or body.get("id") in (None, ""):
+                fail(self.world.requirements, f"starting an assessment returned no id: {str(body)[:200]}")
+            self._assessment = str(body["id"])
+        return self._assessment
+
+    def request(self, label: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """(path parameters, JSON body) of a request to ``label`` the target should accept, or None."""
+        unique = self.world.unique
+        if label == "POST /children":
+            return {}, {"given_name": "Alex", "family_name": "Harness", "date_of_birth": "2001-05-14",
+                        "gender": "not_specified", "local_id": unique("k")}
+        if label == "PATCH /children/{child_id}":
+            return {"child_id": self.child()}, {"family_name": "Harness"}
+        if label == "POST /children/{child_id}/aliases":
+            return {"child_id": self.child()}, {"given_name": "Sam", "family_name": "Harness", "type": "alias"}
+        if label == "POST /children/{child_id}/case-notes":
+            return {"child_id": self.child()}, {"text": "Contract baseline note.", "restricted": False}
+        if label == "POST /referrals":
+            return {}, {"child_id": self.child(), "received_on": "2008-01-15", "source": "school", "reason": "Concern raised"}
+        if label == "POST /children/{child_id}/assessments":
+            return {"child_id": self._new_child()}, {"type": "initial", "start_date": "2008-03-03"}
+        if label == "POST /assessments/{assessment_id}/visits":
+            return {"assessment_id": self.assessment()}, {"visit_date": "2008-03-05", "child_seen": True}
+        if label == "POST /practitioners":
+            return {}, {"name": f"ICS Harness contract {unique('p')}", "role": "read_only"}
+        return None
+
+
+def _repair(case: Any, baselines: Baselines | None) -> None:
+    """Overlay the coverage case's one violation on a valid request for its operation (see :class:`Baselines`)."""
+    from schemathesis.core.parameters import ParameterLocation
+
+    data = getattr(getattr(getattr(case, "meta", None), "phase", None), "data", None)
+    baseline = baselines.request(case.operation.label) if baselines is not None and data is not None else None
+    if baseline is None:
+        return
+    path_parameters, body = baseline
+    where = getattr(data, "parameter_location", None)
+    if path_parameters and where != ParameterLocation.PATH:
+        case.path_parameters = {**(case.path_parameters or {}), **path_parameters}
+    if where != ParameterLocation.BODY:
+        if where in (ParameterLocation.QUERY, ParameterLocation.PATH, ParameterLocation.HEADER) and isinstance(case.body, dict):
+            case.body = body
+        return
+    if not isinstance(case.body, dict):
+        return
+    location = getattr(data, "location", None) or ""
+    prop = re.match(r"^/properties/([^/]+)", location)
+    if prop and prop.group(1) in case.body:
+        case.body = {**body, prop.group(1): case.body[prop.group(1)]}
+    elif location == "/required":
+        missing = str(getattr(data, "description", "")).rpartition(": ")[2]
+        case.body = {k: v for k, v in body.items() if k != missing}
+    elif location == "/additionalProperties":
+        declared = set(body) | set(_body_properties(case.operation))
+        case.body = {**body, **{k: v for k, v in case.body.items() if k not in declared}}
+
+
+def _body_properties(operation: Any) -> set[str]:
+    names: set[str] = set()
+    for parameter in getattr(operation, "body", []) or []:
+        schema = getattr(parameter, "definition", None) or {}
+        content = schema.get("schema", schema) if isinstance(schema, dict) else {}
+        if isinstance(content, dict):
+            names |= set((content.get("properties") or {}).keys())
+    return names
+
+
+class _Runner:
+    """Sends Schemathesis cases to the target and collects findings (one per operation, identity and mode)."""
+
+    def __init__(self, world: World, check_names: Sequence[str], identities: Sequence[Identity], skip_server_errors: bool) -> None:
+        import requests
+
+        self.world = world
+        self.context = world.context
+        self.checks = _check_functions(check_names)
+        self.identities = identities
+        self.skip_server_errors = skip_server_errors
+        self.base_url = self.context.target_url.rstrip("/")
+        self.session = requests.Session()
+        self.findings: list[Finding] = []
+        self.sent = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(self, case: Any, identity: Identity) -> None:
+        """Send one case and run the checks; a check failure propagates (FailureGroup)."""
+        headers = {"Authorization": f"Bearer {identity.token}"}
+        self.sent += 1
+        response = case.call(base_url=self.base_url, session=self.session, headers=headers, timeout=self.context.timeout)
+        if self.skip_server_errors and response.status_code >= 500:
+            return
+        case.validate_response(response, checks=self.checks, headers=headers)
+
+    def record(self, operation: Any, identity: Identity, mode: str, exc: BaseException) -> None:
+        if not _is_failure(exc):
+            raise exc
+        message = _redact(_message(exc), [i.token for i in self.identities], self.context.builtin_reference)
+        self.findings.append(Finding(operation.label, identity.name, mode, message))
+
+    def fuzz(self, operation: Any, identity: Identity) -> None:
+        """Hypothesis-driven schema-valid requests (budget from the profile), shrunk on failure."""
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis.errors import Unsatisfiable
+        from schemathesis import GenerationMode
+
+        @settings(max_examples=examples_per_operation(), deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        def probe(case: Any) -> None:
+            self.send(case, identity)
+
+        try:
+            probe()
+        except Unsatisfiable:  # nothing to generate for this operation
+            pass
+        except BaseException as exc:  # noqa: BLE001 - re-raised by record() unless a check failure
+            self.record(operation, identity, "positive", exc)
+
+    def coverage(self, operation: Any, identity: Identity, baselines: Baselines | None) -> None:
+        """Schemathesis' deterministic coverage-phase negative cases: one violation each, repaired onto a valid request."""
+        from schemathesis import GenerationMode
+
+        schema = _schema()
+        cases = schema.iter_coverage_cases(operation, generation_modes=[GenerationMode.NEGATIVE],
+                                           generation_config=schema.config.generation_for(operation=operation))
+        for case in cases:
+            _repair(case, baselines)
+            try:
+                self.send(case, identity)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by record() unless a check failure
+                self.record(operation, identity, "negative", exc)
+                return  # one finding per operation is enough; the next operation may fail differently
+
+
 def run_schemathesis(
     world: World,
     *,
@@ -219,53 +391,28 @@ def run_schemathesis(
     identities: Sequence[Identity],
     skip_server_errors: bool,
 ) -> tuple[list[Finding], int]:
-    """Run ``check_names`` over every operation, mode and identity; return findings and cases sent.
+    """Run ``check_names`` over every operation; return findings and the number of requests sent.
 
-    Hypothesis drives generation (inheriting the loaded profile, with this module's budget
-    per operation) and shrinks each failure to a minimal request. A Schemathesis check
+    ``positive``: Hypothesis-generated schema-valid requests for each identity, shrunk to a
+    minimal request on failure. ``negative``: Schemathesis' coverage-phase schema-violating
+    requests (one violation each, overlaid on a valid request where the harness has one), as
+    the first identity (admin), who is allowed every operation. A Schemathesis check
     failure is a finding; anything else (target unreachable, harness bug) propagates (ERROR).
     """
-    import requests
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis.errors import Unsatisfiable
-    from schemathesis import GenerationMode
-
-    context = world.context
     schema = _schema()
-    checks = _check_functions(check_names)
-    examples = examples_per_operation()
-    base_url = context.target_url.rstrip("/")
-    findings: list[Finding] = []
-    sent = 0
-    with requests.Session() as session:
+    runner = _Runner(world, check_names, identities, skip_server_errors)
+    baselines = Baselines(world)
+    try:
         for result in schema.get_all_operations():
             operation = result.ok()  # an operation the document cannot describe is a harness error
-            for mode_name in modes:
-                mode = GenerationMode.POSITIVE if mode_name == "positive" else GenerationMode.NEGATIVE
+            if "positive" in modes:
                 for identity in identities:
-                    headers = {"Authorization": f"Bearer {identity.token}"}
-                    count = [0]
-
-                    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-                    @given(case=operation.as_strategy(generation_mode=mode))
-                    def probe(case: Any) -> None:
-                        count[0] += 1
-                        response = case.call(base_url=base_url, session=session, headers=headers, timeout=context.timeout)
-                        if skip_server_errors and response.status_code >= 500:
-                            return
-                        case.validate_response(response, checks=checks, headers=headers)
-
-                    try:
-                        probe()
-                    except Unsatisfiable:  # nothing to negate in this operation (e.g. no parameters)
-                        pass
-                    except BaseException as exc:  # noqa: BLE001 - classified below, re-raised unless a check failure
-                        if not _is_failure(exc):
-                            raise
-                        findings.append(Finding(operation.label, identity.name, mode_name,
-                                                _redact(_message(exc), [i.token for i in identities], context.builtin_reference)))
-                    sent += count[0]
-    return findings, sent
+                    runner.fuzz(operation, identity)
+            if "negative" in modes:
+                runner.coverage(operation, identities[0], baselines)
+    finally:
+        runner.close()
+    return runner.findings, runner.sent
 
 
 def run_contract(world: World, request: pytest.FixtureRequest, requirement: str, *, modes: Sequence[str],
@@ -281,7 +428,7 @@ def run_contract(world: World, request: pytest.FixtureRequest, requirement: str,
     identities = [Identity("admin", world.admin.token), Identity("practitioner", world.practitioner("practitioner").token)]
     findings, sent = run_schemathesis(world, modes=modes, check_names=active, identities=identities,
                                       skip_server_errors=skip_server_errors)
-    request.node.user_properties.append(("ics_contract_cases", str(sent)))
+    request.node.user_properties.append(("ics_contract_requests", str(sent)))
     if findings:
         shown = findings[:MAX_FINDINGS]
         parts = [f"{f.operation} as {f.identity} ({f.mode} data):\n{f.message}" for f in shown]

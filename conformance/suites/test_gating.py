@@ -93,12 +93,25 @@ def record_visit(world: World, assessment_id: str, day: date, *, child_seen: boo
     return body if isinstance(body, dict) else {}
 
 
-def expect_refused_not_seen(response: httpx.Response, requirement: str, what: str) -> None:
-    """A completion that must be refused: accepted -> ``requirement``; wrong refusal -> GATE-001."""
+def expect_refused_not_seen(world: World, assessment_id: str, response: httpx.Response, requirement: str, what: str) -> None:
+    """A completion that must be refused 422 ``CHILD_NOT_SEEN``, leaving the assessment open.
+
+    Accepted -> ``requirement`` (the rule the scenario isolates); refused with another
+    status or code -> GATE-001; refused but the assessment no longer open -> GATE-006.
+    """
     if 200 <= response.status_code < 300:
         fail(requirement, f"{what}: completion was accepted: {describe(response)}")
     if response.status_code != 422 or error_code(response) != "CHILD_NOT_SEEN":
         fail(GATE_001, f"{what}: expected HTTP 422 with code 'CHILD_NOT_SEEN', got {describe(response)}")
+    expect_still_open(world, assessment_id, what)
+
+
+def expect_still_open(world: World, assessment_id: str, what: str) -> None:
+    """GATE-006: after a refused completion the assessment is open with no completion date."""
+    after = get_assessment(world, assessment_id, GATE_006)
+    require(after.get("status") == "open" and after.get("completed_on") is None, GATE_006,
+            f"{what}: after the refused completion the assessment reads status={after.get('status')!r}, "
+            f"completed_on={after.get('completed_on')!r}; expected open with no completion date")
 
 
 def expect_completed(response: httpx.Response, requirement: str | Iterable[str], what: str, completed_on: date | None) -> dict[str, Any]:
@@ -139,8 +152,8 @@ def test_completion_refused_without_any_visit(world: World) -> None:
     """GATE-001: with no visit at all, completion is refused 422 ``CHILD_NOT_SEEN`` (explicit date and default today)."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
-    expect_refused_not_seen(world.complete(aid, iso(START + timedelta(days=5))), GATE_001, "no visit, completed_on given")
-    expect_refused_not_seen(world.complete(aid), GATE_001, "no visit, completed_on defaulting to today")
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=5))), GATE_001, "no visit, completed_on given")
+    expect_refused_not_seen(world, aid, world.complete(aid), GATE_001, "no visit, completed_on defaulting to today")
 
 
 @check(GATE_001)
@@ -168,8 +181,8 @@ def test_not_seen_visit_does_not_count(world: World) -> None:
     aid = str(assessment["id"])
     record_visit(world, aid, START + timedelta(days=1), child_seen=False)
     record_visit(world, aid, START + timedelta(days=2), child_seen=False)
-    expect_refused_not_seen(world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits")
-    expect_refused_not_seen(world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today")
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits")
+    expect_refused_not_seen(world, aid, world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today")
 
 
 @check(GATE_002, GATE_001)
@@ -187,7 +200,7 @@ def test_seen_before_start_does_not_count(world: World) -> None:
                 f"a visit before the assessment start was refused with the wrong code: {describe(response)}")
     elif response.status_code != 201:
         fail(GATE_002, f"recording a seen visit before the start: expected 201 or 422 DATE_ORDER, got {describe(response)}")
-    expect_refused_not_seen(world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
                             f"the only seen visit ({iso(early)}) is before the start ({iso(START)})")
     record_visit(world, aid, START, requirements=GATE_002)
     expect_completed(world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
@@ -201,9 +214,9 @@ def test_seen_after_completion_date_does_not_count(world: World) -> None:
     aid = str(assessment["id"])
     seen = START + timedelta(days=10)
     record_visit(world, aid, seen)
-    expect_refused_not_seen(world.complete(aid, iso(START + timedelta(days=4))), GATE_004,
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=4))), GATE_004,
                             f"the only seen visit ({iso(seen)}) is after completed_on ({iso(START + timedelta(days=4))})")
-    expect_refused_not_seen(world.complete(aid, iso(seen - timedelta(days=1))), GATE_004,
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(seen - timedelta(days=1))), GATE_004,
                             f"the only seen visit ({iso(seen)}) is the day after completed_on")
     expect_completed(world.complete(aid, iso(seen)), GATE_004, "completed on the day the child was seen", seen)
 
@@ -220,9 +233,9 @@ def test_future_seen_visit_does_not_count(world: World, today: date) -> None:
                 f"a visit dated in the future was refused with the wrong code: {describe(response)}")
     elif response.status_code != 201:
         fail(GATE_003, f"recording a seen visit dated {iso(future)}: expected 422 DATE_IN_FUTURE or 201, got {describe(response)}")
-    expect_refused_not_seen(world.complete(aid, iso(today)), GATE_003,
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(today)), GATE_003,
                             f"the only seen visit is dated in the future ({iso(future)})")
-    expect_refused_not_seen(world.complete(aid), GATE_003,
+    expect_refused_not_seen(world, aid, world.complete(aid), GATE_003,
                             f"the only seen visit is dated in the future ({iso(future)}), completed_on defaulting to today")
 
 
@@ -241,7 +254,7 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
     token = world.practitioner("practitioner").token
     response = world.client.post(f"/assessments/{aid}/complete", token=token,
                                  json={"completed_on": iso(START + timedelta(days=2)), "authorised_by": authoriser.id})
-    expect_refused_not_seen(response, GATE_001, "no visit, authorised_by given")
+    expect_refused_not_seen(world, aid, response, GATE_001, "no visit, authorised_by given")
     expect_unchanged(world, aid, before, "refused for CHILD_NOT_SEEN")
 
     response = world.client.post(f"/assessments/{aid}/complete", token=token,

@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from conformance.checks import RequirementFailure, check, describe, error_code
 from conformance.suites.test_gating import (
@@ -122,13 +122,9 @@ def test_gating_matches_model(world: World, today: date) -> None:
             super().__init__()
             self.children = [new_child(world, "Gatingmodel") for _ in range(CHILDREN)]
             self.open: dict[int, Assessment] = {}
-            self.log: list[str] = []
 
         # -- rules ----------------------------------------------------------------------
-        @rule(c=st.integers(0, CHILDREN - 1), offset=st.integers(0, 120))
-        def start_assessment(self, c: int, offset: int) -> None:
-            if c in self.open:
-                return
+        def _start(self, c: int, offset: int) -> None:
             start = FIRST_START + timedelta(days=offset)
             response = world.client.post(f"/children/{self.children[c]}/assessments", token=actor.token,
                                          json={"type": "initial", "start_date": iso(start)})
@@ -139,13 +135,22 @@ def test_gating_matches_model(world: World, today: date) -> None:
                 _fail("setup", GATE_001, f"POST assessments returned no id: {str(body)[:200]}")
             self.open[c] = Assessment(str(body["id"]), start)
 
+        @initialize(offsets=st.lists(st.integers(0, 120), min_size=CHILDREN, max_size=CHILDREN))
+        def start_assessments(self, offsets: list[int]) -> None:
+            for c, offset in enumerate(offsets):
+                self._start(c, offset)
+
+        @precondition(lambda self: len(self.open) < CHILDREN)
+        @rule(data=st.data(), offset=st.integers(0, 120))
+        def start_assessment(self, data: st.DataObject, offset: int) -> None:
+            c = data.draw(st.sampled_from([c for c in range(CHILDREN) if c not in self.open]), label="child")
+            self._start(c, offset)
+
         @precondition(lambda self: bool(self.open))
-        @rule(c=st.integers(0, CHILDREN - 1), where=st.sampled_from(["before", "within", "within", "future"]),
-              delta=st.integers(0, 40), seen=st.booleans())
-        def record_visit(self, c: int, where: str, delta: int, seen: bool) -> None:
-            assessment = self.open.get(c)
-            if assessment is None:
-                return
+        @rule(data=st.data(), where=st.sampled_from(["within", "before", "future"]), delta=st.integers(0, 40), seen=st.booleans())
+        def record_visit(self, data: st.DataObject, where: str, delta: int, seen: bool) -> None:
+            c = data.draw(st.sampled_from(sorted(self.open)), label="child")
+            assessment = self.open[c]
             if where == "before":
                 day = assessment.start - timedelta(days=1 + delta % 10)
             elif where == "future":
@@ -167,11 +172,10 @@ def test_gating_matches_model(world: World, today: date) -> None:
                                    f"or refused 422 {invalid}; got {describe(response)}")
 
         @precondition(lambda self: bool(self.open))
-        @rule(c=st.integers(0, CHILDREN - 1), when=st.one_of(st.none(), st.integers(-3, 45)))
-        def attempt_completion(self, c: int, when: int | None) -> None:
-            assessment = self.open.get(c)
-            if assessment is None:
-                return
+        @rule(data=st.data(), when=st.one_of(st.integers(-3, 45), st.none()))
+        def attempt_completion(self, data: st.DataObject, when: int | None) -> None:
+            c = data.draw(st.sampled_from(sorted(self.open)), label="child")
+            assessment = self.open[c]
             completed_on = today if when is None else assessment.start + timedelta(days=when)
             before = self._read(assessment)
             body: dict[str, Any] = {} if when is None else {"completed_on": iso(completed_on)}

@@ -32,7 +32,7 @@ def _referrals_of(world: World, child: str, requirement: str) -> list[dict[str, 
 def test_referral_recorded_and_read_back(world: World) -> None:
     """REF-001: child, received date, source and reason read back unchanged (by id and per child)."""
     child = new_child(world, "Referred")
-    sent = {"child_id": child, "received_on": "2008-01-15", "source": "health visitor",
+    sent = {"child_id": child, "received_on": "2008-01-15", "source": "health",
             "reason": f"Concern about neglect reported by the health visitor ({world.unique('ref')})"}
     created = world.referral(child, sent["received_on"], source=sent["source"], reason=sent["reason"])
     rid = created.get("id") if isinstance(created, dict) else None

@@ -88,26 +88,41 @@ def test_due_dates_skip_bank_holidays_of_the_right_year(world: World) -> None:
     _check_due_dates(world, TIME_003, ACROSS_HOLIDAYS)
 
 
+def _target_due(body: dict[str, object], fallback: date) -> date:
+    """The due date the target reports (TIME-004 judges ``overdue`` against it), else ``fallback``."""
+    try:
+        return date.fromisoformat(str(body.get("due_date")))
+    except ValueError:
+        return fallback
+
+
 @check(TIME_004)
 def test_overdue_flag(world: World) -> None:
-    """TIME-004: ``overdue`` is true when open past the due date or completed after it, else false."""
+    """TIME-004: ``overdue`` is true when open past the due date or completed after it, else false.
+
+    Judged against the due date the target itself reports, so a wrong due date (TIME-001..003)
+    is not also blamed on the overdue flag.
+    """
     start = date(2008, 6, 2)
-    due = due_date("initial", start)
+    seen = start + timedelta(days=1)
 
     still_open = start_assessment(world, start)
     read = get_assessment(world, str(still_open["id"]), TIME_004)
+    due = _target_due(read, due_date("initial", start))
     require(read.get("overdue") is True, TIME_004,
             f"an initial assessment started {iso(start)}, due {iso(due)}, still open: overdue is {read.get('overdue')!r}, expected true")
 
-    for completed_on, expected, what in ((due, False, "completed on its due date"),
-                                         (due - timedelta(days=2), False, "completed before its due date"),
-                                         (due + timedelta(days=7), True, "completed a week after its due date")):
+    for days_after_due, expected, what in ((0, False, "completed on its due date"),
+                                           (-2, False, "completed before its due date"),
+                                           (7, True, "completed a week after its due date")):
         assessment = start_assessment(world, start)
         aid = str(assessment["id"])
-        record_visit(world, aid, start + timedelta(days=1), requirements=TIME_004)
+        due = _target_due(assessment, due_date("initial", start))
+        completed_on = max(due + timedelta(days=days_after_due), seen)
+        record_visit(world, aid, seen, requirements=TIME_004)
         response = world.complete(aid, iso(completed_on))
         if response.status_code != 200:
-            fail(TIME_004, f"could not complete an assessment (seen {iso(start + timedelta(days=1))}) on {iso(completed_on)}: "
+            fail(TIME_004, f"could not complete an assessment (seen {iso(seen)}) on {iso(completed_on)}: "
                            f"HTTP {response.status_code} {response.text[:200]}")
         read = get_assessment(world, aid, TIME_004)
         require(read.get("status") == "completed", TIME_004, f"assessment {what}: status {read.get('status')!r} after completion")

@@ -1,0 +1,141 @@
+"""Proof that the gating, timescale, assessment and referral checks tell faults apart.
+
+Each injectable fault of those areas is run against the five suite modules below in a
+subprocess (``pytest <modules> --ics-phase 1B --ics-reference-fault F``): exactly the
+checks expected to catch it FAIL, blaming only requirements the fault registry says it
+breaks, and every other check passes. The clean reference passes every check.
+
+The runner and the assertions are shared with ``test_contract_fault_proofs.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import conformance.suites
+
+SUITES = Path(conformance.suites.__file__).resolve().parent
+MODULES = ("test_gating.py", "test_gating_stateful.py", "test_timescales.py", "test_assessments.py", "test_referrals.py")
+IDS = re.compile(r"ICS-[0-9A-Z]+-[A-Z]+-\d{3}")
+
+NO_VISIT = "test_completion_refused_without_any_visit"
+SEEN_OK = "test_completion_allowed_once_child_seen"
+UNSEEN = "test_not_seen_visit_does_not_count"
+BEFORE_START = "test_seen_before_start_does_not_count"
+AFTER_COMPLETION = "test_seen_after_completion_date_does_not_count"
+FUTURE = "test_future_seen_visit_does_not_count"
+STATE = "test_refused_completion_leaves_assessment_open_and_unchanged"
+MODEL = "test_gating_matches_model"
+INITIAL = "test_initial_assessment_due_in_seven_working_days"
+CORE = "test_core_assessment_due_in_thirty_five_working_days"
+HOLIDAYS = "test_due_dates_skip_bank_holidays_of_the_right_year"
+OVERDUE = "test_overdue_flag"
+STARTED = "test_assessment_started_and_read_back"
+FUTURE_START = "test_assessment_start_in_future_refused"
+BEFORE_REFERRAL = "test_assessment_start_before_referral_refused"
+ONE_OPEN = "test_one_open_assessment_per_child"
+VISITS = "test_visits_listed_on_the_assessment"
+REFERRAL = "test_referral_recorded_and_read_back"
+REFERRAL_FUTURE = "test_referral_received_in_future_refused"
+
+ALL_CHECKS = {NO_VISIT, SEEN_OK, UNSEEN, BEFORE_START, AFTER_COMPLETION, FUTURE, STATE, MODEL, INITIAL, CORE, HOLIDAYS,
+              OVERDUE, STARTED, FUTURE_START, BEFORE_REFERRAL, ONE_OPEN, VISITS, REFERRAL, REFERRAL_FUTURE}
+REFUSALS = {NO_VISIT, UNSEEN, BEFORE_START, AFTER_COMPLETION, FUTURE, STATE, MODEL}
+
+#: fault -> the checks that must catch it (the requirements are the registry's targets)
+CATCHES: dict[str, set[str]] = {
+    "gating-off": REFUSALS,
+    "gating-accepts-future-seen": {FUTURE, MODEL},
+    "gating-ignores-start-date": {BEFORE_START, MODEL},
+    "gating-ignores-completion-date": {AFTER_COMPLETION, MODEL},
+    "gating-counts-unseen-visits": {UNSEEN, MODEL},
+    "gating-generic-error-code": REFUSALS,
+    "gating-completes-despite-refusal": REFUSALS,
+    "timescale-calendar-days": {INITIAL, CORE, HOLIDAYS},
+    "timescale-ignores-bank-holidays": {HOLIDAYS},
+    "timescale-wrong-holiday-year": {HOLIDAYS},
+    "overdue-never": {OVERDUE},
+    "assessment-accepts-future-start": {FUTURE_START},
+    "gating-allows-second-open": {ONE_OPEN},
+    "visits-not-listed": {VISITS},
+    "referral-accepts-future-date": {REFERRAL_FUTURE},
+    "referral-loses-source": {REFERRAL},
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's outcome in a run: passed, failed, error or skipped, and the IDs it blamed."""
+
+    outcome: str
+    requirements: frozenset[str]
+    message: str
+
+
+def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = ()) -> dict[str, Outcome]:
+    """Run ``modules`` against the built-in reference with ``faults``; outcome per check (by function name)."""
+    junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}.xml"
+    command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
+               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"]
+    for fault in faults:
+        command += ["--ics-reference-fault", fault]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    if not junit.exists():
+        pytest.fail(f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    outcomes: dict[str, Outcome] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "").split("[", 1)[0]
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            element = case.find(tag)
+            if element is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                message = (element.get("message") or "") + "\n" + (element.text or "")
+                break
+        blamed = frozenset()
+        if outcome == "failed":
+            heads = re.findall(r"RequirementFailure\w*: \[(ICS-[^\]]+)\]", message) or re.findall(r"\[(ICS-[^\]]+)\]", message)[:1]
+            blamed = frozenset(i for head in heads for i in IDS.findall(head))
+        outcomes[name] = Outcome(outcome, blamed, message.strip()[:2000])
+    if not outcomes:
+        pytest.fail(f"no checks ran (exit {done.returncode}):\n{done.stdout[-3000:]}")
+    return outcomes
+
+
+def fault_targets(fault: str) -> set[str]:
+    """The requirement IDs the reference's fault registry says ``fault`` breaks."""
+    from conformance.reference import FAULTS
+
+    entry = FAULTS[fault]
+    return set(entry["targets"] if isinstance(entry, dict) else entry.targets)
+
+
+def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
+    """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
+    report = "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items()))
+    errors = [n for n, o in outcomes.items() if o.outcome == "error"]
+    assert not errors, f"checks crashed (ERROR):\n{report}"
+    failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
+    assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report}"
+    for name in failed:
+        blamed = outcomes[name].requirements
+        assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+
+
+def test_clean_reference_passes_every_check(tmp_path: Path) -> None:
+    outcomes = run_checks(tmp_path, MODULES)
+    assert ALL_CHECKS <= outcomes.keys(), sorted(ALL_CHECKS - outcomes.keys())
+    bad = {n: o for n, o in outcomes.items() if o.outcome != "passed"}
+    assert not bad, f"not passing on the clean reference: {bad}"
+
+
+@pytest.mark.parametrize("fault", sorted(CATCHES))
+def test_fault_is_caught(fault: str, tmp_path: Path) -> None:
+    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault))
