@@ -7,7 +7,8 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -311,16 +312,29 @@ def test_every_fault_has_a_scenario_and_targets() -> None:
 _CLEAN: dict[Scenario, Any] = {}
 
 
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[Callable[[str], Api]]:
+    """A service per fault, started on first use; all stopped together at the end (uvicorn takes 0.1 s each)."""
+    managers: list[Any] = []
+    apis: dict[str, Api] = {}
+
+    def get(fault: str) -> Api:
+        if fault not in apis:
+            manager = serve(faults=[fault], today=lambda: TODAY)
+            apis[fault] = Api(manager.__enter__())
+            managers.append(manager)
+        return apis[fault]
+
+    yield get
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda m: m.__exit__(None, None, None), managers))
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_fault_changes_behaviour(fault: str, api: Api) -> None:
+def test_fault_changes_behaviour(fault: str, api: Api, faulty: Callable[[str], Api]) -> None:
     run = SCENARIOS[fault]
     if run not in _CLEAN:  # a scenario shared by several faults needs one clean run (its data is unique per run)
         _CLEAN[run] = run(api)
     clean = _CLEAN[run]
-    with serve(faults=[fault], today=lambda: TODAY) as service:
-        faulty_api = Api(service)
-        try:
-            faulty = run(faulty_api)
-        finally:
-            faulty_api.close()
-    assert faulty != clean, f"{fault}: same behaviour as the clean service: {clean!r}"
+    result = run(faulty(fault))
+    assert result != clean, f"{fault}: same behaviour as the clean service: {clean!r}"
