@@ -100,7 +100,8 @@ FAULTS: dict[str, Fault] = {
         _f("export-bad-date-format", "export", "1A-EXP-003", "children's dates exported as DD/MM/YYYY"),
         _f("export-duplicate-ids", "export", "1A-EXP-004", "the first child is exported twice"),
         _f("export-orphan-case-notes", "export", "1A-EXP-005", "case notes point at a child that does not exist"),
-        _f("export-shifts-visit-dates", "export", "1A-EXP-006, 1A-EXP-009", "seen visits exported 60 days earlier"),
+        _f("export-shifts-visit-dates", "export", "1A-EXP-006, 1A-EXP-008, 1A-EXP-009",
+           "seen visits exported 60 days earlier (before their assessment's start, so completions look unseen)"),
         _f("export-bad-check-digits", "export", "1A-EXP-007, 1A-EXP-009", "UPN check letters altered in the export"),
         _f("export-unavailable", "export", "1A-EXP-001", "GET /export answers 501"),
         # contract
