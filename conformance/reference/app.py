@@ -222,6 +222,8 @@ class Reference:
     def _child_out(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {k: row[k] for k in CHILD_FIELDS}
         out["shielded"] = bool(out["shielded"])
+        if self.has("child-read-back-drops-postcode"):
+            out["postcode"] = None
         return out
 
     def _check_child(self, record: dict[str, Any], self_id: str | None) -> dict[str, Any]:

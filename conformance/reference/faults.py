@@ -31,6 +31,7 @@ FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
         # records
+        _f("child-read-back-drops-postcode", "records", "1A-REC-001, 1A-REC-007", "children are read back without their postcode"),
         _f("upn-no-check-letter", "records", "1A-REC-002", "accepts a UPN whose check letter is wrong"),
         _f("nhs-no-modulus", "records", "1A-REC-003", "accepts an NHS number failing modulus 11"),
         _f("records-accepts-death-before-birth", "records", "1A-REC-004", "accepts a date of death before the date of birth"),
@@ -44,7 +45,7 @@ FAULTS: dict[str, Fault] = {
         # allocations
         _f("allocations-not-listed", "allocations", "1A-ALLOC-001", "GET allocations returns nothing (notifications unaffected)"),
         _f("allocation-end-not-recorded", "allocations", "1A-ALLOC-002", "ending answers 200 but end_date stays null in responses"),
-        _f("allocation-unknown-practitioner", "allocations", "1A-ALLOC-003", "accepts an allocation to an unknown practitioner"),
+        _f("allocation-unknown-practitioner", "allocations", "1A-ALLOC-003, 1A-EXP-005", "accepts an allocation to an unknown practitioner"),
         # case notes
         _f("case-notes-newest-first", "case-notes", "1A-NOTE-001", "lists case notes newest first"),
         _f("restricted-note-visible", "case-notes", "1A-NOTE-002", "shows restricted note text to every reader"),

@@ -61,6 +61,11 @@ def _local_id(api: Api) -> Any:
     return _create(api, local_id=local), _create(api, local_id=local)
 
 
+scenario("child-read-back-drops-postcode")(
+    lambda api: api.admin.get(f"/children/{api.child(postcode='LS1 4AP')['id']}").json()["postcode"]
+)
+
+
 @scenario("patch-ignored")
 def _patch(api: Api) -> Any:
     child = api.child()
