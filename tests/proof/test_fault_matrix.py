@@ -5,8 +5,9 @@ with that fault, through ``ics-conformance certify`` exactly as a user runs it, 
 run must be NOT CERTIFIED with the fault's targeted requirements FAIL and nothing else
 FAIL or ERROR. The clean reference must be CERTIFIED whatever the seed.
 
-The default test run covers one fault per capability area and two seeds; the whole
-matrix and twenty seeds are marked ``slow`` (``pytest -m slow``).
+The default test run covers three faults (an API search fault, a gating fault and an
+export fault) and one seed; the whole matrix and twenty seeds are marked ``slow``
+(``pytest -m slow``).
 """
 
 from __future__ import annotations
@@ -23,18 +24,15 @@ from conformance.catalogue import load_catalogue
 from conformance.reference import FAULTS
 
 CATALOGUE = load_catalogue()
-_SAMPLE = {}
-for _fault in sorted(FAULTS.values(), key=lambda f: f.name):
-    _SAMPLE.setdefault(_fault.area, _fault.name)
-SAMPLED = set(_SAMPLE.values())
+SAMPLED = {"search-accent-sensitive", "gating-off", "export-drops-aliases"}
 SEEDS = range(1, 21)
-FAST_SEEDS = {1, 2}
+FAST_SEEDS = {1}
 
 
 def _certify(tmp_path: Path, *args: str) -> tuple[int, dict]:
     env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance", "certify", "--phase", "1B", "--profile", "quick",
+        [sys.executable, "-m", "conformance", "certify", "--phase", "1B", "--profile", "quick", "-n", "2",
          "--output", str(tmp_path), "--no-bundle", "--quiet", *args],
         capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
     )
