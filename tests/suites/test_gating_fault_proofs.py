@@ -52,10 +52,10 @@ REFUSALS = {NO_VISIT, UNSEEN, BEFORE_START, AFTER_COMPLETION, FUTURE, STATE, MOD
 #: fault -> the checks that must catch it (the requirements are the registry's targets)
 CATCHES: dict[str, set[str]] = {
     "gating-off": REFUSALS,
-    "gating-accepts-future-seen": {FUTURE, MODEL},
-    "gating-ignores-start-date": {BEFORE_START, MODEL},
-    "gating-ignores-completion-date": {AFTER_COMPLETION, MODEL},
-    "gating-counts-unseen-visits": {UNSEEN, MODEL},
+    "gating-accepts-future-seen": {FUTURE},
+    "gating-ignores-start-date": {BEFORE_START},
+    "gating-ignores-completion-date": {AFTER_COMPLETION},
+    "gating-counts-unseen-visits": {UNSEEN},
     "gating-generic-error-code": REFUSALS,
     "gating-completes-despite-refusal": REFUSALS,
     "timescale-calendar-days": {INITIAL, CORE, HOLIDAYS},
@@ -69,6 +69,16 @@ CATCHES: dict[str, set[str]] = {
     "referral-loses-source": {REFERRAL},
 }
 
+#: fault -> checks that may catch it, depending on the seed: the model explores at random
+#: within the profile's budget, so a narrow fault is found on most seeds but not all. When
+#: it does fail it must blame only the fault's targets; the scenario checks must catch it.
+MAY_CATCH: dict[str, set[str]] = {
+    "gating-accepts-future-seen": {MODEL},
+    "gating-ignores-start-date": {MODEL},
+    "gating-ignores-completion-date": {MODEL},
+    "gating-counts-unseen-visits": {MODEL},
+}
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -79,11 +89,11 @@ class Outcome:
     message: str
 
 
-def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = ()) -> dict[str, Outcome]:
+def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> dict[str, Outcome]:
     """Run ``modules`` against the built-in reference with ``faults``; outcome per check (by function name)."""
-    junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}.xml"
+    junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}-{'-'.join(extra)}.xml"
     command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
-               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"]
+               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *extra]
     for fault in faults:
         command += ["--ics-reference-fault", fault]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -117,13 +127,13 @@ def fault_targets(fault: str) -> set[str]:
     return set(entry["targets"] if isinstance(entry, dict) else entry.targets)
 
 
-def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
-    """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
+def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str], optional: set[str] = frozenset()) -> None:
+    """The catchers (and maybe ``optional``) FAIL blaming only targeted requirements; nothing else fails or errors."""
     report = "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items()))
     errors = [n for n, o in outcomes.items() if o.outcome == "error"]
     assert not errors, f"checks crashed (ERROR):\n{report}"
     failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
-    assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report}"
+    assert catchers <= failed <= catchers | optional, f"expected exactly {sorted(catchers)} (and maybe {sorted(optional)}) to fail:\n{report}"
     for name in failed:
         blamed = outcomes[name].requirements
         assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
@@ -138,4 +148,20 @@ def test_clean_reference_passes_every_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_fault_is_caught(fault: str, tmp_path: Path) -> None:
-    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault))
+    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault), MAY_CATCH.get(fault, set()))
+
+
+@pytest.mark.parametrize("fault", sorted(MAY_CATCH))
+def test_model_finds_narrow_fault_on_some_seed(fault: str, tmp_path: Path) -> None:
+    """The stateful model alone finds each narrow gating fault within a few seeds, blaming only its targets."""
+    targets = fault_targets(fault)
+    seen: list[str] = []
+    for seed in (1, 2, 3, 4):
+        outcomes = run_checks(tmp_path, ("test_gating_stateful.py",), (fault,), extra=("--ics-seed", str(seed)))
+        model = outcomes[MODEL]
+        assert model.outcome in ("passed", "failed"), f"seed {seed}: {model}"
+        if model.outcome == "failed":
+            assert model.requirements and model.requirements <= targets, f"seed {seed}: blamed {sorted(model.requirements)}: {model.message}"
+            return
+        seen.append(f"seed {seed}: passed")
+    pytest.fail(f"the gating model never found {fault}: {seen}")
