@@ -22,7 +22,7 @@ from typing import NoReturn
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from conformance.checks import RequirementFailure, check, fail
 from conformance.suites.test_notifications import (
@@ -44,9 +44,9 @@ from conformance.suites.test_notifications import (
 )
 from conformance.world import Practitioner, World
 
-CHILDREN = 2
+CHILDREN = 1
 PEOPLE = 3
-START_STATES = ("none", "current", "ended")
+START_STATES = ("none", "current", "current", "ended")  # allocated half the time: co-allocations are common
 
 _FAILURE_TYPES: dict[tuple[str, ...], type[RequirementFailure]] = {}
 
@@ -142,7 +142,7 @@ def test_notifications_match_model(world: World) -> None:
     # replay of the minimal example waits the full bound again (so a target that only
     # looked faulty ends as Flaky, ERROR, never as a false FAIL).
     established = {"missing": False}
-    shrink_wait = min(bound, max(0.1, 5 * observed))
+    shrink_wait = min(bound, max(0.02, 5 * observed))
 
     def missing_after() -> float:
         if not established["missing"] or current_build_context().is_final:
@@ -190,9 +190,17 @@ def test_notifications_match_model(world: World) -> None:
                 self._fail((NOTIF_003,), "the allocation response carries no id, so it cannot be ended")
             self.model.allocations[(c, p)] = str(body["id"])
 
-        @rule(c=st.integers(0, CHILDREN - 1), author=st.integers(0, PEOPLE - 1), restricted=st.booleans())
-        def add_case_note(self, c: int, author: int, restricted: bool) -> None:
-            restricted = restricted and restricted_notes
+        @rule(c=st.integers(0, CHILDREN - 1), author=st.integers(0, PEOPLE - 1))
+        def add_case_note(self, c: int, author: int) -> None:
+            self._add_note(c, author, restricted=False)
+
+        @precondition(lambda self: restricted_notes)
+        @rule(c=st.integers(0, CHILDREN - 1), author=st.integers(0, PEOPLE - 1))
+        def add_restricted_case_note(self, c: int, author: int) -> None:
+            self._add_note(c, author, restricted=True)
+
+        def _add_note(self, c: int, author: int, *, restricted: bool) -> None:
+            """Write a note as ``author``; the oracle expects it in every other current allocation's inbox."""
             marker = world.unique("m")
             body = world.case_note(self.children[c], self.people[author], f"{marker} Case note text.", restricted=restricted)
             nid = note_id(body.get("id") if isinstance(body, dict) else None)
@@ -205,31 +213,42 @@ def test_notifications_match_model(world: World) -> None:
                 self.model.inboxes[p][nid] = Expected(note)
             self._compare()
 
-        @rule(k=st.integers(0, 15), by_other=st.booleans())
-        def acknowledge(self, k: int, by_other: bool) -> None:
-            """The recipient (or, if ``by_other``, someone else) acknowledges a notification."""
-            known = [(p, e) for p, inbox in self.model.inboxes.items() for e in inbox.values() if e.notification_id]
+        @rule(k=st.integers(0, 15), other_first=st.booleans())
+        def acknowledge(self, k: int, other_first: bool) -> None:
+            """A recipient acknowledges an unacknowledged notification; if ``other_first``,
+            another practitioner tries first and must be refused (404, or 403) to no effect."""
+            known = [(p, e) for p, inbox in self.model.inboxes.items() for e in inbox.values()
+                     if e.notification_id and not e.acknowledged]
             if not known:
                 return
             owner, target = known[k % len(known)]
-            actor = (owner + 1 + k % (PEOPLE - 1)) % PEOPLE if by_other else owner
-            response = world.client.post(f"/notifications/{target.notification_id}/acknowledge", token=self.people[actor].token)
-            if actor == owner:
-                if response.status_code != 200:
-                    self._fail((NOTIF_007,), f"p{owner} acknowledging their own notification got HTTP {response.status_code}")
-                target.acknowledged = True
-            elif response.status_code not in (403, 404):
-                self._fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got HTTP {response.status_code}; "
-                                    "expected 404 (or 403)")
-            self._compare()
+            path = f"/notifications/{target.notification_id}/acknowledge"
+            if other_first:
+                actor = (owner + 1 + k % (PEOPLE - 1)) % PEOPLE
+                response = world.client.post(path, token=self.people[actor].token)
+                if response.status_code not in (403, 404):
+                    self._fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got HTTP "
+                                             f"{response.status_code}; expected 404 (or 403)")
+                self._compare(only=owner)
+            response = world.client.post(path, token=self.people[owner].token)
+            if response.status_code != 200:
+                self._fail((NOTIF_007,), f"p{owner} acknowledging their own notification got HTTP {response.status_code}")
+            target.acknowledged = True
+            self._compare(only=owner)
 
         # -- comparison with the oracle ------------------------------------------------------
-        def _compare(self, *, final: bool = False) -> bool:
-            """Compare every inbox with the oracle; True while expected notifications are outstanding."""
-            now = time.monotonic()
-            grace = missing_after()
-            outstanding = False
+        def _compare(self, *, final: bool = False, only: int | None = None) -> None:
+            """Compare every inbox with the oracle.
+
+            Unwanted, duplicated, leaking, wrongly (un)acknowledged or vanished notifications
+            fail at once. Missing ones fail only in the ``final`` comparison (teardown, after
+            the bound), so the step at which a run fails never depends on timing, which would
+            make Hypothesis' data generation inconsistent between replays. ``only`` limits the
+            comparison to one practitioner's inbox (after an acknowledgement).
+            """
             for p, person in enumerate(self.people):
+                if only is not None and p != only:
+                    continue
                 expected = self.model.inboxes[p]
                 present = by_note(our_notifications(world, person, self.children))
                 for nid, items in present.items():
@@ -262,12 +281,10 @@ def test_notifications_match_model(world: World) -> None:
                         lost = (NOTIF_007,) if entry.acknowledged else (NOTIF_001,)
                         self._fail(lost, f"p{p}'s {'acknowledged ' if entry.acknowledged else ''}notification of case note "
                                     f"{nid} has disappeared from the inbox")
-                    if final or now > entry.note.created + grace:
+                    if final:
                         established["missing"] = True
                         self._fail((NOTIF_001,), f"p{p} (allocated to c{entry.note.child} when p{entry.note.author} wrote "
-                                            f"case note {nid}) was not notified within {bound:g} s")
-                    outstanding = True
-            return outstanding
+                                                 f"case note {nid}) was not notified within {bound:g} s")
 
         def teardown(self) -> None:
             pending = [e.note.created for inbox in self.model.inboxes.values() for e in inbox.values() if not e.seen]
