@@ -236,7 +236,10 @@ def make_evidence_log(config: pytest.Config) -> EvidenceLog:
         from conformance.redaction import Redactor
     except ImportError:
         return EvidenceLog()
-    redactor = Redactor.for_target(builtin_reference=bool(context and context.builtin_reference))
+    if context is None or context.builtin_reference:
+        redactor = Redactor.for_target(builtin_reference=bool(context))
+    else:
+        redactor = Redactor("keyed-hash", bytes.fromhex(context.redaction_key))
     return EvidenceLog(redact_body=redactor.body, redact_headers=redactor.headers, redact_text=redactor.text)
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-VALID = ROOT / "fixtures" / "exports" / "valid"
-INVALID = ROOT / "fixtures" / "exports" / "invalid"
+from export_support import INVALID, ROOT, VALID, run_cli  # noqa: F401
 
 
 @pytest.fixture
@@ -18,9 +16,3 @@ def export_dir(tmp_path: Path) -> Path:
     target = tmp_path / "export"
     shutil.copytree(VALID, target)
     return target
-
-
-def run_cli(*argv: str) -> int:
-    from conformance.cli import main
-
-    return main(list(argv))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import VALID, run_cli
+from export_support import VALID, run_cli
 
 from conformance.errors import InconclusiveError
 from conformance.export import Limits, validate_export

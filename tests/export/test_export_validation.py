@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import INVALID, VALID, run_cli
+from export_support import INVALID, VALID, run_cli
 
 from conformance.export import EXPORT_REQUIREMENTS, validate_export
 from conformance.export import validate as validate_module

@@ -27,7 +27,7 @@ from conformance.catalogue import load_catalogue  # noqa: E402
 
 load_catalogue()
 
-TOKEN = "stub-admin-token-Zq81"
+from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts  # noqa: E402,F401
 #: conftest of a synthetic suite: the built-in suites' fixtures (world, ics_context, ...).
 SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
 
@@ -66,20 +66,3 @@ def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Ca
         return outcome, json.loads(path.read_text()) if path.exists() else None
 
     return run
-
-
-def checks_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every check of a result.json, by test function name."""
-    out: dict[str, dict[str, Any]] = {}
-    for req in result["requirements"]:
-        for check in req["checks"]:
-            out[check["id"].split("::")[-1].split("[")[0]] = check
-    return out
-
-
-def requirement_verdicts(result: dict[str, Any]) -> dict[str, str]:
-    return {r["id"]: r["verdict"] for r in result["requirements"]}
-
-
-def dump(result: dict[str, Any] | None) -> str:
-    return json.dumps(result, indent=1)[:4000] if result else "<no result.json>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import checks_by_name, dump, requirement_verdicts
+from plugin_support import checks_by_name, dump, requirement_verdicts
 
 MIXED = '''
 from hypothesis import given, settings, strategies as st

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import TOKEN, checks_by_name, dump, requirement_verdicts
+from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts
 from stub import stub_target
 
 MAPPING = '''
