@@ -114,9 +114,10 @@ def test_restricted_note_text_only_for_author_and_managers(world: World) -> None
                            f"text (listed: {bool(mine)}, text {str(mine[0].get('text'))[:60] if mine else None!r})")
 
     for viewer in (world.practitioner("practitioner", fresh=True), world.practitioner("read_only", fresh=True)):
-        for item in _listing(world, child_id, viewer, NOTE_002):
-            if str(item.get("id")) != nid:
-                continue
-            if item.get("text") is not None or secret in json.dumps(item, ensure_ascii=False, default=str):
-                fail(NOTE_002, f"a {viewer.role} who did not write the restricted note can read it: "
-                               f"text {str(item.get('text'))[:60]!r}")
+        mine = [item for item in _listing(world, child_id, viewer, NOTE_002) if str(item.get("id")) == nid]
+        if not mine:
+            fail(NOTE_002, f"a {viewer.role} who did not write the restricted note does not get it listed "
+                           "(it must be listed with text null)")
+        if "text" not in mine[0] or mine[0]["text"] is not None or secret in json.dumps(mine[0], ensure_ascii=False, default=str):
+            fail(NOTE_002, f"a {viewer.role} who did not write the restricted note can read it: "
+                           f"text {str(mine[0].get('text'))[:60]!r}")

@@ -1,16 +1,20 @@
 """Stateful model-based check of notifications (ICS-1B-NOTIF-001..007), property kind.
 
-A Hypothesis ``RuleBasedStateMachine`` allocates practitioners to a few children, ends
-allocations, adds case notes (some restricted) by random authors and acknowledges random
-notifications, some by someone else. An in-memory oracle knows who must hold which
-notification; after every step every practitioner's inbox (restricted to the machine's
-own children) is compared with it, and each mismatch is reported against the precise
-requirement it breaks. Hypothesis shrinks a failure to the minimal step sequence.
+A Hypothesis ``RuleBasedStateMachine`` starts each example with every practitioner
+unallocated, allocated or formerly allocated to the child, then interleaves allocating
+and ending allocations, plain and restricted case notes by random authors, and
+acknowledgements (some attempted first by someone else). An in-memory oracle knows who
+must hold which notification; after every note every practitioner's inbox (restricted to
+the machine's own child) is compared with it, after every acknowledgement the owner's,
+and each mismatch is reported against the precise requirement it breaks, with an
+exception class per requirement so that shrinking keeps to the same failure. Hypothesis
+shrinks a failure to the minimal step sequence.
 
-Asynchronous targets: an expected notification counts as missing only once its declared
-bound has passed; teardown waits for the bound only if something is still outstanding,
-so a synchronous target never waits. Before the machine runs, one probe note checks the
-latency itself (NOTIF-005), so the machine may read "absent after the bound" as "never".
+Asynchronous targets: unwanted, duplicated, leaking or wrongly acknowledged
+notifications fail when seen; a missing one only at teardown, once its declared bound
+has passed (teardown waits only if something is outstanding, so a synchronous target
+never waits). Before the machine runs, one probe note checks the latency itself
+(NOTIF-005), so the machine may read "absent after the bound" as "never" (NOTIF-001).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from conformance.checks import RequirementFailure, check, fail
+from conformance.checks import RequirementFailure, check, describe, error_code, fail
 from conformance.suites.test_notifications import (
     NOTIF_001,
     NOTIF_002,
@@ -86,6 +90,7 @@ class Expected:
     note: Note
     notification_id: str | None = None
     acknowledged: bool = False
+    acknowledged_at: str | None = None
     seen: bool = False
 
 
@@ -130,8 +135,9 @@ def test_notifications_match_model(world: World) -> None:
 
     Per note the oracle expects exactly one notification for each practitioner currently
     allocated to the child other than the author (001, 002, 003, 004), with ``preview``
-    null and no text when restricted (006); acknowledgements by the recipient stick,
-    others' are refused with 404/403 and have no effect (007).
+    null and no text when restricted (006); acknowledgements by the recipient stick with
+    ``acknowledged_at`` unchanged, others' are refused with 404 and have no effect (007);
+    the probe note is in the inbox within the declared bound (005).
     """
     bound = latency_bound(world)
     restricted_notes = world.context.has("restricted_notes")
@@ -150,7 +156,7 @@ def test_notifications_match_model(world: World) -> None:
         return shrink_wait
 
     class NotificationMachine(RuleBasedStateMachine):
-        """Children c0..c1 and practitioners p0..p2, fresh for every example."""
+        """CHILDREN children and PEOPLE practitioners, fresh for every example."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -226,13 +232,13 @@ def test_notifications_match_model(world: World) -> None:
             if other_first:
                 actor = (owner + 1 + k % (PEOPLE - 1)) % PEOPLE
                 response = world.client.post(path, token=self.people[actor].token)
-                if response.status_code not in (403, 404):
-                    self._fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got HTTP "
-                                             f"{response.status_code}; expected 404 (or 403)")
+                if response.status_code != 404 or error_code(response) != "NOT_FOUND":
+                    self._fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got "
+                                             f"{describe(response)}; expected 404 NOT_FOUND")
                 self._compare(only=owner)
             response = world.client.post(path, token=self.people[owner].token)
             if response.status_code != 200:
-                self._fail((NOTIF_007,), f"p{owner} acknowledging their own notification got HTTP {response.status_code}")
+                self._fail((NOTIF_007,), f"p{owner} acknowledging their own notification got {describe(response)}")
             target.acknowledged = True
             self._compare(only=owner)
 
@@ -270,6 +276,11 @@ def test_notifications_match_model(world: World) -> None:
                     entry.notification_id = entry.notification_id or (str(item["id"]) if item.get("id") is not None else None)
                     if entry.acknowledged and not item.get("acknowledged_at"):
                         self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged but no longer is")
+                    if entry.acknowledged:
+                        entry.acknowledged_at = entry.acknowledged_at or item.get("acknowledged_at")
+                        if item.get("acknowledged_at") != entry.acknowledged_at:
+                            self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged at "
+                                                     f"{entry.acknowledged_at} but now reads {item.get('acknowledged_at')!r}")
                     if not entry.acknowledged and item.get("acknowledged_at"):
                         self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} shows acknowledged_at although "
                                             "its recipient never acknowledged it")
