@@ -487,10 +487,10 @@ class VerdictCollector:
                 ),
             )
         checks = sorted(self.results.values(), key=lambda c: c.id)
-        channels = ["api"]
-        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or self.config.getoption(
-            "ics_export", default=None
-        ):
+        channels = [] if context.export_only else ["api"]
+        from conformance.plugin import _option
+
+        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or _option(self.config, "ics_export"):
             channels.append("export")
         errors = list(self.collection_errors)
         if session.shouldfail or session.shouldstop:
@@ -533,16 +533,18 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
     """The invocation of a plain ``pytest`` run (what to type to re-run a check)."""
     from conformance.redaction import Redactor
 
+    from conformance.plugin import _option
+
     context = config.stash.get(CONTEXT_KEY, None)
     args: list[str] = []
     if context is not None:
-        if not context.builtin_reference:
+        if context.export_only:
+            args += ["--ics-export", str(_option(config, "ics_export"))]
+        elif not context.builtin_reference:
             args += ["--ics-target", Redactor("none").text(context.target_url)]
         args += ["--ics-phase", context.phase, "--ics-profile", context.profile]
         for fault in context.faults:
             args += ["--ics-reference-fault", fault]
-        from conformance.plugin import _option
-
         caps = _option(config, "ics_capabilities")
         if caps:
             args += ["--ics-capabilities", str(caps)]
@@ -565,9 +567,11 @@ def _report_dir(config: pytest.Config) -> Path | None:
 def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
     from conformance.redaction import Redactor
 
-    export = config.getoption("ics_export", default=None)
+    from conformance.plugin import _option
+
+    export = _option(config, "ics_export")
     return {
-        "url": Redactor("none").text(context.target_url),
+        "url": None if context.export_only else Redactor("none").text(context.target_url),
         "builtin_reference": bool(context.builtin_reference),
         "faults": list(context.faults),
         "about": context.about,

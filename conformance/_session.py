@@ -150,6 +150,11 @@ def configure(config: pytest.Config) -> None:
     cap_file = _opt(config, "ics_capabilities")
     if cap_file and not Path(cap_file).is_file():
         raise pytest.UsageError(f"--ics-capabilities {cap_file}: no such file")
+    from conformance.plugin import export_only
+
+    if export_only(config):
+        _configure_export_only(config, pending)
+        return
     if builtin:
         check_faults(faults)
         from conformance.reference import serve
@@ -197,6 +202,32 @@ def configure(config: pytest.Config) -> None:
         builtin_reference=builtin,
         faults=faults,
         seed=seed,
+    )
+    config.stash[CONTEXT_KEY] = context
+    _load_profile(config, context)
+
+
+def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> None:
+    """An export file judged alone: no target, no reference service, no credential."""
+    export = Path(str(_opt(config, "ics_export")))
+    if not export.exists():
+        raise pytest.UsageError(f"--ics-export {export}: no such file or directory")
+    from conformance.capabilities import CapabilityStatement
+
+    pending["url"] = None
+    context = RunContext(
+        target_url="",
+        admin_token="",
+        run_id=pending["run_id"],
+        phase=pending["phase"],
+        profile=pending["profile"],
+        capabilities=CapabilityStatement({"bulk_export": True}),
+        about={},
+        timeout=timeout_of(config),
+        builtin_reference=False,
+        faults=(),
+        seed=pending["seed"],
+        export_only=True,
     )
     config.stash[CONTEXT_KEY] = context
     _load_profile(config, context)

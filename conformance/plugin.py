@@ -45,6 +45,7 @@ _INI_NAMES = {
     "ics_token_file",
     "ics_timeout",
     "ics_seed",
+    "ics_export",
 }
 
 
@@ -71,8 +72,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("ics_token_file", "file holding the admin token"),
         ("ics_timeout", "timeout in seconds of every HTTP call"),
         ("ics_seed", "seed for Hypothesis"),
+        ("ics_export", "export directory or zip to validate"),
     ):
         parser.addini(name, help_text, default=None)
+    parser.addini(
+        "ics_contract_waive",
+        "Schemathesis check names waived for the contract checks (recorded in the result)",
+        type="linelist",
+        default=[],
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -87,6 +95,17 @@ def ics_enabled(config: pytest.Config) -> bool:
     """True when this run asked for ICS conformance checks."""
     return any(_option(config, n) for n in ("ics_target", "ics_phase", "ics_export")) or bool(
         config.getoption("ics_reference_faults", default=None)
+    )
+
+
+def export_only(config: pytest.Config) -> bool:
+    """True when the run judges an export file alone: ``--ics-export`` without a target.
+
+    Then no reference service is started, no API is contacted, only the export checks
+    are collected, and the verdict covers the export channel's requirements.
+    """
+    return bool(_option(config, "ics_export")) and not _option(config, "ics_target") and not config.getoption(
+        "ics_reference_faults", default=None
     )
 
 
@@ -107,7 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not ics_enabled(config):
         return
     if not _explicit_paths(config):
-        config.args[:] = [str(suites_dir())]
+        config.args[:] = [str(suites_dir() / "test_export.py")] if export_only(config) else [str(suites_dir())]
     if config.getoption("dist", default="no") == "load":
         config.option.dist = "loadgroup"  # honour xdist_group marks (e.g. the export checks)
     from conformance import _collect, _session

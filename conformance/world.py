@@ -47,6 +47,8 @@ class RunContext:
     builtin_reference: bool = False
     faults: tuple[str, ...] = ()
     seed: int | None = None
+    #: True when an export file is judged alone (``--ics-export`` without a target)
+    export_only: bool = False
     #: key of the keyed hashes that redact personal data in evidence; one per run, shared
     #: with xdist workers so the same value hashes alike everywhere; never written anywhere
     redaction_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)

@@ -18,6 +18,7 @@ TITLES = {
     "ICS-1A-EXP-006": "date order; nothing after a date of death",
     "ICS-1A-EXP-007": "UPN and NHS number check digits",
     "ICS-1A-EXP-008": "working-day due dates; no completion without the child seen",
+    "ICS-1A-REC-008": "local child IDs unique (records area, judged in the export)",
 }
 
 
@@ -85,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be >= 1")
     started = datetime.now(timezone.utc)
     report = validate_export(args.path, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
-    verdicts = {r: report.verdict(r) for r in report.requirements}
+    verdicts = {r: report.verdict(r) for r in report.judged}
     if any(v is Verdict.ERROR for v in verdicts.values()):
         code = 3
     elif any(v is Verdict.FAIL for v in verdicts.values()):
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
             f"export {_printable(args.path)}: {report.records:,} records in {len(report.files)} files, "
             f"{report.bytes / 1e6:.1f} MB, {report.seconds:.2f} s ({rate:,.0f} records/s)"
         )
-        for rid in report.requirements:
+        for rid in report.judged:
             verdict = verdicts[rid]
             count = report.count(rid)
             extra = f"  {count:,} finding{'s' if count != 1 else ''}" if count else ""

@@ -55,9 +55,17 @@ class FindingSink:
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Finding]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: findings that also breach another requirement, counted under that one's ID
+    also: dict[str, int] = field(default_factory=dict)
 
-    def add(self, requirement: str, file: str, line: int | None, pointer: str, message: str) -> None:
-        """Record one finding (kept as an example only while under the limit)."""
+    def add(self, requirement: str, file: str, line: int | None, pointer: str, message: str, *, also: str | None = None) -> None:
+        """Record one finding (kept as an example only while under the limit).
+
+        ``also`` names a second requirement the same finding breaches (counted only, so
+        its verdict can be given separately; the finding is listed once).
+        """
+        if also is not None:
+            self.also[also] = self.also.get(also, 0) + 1
         count = self.counts.get(requirement, 0)
         self.counts[requirement] = count + 1
         if count < self.max_examples:
@@ -79,6 +87,8 @@ class FindingSink:
                 kept.extend(other.examples.get(requirement, [])[:room])
         for requirement, message in other.errors.items():
             self.errors.setdefault(requirement, message)
+        for requirement, count in other.also.items():
+            self.also[requirement] = self.also.get(requirement, 0) + count
 
 
 EXP_PRESENT = "ICS-1A-EXP-001"
@@ -90,6 +100,8 @@ EXP_DATES = "ICS-1A-EXP-006"
 EXP_IDENTIFIERS = "ICS-1A-EXP-007"
 EXP_TIMESCALES = "ICS-1A-EXP-008"
 EXP_RECONCILE = "ICS-1A-EXP-009"
+#: Local child IDs unique (records area; judged in the export by the EXP-004 scan too)
+REC_LOCAL_ID = "ICS-1A-REC-008"
 
 #: The requirements a file export alone can judge, in report order.
 EXPORT_REQUIREMENTS = (

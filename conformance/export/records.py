@@ -31,6 +31,7 @@ from conformance.export.findings import (
     EXP_SCHEMA,
     EXP_TIMESCALES,
     EXP_UNIQUE,
+    REC_LOCAL_ID,
     FindingSink,
 )
 from stdnum.gb import nhs as _nhs
@@ -350,7 +351,7 @@ class _Scanner:
         local = o["local_id"]
         if local is not None:
             if local in self.local_ids:
-                sink.add(EXP_UNIQUE, name, n, "/local_id", f"duplicate local child ID {local!r}")
+                sink.add(EXP_UNIQUE, name, n, "/local_id", f"duplicate local child ID {local!r}", also=REC_LOCAL_ID)
             else:
                 self.local_ids.add(local)
         upn = o["upn"]

@@ -20,6 +20,7 @@ from conformance.export.findings import (
     EXP_DATES,
     EXP_UNIQUE,
     EXP_MANIFEST,
+    REC_LOCAL_ID,
     EXP_PRESENT,
     EXP_REFS,
     EXP_TIMESCALES,
@@ -49,8 +50,9 @@ PARALLEL_THRESHOLD = 8 * 1024 * 1024
 #: Directory files larger than a part are scanned in parts of MIN_PART..MAX_PART bytes.
 MIN_PART = 4 * 1024 * 1024
 MAX_PART = 64 * 1024 * 1024
-#: Requirements judged here that another requirement also covers in the export channel.
-ALSO_COVERS = {"ICS-1A-EXP-004": ("ICS-1A-REC-008",)}
+#: Requirements of other areas judged in the export by the scan of an export requirement:
+#: their verdict comes from the findings flagged ``also`` with their ID.
+ALSO_JUDGED = {REC_LOCAL_ID: EXP_UNIQUE}
 
 
 @dataclass
@@ -87,17 +89,25 @@ class ExportReport:
 
     def verdict(self, requirement: str) -> Verdict:
         """PASS, FAIL (findings) or ERROR (a rule crashed or a file could not be read)."""
-        if self.sink.counts.get(requirement):
+        if self.count(requirement):
             return Verdict.FAIL
-        if requirement in self.sink.errors:
+        if ALSO_JUDGED.get(requirement, requirement) in self.sink.errors:
             return Verdict.ERROR
         return Verdict.PASS
 
     def count(self, requirement: str) -> int:
+        if requirement in ALSO_JUDGED:
+            return self.sink.also.get(requirement, 0)
         return self.sink.counts.get(requirement, 0)
 
     def examples(self, requirement: str) -> list[Finding]:
+        if requirement in ALSO_JUDGED:  # the base requirement's examples that also breach this one
+            return [f for f in self.sink.examples.get(ALSO_JUDGED[requirement], []) if f.pointer == "/local_id"]
         return list(self.sink.examples.get(requirement, []))
+
+    def error(self, requirement: str) -> str | None:
+        """Why ``requirement`` could not be judged (None: it was)."""
+        return self.sink.errors.get(ALSO_JUDGED.get(requirement, requirement))
 
     @property
     def findings(self) -> list[Finding]:
@@ -105,30 +115,35 @@ class ExportReport:
         return [f for r in self.requirements for f in self.sink.examples.get(r, [])]
 
     @property
+    def judged(self) -> tuple[str, ...]:
+        """Every requirement this report gives a verdict on: the export ones, then :data:`ALSO_JUDGED`."""
+        return (*self.requirements, *ALSO_JUDGED)
+
+    @property
     def conformant(self) -> bool:
-        return all(self.verdict(r) is Verdict.PASS for r in self.requirements)
+        return all(self.verdict(r) is Verdict.PASS for r in self.judged)
 
     def checks(self) -> list[CheckResult]:
-        """One ``export`` CheckResult per export requirement."""
+        """One ``export`` CheckResult per requirement judged (export ones, then :data:`ALSO_JUDGED`)."""
         out = []
-        share = max(self.seconds / max(len(self.requirements), 1), 0.0)
-        for rid in self.requirements:
+        share = max(self.seconds / max(len(self.judged), 1), 0.0)
+        for rid in self.judged:
             verdict = self.verdict(rid)
             count = self.count(rid)
             examples = self.examples(rid)
             if verdict is Verdict.FAIL:
                 message = f"{count} finding{'s' if count != 1 else ''}; first: {examples[0]}" if examples else f"{count} findings"
             elif verdict is Verdict.ERROR:
-                message = self.sink.errors[rid]
+                message = self.error(rid)
             else:
                 message = None
             out.append(
                 CheckResult(
                     id=f"export::{rid}",
-                    requirements=(rid, *ALSO_COVERS.get(rid, ())),
+                    requirements=(rid,),
                     kind="export",
                     verdict=verdict,
-                    failed_requirements=(rid, *ALSO_COVERS.get(rid, ())) if verdict is Verdict.FAIL else (),
+                    failed_requirements=(rid,) if verdict is Verdict.FAIL else (),
                     message=message,
                     duration=round(share, 4),
                     reproduce=f"ics-conformance validate-export {self.path} --phase {self.phase}",
@@ -147,7 +162,7 @@ class ExportReport:
             "files": [f.__dict__ for f in self.files],
             "requirements": {
                 r: {"verdict": self.verdict(r).value, "count": self.count(r), "examples": [f.to_json() for f in self.examples(r)]}
-                for r in self.requirements
+                for r in self.judged
             },
             "errors": list(self.errors),
         }
@@ -203,7 +218,7 @@ def _combine(spec: SourceSpec, name: str, parts: list[FileScan], digest: tuple[i
     for key, dups, what in (("id", dup_ids, f"duplicate {whole.record_type} id"), ("local_id", dup_local, "duplicate local child ID")):
         if dups:
             for line, value in locate_duplicates(spec, name, key, dups, limits):
-                whole.sink.add(EXP_UNIQUE, name, line, "/" + key, f"{what} {value!r}")
+                whole.sink.add(EXP_UNIQUE, name, line, "/" + key, f"{what} {value!r}", also=REC_LOCAL_ID if key == "local_id" else None)
     return whole
 
 

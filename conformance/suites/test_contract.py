@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -99,13 +98,7 @@ def _split(value: Any) -> list[str]:
 
 def waived_checks(config: pytest.Config) -> frozenset[str]:
     """Schemathesis check names waived by ``ICS_CONTRACT_WAIVE`` or the ``ics_contract_waive`` ini setting."""
-    names = _split(os.environ.get(WAIVE_ENV))
-    try:
-        names += _split(config.getini(WAIVE_INI))
-    except (ValueError, KeyError):  # not registered as an ini option (yet): read the raw ini value
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pytest deprecates config.inicfg in favour of registered options
-            names += _split(getattr(config, "inicfg", {}).get(WAIVE_INI))
+    names = _split(os.environ.get(WAIVE_ENV)) + _split(config.getini(WAIVE_INI))  # ini registered by the plugin
     unknown = sorted(set(names) - KNOWN_CHECKS)
     if unknown:
         raise pytest.UsageError(f"{WAIVE_ENV}/{WAIVE_INI}: unknown Schemathesis check name(s) {unknown}; known: {sorted(KNOWN_CHECKS)}")

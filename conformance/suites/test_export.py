@@ -18,10 +18,12 @@ import pytest
 
 from conformance.checks import RequirementFailure, check, describe, not_applicable, prerequisite_missing
 from conformance.client import Client
+from conformance.errors import ConformanceError
 from conformance.world import Practitioner, RunContext, World
 
 EXP_PRESENT = "ICS-1A-EXP-001"
 EXP_RECONCILE = "ICS-1A-EXP-009"
+REC_LOCAL_ID = "ICS-1A-REC-008"
 _JUDGED = tuple(f"ICS-1A-EXP-00{n}" for n in range(1, 9))
 
 pytestmark = pytest.mark.xdist_group("ics-export")
@@ -38,6 +40,7 @@ class ExportRun:
     unavailable: str | None = None  # why the target gave no export (an EXP-001 failure)
     seeding_failure: RequirementFailure | None = None
     notes: list[str] = field(default_factory=list)
+    error: str | None = None  # why the export could not be read at all (every check ERROR)
 
 
 def _letters(token: str) -> str:
@@ -80,13 +83,20 @@ def _seed(world: World) -> Any:
 
 
 @pytest.fixture(scope="session")
-def export_run(request: pytest.FixtureRequest, ics_context: RunContext, ics_client: Client, tmp_path_factory: pytest.TempPathFactory) -> ExportRun:
+def export_run(request: pytest.FixtureRequest, ics_context: RunContext, tmp_path_factory: pytest.TempPathFactory) -> ExportRun:
     from conformance.export import validate_export
+    from conformance.plugin import _option
 
-    given = request.config.getoption("ics_export", default=None)
+    given = _option(request.config, "ics_export")
     if given:
         path = Path(given)
-        return ExportRun(source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=1))
+        # a file judged alone gets both cores; beside API checks, one (the others run in parallel)
+        workers = 2 if ics_context.export_only else 1
+        try:
+            return ExportRun(source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=workers))
+        except ConformanceError as exc:  # unreadable archive and the like: could not be judged
+            return ExportRun(source="file", path=path, error=str(exc))
+    ics_client: Client = request.getfixturevalue("ics_client")
     if not ics_context.has("bulk_export"):
         return ExportRun(source="api", unavailable=None, notes=["bulk_export not declared"])
     run = ExportRun(source="api")
@@ -110,6 +120,8 @@ def export_run(request: pytest.FixtureRequest, ics_context: RunContext, ics_clie
 def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
     from conformance.verdicts import Verdict
 
+    if run.error is not None:
+        pytest.fail(f"the export could not be judged: {run.error}", pytrace=False)  # ERROR, never a supplier FAIL
     if run.report is None and run.unavailable is None:
         not_applicable("the target does not declare the bulk_export capability")
     if run.unavailable is not None:
@@ -119,7 +131,7 @@ def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
     report = run.report
     verdict = report.verdict(requirement)
     if verdict is Verdict.ERROR:
-        raise RuntimeError(f"{requirement}: export rule could not run: {report.sink.errors.get(requirement)}")
+        raise RuntimeError(f"{requirement}: export rule could not run: {report.error(requirement)}")
     if verdict is Verdict.FAIL:
         examples = "; ".join(str(f) for f in report.examples(requirement)[:5])
         raise RequirementFailure(requirement, f"{report.count(requirement)} finding(s) in the {run.source} export: {examples}")
@@ -134,6 +146,12 @@ def _make_check(requirement: str):
     test.__name__ = test.__qualname__ = name
     test.__doc__ = f"{requirement}: judged on the export's findings for this requirement."
     return name, test
+
+
+@check(REC_LOCAL_ID, kind="export")
+def test_export_local_ids_unique(export_run: ExportRun, ics_context: RunContext) -> None:
+    """ICS-1A-REC-008 in the export channel: no two children of the export share a local ID."""
+    _judge(export_run, ics_context, REC_LOCAL_ID)
 
 
 for _rid in _JUDGED:

@@ -189,3 +189,26 @@ def test_usage_errors(tmp_path, capsys):
     assert run_cli("validate-export", str(tmp_path / "nope")) == 2
     assert run_cli("validate-export", str(VALID), "--max-examples", "-1") == 2
     assert "no such export" in capsys.readouterr().err
+
+
+def test_local_id_duplicates_also_fail_rec_008_and_only_they(export_dir):
+    """A repeated local child ID breaks EXP-004 and REC-008; a repeated record ID only EXP-004."""
+    children = _lines(export_dir / "children.jsonl")
+    holder = next(c for c in children if c["local_id"] is not None)
+    other = next(c for c in children if c is not holder)
+    _save(export_dir / "children.jsonl", [*children, dict(other, local_id=None)])  # repeated record ID only
+    write_manifest(export_dir)
+    report = validate_export(export_dir)
+    assert report.verdict("ICS-1A-EXP-004") is Verdict.FAIL
+    assert report.verdict("ICS-1A-REC-008") is Verdict.PASS and not report.examples("ICS-1A-REC-008")
+
+    _save(export_dir / "children.jsonl", [*children, dict(other, id="child-local-dup", local_id=holder["local_id"])])
+    write_manifest(export_dir)
+    report = validate_export(export_dir)
+    assert report.verdict("ICS-1A-EXP-004") is Verdict.FAIL and report.verdict("ICS-1A-REC-008") is Verdict.FAIL
+    assert report.count("ICS-1A-REC-008") == 1
+    [example] = report.examples("ICS-1A-REC-008")
+    assert (example.file, example.line, example.pointer) == ("children.jsonl", len(children) + 1, "/local_id")
+    checks = {c.id: c for c in report.checks()}
+    assert checks["export::ICS-1A-REC-008"].failed_requirements == ("ICS-1A-REC-008",)
+    assert checks["export::ICS-1A-EXP-004"].failed_requirements == ("ICS-1A-EXP-004",)
