@@ -38,7 +38,8 @@ def _list_faults() -> int:
     from conformance.reference import FAULTS
 
     for fault in sorted(FAULTS.values(), key=lambda f: (f.area, f.name)):
-        print(f"{fault.name}  [{fault.area}]  targets: {', '.join(fault.targets)}")
+        also = f"  (may also: {', '.join(fault.collateral)})" if fault.collateral else ""
+        print(f"{fault.name}  [{fault.area}]  targets: {', '.join(fault.targets)}{also}")
         print(f"    {fault.description}")
     return 0
 

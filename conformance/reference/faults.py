@@ -2,7 +2,9 @@
 
 A fault is a small, local behavioural change switched on at start-up. The fault-proof
 tests run the whole suite against the reference with each fault and expect exactly
-``targets`` to FAIL — so this registry is the contract between the reference and the checks.
+``targets`` to FAIL, plus at most the fault's ``collateral`` (export requirements broken by
+records the fault let in, when the export is taken after they were created) — so this
+registry is the contract between the reference and the checks.
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ class Fault:
     area: str
     description: str
     targets: tuple[str, ...]
+    #: requirements that may also FAIL, depending on the order the checks run in: the bad
+    #: records this fault lets a check create reach the bulk export if it is taken later
+    collateral: tuple[str, ...] = ()
 
 
-def _f(name: str, area: str, targets: str, description: str) -> Fault:
-    return Fault(name, area, description, tuple(f"ICS-{t.strip()}" for t in targets.split(",")))
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(f"ICS-{t.strip()}" for t in text.split(",") if t.strip())
+
+
+def _f(name: str, area: str, targets: str, description: str, *, collateral: str = "") -> Fault:
+    return Fault(name, area, description, _ids(targets), _ids(collateral))
 
 
 FAULTS: dict[str, Fault] = {
@@ -32,12 +41,15 @@ FAULTS: dict[str, Fault] = {
     for f in (
         # records
         _f("child-read-back-drops-postcode", "records", "1A-REC-001, 1A-REC-007", "children are read back without their postcode"),
-        _f("upn-no-check-letter", "records", "1A-REC-002", "accepts a UPN whose check letter is wrong"),
-        _f("nhs-no-modulus", "records", "1A-REC-003", "accepts an NHS number failing modulus 11"),
+        _f("upn-no-check-letter", "records", "1A-REC-002", "accepts a UPN whose check letter is wrong",
+           collateral="1A-EXP-007"),
+        _f("nhs-no-modulus", "records", "1A-REC-003", "accepts an NHS number failing modulus 11",
+           collateral="1A-EXP-007"),
         _f("records-accepts-death-before-birth", "records", "1A-REC-004", "accepts a date of death before the date of birth"),
         _f("aliases-not-listed", "records", "1A-REC-005", "GET aliases returns nothing (search still uses them)"),
         _f("unborn-requires-dob", "records", "1A-REC-006, 1B-SRCH-008", "refuses a child with only an expected date of birth"),
-        _f("local-id-duplicates-allowed", "records", "1A-REC-008", "accepts a second child with the same local ID"),
+        _f("local-id-duplicates-allowed", "records", "1A-REC-008", "accepts a second child with the same local ID",
+           collateral="1A-EXP-004"),
         _f("patch-ignored", "records", "1A-REC-007", "PATCH answers 200 but changes nothing"),
         # referrals
         _f("referral-accepts-future-date", "referrals", "1A-REF-002", "accepts a referral received in the future"),
@@ -45,7 +57,8 @@ FAULTS: dict[str, Fault] = {
         # allocations
         _f("allocations-not-listed", "allocations", "1A-ALLOC-001", "GET allocations returns nothing (notifications unaffected)"),
         _f("allocation-end-not-recorded", "allocations", "1A-ALLOC-002", "ending answers 200 but end_date stays null in responses"),
-        _f("allocation-unknown-practitioner", "allocations", "1A-ALLOC-003, 1A-EXP-005", "accepts an allocation to an unknown practitioner"),
+        _f("allocation-unknown-practitioner", "allocations", "1A-ALLOC-003", "accepts an allocation to an unknown practitioner",
+           collateral="1A-EXP-005"),
         # case notes
         _f("case-notes-newest-first", "case-notes", "1A-NOTE-001", "lists case notes newest first"),
         _f("restricted-note-visible", "case-notes", "1A-NOTE-002", "shows restricted note text to every reader"),
@@ -82,13 +95,19 @@ FAULTS: dict[str, Fault] = {
         _f("restricted-note-leaks-text", "notifications", "1B-NOTIF-006", "restricted notes' notifications carry the text"),
         _f("notify-ack-lost", "notifications", "1B-NOTIF-007", "a new note on the child clears earlier acknowledgements"),
         # gating
-        _f("gating-off", "gating", "1B-GATE-001, 1B-GATE-002, 1B-GATE-003, 1B-GATE-004, 1B-GATE-005", "completion never checks that the child was seen"),
-        _f("gating-accepts-future-seen", "gating", "1B-GATE-003", "future-dated seen visits are accepted and count"),
-        _f("gating-ignores-start-date", "gating", "1B-GATE-002", "visits before the start are accepted and count"),
-        _f("gating-ignores-completion-date", "gating", "1B-GATE-004", "visits after the completion date count"),
-        _f("gating-counts-unseen-visits", "gating", "1B-GATE-005", "a visit where the child was not seen counts"),
+        _f("gating-off", "gating", "1B-GATE-001, 1B-GATE-002, 1B-GATE-003, 1B-GATE-004, 1B-GATE-005",
+           "completion never checks that the child was seen", collateral="1A-EXP-006, 1A-EXP-008"),
+        _f("gating-accepts-future-seen", "gating", "1B-GATE-003", "future-dated seen visits are accepted and count",
+           collateral="1A-EXP-006, 1A-EXP-008"),
+        _f("gating-ignores-start-date", "gating", "1B-GATE-002", "visits before the start are accepted and count",
+           collateral="1A-EXP-006, 1A-EXP-008"),
+        _f("gating-ignores-completion-date", "gating", "1B-GATE-004", "visits after the completion date count",
+           collateral="1A-EXP-006, 1A-EXP-008"),
+        _f("gating-counts-unseen-visits", "gating", "1B-GATE-005", "a visit where the child was not seen counts",
+           collateral="1A-EXP-006, 1A-EXP-008"),
         _f("gating-generic-error-code", "gating", "1B-GATE-001", "refusal says VALIDATION_ERROR instead of CHILD_NOT_SEEN"),
-        _f("gating-completes-despite-refusal", "gating", "1B-GATE-006", "a refused completion still marks the assessment completed"),
+        _f("gating-completes-despite-refusal", "gating", "1B-GATE-006", "a refused completion still marks the assessment completed",
+           collateral="1A-EXP-006, 1A-EXP-008"),
         # access
         _f("auth-ignored", "access", "1B-ACC-001", "requests without a valid token act as admin"),
         _f("auth-accepts-any-token", "access", "1B-ACC-001", "any non-empty bearer token acts as admin"),
@@ -98,18 +117,18 @@ FAULTS: dict[str, Fault] = {
         _f("export-drops-aliases", "export", "1A-EXP-009", "aliases.jsonl is empty (manifest agrees)"),
         _f("export-bad-manifest-count", "export", "1A-EXP-002", "manifest counts one record too many for children"),
         _f("export-bad-hash", "export", "1A-EXP-002", "manifest sha256 of children.jsonl is wrong"),
-        _f("export-bad-date-format", "export", "1A-EXP-003", "children's dates exported as DD/MM/YYYY"),
-        _f("export-duplicate-ids", "export", "1A-EXP-004", "the first child is exported twice"),
+        _f("export-bad-date-format", "export", "1A-EXP-003, 1A-EXP-009", "children's dates exported as DD/MM/YYYY (so they differ from the API)"),
+        _f("export-duplicate-ids", "export", "1A-EXP-004, 1A-REC-008", "the first child is exported twice (its local ID too)"),
         _f("export-orphan-case-notes", "export", "1A-EXP-005", "case notes point at a child that does not exist"),
         _f("export-shifts-visit-dates", "export", "1A-EXP-006, 1A-EXP-008, 1A-EXP-009",
            "seen visits exported 60 days earlier (before their assessment's start, so completions look unseen)"),
         _f("export-bad-check-digits", "export", "1A-EXP-007, 1A-EXP-009", "UPN check letters altered in the export"),
-        _f("export-unavailable", "export", "1A-EXP-001", "GET /export answers 501"),
+        _f("export-unavailable", "export", "1A-EXP-001, 1A-API-001", "GET /export answers 501 (a 5xx, so also a server error)"),
         # contract
         _f("server-error-on-unknown-child", "contract", "1A-API-001", "GET /children/{unknown} answers 500"),
         _f("about-schema-violation", "contract", "1A-API-002, 1A-API-004", "/about gives spec_versions as a string"),
-        _f("accepts-invalid-input", "contract", "1A-API-003, 1A-EXP-003",
-           "unknown gender values are accepted and stored (so they also reach the bulk export)"),
+        _f("accepts-invalid-input", "contract", "1A-API-003",
+           "unknown gender values are accepted and stored (so they also reach the bulk export)", collateral="1A-EXP-003"),
     )
 }
 
