@@ -1,7 +1,9 @@
 """The catalogue and the checks never drift apart.
 
-Fails when a MUST of phase 1A/1B has no check for each of its channels, or when a check
-names a requirement the catalogue does not hold.
+Fails when a MUST of phase 1A/1B has no check, when one judged in the export channel
+(``export`` or ``both``) has no check of kind ``export`` (so an export file judged alone
+would leave it unjudged), when an API-only one is covered only by export checks, or when a
+check names a requirement the catalogue does not hold.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ def _checks() -> dict[str, tuple[str, ...]]:
                 for mark in getattr(target, "pytestmark", []):
                     if mark.name == "ics":
                         found[f"{info.name}::{name}"] = tuple(mark.kwargs["requirements"])
+                        KINDS[f"{info.name}::{name}"] = mark.kwargs.get("kind", "scenario")
     return found
+
+
+KINDS: dict[str, str] = {}
 
 
 CHECKS = _checks()
@@ -52,3 +58,16 @@ def test_every_must_has_a_check(phase: str) -> None:
     covered = {r for reqs in CHECKS.values() for r in reqs}
     missing = [r.id for r in CATALOGUE.in_scope(phase) if r.level == "MUST" and r.id not in covered]
     assert not missing, f"MUST requirements of {phase} without a check: {missing}"
+
+
+@pytest.mark.parametrize("phase", ["1A", "1B"])
+def test_every_must_has_a_check_for_its_channel(phase: str) -> None:
+    kinds: dict[str, set[str]] = {}
+    for name, reqs in CHECKS.items():
+        for rid in reqs:
+            kinds.setdefault(rid, set()).add(KINDS[name])
+    musts = [r for r in CATALOGUE.in_scope(phase) if r.level == "MUST"]
+    no_export = [r.id for r in musts if "export" in r.channels() and "export" not in kinds.get(r.id, set())]
+    api_only_by_export = [r.id for r in musts if r.channels() == ("api",) and kinds.get(r.id, set()) <= {"export"}]
+    assert not no_export, f"judged in the export channel but no export check: {no_export}"
+    assert not api_only_by_export, f"API requirements covered only by export checks: {api_only_by_export}"
