@@ -73,6 +73,14 @@ class FindingSink:
                 message = message[: MAX_MESSAGE - 1] + "…"
             self.examples.setdefault(requirement, []).append(Finding(requirement, file, line, pointer, message))
 
+    def add_count(self, requirement: str, n: int, *, also: str | None = None) -> None:
+        """Count ``n`` more findings of ``requirement`` (beyond the examples already added)."""
+        if n <= 0:
+            return
+        self.counts[requirement] = self.counts.get(requirement, 0) + n
+        if also is not None:
+            self.also[also] = self.also.get(also, 0) + n
+
     def crashed(self, requirement: str, where: str, exc: BaseException) -> None:
         """Record that the rule behind ``requirement`` crashed (first crash kept)."""
         self.errors.setdefault(requirement, f"rule crashed on {where}: {type(exc).__name__}: {exc}"[:MAX_MESSAGE])

@@ -1,29 +1,36 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
-Runs in a worker process (or in-process for small exports). Each line is parsed with
-orjson, checked against the compiled jsonschema-rs validator of its record type
-(``is_valid`` first, ``iter_errors`` only for records that fail, formats checked), and
-passed to the rules of its type. The scan returns bounded findings, the file's bytes,
-record count and sha256 (for the manifest), and a compact index (IDs and the few dates
-the cross-record rules need) — never the records themselves.
+Runs in a worker process (or in-process for small exports), over chunks of lines. Each
+chunk is parsed with orjson and checked against the compiled jsonschema-rs validator of
+its record type in one call (formats checked); only a chunk that fails is checked
+record by record (``is_valid``, then ``iter_errors`` for the records that fail). The
+rules of the type then run vectorised over the chunk. The scan returns bounded findings
+and the file's bytes, record count and sha256 (for the manifest); the IDs it saw (as
+hashes, for uniqueness) and the compact table rows the cross-file rules need are
+written to temporary files (see :mod:`conformance.export.keys`) — never the records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Any
 
 import jsonschema_rs
+import numpy as np
 import orjson
 
 from conformance._resources import spec_path
 from conformance.export.archive import Limits, SourceSpec, member
+from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2
 from conformance.export.findings import (
     EXP_DATES,
     EXP_IDENTIFIERS,
@@ -53,7 +60,8 @@ RECORD_TYPES = (
 #: Record types whose index the others need; scanned first.
 INDEX_TYPES = ("children", "practitioners", "referrals", "assessments")
 BLOCK = 4 * 1024 * 1024
-_MISSING = object()
+#: Lines checked together (one batch validation, one vectorised rule call).
+CHUNK = 2048
 
 
 @cache
@@ -66,6 +74,12 @@ def load_schema(name: str) -> dict[str, Any]:
 def validator(name: str) -> Any:
     """Return the compiled jsonschema-rs validator for ``name``, with format checking on."""
     return jsonschema_rs.Draft202012Validator(load_schema(name), validate_formats=True)
+
+
+@cache
+def batch_validator(name: str) -> Any:
+    """A validator of a JSON array of ``name`` records (one call checks a whole chunk)."""
+    return jsonschema_rs.Draft202012Validator({"type": "array", "items": load_schema(name)}, validate_formats=True)
 
 
 def _pointer(path: Any) -> str:
@@ -152,7 +166,7 @@ _ALPHABET = frozenset("ABCDEFGHJKLMNPQRTUVWXYZ0123456789")
 
 @dataclass
 class FileScan:
-    """What a scan of one file returns to the coordinator."""
+    """What a scan of one file (or of one part of it) returns to the coordinator."""
 
     name: str
     record_type: str
@@ -160,13 +174,11 @@ class FileScan:
     bytes: int = 0
     sha256: str = ""
     sink: FindingSink = field(default_factory=FindingSink)
-    index: Any = None
-    seen_ok: set[str] = field(default_factory=set)  # visits: completed assessments with a qualifying seen visit
+    seen: Any = None  # visits: rows of the assessments table with a qualifying seen visit
     read_error: str | None = None
     duration: float = 0.0
     lines: int = 0  # physical lines read (to re-base line numbers of a part)
-    ids: set[str] | None = None  # IDs seen, for a part of a file
-    local_ids: set[str] | None = None
+    offsets: list[int] = field(default_factory=lambda: [0])  # first line - 1 of each part
 
 
 _CONTEXT: dict[str, Any] = {}
@@ -178,20 +190,68 @@ def set_context(context: dict[str, Any]) -> None:
     _CONTEXT = context
 
 
-class _Range:
-    """Bytes ``start``..``end`` of a seekable binary stream."""
+class _Part:
+    """The lines of a binary stream that start at a byte offset in ``[start, end)``.
 
-    def __init__(self, stream: Any, start: int, end: int) -> None:
-        stream.seek(start)
+    ``end`` None reads to the end. An unseekable stream (a zip member) is read up to
+    ``start`` and discarded; with ``hasher`` those skipped bytes are hashed too.
+    """
+
+    def __init__(self, stream: Any, start: int, end: int | None, *, seekable: bool, hasher: Any = None) -> None:
         self._stream = stream
-        self._left = end - start
+        self._end = end
+        self._pos = 0  # offset of the next byte read() returns
+        self._pending = b""
+        self._done = False
+        if start <= 0:
+            return
+        target = start - 1
+        if seekable and hasher is None:
+            stream.seek(target)
+            self._pos = target
+        while self._pos < target:
+            block = stream.read(min(BLOCK, target - self._pos))
+            if not block:
+                break
+            if hasher is not None:
+                hasher.update(block)
+            self._pos += len(block)
+        while True:  # the line in progress at start - 1 belongs to the previous part
+            block = stream.read(BLOCK)
+            if not block:
+                self._done = True
+                break
+            cut = block.find(b"\n")
+            head = block if cut < 0 else block[: cut + 1]
+            if hasher is not None:
+                hasher.update(head)
+            self._pos += len(head)
+            if cut >= 0:
+                self._pending = block[cut + 1 :]
+                break
+        self.skipped = self._pos
+        if end is not None and self._pos >= end:
+            self._done = True
+
+    skipped = 0
 
     def read(self, size: int = -1) -> bytes:
-        if self._left <= 0:
+        if self._done:
             return b""
-        size = self._left if size < 0 else min(size, self._left)
-        data = self._stream.read(size)
-        self._left -= len(data)
+        if self._pending:
+            data, self._pending = self._pending, b""
+        else:
+            data = self._stream.read(size)
+        if not data:
+            self._done = True
+            return b""
+        begin = self._pos
+        self._pos += len(data)
+        if self._end is not None and self._pos >= self._end:
+            cut = data.find(b"\n", max(self._end - 1 - begin, 0))
+            if cut >= 0:
+                self._done = True
+                return data[: cut + 1]
         return data
 
 
@@ -204,51 +264,6 @@ def hash_member(spec: SourceSpec, name: str) -> tuple[int, str]:
             hasher.update(block)
             size += len(block)
     return size, hasher.hexdigest()
-
-
-def line_starts(spec: SourceSpec, name: str, size: int, parts: int) -> list[int]:
-    """Split a directory file into about ``parts`` byte ranges that start at line starts."""
-    bounds = [0]
-    with member(spec, name) as stream:
-        for k in range(1, parts):
-            target = max(size * k // parts, bounds[-1])
-            stream.seek(target)
-            pos = target
-            while True:
-                block = stream.read(1 << 16)
-                if not block:
-                    pos = size
-                    break
-                cut = block.find(b"\n")
-                if cut >= 0:
-                    pos += cut + 1
-                    break
-                pos += len(block)
-            if bounds[-1] < pos < size:
-                bounds.append(pos)
-    bounds.append(size)
-    return bounds
-
-
-def locate_duplicates(spec: SourceSpec, name: str, key: str, values: set[str], limits: Limits) -> list[tuple[int, str]]:
-    """Return ``(line, value)`` of every repeat occurrence of ``values`` under ``key``."""
-    seen: set[str] = set()
-    out: list[tuple[int, str]] = []
-    with member(spec, name) as stream:
-        for first, lines, _final in iter_batches(stream, hashlib.sha256(), limits.max_line_bytes, [0]):
-            for offset, line in enumerate(lines):
-                if not line:
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                value = obj.get(key) if isinstance(obj, dict) else None
-                if value in values:
-                    if value in seen:
-                        out.append((first + offset, value))
-                    seen.add(value)
-    return out
 
 
 def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) -> Iterator[tuple[int, list[bytes | None], bool]]:
@@ -287,22 +302,65 @@ def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) ->
         yield lineno, [pending], True
 
 
-class _Scanner:
-    """Applies the schema and per-record rules of one record type."""
+_TABLES: dict[str, dict[str, Any]] = {
+    "children": {"h1": np.int64, "h2": np.int64, "line": np.int64, "death": np.int32},
+    "practitioners": {"h1": np.int64, "h2": np.int64, "line": np.int64},
+    # received / start 0: the record failed its schema (an ID without data)
+    "referrals": {"h1": np.int64, "h2": np.int64, "line": np.int64, "c1": np.int64, "c2": np.int64, "received": np.int32},
+    "assessments": {
+        "h1": np.int64, "h2": np.int64, "line": np.int64, "c1": np.int64, "c2": np.int64,
+        "r1": np.int64, "r2": np.int64, "has_referral": np.bool_, "start": np.int32, "completed": np.int32,
+    },
+}
+_ID = itemgetter("id")
+_CHILD = itemgetter("local_id", "upn", "nhs_number", "date_of_death")
+_REFERRAL = itemgetter("child_id", "received_on")
+_ASSESSMENT = itemgetter("child_id", "referral_id", "type", "start_date", "due_date", "completed_on")
+_VISIT = itemgetter("assessment_id", "visit_date", "child_seen")
+_NOTE = itemgetter("child_id", "author_id")
+_ALLOCATION = itemgetter("child_id", "practitioner_id")
+_ALIAS = itemgetter("child_id")
 
-    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, Any]) -> None:
+
+class _Columns:
+    """Table rows of one part of an index file, written column by column."""
+
+    def __init__(self, directory: str, part: int, dtypes: dict[str, Any]) -> None:
+        self._columns = Columns(directory, part)
+        self._dtypes = dtypes
+
+    def add(self, **values: Any) -> None:
+        n = len(values["h1"])
+        row = {k: np.asarray(values[k], d) if k in values else np.zeros(n, d) for k, d in self._dtypes.items()}
+        self._columns.add(**row)
+
+
+class _Scanner:
+    """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
+
+    A chunk whose lines all parse and whose records are all schema-valid goes through
+    one batch validation, one duplicate-key proof and vectorised rules; any other chunk
+    is checked line by line first.
+    """
+
+    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, Any],
+                 directory: str, part: int, bits: int, limits: Limits) -> None:
         self.name = name
         self.type = record_type
         self.sink = sink
-        self.ids: set[str] = set()
-        self.children: dict[str, str | None] = context.get("children", {})
-        self.practitioners: set[str] = context.get("practitioners", set())
-        self.assessments: dict[str, Any] = context.get("assessments", {})
-        self.local_ids: set[str] = set()
-        self.index: Any = {}
-        self.seen_ok: set[str] = set()
-        self.dates: dict[str, str] = {}
-        self.rule: Callable[[dict[str, Any], int], None] = getattr(self, "_" + record_type)
+        self.limits = limits
+        self.records = 0
+        self.is_valid = validator(record_type).is_valid
+        self.batch_valid = batch_validator(record_type).is_valid
+        self.ids = KeyLog(os.path.join(directory, "id"), part, bits)
+        self.local_ids = KeyLog(os.path.join(directory, "local_id"), part, bits)
+        dtypes = _TABLES.get(record_type)
+        self.table = _Columns(os.path.join(directory, "table"), part, dtypes) if dtypes else None
+        self.children = context.get("children")
+        self.practitioners = context.get("practitioners")
+        self.assessments = context.get("assessments")
+        self.seen: list[np.ndarray] = []
+        self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(self, "_" + record_type)
         self.rule_requirements = {
             "children": (EXP_UNIQUE, EXP_IDENTIFIERS),
             "practitioners": (EXP_UNIQUE,),
@@ -313,106 +371,186 @@ class _Scanner:
             "allocations": (EXP_UNIQUE, EXP_REFS),
             "aliases": (EXP_UNIQUE, EXP_REFS),
         }[record_type]
-        if record_type == "practitioners":
-            self.index = self.ids
 
-    # -- helpers -------------------------------------------------------------------------
-    def _d(self, value: str | None) -> str | None:
-        """Intern a date string so an index holds one copy of each distinct date."""
-        if value is None:
-            return None
-        return self.dates.setdefault(value, value)
+    def finish(self) -> None:
+        self.ids.flush()
+        self.local_ids.flush()
 
-    def _unique(self, obj: dict[str, Any], lineno: int) -> str | None:
-        rid = obj.get("id")
-        if type(rid) is not str:
-            return None
-        if rid in self.ids:
-            self.sink.add(EXP_UNIQUE, self.name, lineno, "/id", f"duplicate {self.type} id {rid!r}")
-        else:
-            self.ids.add(rid)
-        return rid
-
-    def _ref(self, obj: dict[str, Any], lineno: int, key: str, known: Any, target: str) -> None:
-        value = obj[key]
-        if value not in known:
-            self.sink.add(EXP_REFS, self.name, lineno, "/" + key, f"{key} {value!r} not found in {target}.jsonl")
-
-    # -- invalid records: keep their id so one schema error does not cascade --------------
-    def invalid(self, obj: dict[str, Any], lineno: int) -> None:
-        rid = self._unique(obj, lineno)
-        if rid is not None and self.type in ("children", "referrals", "assessments"):
-            self.index[rid] = None
-
-    # -- one rule method per record type (records already schema-valid) ----------------------
-    def _children(self, o: dict[str, Any], n: int) -> None:
-        rid = self._unique(o, n)
-        sink, name = self.sink, self.name
-        local = o["local_id"]
-        if local is not None:
-            if local in self.local_ids:
-                sink.add(EXP_UNIQUE, name, n, "/local_id", f"duplicate local child ID {local!r}", also=REC_LOCAL_ID)
+    # -- parsing and schema -----------------------------------------------------------------
+    def chunk(self, lines: list[bytes | None], first: int, final: bool) -> None:
+        """Check ``lines`` (numbered from ``first``); ``final``: the last may be truncated."""
+        self.records += len(lines)
+        try:
+            objs = list(map(orjson.loads, lines))
+        except (orjson.JSONDecodeError, TypeError):
+            objs = None
+        if objs is not None and self.batch_valid(objs):
+            if len(orjson.dumps(objs)) != sum(map(len, lines)) + len(lines) + 1:
+                for k, (line, obj) in enumerate(zip(lines, objs)):
+                    self._keys_unique(line, obj, first + k)  # type: ignore[arg-type]
+            self._valid(objs, np.arange(first, first + len(lines), dtype=np.int64))
+            return
+        valid: list[dict[str, Any]] = []
+        where: list[int] = []
+        invalid: list[dict[str, Any]] = []
+        invalid_where: list[int] = []
+        add, name = self.sink.add, self.name
+        for n, line in enumerate(lines, first):
+            if line is None:
+                add(EXP_SCHEMA, name, n, "", f"line longer than the {self.limits.max_line_bytes} byte limit; not read")
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if not line.strip():
+                    add(EXP_SCHEMA, name, n, "", "blank line (JSON Lines needs one record per line)")
+                    continue
+                text = str(exc)
+                if final:
+                    add(EXP_SCHEMA, name, n, "", f"truncated last line (no final newline, not valid JSON: {text})")
+                elif "UTF-8" in text or "utf-8" in text:
+                    add(EXP_SCHEMA, name, n, "", f"invalid UTF-8: {text}")
+                else:
+                    add(EXP_SCHEMA, name, n, "", f"not valid JSON: {text}")
+                continue
+            if type(obj) is not dict:
+                add(EXP_SCHEMA, name, n, "", f"record is a JSON {type(obj).__name__.replace('list', 'array')}, expected an object")
+                continue
+            self._keys_unique(line, obj, n)
+            if self.is_valid(obj):
+                valid.append(obj)
+                where.append(n)
             else:
-                self.local_ids.add(local)
-        upn = o["upn"]
-        if upn is not None and not upn_ok(upn) and not is_valid_upn(upn):
-            sink.add(EXP_IDENTIFIERS, name, n, "/upn", f"UPN {upn!r} has an invalid check letter or LA code")
-        nhs = o["nhs_number"]
-        if nhs is not None and not nhs_ok(nhs) and not is_valid_nhs_number(nhs):
-            sink.add(EXP_IDENTIFIERS, name, n, "/nhs_number", f"NHS number {nhs!r} fails the modulus 11 check")
-        if rid is not None:
-            self.index[rid] = self._d(o["date_of_death"])
+                for pointer, message in schema_errors(self.type, obj):
+                    add(EXP_SCHEMA, name, n, pointer, message)
+                if type(obj.get("id")) is str:  # keep its ID so one schema error does not cascade
+                    invalid.append(obj)
+                    invalid_where.append(n)
+        if valid:
+            self._valid(valid, np.array(where, np.int64))
+        if invalid:
+            self._invalid(invalid, np.array(invalid_where, np.int64))
 
-    def _practitioners(self, o: dict[str, Any], n: int) -> None:
-        self._unique(o, n)
+    def _keys_unique(self, line: bytes, obj: dict[str, Any], n: int) -> None:
+        if len(orjson.dumps(obj)) != len(line) and not _compact_keys_unique(line, obj):
+            key = duplicate_key(line)
+            if key is not None:
+                self.sink.add(EXP_SCHEMA, self.name, n, "/" + key, f"duplicate key {key!r} in one object")
 
-    def _referrals(self, o: dict[str, Any], n: int) -> None:
-        rid = self._unique(o, n)
-        if rid is not None:
-            self.index[rid] = (o["child_id"], self._d(o["received_on"]), n)
+    def _valid(self, objs: list[dict[str, Any]], lines: np.ndarray) -> None:
+        ids = list(map(_ID, objs))
+        h = keys(ids)
+        self.ids.add(h, lines)
+        try:
+            self.rule(objs, ids, h, lines)
+        except Exception as exc:  # a crashed rule is ERROR, never a pass
+            for requirement in self.rule_requirements:
+                self.sink.crashed(requirement, f"{self.name}:{int(lines[0])}", exc)
 
-    def _assessments(self, o: dict[str, Any], n: int) -> None:
-        rid = self._unique(o, n)
-        start, completed = o["start_date"], o["completed_on"]
-        expected = _due(o["type"], start)
-        if o["due_date"] != expected:
-            self.sink.add(
-                EXP_TIMESCALES, self.name, n, "/due_date",
-                f"due date {o['due_date']} should be {expected} ({o['type']} assessment started {start}, working days)",
-            )
-        if rid is not None:
-            self.index[rid] = (o["child_id"], o["referral_id"], self._d(start), self._d(completed), n)
+    def _invalid(self, objs: list[dict[str, Any]], lines: np.ndarray) -> None:
+        ids = list(map(_ID, objs))
+        h = keys(ids)
+        self.ids.add(h, lines)
+        if self.table is not None:
+            self.table.add(h1=h, h2=keys2(ids), line=lines)
 
-    def _visits(self, o: dict[str, Any], n: int) -> None:
-        self._unique(o, n)
-        aid = o["assessment_id"]
-        assessment = self.assessments.get(aid, _MISSING)
-        if assessment is _MISSING:
-            self.sink.add(EXP_REFS, self.name, n, "/assessment_id", f"assessment_id {aid!r} not found in assessments.jsonl")
-        elif assessment is not None and o["child_seen"]:
-            child_id, start, completed = assessment
-            day = o["visit_date"]
-            if day < start:
-                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, before the assessment started ({start})")
-            death = self.children.get(child_id)
-            if death is not None and day > death:
-                self.sink.add(EXP_DATES, self.name, n, "/visit_date", f"child seen on {day}, after their date of death {death}")
-            if completed is not None and start <= day <= completed:
-                self.seen_ok.add(aid)
+    def _emit(self, findings: list[tuple[int, int, str, str, str]]) -> None:
+        """Add a chunk's rule findings in line order."""
+        add = self.sink.add
+        for line, _order, requirement, pointer, message in sorted(findings):
+            add(requirement, self.name, line, pointer, message)
 
-    def _case_notes(self, o: dict[str, Any], n: int) -> None:
-        self._unique(o, n)
-        self._ref(o, n, "child_id", self.children, "children")
-        self._ref(o, n, "author_id", self.practitioners, "practitioners")
+    def _missing(self, table: Any, values: list[str], key: str, target: str, lines: np.ndarray, order: int,
+                 out: list[tuple[int, int, str, str, str]]) -> np.ndarray:
+        """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent)."""
+        rows = table.find_ids(values) if table is not None else np.full(len(values), -1, np.int64)
+        for k in np.flatnonzero(rows < 0).tolist():
+            out.append((int(lines[k]), order, EXP_REFS, "/" + key, f"{key} {values[k]!r} not found in {target}.jsonl"))
+        return rows
 
-    def _allocations(self, o: dict[str, Any], n: int) -> None:
-        self._unique(o, n)
-        self._ref(o, n, "child_id", self.children, "children")
-        self._ref(o, n, "practitioner_id", self.practitioners, "practitioners")
+    # -- one rule per record type (records schema-valid), vectorised over a chunk --------------
+    def _children(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        local, upn, nhs, death = zip(*map(_CHILD, objs))
+        has_local = np.fromiter((x is not None for x in local), bool, len(local))
+        if has_local.any():
+            self.local_ids.add(keys([x for x in local if x is not None]), lines[has_local])
+        out: list[tuple[int, int, str, str, str]] = []
+        for k, (u, m) in enumerate(zip(upn, nhs)):
+            if u is not None and not upn_ok(u) and not is_valid_upn(u):
+                out.append((int(lines[k]), 0, EXP_IDENTIFIERS, "/upn", f"UPN {u!r} has an invalid check letter or LA code"))
+            if m is not None and not nhs_ok(m) and not is_valid_nhs_number(m):
+                out.append((int(lines[k]), 1, EXP_IDENTIFIERS, "/nhs_number", f"NHS number {m!r} fails the modulus 11 check"))
+        self._emit(out)
+        self.table.add(h1=h, h2=keys2(ids), line=lines, death=days(death))  # type: ignore[union-attr]
 
-    def _aliases(self, o: dict[str, Any], n: int) -> None:
-        self._unique(o, n)
-        self._ref(o, n, "child_id", self.children, "children")
+    def _practitioners(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        self.table.add(h1=h, h2=keys2(ids), line=lines)  # type: ignore[union-attr]
+
+    def _referrals(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        child, received = zip(*map(_REFERRAL, objs))
+        child = list(child)
+        self.table.add(h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), received=days(received))  # type: ignore[union-attr]
+
+    def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        child, referral, kind, start, due, completed = zip(*map(_ASSESSMENT, objs))
+        expected = list(map(_due, kind, start))
+        out = [
+            (int(lines[k]), 0, EXP_TIMESCALES, "/due_date",
+             f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)")
+            for k in range(len(due)) if due[k] != expected[k]
+        ]
+        self._emit(out)
+        child = list(child)
+        refs = [r if r is not None else "" for r in referral]
+        self.table.add(  # type: ignore[union-attr]
+            h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), r1=keys(refs), r2=keys2(refs),
+            has_referral=np.fromiter((r is not None for r in referral), bool, len(referral)),
+            start=days(start), completed=days(completed),
+        )
+
+    def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        aid, visit_date, child_seen = zip(*map(_VISIT, objs))
+        table = self.assessments
+        out: list[tuple[int, int, str, str, str]] = []
+        rows = self._missing(table, list(aid), "assessment_id", "assessments", lines, 0, out)
+        hit = rows >= 0
+        if hit.any():
+            rows = np.where(hit, rows, 0)
+            start, completed, death = table["start"][rows], table["completed"][rows], table["death"][rows]
+            day = days(visit_date)
+            checked = hit & np.fromiter(child_seen, bool, len(child_seen)) & (start > 0)
+            before = checked & (day < start)
+            after = checked & (death > 0) & (day > death)
+            for k in np.flatnonzero(before).tolist():
+                out.append((int(lines[k]), 1, EXP_DATES, "/visit_date",
+                            f"child seen on {visit_date[k]}, before the assessment started ({iso(int(start[k]))})"))
+            for k in np.flatnonzero(after).tolist():
+                out.append((int(lines[k]), 2, EXP_DATES, "/visit_date",
+                            f"child seen on {visit_date[k]}, after their date of death {iso(int(death[k]))}"))
+            ok = checked & (completed > 0) & (start <= day) & (day <= completed)
+            if ok.any():
+                self.seen.append(rows[ok])
+        self._emit(out)
+
+    def _case_notes(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        child, author = zip(*map(_NOTE, objs))
+        out: list[tuple[int, int, str, str, str]] = []
+        self._missing(self.children, list(child), "child_id", "children", lines, 0, out)
+        self._missing(self.practitioners, list(author), "author_id", "practitioners", lines, 1, out)
+        self._emit(out)
+
+    def _allocations(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        child, practitioner = zip(*map(_ALLOCATION, objs))
+        out: list[tuple[int, int, str, str, str]] = []
+        self._missing(self.children, list(child), "child_id", "children", lines, 0, out)
+        self._missing(self.practitioners, list(practitioner), "practitioner_id", "practitioners", lines, 1, out)
+        self._emit(out)
+
+    def _aliases(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+        child = list(map(_ALIAS, objs))
+        out: list[tuple[int, int, str, str, str]] = []
+        self._missing(self.children, child, "child_id", "children", lines, 0, out)
+        self._emit(out)
 
 
 def scan_file(
@@ -420,93 +558,96 @@ def scan_file(
     name: str,
     record_type: str,
     *,
+    work: str,
     max_examples: int = 20,
     limits: Limits | None = None,
     context: dict[str, Any] | None = None,
-    byte_range: tuple[int, int] | None = None,
+    byte_range: tuple[int, int | None] | None = None,
+    part: int = 0,
+    bits: int = 0,
+    hash_all: bool = True,
 ) -> FileScan:
     """Scan file ``name`` of the export as records of ``record_type``.
 
-    ``context`` holds the indexes of other files (None: the process-wide one set with
+    IDs (and, for index types, table rows) are written under ``work/name``. ``context``
+    holds the tables of other files (None: the process-wide one set with
     :func:`set_context` before worker processes were forked). With ``byte_range`` only
-    that part of a directory file is read (it starts at a line start); line numbers are
-    then relative to it and the result carries its IDs for cross-part uniqueness.
+    the lines starting in that byte range are read, as part number ``part``; line
+    numbers are then relative to the part. ``hash_all``: hash (and count) the whole file
+    even when reading a part of it.
     """
-    import time
-
     began = time.perf_counter()
     limits = limits or Limits()
     sink = FindingSink(max_examples)
     result = FileScan(name, record_type, sink=sink)
-    scanner = _Scanner(name, record_type, sink, _CONTEXT if context is None else context)
-    check = validator(record_type)
-    is_valid = check.is_valid
-    loads = orjson.loads
-    dumps = orjson.dumps
-    decode_error = orjson.JSONDecodeError
-    add = sink.add
-    rule = scanner.rule
-    records = 0
-    hasher = hashlib.sha256()
+    scanner = _Scanner(name, record_type, sink, _CONTEXT if context is None else context,
+                       os.path.join(work, name), part, bits, limits)
+    hasher: Any = hashlib.sha256() if hash_all else _NoHash()
     counter = [0]
-    n_lines = [0]
+    last = 0
+    skipped = 0
     try:
         with member(spec, name) as raw:
-            stream = raw if byte_range is None else _Range(raw, *byte_range)
+            stream = raw
+            if byte_range is not None:
+                stream = _Part(raw, byte_range[0], byte_range[1], seekable=spec.kind == "directory",
+                               hasher=hasher if hash_all else None)
+                skipped = stream.skipped if hash_all else 0
             for first, lines, final in iter_batches(stream, hasher, limits.max_line_bytes, counter):
-                n = first - 1
-                n_lines[0] = first - 1 + len(lines)
-                for line in lines:
-                    n += 1
-                    if line is None:
-                        records += 1
-                        add(EXP_SCHEMA, name, n, "", f"line longer than the {limits.max_line_bytes} byte limit; not read")
-                        continue
-                    try:
-                        obj = loads(line)
-                    except decode_error as exc:
-                        records += 1
-                        if not line.strip():
-                            add(EXP_SCHEMA, name, n, "", "blank line (JSON Lines needs one record per line)")
-                            continue
-                        text = str(exc)
-                        if final:
-                            add(EXP_SCHEMA, name, n, "", f"truncated last line (no final newline, not valid JSON: {text})")
-                        elif "UTF-8" in text or "utf-8" in text:
-                            add(EXP_SCHEMA, name, n, "", f"invalid UTF-8: {text}")
-                        else:
-                            add(EXP_SCHEMA, name, n, "", f"not valid JSON: {text}")
-                        continue
-                    records += 1
-                    if type(obj) is not dict:
-                        add(EXP_SCHEMA, name, n, "", f"record is a JSON {type(obj).__name__.replace('list', 'array')}, expected an object")
-                        continue
-                    if len(dumps(obj)) != len(line) and not _compact_keys_unique(line, obj):
-                        key = duplicate_key(line)
-                        if key is not None:
-                            add(EXP_SCHEMA, name, n, "/" + key, f"duplicate key {key!r} in one object")
-                    if is_valid(obj):
-                        try:
-                            rule(obj, n)
-                        except Exception as exc:  # a crashed rule is ERROR, never a pass
-                            for requirement in scanner.rule_requirements:
-                                sink.crashed(requirement, f"{name}:{n}", exc)
-                    else:
-                        for pointer, message in schema_errors(record_type, obj):
-                            add(EXP_SCHEMA, name, n, pointer, message)
-                        scanner.invalid(obj, n)
+                last = first - 1 + len(lines)
+                for i in range(0, len(lines), CHUNK):
+                    scanner.chunk(lines[i : i + CHUNK], first + i, final)
+        scanner.finish()
     except OSError as exc:
         result.read_error = f"{name}: read failed: {exc}"
     except Exception as exc:  # zlib / zip CRC errors and the like
         result.read_error = f"{name}: read failed: {type(exc).__name__}: {exc}"
-    result.records = records
-    result.bytes = counter[0]
-    result.sha256 = hasher.hexdigest()
-    result.index = scanner.index if record_type in ("children", "practitioners", "referrals", "assessments") else None
-    result.seen_ok = scanner.seen_ok
-    result.lines = n_lines[0]
-    if byte_range is not None:
-        result.ids = scanner.ids
-        result.local_ids = scanner.local_ids
+    result.records = scanner.records
+    result.bytes = skipped + counter[0]
+    result.sha256 = hasher.hexdigest() if hash_all else ""
+    result.lines = last
+    if scanner.seen:
+        result.seen = np.unique(np.concatenate(scanner.seen))
     result.duration = time.perf_counter() - began
     return result
+
+
+class _NoHash:
+    def update(self, _data: bytes) -> None:
+        return None
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+def duplicates(
+    spec: SourceSpec,
+    name: str,
+    record_type: str,
+    *,
+    work: str,
+    offsets: list[int],
+    bits: int,
+    max_examples: int = 20,
+    limits: Limits | None = None,
+) -> FindingSink:
+    """EXP-004 findings of file ``name``: every repeat of a record ID (and, for children,
+    of a local child ID, also counted under REC-008), from the IDs its scan logged."""
+    limits = limits or Limits()
+    sink = FindingSink(max_examples)
+    found: list[tuple[int, int, str, str, str | None]] = []
+    for order, (key, what, also) in enumerate(
+        (("id", f"duplicate {record_type} id", None), ("local_id", "duplicate local child ID", REC_LOCAL_ID))
+    ):
+        directory = os.path.join(work, name, key)
+        if not os.path.isdir(directory):
+            continue
+        count, examples = duplicate_lines(directory, offsets, bits, key, lambda: member(spec, name), limits.max_line_bytes, max_examples)
+        found += [(line, order, "/" + key, f"{what} {value!r}", also) for line, value in examples]
+        sink.add_count(EXP_UNIQUE, count - len(examples), also=also)
+    found.sort()
+    for line, _order, pointer, message, also in found[:max_examples]:
+        sink.add(EXP_UNIQUE, name, line, pointer, message, also=also)
+    for _line, _order, _pointer, _message, also in found[max_examples:]:
+        sink.add_count(EXP_UNIQUE, 1, also=also)
+    return sink

@@ -4,6 +4,7 @@ check the manifest, and turn findings into per-requirement verdicts."""
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from conformance.errors import UsageError
@@ -28,13 +30,14 @@ from conformance.export.findings import (
     Finding,
     FindingSink,
 )
+from conformance.export.keys import partition_bits, records_at
 from conformance.export.records import (
     INDEX_TYPES,
     RECORD_TYPES,
     FileScan,
+    batch_validator,
+    duplicates,
     hash_member,
-    line_starts,
-    locate_duplicates,
     scan_file,
     schema_errors,
     set_context,
@@ -47,9 +50,12 @@ MANIFEST = "manifest.json"
 PHASES = ("1A", "1B", "1C")
 #: Below this many bytes the export is scanned in-process (worker start-up costs more).
 PARALLEL_THRESHOLD = 8 * 1024 * 1024
-#: Directory files larger than a part are scanned in parts of MIN_PART..MAX_PART bytes.
+#: Files larger than a part are scanned in parts of MIN_PART..MAX_PART bytes (directory
+#: exports; a zip member, which cannot be seeked, is split in one part per worker).
 MIN_PART = 4 * 1024 * 1024
 MAX_PART = 64 * 1024 * 1024
+PARTS_PER_WORKER = 8
+INDEX_FILES = tuple(f"{t}.jsonl" for t in INDEX_TYPES)
 #: Requirements of other areas judged in the export by the scan of an export requirement:
 #: their verdict comes from the findings flagged ``also`` with their ID.
 ALSO_JUDGED = {REC_LOCAL_ID: EXP_UNIQUE}
@@ -183,42 +189,32 @@ def _warm_up() -> None:
 
     for t in (*RECORD_TYPES, "manifest"):
         validator(t)
+    for t in RECORD_TYPES:
+        batch_validator(t)
     due_date("core", date(2008, 1, 1))
 
 
-def _combine(spec: SourceSpec, name: str, parts: list[FileScan], digest: tuple[int, str], limits: Limits) -> FileScan:
-    """Merge the scans of the parts of one file: re-based line numbers, cross-part uniqueness."""
-    whole = FileScan(name, parts[0].record_type, sink=FindingSink(parts[0].sink.max_examples))
-    whole.bytes, whole.sha256 = digest
+def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:
+    """Merge the scans of the parts of one file: re-based line numbers, the whole file's digest."""
+    whole = FileScan(parts[0].name, parts[0].record_type, sink=FindingSink(parts[0].sink.max_examples))
+    whole.bytes, whole.sha256 = digest if digest is not None else (parts[-1].bytes, parts[-1].sha256)
+    whole.offsets = []
     offset = 0
-    seen_ids: set[str] = set()
-    seen_local: set[str] = set()
-    dup_ids: set[str] = set()
-    dup_local: set[str] = set()
+    seen = []
     for part in parts:
+        whole.offsets.append(offset)
         for rid, examples in part.sink.examples.items():
             part.sink.examples[rid] = [replace(f, line=f.line + offset) if f.line is not None else f for f in examples]
         whole.sink.merge(part.sink)
         whole.records += part.records
         whole.duration += part.duration
         whole.read_error = whole.read_error or part.read_error
-        if part.index is not None:
-            if whole.index is None:
-                whole.index = part.index
-            else:
-                whole.index.update(part.index)
-        whole.seen_ok |= part.seen_ok
-        ids = part.ids or set()
-        dup_ids |= ids & seen_ids
-        seen_ids |= ids
-        local = part.local_ids or set()
-        dup_local |= local & seen_local
-        seen_local |= local
+        if part.seen is not None:
+            seen.append(part.seen)
         offset += part.lines
-    for key, dups, what in (("id", dup_ids, f"duplicate {whole.record_type} id"), ("local_id", dup_local, "duplicate local child ID")):
-        if dups:
-            for line, value in locate_duplicates(spec, name, key, dups, limits):
-                whole.sink.add(EXP_UNIQUE, name, line, "/" + key, f"{what} {value!r}", also=REC_LOCAL_ID if key == "local_id" else None)
+    whole.lines = offset
+    if seen:
+        whole.seen = np.concatenate(seen)
     return whole
 
 
@@ -339,79 +335,121 @@ def validate_export(
     total = sum(source.members.get(f, 0) for f in expected)
     parallel = workers > 1 and total >= PARALLEL_THRESHOLD
     scans: dict[str, FileScan] = {}
-    kwargs = {"max_examples": max_examples, "limits": limits}
-    part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * 4)))
+    part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
+    spec = source.spec
     _warm_up()
 
-    def run(names: Sequence[str], context: dict[str, Any]) -> None:
-        set_context(context)  # inherited by the workers forked below
-        executor: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=_fork()) if parallel else _Inline()
-        try:
-            order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
-            jobs: dict[str, list[Future[Any]]] = {}
-            hashes: dict[str, Future[Any]] = {}
-            for n in order:
-                size = source.members[n]
-                if parallel and source.spec.kind == "directory" and size > part_size:
-                    bounds = line_starts(source.spec, n, size, -(-size // part_size))
-                    hashes[n] = executor.submit(hash_member, source.spec, n)
-                    jobs[n] = [
-                        executor.submit(scan_file, source.spec, n, expected[n], byte_range=(a, b), **kwargs)
-                        for a, b in zip(bounds, bounds[1:])
-                    ]
-                else:
-                    jobs[n] = [executor.submit(scan_file, source.spec, n, expected[n], **kwargs)]
-            for n, futures in jobs.items():
-                try:
-                    parts = [f.result() for f in futures]
-                    scans[n] = parts[0] if n not in hashes else _combine(source.spec, n, parts, hashes[n].result(), limits)
-                except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
-                    for rid in EXPORT_REQUIREMENTS[1:]:
-                        sink.crashed(rid, n, exc)
-                    report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-            set_context({})
+    def reader(file: str, lines: Any) -> dict[int, Any]:
+        return dict(records_at(lambda: member(spec, file), lines, limits.max_line_bytes))
 
-    run([f"{t}.jsonl" for t in INDEX_TYPES], {})
-    idx = {t: (scans[f"{t}.jsonl"].index if f"{t}.jsonl" in scans and not scans[f"{t}.jsonl"].read_error else None) for t in INDEX_TYPES}
-    children = idx["children"] or {}
-    assessments = idx["assessments"] or {}
-    referrals = idx["referrals"] or {}
-    practitioners = idx["practitioners"] or set()
-    visit_view = {a: (e[0], e[2], e[3]) if e else None for a, e in assessments.items()}
-    run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES],
-        {"children": children, "practitioners": practitioners, "assessments": visit_view})
-    del visit_view
+    with tempfile.TemporaryDirectory(prefix="ics-export-") as work:
+        kwargs = {"max_examples": max_examples, "limits": limits, "work": work}
 
-    unreadable = {n for n, s in scans.items() if s.read_error}
-    for n in sorted(unreadable):
-        report.errors.append(scans[n].read_error or n)
-        for rid in EXPORT_REQUIREMENTS[1:]:
-            sink.crashed(rid, n, OSError(scans[n].read_error))
-    for n in sorted(scans):
-        sink.merge(scans[n].sink)
-        s = scans[n]
-        report.files.append(FileStats(n, s.record_type, s.records, s.bytes, s.sha256, round(s.duration, 3)))
+        def crashed(n: str, exc: BaseException) -> None:
+            for rid in EXPORT_REQUIREMENTS[1:]:
+                sink.crashed(rid, n, exc)
+            report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
 
-    cross = (
-        (EXP_REFS, lambda: rules.check_referrals(sink, referrals, children), "referrals"),
-        (EXP_REFS, lambda: rules.check_assessments(sink, assessments, children, referrals), "assessments"),
-    )
-    for rid, fn, what in cross:
+        def run(names: Sequence[str], context: dict[str, Any], earlier: Sequence[str] = ()) -> None:
+            """Scan ``names`` (in parts where large) and find the duplicate IDs of ``earlier`` and ``names``."""
+            set_context(context)  # inherited by the workers forked below
+            executor: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=_fork()) if parallel else _Inline()
+            dedupes: dict[str, Future[Any]] = {}
+
+            def dedupe(n: str) -> None:
+                if n in scans and not scans[n].read_error:
+                    bits = partition_bits(source.members[n])
+                    dedupes[n] = executor.submit(duplicates, spec, n, expected[n], offsets=scans[n].offsets, bits=bits, **kwargs)
+
+            try:
+                for n in earlier:
+                    dedupe(n)
+                order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
+                jobs: dict[str, list[Future[Any]]] = {}
+                hashes: dict[str, Future[Any]] = {}
+                for n in order:
+                    size = source.members[n]
+                    bits = partition_bits(size)
+                    if parallel and size > part_size:
+                        count = -(-size // part_size) if spec.kind == "directory" else workers
+                        bounds: list[int | None] = [size * k // count for k in range(count)] + [None]
+                        if spec.kind == "directory":
+                            hashes[n] = executor.submit(hash_member, spec, n)
+                        jobs[n] = [
+                            executor.submit(scan_file, spec, n, expected[n], byte_range=(a, b), part=k, bits=bits,  # type: ignore[arg-type]
+                                            hash_all=spec.kind != "directory" and b is None, **kwargs)
+                            for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
+                        ]
+                    else:
+                        jobs[n] = [executor.submit(scan_file, spec, n, expected[n], bits=bits, **kwargs)]
+                for n, futures in jobs.items():
+                    try:
+                        parts = [f.result() for f in futures]
+                        scans[n] = parts[0] if len(parts) == 1 else _combine(parts, hashes[n].result() if n in hashes else None)
+                    except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
+                        crashed(n, exc)
+                        continue
+                    if n not in INDEX_FILES:
+                        dedupe(n)
+                for n, future in dedupes.items():
+                    try:
+                        scans[n].sink.merge(future.result())
+                    except Exception as exc:  # noqa: BLE001
+                        scans[n].sink.crashed(EXP_UNIQUE, n, exc)
+            finally:
+                executor.shutdown(wait=True, cancel_futures=True)
+                set_context({})
+
+        run(INDEX_FILES, {})
+        readable = {n: s for n, s in scans.items() if not s.read_error}
+        tables = rules.Tables(work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
+        cross = FindingSink(max_examples)
+        children = practitioners = assessments = None
         try:
-            fn()
-        except Exception as exc:  # noqa: BLE001
-            sink.crashed(rid, what, exc)
-            sink.crashed(EXP_DATES, what, exc)
-    if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
-        try:
-            seen_ok = scans["visits.jsonl"].seen_ok
-            rules.check_seen(sink, assessments, seen_ok)
-        except Exception as exc:  # noqa: BLE001
-            sink.crashed(EXP_TIMESCALES, "visits", exc)
-    elif "assessments.jsonl" in scans:
-        rules.check_seen(sink, assessments, set())  # no visits at all: every completion is unseen
+            children, _ = tables.keyed("children", "death")
+            practitioners, _ = tables.keyed("practitioners")
+            referrals, rows = tables.keyed("referrals", "received")
+            try:
+                rules.check_referrals(cross, referrals, tables.column("referrals", "c1")[rows],
+                                      tables.column("referrals", "c2")[rows], children, reader)
+            except Exception as exc:  # noqa: BLE001
+                cross.crashed(EXP_REFS, "referrals", exc)
+                cross.crashed(EXP_DATES, "referrals", exc)
+            assessments, rows = tables.keyed("assessments", "start", "completed")
+            refs = {c: tables.column("assessments", c)[rows] for c in ("c1", "c2", "r1", "r2", "has_referral")}
+            del rows
+            try:
+                death = rules.check_assessments(cross, assessments, refs, children, referrals, reader)
+            except Exception as exc:  # noqa: BLE001
+                cross.crashed(EXP_REFS, "assessments", exc)
+                cross.crashed(EXP_DATES, "assessments", exc)
+                death = np.zeros(len(assessments), np.int32)
+            assessments.columns["death"] = death
+            del refs, referrals
+        except Exception as exc:  # noqa: BLE001 - the tables could not be built
+            for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
+                cross.crashed(rid, "index", exc)
+        run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES],
+            {"children": children, "practitioners": practitioners, "assessments": assessments}, earlier=INDEX_FILES)
+
+        unreadable = {n for n, s in scans.items() if s.read_error}
+        for n in sorted(unreadable):
+            report.errors.append(scans[n].read_error or n)
+            for rid in EXPORT_REQUIREMENTS[1:]:
+                sink.crashed(rid, n, OSError(scans[n].read_error))
+        for n in sorted(scans):
+            sink.merge(scans[n].sink)
+            s = scans[n]
+            report.files.append(FileStats(n, s.record_type, s.records, s.bytes, s.sha256, round(s.duration, 3)))
+        sink.merge(cross)
+        if assessments is not None:
+            try:
+                if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
+                    rules.check_seen(sink, assessments, scans["visits.jsonl"].seen, reader)
+                elif "assessments.jsonl" in scans:
+                    rules.check_seen(sink, assessments, None, reader)  # no visits at all: every completion is unseen
+            except Exception as exc:  # noqa: BLE001
+                sink.crashed(EXP_TIMESCALES, "visits", exc)
     try:
         _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
     except Exception as exc:  # noqa: BLE001

@@ -157,7 +157,7 @@ def test_parallel_parts_and_inline_agree(monkeypatch, requirement, tmp_path):
 def test_crashed_rule_is_error_never_pass(monkeypatch, tmp_path, capsys):
     from conformance.export import records
 
-    def boom(self, o, n):
+    def boom(self, *chunk):
         raise RuntimeError("rule bug")
 
     monkeypatch.setattr(records._Scanner, "_aliases", boom)

@@ -1,0 +1,297 @@
+"""Record IDs as 64-bit hashes: flat-memory uniqueness and compact cross-file indexes.
+
+An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` and
+``h2 = hash("\\x00" + id)`` (Python's SipHash, whose key is shared by worker processes
+forked from one parent). Joins between files compare the 128-bit pair ``(h1, h2)``.
+
+Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
+spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
+partition at a time (memory bounded by a partition, not by the export). Equal hashes
+are only candidates: their lines are read again and the real ID strings compared, so a
+hash collision can never produce a duplicate finding.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+#: h1 and h2 (tests swap these for degenerate functions to force collisions).
+_hash: Callable[[Any], int] = hash
+_hash2: Callable[[Any], int] = hash
+_SALT = "\x00".__add__
+
+#: (h1, line) pairs buffered per key before they are spilled.
+SPILL_ENTRIES = 1 << 18
+#: Candidate lines confirmed per pass over a file (bounds the strings held at once).
+CONFIRM_LINES = 200_000
+#: Bytes of record file per duplicate-detection partition (a power of two of them).
+PARTITION_BYTES = 16 * 1024 * 1024
+
+PAIR = np.dtype([("h", "<i8"), ("line", "<i8")])
+
+
+def keys(values: list[str]) -> np.ndarray:
+    """``h1`` of each string, as int64."""
+    return np.fromiter(map(_hash, values), np.int64, len(values))
+
+
+def keys2(values: list[str]) -> np.ndarray:
+    """``h2`` of each string, as int64 (independent of ``h1``)."""
+    return np.fromiter(map(_hash2, map(_SALT, values)), np.int64, len(values))
+
+
+def partition_bits(size: int) -> int:
+    """How many top bits of ``h1`` partition the IDs of a file of ``size`` bytes."""
+    parts = max(1, -(-size // PARTITION_BYTES))
+    return (parts - 1).bit_length()
+
+
+class KeyLog:
+    """Collects ``(h1, line)`` of one key of one part of a file; spills to partition files.
+
+    Files are ``<directory>/<part>-<partition>``; lines are relative to the part.
+    """
+
+    def __init__(self, directory: str, part: int, bits: int) -> None:
+        self.directory = directory
+        self.part = part
+        self.bits = bits
+        self._chunks: list[np.ndarray] = []
+        self._size = 0
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        pairs = np.empty(len(hashes), PAIR)
+        pairs["h"] = hashes
+        pairs["line"] = lines
+        self._chunks.append(pairs)
+        self._size += len(pairs)
+        if self._size >= SPILL_ENTRIES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._chunks:
+            return
+        pairs = np.concatenate(self._chunks)
+        self._chunks, self._size = [], 0
+        os.makedirs(self.directory, exist_ok=True)
+        if self.bits == 0:
+            _append(os.path.join(self.directory, f"{self.part:05d}-0000"), pairs)
+            return
+        top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits)
+        order = np.argsort(top, kind="stable")
+        pairs, top = pairs[order], top[order]
+        bounds = np.searchsorted(top, np.arange((1 << self.bits) + 1, dtype=np.uint64))
+        for p in np.flatnonzero(bounds[1:] > bounds[:-1]):
+            _append(os.path.join(self.directory, f"{self.part:05d}-{p:04d}"), pairs[bounds[p] : bounds[p + 1]])
+
+
+def _append(path: str, array: np.ndarray) -> None:
+    with open(path, "ab") as fh:
+        array.tofile(fh)
+
+
+class Columns:
+    """Appends named numpy columns of one part of a file to ``<directory>/<column>.<part>``."""
+
+    def __init__(self, directory: str, part: int) -> None:
+        self.directory = directory
+        self.part = part
+        os.makedirs(directory, exist_ok=True)
+
+    def add(self, **columns: np.ndarray) -> None:
+        for name, values in columns.items():
+            _append(os.path.join(self.directory, f"{name}.{self.part:05d}"), np.ascontiguousarray(values))
+
+
+def load_column(directory: str, name: str, dtype: Any, parts: int, offsets: list[int] | None = None) -> np.ndarray:
+    """Concatenate column ``name`` of parts ``0..parts-1``; with ``offsets``, add each part's line offset."""
+    arrays = []
+    for part in range(parts):
+        path = os.path.join(directory, f"{name}.{part:05d}")
+        if not os.path.exists(path):
+            continue
+        values = np.fromfile(path, dtype)
+        if offsets is not None and offsets[part]:
+            values += offsets[part]
+        arrays.append(values)
+    if not arrays:
+        return np.empty(0, dtype)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+@dataclass
+class KeyTable:
+    """IDs sorted by ``(h1, h2)`` (the last record wins for a repeated ID), with columns."""
+
+    h1: np.ndarray
+    h2: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, h1: np.ndarray, h2: np.ndarray, line: np.ndarray) -> tuple[KeyTable, np.ndarray]:
+        """The table of the last record (highest line) of each ID, and the row each entry came from."""
+        order = np.lexsort((line, h2, h1))
+        s1, s2 = h1[order], h2[order]
+        last = np.ones(len(order), bool)
+        last[:-1] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
+        return cls(s1[last], s2[last]), order[last]
+
+    @classmethod
+    def empty(cls, **dtypes: Any) -> KeyTable:
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), {k: np.empty(0, d) for k, d in dtypes.items()})
+
+    def __len__(self) -> int:
+        return len(self.h1)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.columns[column]
+
+    def find(self, q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
+        """Row of each ``(q1, q2)`` key (-1: absent), vectorised over the batch."""
+        n = len(self.h1)
+        if n == 0:
+            return np.full(len(q1), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.h1, q1), n - 1)
+        hit1 = self.h1[pos] == q1
+        rows = np.where(hit1 & (self.h2[pos] == q2), pos, -1)
+        for i in np.flatnonzero(hit1 & (rows < 0)):  # distinct IDs sharing h1: walk the run
+            j = int(pos[i])
+            while j < n and self.h1[j] == q1[i]:
+                if self.h2[j] == q2[i]:
+                    rows[i] = j
+                    break
+                j += 1
+        return rows
+
+    def find_ids(self, values: list[str]) -> np.ndarray:
+        return self.find(keys(values), keys2(values))
+
+
+def records_at(stream_factory: Callable[[], Any], lines: np.ndarray, max_line: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, parsed record)`` for the sorted 1-based ``lines`` of a JSON Lines stream.
+
+    Only those lines are parsed; unparseable ones yield ``None``.
+    """
+    from conformance.export.records import iter_batches
+
+    if not len(lines):
+        return
+    i = 0
+    with stream_factory() as stream:
+        for first, batch, _final in iter_batches(stream, _NoHash(), max_line, [0]):
+            end = first + len(batch)
+            j = int(np.searchsorted(lines, end, side="left"))
+            for line in lines[i:j].tolist():
+                raw = batch[line - first]
+                try:
+                    yield line, (orjson.loads(raw) if raw is not None else None)
+                except orjson.JSONDecodeError:
+                    yield line, None
+            i = j
+            if i >= len(lines):
+                return
+
+
+class _NoHash:
+    def update(self, _data: bytes) -> None:
+        return None
+
+
+def duplicate_lines(
+    directory: str,
+    offsets: list[int],
+    bits: int,
+    key: str,
+    stream_factory: Callable[[], Any],
+    max_line: int,
+    keep: int,
+) -> tuple[int, list[tuple[int, str]]]:
+    """Repeat occurrences of ``key`` logged under ``directory``: their count and the first ``keep``.
+
+    Returns ``(count, [(line, value), ...])`` with the examples in line order. Every
+    candidate (equal ``h1``) is confirmed by comparing the ID strings read back from
+    the file.
+    """
+    count = 0
+    best: list[tuple[int, str]] = []  # max-heap by line (negated), the `keep` smallest
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending_size = 0
+
+    def confirm() -> None:
+        nonlocal count, pending, pending_size
+        if not pending:
+            return
+        h = np.concatenate([p[0] for p in pending])
+        line = np.concatenate([p[1] for p in pending])
+        pending, pending_size = [], 0
+        wanted = np.unique(line)
+        values: dict[int, Any] = {}
+        for n, obj in records_at(stream_factory, wanted, max_line):
+            values[n] = obj.get(key) if isinstance(obj, dict) else None
+        order = np.lexsort((line, h))
+        h, line = h[order], line[order]
+        starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+        for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(h)]):
+            seen: set[Any] = set()
+            for n in line[a:b].tolist():
+                value = values.get(n)
+                if value in seen:
+                    count += 1
+                    if len(best) < keep:
+                        heapq.heappush(best, (-n, value))
+                    elif keep and -best[0][0] > n:
+                        heapq.heapreplace(best, (-n, value))
+                else:
+                    seen.add(value)
+
+    for partition in range(1 << bits):
+        arrays = []
+        for part, offset in enumerate(offsets):
+            path = os.path.join(directory, f"{part:05d}-{partition:04d}")
+            if os.path.exists(path):
+                pairs = np.fromfile(path, PAIR)
+                pairs["line"] += offset
+                arrays.append(pairs)
+        if not arrays:
+            continue
+        pairs = np.concatenate(arrays)
+        del arrays
+        h = np.sort(pairs["h"])
+        repeated = np.unique(h[1:][h[1:] == h[:-1]])
+        del h
+        if not len(repeated):
+            continue
+        candidates = pairs[np.isin(pairs["h"], repeated)]
+        pending.append((candidates["h"].copy(), candidates["line"].copy()))
+        pending_size += len(candidates)
+        if pending_size >= CONFIRM_LINES:
+            confirm()
+    confirm()
+    return count, sorted(((-n, v) for n, v in best))
+
+
+def iso(day: int) -> str:
+    """``yyyymmdd`` back to ``yyyy-mm-dd``."""
+    return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
+_NO_DATE = "0000-00-00"
+
+
+def days(values: Iterable[str | None]) -> np.ndarray:
+    """Schema-valid ``yyyy-mm-dd`` strings (or None -> 0) as int32 ``yyyymmdd``."""
+    text = np.array([v if v is not None else _NO_DATE for v in values], dtype="U10")
+    digits = text.view(np.uint32).reshape(-1, 10).astype(np.int32) - 48
+    return (
+        digits[:, 0] * 10_000_000 + digits[:, 1] * 1_000_000 + digits[:, 2] * 100_000 + digits[:, 3] * 10_000
+        + digits[:, 5] * 1000 + digits[:, 6] * 100 + digits[:, 8] * 10 + digits[:, 9]
+    ).astype(np.int32)
