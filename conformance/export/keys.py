@@ -172,6 +172,14 @@ class KeyTable:
                 j += 1
         return rows
 
+    def has(self, q1: np.ndarray) -> np.ndarray:
+        """A row with the same ``h1`` as each key (-1: none), vectorised over the batch."""
+        n = len(self.h1)
+        if n == 0:
+            return np.full(len(q1), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.h1, q1), n - 1)
+        return np.where(self.h1[pos] == q1, pos, -1)
+
     def find_ids(self, values: list[str]) -> np.ndarray:
         return self.find(keys(values), keys2(values))
 

@@ -45,7 +45,7 @@ from stdnum.gb import nhs as _nhs
 from stdnum.gb import upn as _upn
 
 from conformance.identifiers import is_valid_nhs_number, is_valid_upn
-from conformance.workingdays import due_date
+from conformance.workingdays import TIMESCALES, _bank_holidays, due_date
 
 RECORD_TYPES = (
     "children",
@@ -135,6 +135,29 @@ def _due(kind: str, start: str) -> str:
     return due_date(kind, date.fromisoformat(start)).isoformat()
 
 
+#: Years whose due dates are computed with numpy's business-day calendar (others one by one).
+_CALENDAR_YEARS = (1900, 2200)
+
+
+@lru_cache(maxsize=64)
+def _calendar(first: int, last: int) -> np.busdaycalendar:
+    """Monday to Friday less the England and Wales bank holidays of years ``first..last``."""
+    days = sorted(set().union(*(_bank_holidays(y) for y in range(first, last + 1))))
+    return np.busdaycalendar(holidays=np.array(days, dtype="datetime64[D]"))
+
+
+def due_dates(kinds: tuple[str, ...], starts: tuple[str, ...]) -> list[str]:
+    """:func:`conformance.workingdays.due_date` of each assessment (ISO dates), vectorised."""
+    begin = np.array(starts, dtype="datetime64[D]")
+    years = begin.astype("datetime64[Y]").astype(np.int64) + 1970
+    first, last = int(years.min()), int(years.max()) + 1  # a due date may fall in the next year
+    if first < _CALENDAR_YEARS[0] or last > _CALENDAR_YEARS[1]:
+        return list(map(_due, kinds, starts))
+    offset = np.fromiter(map(TIMESCALES.__getitem__, kinds), np.int64, len(kinds))
+    # the N-th working day after S: from S, or the working day before it when S is not one
+    return np.busday_offset(begin, offset, roll="backward", busdaycal=_calendar(first, last)).astype(str).tolist()
+
+
 @lru_cache(maxsize=1024)
 def _la_code_ok(code: str) -> bool:
     body = code + "000000000"
@@ -161,7 +184,47 @@ def nhs_ok(value: str) -> bool:
         return is_valid_nhs_number(value)
 
 
-_ALPHABET = frozenset("ABCDEFGHJKLMNPQRTUVWXYZ0123456789")
+_UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+_ALPHABET = frozenset(_UPN_ALPHABET)
+_UPN_INDEX = np.full(128, -1, np.int64)
+_UPN_INDEX[[ord(c) for c in _UPN_ALPHABET]] = np.arange(len(_UPN_ALPHABET))
+_UPN_CODES = np.array([ord(c) for c in _UPN_ALPHABET], np.uint32)
+
+
+@cache
+def _la_codes() -> np.ndarray:
+    return np.array([_la_code_ok(f"{k:03d}") for k in range(1000)])
+
+
+def _codepoints(values: list[str], width: int) -> np.ndarray:
+    """``values`` as an (n, width + 1) array of code points, 0-padded (a last column not 0: too long)."""
+    return np.array(values, dtype=f"U{width + 1}").view(np.uint32).reshape(len(values), width + 1)
+
+
+def upns_ok(values: list[str]) -> np.ndarray:
+    """:func:`upn_ok` vectorised: True only for compact UPNs that ``is_valid_upn`` accepts."""
+    if not values:
+        return np.zeros(0, bool)
+    a = _codepoints(values, 13)
+    ok = (a[:, 13] == 0) & (a < 128).all(axis=1)
+    digits = a[:, 1:12].astype(np.int64) - 48
+    ok &= ((digits >= 0) & (digits <= 9)).all(axis=1)
+    index = _UPN_INDEX[np.minimum(a[:, :13], 127)]
+    ok &= (index[:, 12] >= 0) & (index[:, 0] >= 0)
+    la = np.where(ok, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], 0)
+    ok &= _la_codes()[la]
+    check = (np.maximum(index[:, 1:13], 0) * np.arange(2, 14)).sum(axis=1) % 23
+    return ok & (a[:, 0] == _UPN_CODES[check])
+
+
+def nhs_numbers_ok(values: list[str]) -> np.ndarray:
+    """:func:`nhs_ok` vectorised: True only for 10-digit numbers passing the modulus 11 check."""
+    if not values:
+        return np.zeros(0, bool)
+    a = _codepoints(values, 10)
+    digits = a[:, :10].astype(np.int64) - 48
+    ok = (a[:, 10] == 0) & ((digits >= 0) & (digits <= 9)).all(axis=1)
+    return ok & ((digits * np.arange(10, 0, -1)).sum(axis=1) % 11 == 0)
 
 
 @dataclass
@@ -461,9 +524,16 @@ class _Scanner:
             add(requirement, self.name, line, pointer, message)
 
     def _missing(self, table: Any, values: list[str], key: str, target: str, lines: np.ndarray, order: int,
-                 out: list[tuple[int, int, str, str, str]]) -> np.ndarray:
-        """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent)."""
-        rows = table.find_ids(values) if table is not None else np.full(len(values), -1, np.int64)
+                 out: list[tuple[int, int, str, str, str]], *, exact: bool = True) -> np.ndarray:
+        """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent).
+
+        ``exact=False`` matches on ``h1`` alone (enough to prove existence): a hash
+        collision can then only hide a missing reference, never report one.
+        """
+        if table is None:
+            rows = np.full(len(values), -1, np.int64)
+        else:
+            rows = table.find_ids(values) if exact else table.has(keys(values))
         for k in np.flatnonzero(rows < 0).tolist():
             out.append((int(lines[k]), order, EXP_REFS, "/" + key, f"{key} {values[k]!r} not found in {target}.jsonl"))
         return rows
@@ -475,11 +545,16 @@ class _Scanner:
         if has_local.any():
             self.local_ids.add(keys([x for x in local if x is not None]), lines[has_local])
         out: list[tuple[int, int, str, str, str]] = []
-        for k, (u, m) in enumerate(zip(upn, nhs)):
-            if u is not None and not upn_ok(u) and not is_valid_upn(u):
-                out.append((int(lines[k]), 0, EXP_IDENTIFIERS, "/upn", f"UPN {u!r} has an invalid check letter or LA code"))
-            if m is not None and not nhs_ok(m) and not is_valid_nhs_number(m):
-                out.append((int(lines[k]), 1, EXP_IDENTIFIERS, "/nhs_number", f"NHS number {m!r} fails the modulus 11 check"))
+        for order, values, fast, slow, pointer, wording in (
+            (0, upn, upns_ok, is_valid_upn, "/upn", "UPN {!r} has an invalid check letter or LA code"),
+            (1, nhs, nhs_numbers_ok, is_valid_nhs_number, "/nhs_number", "NHS number {!r} fails the modulus 11 check"),
+        ):
+            present = [k for k, v in enumerate(values) if v is not None]
+            ok = fast([values[k] for k in present])
+            for j in np.flatnonzero(~ok).tolist():  # a negative is confirmed by the authority
+                k = present[j]
+                if not slow(values[k]):
+                    out.append((int(lines[k]), order, EXP_IDENTIFIERS, pointer, wording.format(values[k])))
         self._emit(out)
         self.table.add(h1=h, h2=keys2(ids), line=lines, death=days(death))  # type: ignore[union-attr]
 
@@ -493,7 +568,7 @@ class _Scanner:
 
     def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, referral, kind, start, due, completed = zip(*map(_ASSESSMENT, objs))
-        expected = list(map(_due, kind, start))
+        expected = due_dates(kind, start)
         out = [
             (int(lines[k]), 0, EXP_TIMESCALES, "/due_date",
              f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)")
@@ -535,21 +610,21 @@ class _Scanner:
     def _case_notes(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, author = zip(*map(_NOTE, objs))
         out: list[tuple[int, int, str, str, str]] = []
-        self._missing(self.children, list(child), "child_id", "children", lines, 0, out)
-        self._missing(self.practitioners, list(author), "author_id", "practitioners", lines, 1, out)
+        self._missing(self.children, list(child), "child_id", "children", lines, 0, out, exact=False)
+        self._missing(self.practitioners, list(author), "author_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
     def _allocations(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, practitioner = zip(*map(_ALLOCATION, objs))
         out: list[tuple[int, int, str, str, str]] = []
-        self._missing(self.children, list(child), "child_id", "children", lines, 0, out)
-        self._missing(self.practitioners, list(practitioner), "practitioner_id", "practitioners", lines, 1, out)
+        self._missing(self.children, list(child), "child_id", "children", lines, 0, out, exact=False)
+        self._missing(self.practitioners, list(practitioner), "practitioner_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
     def _aliases(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child = list(map(_ALIAS, objs))
         out: list[tuple[int, int, str, str, str]] = []
-        self._missing(self.children, child, "child_id", "children", lines, 0, out)
+        self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
         self._emit(out)
 
 

@@ -175,10 +175,11 @@ class ExportReport:
 
 
 def _fork() -> Any:
+    """The fork start method (None where there is none): workers must share this process's
+    ``hash()`` key, since the ID hashes they compute are compared with each other."""
     import multiprocessing
 
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 def _warm_up() -> None:
@@ -333,7 +334,7 @@ def validate_export(
             sink.crashed(EXP_MANIFEST, MANIFEST, exc)
 
     total = sum(source.members.get(f, 0) for f in expected)
-    parallel = workers > 1 and total >= PARALLEL_THRESHOLD
+    parallel = workers > 1 and total >= PARALLEL_THRESHOLD and _fork() is not None
     scans: dict[str, FileScan] = {}
     part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
     spec = source.spec
