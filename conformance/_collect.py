@@ -167,6 +167,18 @@ def classify(exc: BaseException, when: str, requirements: tuple[str, ...]) -> tu
     return Verdict.FAIL, tuple(blamed), text
 
 
+def passed_siblings(exc: BaseException, requirements: tuple[str, ...], blamed: tuple[str, ...]) -> tuple[str, ...]:
+    """The check's requirements a lone :class:`RequirementFailure` declares judged and met.
+
+    Only a single failure can vouch for its siblings; when several failures were raised
+    (a Hypothesis group) nothing is vouched for.
+    """
+    leaves = _leaves(exc)
+    if len(leaves) != 1 or not isinstance(leaves[0], RequirementFailure):
+        return ()
+    return tuple(r for r in leaves[0].passed if r in requirements and r not in blamed)
+
+
 @dataclass
 class _CheckState:
     """What one check accumulated over its setup, call and teardown."""
@@ -175,6 +187,7 @@ class _CheckState:
     kind: str
     verdict: Verdict | None = None
     failed: tuple[str, ...] = ()
+    passed: tuple[str, ...] = ()  # of a FAIL: siblings the check judged in full and found met
     messages: list[str] = field(default_factory=list)
     duration: float = 0.0
     evidence: list[dict[str, Any]] = field(default_factory=list)
@@ -369,7 +382,10 @@ class VerdictCollector:
                 state.evidence = log.items()
             blob = _BLOB.search("\n".join(str(n) for e in _chain(exc) for n in (getattr(e, "__notes__", None) or ())))
             state.blob = blob.group(0) if blob else None
+        first = state.verdict in (None, Verdict.PASS)
         state.settle(verdict, blamed or (), message)
+        if first and verdict is Verdict.FAIL:
+            state.passed = passed_siblings(exc, state.requirements, blamed or ())
 
     def _attribute(self, state: _CheckState, blamed: tuple[str, ...]) -> tuple[str, ...] | None:
         """Blamed IDs, adding known ones the check did not declare; None if any is unknown."""
@@ -404,6 +420,7 @@ class VerdictCollector:
             kind=state.kind,
             verdict=verdict,
             failed_requirements=failed if set(failed) != set(state.requirements) else (),
+            passed_requirements=state.passed if verdict is Verdict.FAIL and set(failed) != set(state.requirements) else (),
             message=message,
             duration=round(state.duration, 3),
             reproduce=None,

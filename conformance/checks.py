@@ -20,18 +20,26 @@ NOT_APPLICABLE_PREFIX = "NOT_APPLICABLE: "
 class RequirementFailure(AssertionError):
     """The target broke the named requirements (a supplier FAIL)."""
 
-    def __init__(self, requirements: str | Iterable[str], message: str) -> None:
+    def __init__(self, requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = ()) -> None:
         reqs = (requirements,) if isinstance(requirements, str) else tuple(requirements)
         if not reqs:
             raise ValueError("RequirementFailure needs at least one requirement ID")
         self.requirements: tuple[str, ...] = reqs
+        #: other requirements of the check that it judged in full and found met (their
+        #: verdict from this check is PASS, not "not judged")
+        self.passed: tuple[str, ...] = tuple(r for r in passed if r not in reqs)
         self.message = message
         super().__init__(f"[{', '.join(reqs)}] {message}")
 
 
-def fail(requirements: str | Iterable[str], message: str) -> NoReturn:
-    """Record that the target broke ``requirements``."""
-    raise RequirementFailure(requirements, message)
+def fail(requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = ()) -> NoReturn:
+    """Record that the target broke ``requirements``.
+
+    ``passed`` names the check's other requirements that it nevertheless judged in full
+    and found met (a check that collects every violation before failing); without it
+    they count as not judged by this check.
+    """
+    raise RequirementFailure(requirements, message, passed=passed)
 
 
 def require(condition: object, requirements: str | Iterable[str], message: str) -> None:

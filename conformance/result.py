@@ -44,6 +44,8 @@ class CheckResult:
     ``failed_requirements`` narrows a FAIL to the requirements the failure proves
     broken (a stateful run that breaks search does not fail its notification
     requirements); empty means the FAIL applies to all ``requirements``.
+    ``passed_requirements`` are those of a FAIL the check judged in full and found met
+    (their contribution is PASS); the rest of a narrowed FAIL's requirements were not judged.
     """
 
     id: str
@@ -55,12 +57,15 @@ class CheckResult:
     duration: float = 0.0
     reproduce: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    passed_requirements: tuple[str, ...] = ()
 
     def verdict_for(self, requirement_id: str) -> Verdict | None:
         """Return this check's contribution to ``requirement_id`` (None: no contribution)."""
         if requirement_id not in self.requirements:
             return None
         if self.verdict is Verdict.FAIL and self.failed_requirements and requirement_id not in self.failed_requirements:
+            if requirement_id in self.passed_requirements:
+                return Verdict.PASS  # judged in full by the failing check, and met
             return None  # the failure was attributed elsewhere; this requirement was not judged
         return self.verdict
 
@@ -69,6 +74,7 @@ class CheckResult:
         data["verdict"] = self.verdict.value
         data["requirements"] = list(self.requirements)
         data["failed_requirements"] = list(self.failed_requirements)
+        data["passed_requirements"] = list(self.passed_requirements)
         return data
 
     @classmethod
@@ -83,6 +89,7 @@ class CheckResult:
             duration=float(data.get("duration", 0.0)),
             reproduce=data.get("reproduce"),
             evidence=list(data.get("evidence", [])),
+            passed_requirements=tuple(data.get("passed_requirements", ())),
         )
 
 

@@ -103,6 +103,38 @@ def test_outcomes_map_to_verdicts(run_checks, stub_url) -> None:
     assert TOKEN not in text
 
 
+JUDGED_SIBLINGS = '''
+from conformance.checks import RequirementFailure, check, fail
+
+@check("ICS-1B-NOTIF-001", "ICS-1B-NOTIF-002", "ICS-1B-NOTIF-003")
+def test_collects_every_violation():  # judged all three, found only 002 broken
+    fail("ICS-1B-NOTIF-002", "author notified", passed=("ICS-1B-NOTIF-001", "ICS-1B-NOTIF-003", "ICS-1B-NOTIF-007"))
+
+@check("ICS-1B-NOTIF-004", "ICS-1B-NOTIF-005")
+def test_stops_at_first():  # vouches for nothing else
+    fail("ICS-1B-NOTIF-004", "duplicate")
+
+@check("ICS-1B-SRCH-001", "ICS-1B-SRCH-002", kind="property")
+def test_group_vouches_for_nothing():  # as Hypothesis reports two distinct bugs
+    raise ExceptionGroup("two bugs", [RequirementFailure("ICS-1B-SRCH-001", "leaked", passed=("ICS-1B-SRCH-002",)), KeyError(3)])
+'''
+
+
+def test_a_failing_check_may_vouch_for_siblings_it_judged(run_checks, stub_url) -> None:
+    """``fail(..., passed=...)``: siblings judged in full PASS; others of a narrowed FAIL are NOT_RUN."""
+    run, result = run_checks(JUDGED_SIBLINGS, target=stub_url)
+    verdicts = requirement_verdicts(result)
+    assert verdicts["ICS-1B-NOTIF-002"] == "FAIL", dump(result)
+    assert verdicts["ICS-1B-NOTIF-001"] == verdicts["ICS-1B-NOTIF-003"] == "PASS"
+    assert "ICS-1B-NOTIF-007" not in {c["id"] for c in result["requirements"] if c["checks"]}  # not the check's: ignored
+    check = checks_by_name(result)["test_collects_every_violation"]
+    assert check["failed_requirements"] == ["ICS-1B-NOTIF-002"]
+    assert check["passed_requirements"] == ["ICS-1B-NOTIF-001", "ICS-1B-NOTIF-003"]
+    assert (verdicts["ICS-1B-NOTIF-004"], verdicts["ICS-1B-NOTIF-005"]) == ("FAIL", "NOT_RUN")
+    assert verdicts["ICS-1B-SRCH-001"] == "FAIL" and verdicts["ICS-1B-SRCH-002"] == "NOT_RUN"  # two failures: no vouching
+    assert result["verdict"] == "NOT_CERTIFIED"
+
+
 HYPOTHESIS_GROUPS = '''
 from hypothesis import given, settings, strategies as st
 from conformance.checks import RequirementFailure, check, fail
