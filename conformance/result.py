@@ -220,6 +220,24 @@ def write_result(result: Mapping[str, Any], directory: Path) -> Path:
     return path
 
 
+def result_problems(result: Mapping[str, Any]) -> list[str]:
+    """Where ``result`` departs from ``specs/schemas/result.schema.json`` (empty: it conforms).
+
+    Each problem names the JSON pointer and what is wrong, so a consumer of someone
+    else's ``result.json`` can check its shape before trusting its contents.
+    """
+    import jsonschema
+
+    from conformance._resources import spec_path
+
+    schema = orjson.loads(spec_path("schemas", "result.schema.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        "/" + "/".join(str(p) for p in error.absolute_path) + f": {error.message}"
+        for error in sorted(validator.iter_errors(result), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
 def read_result(path: Path) -> dict[str, Any]:
     """Read a ``result.json`` (or a directory holding one)."""
     if path.is_dir():

@@ -44,7 +44,11 @@ def _certify(tmp_path: Path, *args: str, env: dict[str, str] | None = None, time
 def _result(tmp_path: Path) -> dict:
     runs = sorted((tmp_path / "reports").glob("ics-*/result.json"))
     assert len(runs) == 1, runs
-    return json.loads(runs[0].read_text())
+    result = json.loads(runs[0].read_text())
+    from conformance.result import result_problems
+
+    assert not result_problems(result), result_problems(result)[:10]  # the published shape
+    return result
 
 
 def _all_text(root: Path) -> str:

@@ -63,6 +63,11 @@ def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Ca
         runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
         outcome = runner(*argv)
         path = report / "result.json"
-        return outcome, json.loads(path.read_text()) if path.exists() else None
+        result = json.loads(path.read_text()) if path.exists() else None
+        if result is not None:  # every result the plugin writes keeps to the published schema
+            from conformance.result import result_problems
+
+            assert not result_problems(result), result_problems(result)[:10]
+        return outcome, result
 
     return run

@@ -16,7 +16,12 @@ def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict 
     report = pytester.path / "report"
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "--ics-report", str(report), *args, timeout=300)
     path = report / "result.json"
-    return run, (json.loads(path.read_text()) if path.exists() else None)
+    result = json.loads(path.read_text()) if path.exists() else None
+    if result is not None:
+        from conformance.result import result_problems
+
+        assert not result_problems(result), result_problems(result)[:10]
+    return run, result
 
 
 def _checks(result: dict) -> dict[str, str]:
