@@ -711,6 +711,7 @@ def duplicates(
     limits = limits or Limits()
     sink = FindingSink(max_examples)
     found: list[tuple[int, int, str, str, str | None]] = []
+    rest: list[tuple[int, str | None]] = []
     for order, (key, what, also) in enumerate(
         (("id", f"duplicate {record_type} id", None), ("local_id", "duplicate local child ID", REC_LOCAL_ID))
     ):
@@ -719,10 +720,12 @@ def duplicates(
             continue
         count, examples = duplicate_lines(directory, offsets, bits, key, lambda: member(spec, name), limits.max_line_bytes, max_examples)
         found += [(line, order, "/" + key, f"{what} {value!r}", also) for line, value in examples]
-        sink.add_count(EXP_UNIQUE, count - len(examples), also=also)
+        rest.append((count - len(examples), also))
     found.sort()
     for line, _order, pointer, message, also in found[:max_examples]:
         sink.add(EXP_UNIQUE, name, line, pointer, message, also=also)
     for _line, _order, _pointer, _message, also in found[max_examples:]:
         sink.add_count(EXP_UNIQUE, 1, also=also)
+    for count, also in rest:  # counted after the examples, which must come first
+        sink.add_count(EXP_UNIQUE, count, also=also)
     return sink
