@@ -13,6 +13,7 @@ hash collision can never produce a duplicate finding.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -28,13 +29,21 @@ _hash2: Callable[[Any], int] = hash
 _SALT = "\x00".__add__
 
 #: (h1, line) pairs buffered per key before they are spilled.
-SPILL_ENTRIES = 1 << 18
+SPILL_ENTRIES = 1 << 16
 #: Candidate lines confirmed per pass over a file (bounds the strings held at once).
 CONFIRM_LINES = 200_000
 #: Bytes of record file per duplicate-detection partition (a power of two of them).
 PARTITION_BYTES = 16 * 1024 * 1024
 
 PAIR = np.dtype([("h", "<i8"), ("line", "<i8")])
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise; no-op elsewhere)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def keys(values: list[str]) -> np.ndarray:
@@ -143,6 +152,8 @@ class KeyTable:
         s1, s2 = h1[order], h2[order]
         last = np.ones(len(order), bool)
         last[:-1] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
+        if last.all():  # no repeated ID: no copies
+            return cls(s1, s2), order
         return cls(s1[last], s2[last]), order[last]
 
     @classmethod

@@ -30,7 +30,7 @@ import orjson
 
 from conformance._resources import spec_path
 from conformance.export.archive import Limits, SourceSpec, member
-from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2
+from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2, release_memory
 from conformance.export.findings import (
     EXP_DATES,
     EXP_IDENTIFIERS,
@@ -59,7 +59,7 @@ RECORD_TYPES = (
 )
 #: Record types whose index the others need; scanned first.
 INDEX_TYPES = ("children", "practitioners", "referrals", "assessments")
-BLOCK = 4 * 1024 * 1024
+BLOCK = 1024 * 1024
 #: Lines checked together (one batch validation, one vectorised rule call).
 CHUNK = 2048
 
@@ -237,7 +237,7 @@ class FileScan:
     bytes: int = 0
     sha256: str = ""
     sink: FindingSink = field(default_factory=FindingSink)
-    seen: Any = None  # visits: rows of the assessments table with a qualifying seen visit
+    seen: Any = None  # visits: bitmap (np.packbits) of the assessments with a qualifying seen visit
     read_error: str | None = None
     duration: float = 0.0
     lines: int = 0  # physical lines read (to re-base line numbers of a part)
@@ -422,7 +422,7 @@ class _Scanner:
         self.children = context.get("children")
         self.practitioners = context.get("practitioners")
         self.assessments = context.get("assessments")
-        self.seen: list[np.ndarray] = []
+        self.seen = np.zeros(len(self.assessments) if self.assessments is not None else 0, bool)
         self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(self, "_" + record_type)
         self.rule_requirements = {
             "children": (EXP_UNIQUE, EXP_IDENTIFIERS),
@@ -604,7 +604,7 @@ class _Scanner:
                             f"child seen on {visit_date[k]}, after their date of death {iso(int(death[k]))}"))
             ok = checked & (completed > 0) & (start <= day) & (day <= completed)
             if ok.any():
-                self.seen.append(rows[ok])
+                self.seen[rows[ok]] = True
         self._emit(out)
 
     def _case_notes(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
@@ -668,10 +668,13 @@ def scan_file(
                 stream = _Part(raw, byte_range[0], byte_range[1], seekable=spec.kind == "directory",
                                hasher=hasher if hash_all else None)
                 skipped = stream.skipped if hash_all else 0
-            for first, lines, final in iter_batches(stream, hasher, limits.max_line_bytes, counter):
+            for k, (first, lines, final) in enumerate(iter_batches(stream, hasher, limits.max_line_bytes, counter), 1):
                 last = first - 1 + len(lines)
                 for i in range(0, len(lines), CHUNK):
                     scanner.chunk(lines[i : i + CHUNK], first + i, final)
+                del lines
+                if k % 64 == 0:
+                    release_memory()
         scanner.finish()
     except OSError as exc:
         result.read_error = f"{name}: read failed: {exc}"
@@ -681,9 +684,10 @@ def scan_file(
     result.bytes = skipped + counter[0]
     result.sha256 = hasher.hexdigest() if hash_all else ""
     result.lines = last
-    if scanner.seen:
-        result.seen = np.unique(np.concatenate(scanner.seen))
+    if record_type == "visits":
+        result.seen = np.packbits(scanner.seen)
     result.duration = time.perf_counter() - began
+    release_memory()
     return result
 
 

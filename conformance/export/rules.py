@@ -54,14 +54,29 @@ class Tables:
         return load_column(os.path.join(self._work, file, "table"), name, _DTYPES[name], self._parts[file], offsets)
 
     def keyed(self, record_type: str, *names: str) -> tuple[KeyTable, np.ndarray]:
-        """The table of ``record_type`` (last record of each ID) and the row each entry came from."""
-        h1, h2, line = (self.column(record_type, c) for c in ("h1", "h2", "line"))
-        table, rows = KeyTable.build(h1, h2, line)
-        del h1, h2
-        table.columns["line"] = line[rows]
+        """The table of ``record_type`` (last record of each ID) with ``names`` columns, and
+        the row of the file's table each entry came from."""
+        table, rows = KeyTable.build(self.column(record_type, "h1"), self.column(record_type, "h2"), self.column(record_type, "line"))
         for name in names:
             table.columns[name] = self.column(record_type, name)[rows]
         return table, rows
+
+
+#: Table entries joined at once (bounds the temporaries of a join).
+SLICE = 1 << 19
+
+
+def _join(table: KeyTable, q1: np.ndarray, q2: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(found, table[column] of the match or 0)`` for each key, a slice at a time."""
+    found = np.zeros(len(q1), bool)
+    value = np.zeros(len(q1), table[column].dtype if len(table) else np.int32)
+    for a in range(0, len(q1), SLICE):
+        rows = table.find(q1[a : a + SLICE], q2[a : a + SLICE])
+        hit = rows >= 0
+        found[a : a + SLICE] = hit
+        if len(table):
+            value[a : a + SLICE] = np.where(hit, table[column][np.maximum(rows, 0)], 0)
+    return found, value
 
 
 def emit(sink: FindingSink, file: str, kinds: list[Finding], reader: Reader) -> None:
@@ -94,11 +109,9 @@ def check_referrals(sink: FindingSink, referrals: KeyTable, c1: np.ndarray, c2: 
 
     ``referrals`` holds the last record of each referral ID; ``c1``/``c2`` its child keys.
     """
-    valid = referrals["received"] > 0
-    rows = children.find(c1, c2)
-    found = rows >= 0
-    death = np.where(found, children["death"][np.maximum(rows, 0)], 0) if len(children) else np.zeros(len(rows), np.int32)
     received = referrals["received"]
+    valid = received > 0
+    found, death = _join(children, c1, c2, "death")
     missing = np.flatnonzero(valid & ~found)
     late = np.flatnonzero(valid & found & (death > 0) & (received > death))
     line = referrals["line"]
@@ -113,56 +126,56 @@ def check_referrals(sink: FindingSink, referrals: KeyTable, c1: np.ndarray, c2: 
 def check_assessments(
     sink: FindingSink,
     assessments: KeyTable,
-    keys: dict[str, np.ndarray],
+    keys: Callable[[str], np.ndarray],
+    line_of: Callable[[np.ndarray], np.ndarray],
     children: KeyTable,
-    referrals: KeyTable,
+    referrals: dict[str, KeyTable],
     reader: Reader,
 ) -> np.ndarray:
     """Assessment -> child and referral exist (EXP-005); referral <= start,
     start on or before the child's death (EXP-006).
 
-    ``keys`` holds the child (``c1``, ``c2``) and referral (``r1``, ``r2``, ``has_referral``)
-    keys of each entry of ``assessments``. Returns the child's date of death per entry (0: none).
+    ``keys(name)`` gives the child (``c1``, ``c2``) and referral (``r1``, ``r2``,
+    ``has_referral``) keys of each entry of ``assessments``, loaded one at a time;
+    ``line_of(entries)`` their lines. ``referrals["table"]`` is dropped once joined.
+    Returns the child's date of death per entry (0: none).
     """
     start = assessments["start"]
     valid = start > 0
-    rows = children.find(keys["c1"], keys["c2"])
-    found = rows >= 0
-    death = np.where(found, children["death"][np.maximum(rows, 0)], 0).astype(np.int32) if len(children) else np.zeros(len(rows), np.int32)
-    no_child = np.flatnonzero(valid & ~found)
-    late = np.flatnonzero(valid & found & (death > 0) & (start > death))
-    has = valid & keys["has_referral"]
-    refs = referrals.find(keys["r1"], keys["r2"])
-    ref_found = refs >= 0
-    received = np.where(ref_found, referrals["received"][np.maximum(refs, 0)], 0) if len(referrals) else np.zeros(len(refs), np.int32)
+    has = valid & keys("has_referral")
+    ref_found, received = _join(referrals.pop("table"), keys("r1"), keys("r2"), "received")
     no_referral = np.flatnonzero(has & ~ref_found)
     early = np.flatnonzero(has & ref_found & (received > 0) & (start < received))
-    line = assessments["line"]
+    received = received[early]
+    del has, ref_found
+    found, death = _join(children, keys("c1"), keys("c2"), "death")
+    no_child = np.flatnonzero(valid & ~found)
+    late = np.flatnonzero(valid & found & (death > 0) & (start > death))
+    del found
     emit(sink, "assessments.jsonl", [
-        Finding(EXP_REFS, "/child_id", line[no_child],
+        Finding(EXP_REFS, "/child_id", line_of(no_child),
                 lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl", 0),
-        Finding(EXP_DATES, "/start_date", line[late],
+        Finding(EXP_DATES, "/start_date", line_of(late),
                 lambda i, r: f"assessment started {iso(int(start[late[i]]))}, after the child's date of death {iso(int(death[late[i]]))}", 1),
-        Finding(EXP_REFS, "/referral_id", line[no_referral],
+        Finding(EXP_REFS, "/referral_id", line_of(no_referral),
                 lambda i, r: f"referral_id {_field(r, 'referral_id')!r} not found in referrals.jsonl", 2),
-        Finding(EXP_DATES, "/start_date", line[early],
-                lambda i, r: f"assessment started {iso(int(start[early[i]]))}, before its referral was received ({iso(int(received[early[i]]))})", 3),
+        Finding(EXP_DATES, "/start_date", line_of(early),
+                lambda i, r: f"assessment started {iso(int(start[early[i]]))}, before its referral was received ({iso(int(received[i]))})", 3),
     ], reader)
-    return np.where(valid, death, 0).astype(np.int32)
+    death[~valid] = 0
+    return death
 
 
-def check_seen(sink: FindingSink, assessments: KeyTable, seen: np.ndarray | None, reader: Reader) -> None:
+def check_seen(sink: FindingSink, assessments: KeyTable, line: np.ndarray, seen: np.ndarray | None, reader: Reader) -> None:
     """Every completed assessment has a visit with the child seen between start and completion (EXP-008).
 
-    ``seen``: entries of ``assessments`` that have such a visit.
+    ``line``: the line of each entry of ``assessments``; ``seen``: a mask of the entries that have such a visit.
     """
     start, completed = assessments["start"], assessments["completed"]
-    ok = np.zeros(len(assessments), bool)
-    if seen is not None and len(seen):
-        ok[seen] = True
+    ok = seen if seen is not None else np.zeros(len(assessments), bool)
     unseen = np.flatnonzero((start > 0) & (completed > 0) & ~ok)
     emit(sink, "assessments.jsonl", [
-        Finding(EXP_TIMESCALES, "/status", assessments["line"][unseen],
+        Finding(EXP_TIMESCALES, "/status", line[unseen],
                 lambda i, r: (f"assessment {_field(r, 'id')!r} completed on {iso(int(completed[unseen[i]]))} without a visit "
                               f"seeing the child between {iso(int(start[unseen[i]]))} and {iso(int(completed[unseen[i]]))}")),
     ], reader)

@@ -30,7 +30,7 @@ from conformance.export.findings import (
     Finding,
     FindingSink,
 )
-from conformance.export.keys import partition_bits, records_at
+from conformance.export.keys import KeyTable, partition_bits, records_at, release_memory
 from conformance.export.records import (
     INDEX_TYPES,
     RECORD_TYPES,
@@ -201,7 +201,7 @@ def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:
     whole.bytes, whole.sha256 = digest if digest is not None else (parts[-1].bytes, parts[-1].sha256)
     whole.offsets = []
     offset = 0
-    seen = []
+    seen = None
     for part in parts:
         whole.offsets.append(offset)
         for rid, examples in part.sink.examples.items():
@@ -211,11 +211,10 @@ def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:
         whole.duration += part.duration
         whole.read_error = whole.read_error or part.read_error
         if part.seen is not None:
-            seen.append(part.seen)
+            seen = part.seen if seen is None else seen | part.seen
         offset += part.lines
     whole.lines = offset
-    if seen:
-        whole.seen = np.concatenate(seen)
+    whole.seen = seen
     return whole
 
 
@@ -406,30 +405,38 @@ def validate_export(
         tables = rules.Tables(work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
         cross = FindingSink(max_examples)
         children = practitioners = assessments = None
+        line_file = os.path.join(work, "assessments.line")
         try:
             children, _ = tables.keyed("children", "death")
             practitioners, _ = tables.keyed("practitioners")
-            referrals, rows = tables.keyed("referrals", "received")
+            referrals, rows = tables.keyed("referrals", "received", "line")
             try:
                 rules.check_referrals(cross, referrals, tables.column("referrals", "c1")[rows],
                                       tables.column("referrals", "c2")[rows], children, reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
+            del referrals.columns["line"], rows
             assessments, rows = tables.keyed("assessments", "start", "completed")
-            refs = {c: tables.column("assessments", c)[rows] for c in ("c1", "c2", "r1", "r2", "has_referral")}
-            del rows
+            tables.column("assessments", "line")[rows].tofile(line_file)  # read back for findings only
+            pending = {"table": referrals}  # dropped by the rule once joined
+            del referrals
             try:
-                death = rules.check_assessments(cross, assessments, refs, children, referrals, reader)
+                death = rules.check_assessments(
+                    cross, assessments, lambda c: tables.column("assessments", c)[rows],
+                    lambda entries: np.memmap(line_file, np.int64, "r")[entries] if len(entries) else entries.astype(np.int64),
+                    children, pending, reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
                 death = np.zeros(len(assessments), np.int32)
             assessments.columns["death"] = death
-            del refs, referrals
+            del pending, rows, death
+            children = KeyTable(children.h1, children.h2[:0])  # existence (h1) only from here on
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 cross.crashed(rid, "index", exc)
+        release_memory()  # before the workers are forked
         run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES],
             {"children": children, "practitioners": practitioners, "assessments": assessments}, earlier=INDEX_FILES)
 
@@ -445,10 +452,13 @@ def validate_export(
         sink.merge(cross)
         if assessments is not None:
             try:
+                line = np.fromfile(line_file, np.int64) if os.path.exists(line_file) else np.empty(0, np.int64)
                 if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
-                    rules.check_seen(sink, assessments, scans["visits.jsonl"].seen, reader)
+                    packed = scans["visits.jsonl"].seen
+                    seen = np.unpackbits(packed, count=len(assessments)).astype(bool) if packed is not None else None
+                    rules.check_seen(sink, assessments, line, seen, reader)
                 elif "assessments.jsonl" in scans:
-                    rules.check_seen(sink, assessments, None, reader)  # no visits at all: every completion is unseen
+                    rules.check_seen(sink, assessments, line, None, reader)  # no visits at all: every completion is unseen
             except Exception as exc:  # noqa: BLE001
                 sink.crashed(EXP_TIMESCALES, "visits", exc)
     try:
