@@ -195,6 +195,28 @@ class KeyTable:
         return self.find(keys(values), keys2(values))
 
 
+def save_table(table: KeyTable, directory: str, columns: Iterable[str] = ()) -> None:
+    """Write ``table`` (its keys and ``columns``) as ``.npy`` files under ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    for name, values in (("h1", table.h1), ("h2", table.h2), *((c, table[c]) for c in columns)):
+        np.save(os.path.join(directory, name + ".npy"), values)
+
+
+_OPENED: dict[str, KeyTable] = {}
+
+
+def open_table(directory: str) -> KeyTable:
+    """The table saved under ``directory``, mapped read-only (once per process)."""
+    if directory not in _OPENED:
+        arrays = {}
+        for entry in sorted(os.listdir(directory)):
+            path = os.path.join(directory, entry)
+            arrays[entry[: -len(".npy")]] = np.load(path, mmap_mode="r") if os.path.getsize(path) > 4096 else np.load(path)
+        h1, h2 = arrays.pop("h1"), arrays.pop("h2")
+        _OPENED[directory] = KeyTable(h1, h2, arrays)
+    return _OPENED[directory]
+
+
 def records_at(stream_factory: Callable[[], Any], lines: np.ndarray, max_line: int) -> Iterator[tuple[int, Any]]:
     """Yield ``(line, parsed record)`` for the sorted 1-based ``lines`` of a JSON Lines stream.
 

@@ -30,7 +30,7 @@ import orjson
 
 from conformance._resources import spec_path
 from conformance.export.archive import Limits, SourceSpec, member
-from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2, release_memory
+from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
 from conformance.export.findings import (
     EXP_DATES,
     EXP_IDENTIFIERS,
@@ -244,15 +244,6 @@ class FileScan:
     offsets: list[int] = field(default_factory=lambda: [0])  # first line - 1 of each part
 
 
-_CONTEXT: dict[str, Any] = {}
-
-
-def set_context(context: dict[str, Any]) -> None:
-    """Set the indexes inherited by worker processes forked afterwards (and used in-process)."""
-    global _CONTEXT
-    _CONTEXT = context
-
-
 class _Part:
     """The lines of a binary stream that start at a byte offset in ``[start, end)``.
 
@@ -419,9 +410,8 @@ class _Scanner:
         self.local_ids = KeyLog(os.path.join(directory, "local_id"), part, bits)
         dtypes = _TABLES.get(record_type)
         self.table = _Columns(os.path.join(directory, "table"), part, dtypes) if dtypes else None
-        self.children = context.get("children")
-        self.practitioners = context.get("practitioners")
-        self.assessments = context.get("assessments")
+        self.children, self.practitioners, self.assessments = (
+            open_table(context[t]) if t in context else None for t in ("children", "practitioners", "assessments"))
         self.seen = np.zeros(len(self.assessments) if self.assessments is not None else 0, bool)
         self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(self, "_" + record_type)
         self.rule_requirements = {
@@ -636,7 +626,7 @@ def scan_file(
     work: str,
     max_examples: int = 20,
     limits: Limits | None = None,
-    context: dict[str, Any] | None = None,
+    context: dict[str, str] | None = None,
     byte_range: tuple[int, int | None] | None = None,
     part: int = 0,
     bits: int = 0,
@@ -645,8 +635,9 @@ def scan_file(
     """Scan file ``name`` of the export as records of ``record_type``.
 
     IDs (and, for index types, table rows) are written under ``work/name``. ``context``
-    holds the tables of other files (None: the process-wide one set with
-    :func:`set_context` before worker processes were forked). With ``byte_range`` only
+    names the directories of the tables of other files it needs (see
+    :func:`~conformance.export.keys.save_table`); a table missing from it is taken as
+    empty (every reference to it is missing). With ``byte_range`` only
     the lines starting in that byte range are read, as part number ``part``; line
     numbers are then relative to the part. ``hash_all``: hash (and count) the whole file
     even when reading a part of it.
@@ -655,7 +646,7 @@ def scan_file(
     limits = limits or Limits()
     sink = FindingSink(max_examples)
     result = FileScan(name, record_type, sink=sink)
-    scanner = _Scanner(name, record_type, sink, _CONTEXT if context is None else context,
+    scanner = _Scanner(name, record_type, sink, context or {},
                        os.path.join(work, name), part, bits, limits)
     hasher: Any = hashlib.sha256() if hash_all else _NoHash()
     counter = [0]

@@ -30,7 +30,7 @@ from conformance.export.findings import (
     Finding,
     FindingSink,
 )
-from conformance.export.keys import KeyTable, partition_bits, records_at, release_memory
+from conformance.export.keys import KeyTable, partition_bits, records_at, release_memory, save_table
 from conformance.export.records import (
     INDEX_TYPES,
     RECORD_TYPES,
@@ -40,7 +40,6 @@ from conformance.export.records import (
     hash_member,
     scan_file,
     schema_errors,
-    set_context,
     validator,
 )
 from conformance.result import CheckResult
@@ -334,85 +333,138 @@ def validate_export(
 
     total = sum(source.members.get(f, 0) for f in expected)
     parallel = workers > 1 and total >= PARALLEL_THRESHOLD and _fork() is not None
-    scans: dict[str, FileScan] = {}
-    part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
-    spec = source.spec
     _warm_up()
-
-    def reader(file: str, lines: Any) -> dict[int, Any]:
-        return dict(records_at(lambda: member(spec, file), lines, limits.max_line_bytes))
-
     with tempfile.TemporaryDirectory(prefix="ics-export-") as work:
-        kwargs = {"max_examples": max_examples, "limits": limits, "work": work}
-
-        def crashed(n: str, exc: BaseException) -> None:
-            for rid in EXPORT_REQUIREMENTS[1:]:
-                sink.crashed(rid, n, exc)
-            report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
-
-        def run(names: Sequence[str], context: dict[str, Any], earlier: Sequence[str] = ()) -> None:
-            """Scan ``names`` (in parts where large) and find the duplicate IDs of ``earlier`` and ``names``."""
-            set_context(context)  # inherited by the workers forked below
-            executor: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=_fork()) if parallel else _Inline()
-            dedupes: dict[str, Future[Any]] = {}
-
-            def dedupe(n: str) -> None:
-                if n in scans and not scans[n].read_error:
-                    bits = partition_bits(source.members[n])
-                    dedupes[n] = executor.submit(duplicates, spec, n, expected[n], offsets=scans[n].offsets, bits=bits, **kwargs)
-
-            try:
-                for n in earlier:
-                    dedupe(n)
-                order = sorted((n for n in names if n in present), key=lambda n: -source.members[n])
-                jobs: dict[str, list[Future[Any]]] = {}
-                hashes: dict[str, Future[Any]] = {}
-                for n in order:
-                    size = source.members[n]
-                    bits = partition_bits(size)
-                    if parallel and size > part_size:
-                        count = -(-size // part_size) if spec.kind == "directory" else workers
-                        bounds: list[int | None] = [size * k // count for k in range(count)] + [None]
-                        if spec.kind == "directory":
-                            hashes[n] = executor.submit(hash_member, spec, n)
-                        jobs[n] = [
-                            executor.submit(scan_file, spec, n, expected[n], byte_range=(a, b), part=k, bits=bits,  # type: ignore[arg-type]
-                                            hash_all=spec.kind != "directory" and b is None, **kwargs)
-                            for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
-                        ]
-                    else:
-                        jobs[n] = [executor.submit(scan_file, spec, n, expected[n], bits=bits, **kwargs)]
-                for n, futures in jobs.items():
-                    try:
-                        parts = [f.result() for f in futures]
-                        scans[n] = parts[0] if len(parts) == 1 else _combine(parts, hashes[n].result() if n in hashes else None)
-                    except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
-                        crashed(n, exc)
-                        continue
-                    if n not in INDEX_FILES:
-                        dedupe(n)
-                for n, future in dedupes.items():
-                    try:
-                        scans[n].sink.merge(future.result())
-                    except Exception as exc:  # noqa: BLE001
-                        scans[n].sink.crashed(EXP_UNIQUE, n, exc)
-            finally:
-                executor.shutdown(wait=True, cancel_futures=True)
-                set_context({})
-
-        run(INDEX_FILES, {})
-        readable = {n: s for n, s in scans.items() if not s.read_error}
-        tables = rules.Tables(work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
-        cross = FindingSink(max_examples)
-        children = practitioners = assessments = None
-        line_file = os.path.join(work, "assessments.line")
+        executor: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=_fork()) if parallel else _Inline()
         try:
-            children, _ = tables.keyed("children", "death")
-            practitioners, _ = tables.keyed("practitioners")
+            scans = _Pipeline(source, executor, work, total, workers, parallel, max_examples, limits, report).run()
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+    try:
+        _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
+    except Exception as exc:  # noqa: BLE001
+        sink.crashed(EXP_MANIFEST, MANIFEST, exc)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+class _Pipeline:
+    """Scans the record files on one pool, each as soon as the tables it needs exist.
+
+    Children and practitioners are scanned first, referrals and assessments right behind
+    them; once the first two are read their tables are written and notes, allocations and
+    aliases follow; once referrals and assessments are read the coordinator runs their
+    cross-file rules (while the workers go on) and visits follow. Tables reach the
+    workers as files they map read-only.
+    """
+
+    def __init__(self, source: Any, executor: Executor, work: str, total: int, workers: int, parallel: bool,
+                 max_examples: int, limits: Limits, report: ExportReport) -> None:
+        self.source, self.spec, self.executor, self.work = source, source.spec, executor, work
+        self.workers, self.parallel, self.limits, self.report = workers, parallel, limits, report
+        self.max_examples = max_examples
+        self.part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
+        self.kwargs = {"max_examples": max_examples, "limits": limits, "work": work}
+        self.expected = {f"{t}.jsonl": t for t in RECORD_TYPES}
+        self.scans: dict[str, FileScan] = {}
+        self.jobs: dict[str, tuple[list[Future[Any]], Future[Any] | None]] = {}
+        self.dedupes: dict[str, Future[Any]] = {}
+        self.cross = FindingSink(max_examples)
+
+    def reader(self, file: str, lines: Any) -> dict[int, Any]:
+        return dict(records_at(lambda: member(self.spec, file), lines, self.limits.max_line_bytes))
+
+    def scan(self, names: Sequence[str], context: dict[str, str] | None = None) -> None:
+        """Submit the scans of ``names`` (largest first; large files in parts)."""
+        spec, members = self.spec, self.source.members
+        for n in sorted((n for n in names if n in members), key=lambda n: -members[n]):
+            size, bits = members[n], partition_bits(members[n])
+            kwargs = {**self.kwargs, "context": context or {}, "bits": bits}
+            if self.parallel and size > self.part_size:
+                directory = spec.kind == "directory"
+                count = -(-size // self.part_size) if directory else self.workers
+                bounds: list[int | None] = [size * k // count for k in range(count)] + [None]
+                digest = self.executor.submit(hash_member, spec, n) if directory else None
+                parts = [
+                    self.executor.submit(scan_file, spec, n, self.expected[n], byte_range=(a, b), part=k,  # type: ignore[arg-type]
+                                         hash_all=not directory and b is None, **kwargs)
+                    for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
+                ]
+                self.jobs[n] = (parts, digest)
+            else:
+                self.jobs[n] = ([self.executor.submit(scan_file, spec, n, self.expected[n], **kwargs)], None)
+
+    def collect(self, names: Sequence[str]) -> None:
+        """Wait for the scans of ``names``; then find their duplicate IDs (on the pool)."""
+        for n in names:
+            if n not in self.jobs:
+                continue
+            futures, digest = self.jobs.pop(n)
+            try:
+                parts = [f.result() for f in futures]
+                self.scans[n] = parts[0] if len(parts) == 1 else _combine(parts, digest.result() if digest else None)
+            except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
+                for rid in EXPORT_REQUIREMENTS[1:]:
+                    self.report.sink.crashed(rid, n, exc)
+                self.report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
+                continue
+            if not self.scans[n].read_error:
+                self.dedupes[n] = self.executor.submit(
+                    duplicates, self.spec, n, self.expected[n], offsets=self.scans[n].offsets,
+                    bits=partition_bits(self.source.members[n]), **self.kwargs)
+
+    def tables(self) -> rules.Tables:
+        readable = {n: s for n, s in self.scans.items() if not s.read_error}
+        return rules.Tables(self.work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
+
+    def context(self, name: str, table: KeyTable | None, *columns: str) -> dict[str, str]:
+        """Write ``table`` for the workers (nothing when it could not be built)."""
+        if table is None:
+            return {}
+        directory = os.path.join(self.work, "context", name)
+        save_table(table, directory, columns)
+        return {name: directory}
+
+    def run(self) -> dict[str, FileScan]:
+        file = lambda t: f"{t}.jsonl"  # noqa: E731
+        self.scan([file("children"), file("practitioners")])
+        self.scan([file("referrals"), file("assessments")])
+        self.collect([file("children"), file("practitioners")])
+        children = practitioners = None
+        try:
+            children, _ = self.tables().keyed("children", "death")
+            practitioners, _ = self.tables().keyed("practitioners")
+        except Exception as exc:  # noqa: BLE001 - the tables could not be built
+            for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
+                self.cross.crashed(rid, "index", exc)
+        context = {**self.context("children", children), **self.context("practitioners", practitioners)}
+        self.scan([file(t) for t in ("case_notes", "allocations", "aliases")], context)
+        self.collect([file("referrals"), file("assessments")])
+        assessments = self.assessment_rules(children)
+        del children
+        release_memory()
+        self.scan([file("visits")], self.context("assessments", assessments, "start", "completed", "death"))
+        self.collect(list(self.jobs))
+        for n, future in self.dedupes.items():
+            try:
+                self.scans[n].sink.merge(future.result())
+            except Exception as exc:  # noqa: BLE001
+                self.scans[n].sink.crashed(EXP_UNIQUE, n, exc)
+        self.finish(assessments)
+        return self.scans
+
+    def assessment_rules(self, children: KeyTable | None) -> KeyTable | None:
+        """Referral and assessment rules (EXP-005/006); returns the assessments table for the visits."""
+        if children is None:
+            return None
+        cross = self.cross
+        line_file = os.path.join(self.work, "assessments.line")
+        try:
+            tables = self.tables()
             referrals, rows = tables.keyed("referrals", "received", "line")
             try:
                 rules.check_referrals(cross, referrals, tables.column("referrals", "c1")[rows],
-                                      tables.column("referrals", "c2")[rows], children, reader)
+                                      tables.column("referrals", "c2")[rows], children, self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
@@ -425,21 +477,21 @@ def validate_export(
                 death = rules.check_assessments(
                     cross, assessments, lambda c: tables.column("assessments", c)[rows],
                     lambda entries: np.memmap(line_file, np.int64, "r")[entries] if len(entries) else entries.astype(np.int64),
-                    children, pending, reader)
+                    children, pending, self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
                 death = np.zeros(len(assessments), np.int32)
             assessments.columns["death"] = death
-            del pending, rows, death
-            children = KeyTable(children.h1, children.h2[:0])  # existence (h1) only from here on
+            return assessments
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 cross.crashed(rid, "index", exc)
-        release_memory()  # before the workers are forked
-        run([f"{t}.jsonl" for t in RECORD_TYPES if t not in INDEX_TYPES],
-            {"children": children, "practitioners": practitioners, "assessments": assessments}, earlier=INDEX_FILES)
+            return None
 
+    def finish(self, assessments: KeyTable | None) -> None:
+        """Merge the findings in file order, then the cross-file ones, then EXP-008's completions."""
+        report, sink, scans = self.report, self.report.sink, self.scans
         unreadable = {n for n, s in scans.items() if s.read_error}
         for n in sorted(unreadable):
             report.errors.append(scans[n].read_error or n)
@@ -449,21 +501,17 @@ def validate_export(
             sink.merge(scans[n].sink)
             s = scans[n]
             report.files.append(FileStats(n, s.record_type, s.records, s.bytes, s.sha256, round(s.duration, 3)))
-        sink.merge(cross)
-        if assessments is not None:
-            try:
-                line = np.fromfile(line_file, np.int64) if os.path.exists(line_file) else np.empty(0, np.int64)
-                if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
-                    packed = scans["visits.jsonl"].seen
-                    seen = np.unpackbits(packed, count=len(assessments)).astype(bool) if packed is not None else None
-                    rules.check_seen(sink, assessments, line, seen, reader)
-                elif "assessments.jsonl" in scans:
-                    rules.check_seen(sink, assessments, line, None, reader)  # no visits at all: every completion is unseen
-            except Exception as exc:  # noqa: BLE001
-                sink.crashed(EXP_TIMESCALES, "visits", exc)
-    try:
-        _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
-    except Exception as exc:  # noqa: BLE001
-        sink.crashed(EXP_MANIFEST, MANIFEST, exc)
-    report.seconds = time.perf_counter() - began
-    return report
+        sink.merge(self.cross)
+        if assessments is None:
+            return
+        try:
+            line_file = os.path.join(self.work, "assessments.line")
+            line = np.fromfile(line_file, np.int64) if os.path.exists(line_file) else np.empty(0, np.int64)
+            if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
+                packed = scans["visits.jsonl"].seen
+                seen = np.unpackbits(packed, count=len(assessments)).astype(bool) if packed is not None else None
+                rules.check_seen(sink, assessments, line, seen, self.reader)
+            elif "assessments.jsonl" in scans:
+                rules.check_seen(sink, assessments, line, None, self.reader)  # no visits at all: every completion is unseen
+        except Exception as exc:  # noqa: BLE001
+            sink.crashed(EXP_TIMESCALES, "visits", exc)
