@@ -388,6 +388,9 @@ class _Columns:
         row = {k: np.asarray(values[k], d) if k in values else np.zeros(n, d) for k, d in self._dtypes.items()}
         self._columns.add(**row)
 
+    def close(self) -> None:
+        self._columns.close()
+
 
 class _Scanner:
     """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
@@ -428,6 +431,8 @@ class _Scanner:
     def finish(self) -> None:
         self.ids.flush()
         self.local_ids.flush()
+        if self.table is not None:
+            self.table.close()
 
     # -- parsing and schema -----------------------------------------------------------------
     def chunk(self, lines: list[bytes | None], first: int, final: bool) -> None:
@@ -666,11 +671,12 @@ def scan_file(
                 del lines
                 if k % 64 == 0:
                     release_memory()
-        scanner.finish()
     except OSError as exc:
         result.read_error = f"{name}: read failed: {exc}"
     except Exception as exc:  # zlib / zip CRC errors and the like
         result.read_error = f"{name}: read failed: {type(exc).__name__}: {exc}"
+    finally:
+        scanner.finish()
     result.records = scanner.records
     result.bytes = skipped + counter[0]
     result.sha256 = hasher.hexdigest() if hash_all else ""
