@@ -9,7 +9,7 @@ file (the count covers all of them).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,45 +38,113 @@ class Finding:
     order: int = 0  # among findings on the same line
 
 
+#: Table rows read and joined at once (bounds the temporaries of a join).
+SLICE = 1 << 18
+
+
 class Tables:
-    """The tables of the index files of one export (empty when a file is absent or unreadable)."""
+    """The tables the scans of the index files wrote (empty when a file is absent or unreadable).
+
+    Rows are in file order; a repeated ID has several rows, of which the last counts.
+    """
 
     def __init__(self, work: str, parts: dict[str, int], offsets: dict[str, list[int]]) -> None:
         self._work = work
         self._parts = parts
         self._offsets = offsets
 
+    def _directory(self, record_type: str) -> str:
+        return os.path.join(self._work, f"{record_type}.jsonl", "table")
+
     def column(self, record_type: str, name: str) -> np.ndarray:
         file = f"{record_type}.jsonl"
         if file not in self._parts:
             return np.empty(0, _DTYPES[name])
         offsets = self._offsets[file] if name == "line" else None
-        return load_column(os.path.join(self._work, file, "table"), name, _DTYPES[name], self._parts[file], offsets)
+        return load_column(self._directory(record_type), name, _DTYPES[name], self._parts[file], offsets)
 
-    def keyed(self, record_type: str, *names: str) -> tuple[KeyTable, np.ndarray]:
-        """The table of ``record_type`` (last record of each ID) with ``names`` columns, and
-        the row of the file's table each entry came from."""
-        table, rows = KeyTable.build(self.column(record_type, "h1"), self.column(record_type, "h2"), self.column(record_type, "line"))
+    def slices(self, record_type: str, names: tuple[str, ...], size: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(first row, {name: values})`` over the rows in file order, ``size`` rows at a time."""
+        file = f"{record_type}.jsonl"
+        if file not in self._parts:
+            return
+        directory, row, size = self._directory(record_type), 0, size or SLICE
+        for part in range(self._parts[file]):
+            path = os.path.join(directory, f"h1.{part:05d}")
+            rows = os.path.getsize(path) // 8 if os.path.exists(path) else 0
+            for a in range(0, rows, size):
+                count = min(size, rows - a)
+                out = {}
+                for name in names:
+                    dtype = np.dtype(_DTYPES[name])
+                    values = np.fromfile(os.path.join(directory, f"{name}.{part:05d}"), dtype, count, offset=a * dtype.itemsize)
+                    if name == "line":
+                        values += self._offsets[file][part]
+                    out[name] = values
+                yield row, out
+                row += count
+
+    def latest(self, record_type: str) -> np.ndarray | None:
+        """Mask of the rows that count (the last of each ID); None: every row (no repeated ID)."""
+        h1 = self.column(record_type, "h1")
+        n = len(h1)
+        ordered = np.sort(h1)
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        del ordered
+        if not len(repeated):
+            return None
+        rows = np.flatnonzero(np.isin(h1, repeated))  # only these need a closer look
+        del h1
+        h1, h2, line = (self.column(record_type, c)[rows] for c in ("h1", "h2", "line"))
+        order = np.lexsort((line, h2, h1))
+        h1, h2 = h1[order], h2[order]
+        last = np.ones(len(order), bool)
+        last[:-1] = (h1[1:] != h1[:-1]) | (h2[1:] != h2[:-1])
+        kept = np.ones(n, bool)
+        kept[rows] = False
+        kept[rows[order[last]]] = True
+        return kept
+
+    def keyed(self, record_type: str, names: tuple[str, ...] = (), kept: np.ndarray | None = None,
+              extra: dict[str, np.ndarray] | None = None) -> KeyTable:
+        """The rows that count, sorted by ``(h1, h2)``, with columns ``names`` (and the row-order
+        arrays in ``extra``)."""
+        index = np.flatnonzero(kept) if kept is not None else None
+        pick = (lambda v: v[index]) if index is not None else (lambda v: v)  # noqa: E731
+        h1, h2 = pick(self.column(record_type, "h1")), pick(self.column(record_type, "h2"))
+        order = np.lexsort((h2, h1))
+        table = KeyTable(h1[order], h2[order])
+        del h1, h2
         for name in names:
-            table.columns[name] = self.column(record_type, name)[rows]
-        return table, rows
-
-
-#: Table entries joined at once (bounds the temporaries of a join).
-SLICE = 1 << 19
+            table.columns[name] = pick(self.column(record_type, name))[order]
+        for name, values in (extra or {}).items():
+            table.columns[name] = pick(values)[order]
+        return table
 
 
 def _join(table: KeyTable, q1: np.ndarray, q2: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(found, table[column] of the match or 0)`` for each key, a slice at a time."""
-    found = np.zeros(len(q1), bool)
-    value = np.zeros(len(q1), table[column].dtype if len(table) else np.int32)
-    for a in range(0, len(q1), SLICE):
-        rows = table.find(q1[a : a + SLICE], q2[a : a + SLICE])
-        hit = rows >= 0
-        found[a : a + SLICE] = hit
-        if len(table):
-            value[a : a + SLICE] = np.where(hit, table[column][np.maximum(rows, 0)], 0)
-    return found, value
+    """``(found, table[column] of the match or 0)`` for each key."""
+    rows = table.find(q1, q2)
+    found = rows >= 0
+    if not len(table):
+        return found, np.zeros(len(q1), np.int32)
+    return found, np.where(found, table[column][np.maximum(rows, 0)], 0)
+
+
+class _Collected:
+    """Finding rows gathered slice by slice: lines plus the values their messages need."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {}
+
+    def add(self, mask: np.ndarray, **columns: np.ndarray) -> None:
+        if mask.any():
+            for name, values in columns.items():
+                self.parts.setdefault(name, []).append(values[mask])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        parts = self.parts.get(name)
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def emit(sink: FindingSink, file: str, kinds: list[Finding], reader: Reader) -> None:
@@ -103,77 +171,76 @@ def _field(record: Any, key: str) -> Any:
     return record.get(key) if isinstance(record, dict) else None
 
 
-def check_referrals(sink: FindingSink, referrals: KeyTable, c1: np.ndarray, c2: np.ndarray, children: KeyTable,
-                    reader: Reader) -> None:
+def check_referrals(sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable, reader: Reader) -> None:
     """Referral -> child exists (EXP-005); received on or before the child's death (EXP-006).
 
-    ``referrals`` holds the last record of each referral ID; ``c1``/``c2`` its child keys.
+    Only the rows in ``kept`` (None: all) count: the last record of each referral ID.
     """
-    received = referrals["received"]
-    valid = received > 0
-    found, death = _join(children, c1, c2, "death")
-    missing = np.flatnonzero(valid & ~found)
-    late = np.flatnonzero(valid & found & (death > 0) & (received > death))
-    line = referrals["line"]
+    missing, late = _Collected(), _Collected()
+    for row, s in tables.slices("referrals", ("c1", "c2", "received", "line")):
+        counts = s["received"] > 0  # 0: the record failed its schema
+        if kept is not None:
+            counts &= kept[row : row + len(counts)]
+        found, death = _join(children, s["c1"], s["c2"], "death")
+        missing.add(counts & ~found, line=s["line"])
+        late.add(counts & found & (death > 0) & (s["received"] > death), line=s["line"], received=s["received"], death=death)
+    received, death = late["received"], late["death"]
     emit(sink, "referrals.jsonl", [
-        Finding(EXP_REFS, "/child_id", line[missing],
+        Finding(EXP_REFS, "/child_id", missing["line"],
                 lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl"),
-        Finding(EXP_DATES, "/received_on", line[late],
-                lambda i, r: f"referral received {iso(int(received[late[i]]))}, after the child's date of death {iso(int(death[late[i]]))}"),
+        Finding(EXP_DATES, "/received_on", late["line"],
+                lambda i, r: f"referral received {iso(int(received[i]))}, after the child's date of death {iso(int(death[i]))}"),
     ], reader)
 
 
-def check_assessments(
-    sink: FindingSink,
-    assessments: KeyTable,
-    keys: Callable[[str], np.ndarray],
-    line_of: Callable[[np.ndarray], np.ndarray],
-    children: KeyTable,
-    referrals: dict[str, KeyTable],
-    reader: Reader,
-) -> np.ndarray:
+def check_assessments(sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable,
+                      referrals: KeyTable, reader: Reader) -> np.ndarray:
     """Assessment -> child and referral exist (EXP-005); referral <= start,
     start on or before the child's death (EXP-006).
 
-    ``keys(name)`` gives the child (``c1``, ``c2``) and referral (``r1``, ``r2``,
-    ``has_referral``) keys of each entry of ``assessments``, loaded one at a time;
-    ``line_of(entries)`` their lines. ``referrals["table"]`` is dropped once joined.
-    Returns the child's date of death per entry (0: none).
+    Only the rows in ``kept`` (None: all) count. Returns, per row, the date of death of
+    the assessment's child (0: none, or the assessment does not count).
     """
-    start = assessments["start"]
-    valid = start > 0
-    has = valid & keys("has_referral")
-    ref_found, received = _join(referrals.pop("table"), keys("r1"), keys("r2"), "received")
-    no_referral = np.flatnonzero(has & ~ref_found)
-    early = np.flatnonzero(has & ref_found & (received > 0) & (start < received))
-    received = received[early]
-    del has, ref_found
-    found, death = _join(children, keys("c1"), keys("c2"), "death")
-    no_child = np.flatnonzero(valid & ~found)
-    late = np.flatnonzero(valid & found & (death > 0) & (start > death))
-    del found
+    no_child, late, no_referral, early = _Collected(), _Collected(), _Collected(), _Collected()
+    deaths = []
+    for row, s in tables.slices("assessments", ("c1", "c2", "r1", "r2", "has_referral", "start", "line")):
+        start, line = s["start"], s["line"]
+        counts = start > 0  # 0: the record failed its schema
+        if kept is not None:
+            counts &= kept[row : row + len(counts)]
+        found, death = _join(children, s["c1"], s["c2"], "death")
+        no_child.add(counts & ~found, line=line)
+        late.add(counts & found & (death > 0) & (start > death), line=line, start=start, death=death)
+        deaths.append(np.where(counts, death, 0).astype(np.int32))
+        has = counts & s["has_referral"]
+        found, received = _join(referrals, s["r1"], s["r2"], "received")
+        no_referral.add(has & ~found, line=line)
+        early.add(has & found & (received > 0) & (start < received), line=line, start=start, received=received)
+    late_start, late_death, early_start, early_received = late["start"], late["death"], early["start"], early["received"]
     emit(sink, "assessments.jsonl", [
-        Finding(EXP_REFS, "/child_id", line_of(no_child),
+        Finding(EXP_REFS, "/child_id", no_child["line"],
                 lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl", 0),
-        Finding(EXP_DATES, "/start_date", line_of(late),
-                lambda i, r: f"assessment started {iso(int(start[late[i]]))}, after the child's date of death {iso(int(death[late[i]]))}", 1),
-        Finding(EXP_REFS, "/referral_id", line_of(no_referral),
+        Finding(EXP_DATES, "/start_date", late["line"],
+                lambda i, r: f"assessment started {iso(int(late_start[i]))}, after the child's date of death {iso(int(late_death[i]))}", 1),
+        Finding(EXP_REFS, "/referral_id", no_referral["line"],
                 lambda i, r: f"referral_id {_field(r, 'referral_id')!r} not found in referrals.jsonl", 2),
-        Finding(EXP_DATES, "/start_date", line_of(early),
-                lambda i, r: f"assessment started {iso(int(start[early[i]]))}, before its referral was received ({iso(int(received[i]))})", 3),
+        Finding(EXP_DATES, "/start_date", early["line"],
+                lambda i, r: f"assessment started {iso(int(early_start[i]))}, before its referral was received ({iso(int(early_received[i]))})", 3),
     ], reader)
-    death[~valid] = 0
-    return death
+    return np.concatenate(deaths) if deaths else np.empty(0, np.int32)
 
 
-def check_seen(sink: FindingSink, assessments: KeyTable, line: np.ndarray, seen: np.ndarray | None, reader: Reader) -> None:
+def check_seen(sink: FindingSink, start: np.ndarray, completed: np.ndarray, line: np.ndarray, seen: np.ndarray | None,
+               reader: Reader) -> None:
     """Every completed assessment has a visit with the child seen between start and completion (EXP-008).
 
-    ``line``: the line of each entry of ``assessments``; ``seen``: a mask of the entries that have such a visit.
+    Columns of the assessments table: ``start``, ``completed`` and ``line`` of each entry;
+    ``seen``: a mask of the entries that have such a visit.
     """
-    start, completed = assessments["start"], assessments["completed"]
-    ok = seen if seen is not None else np.zeros(len(assessments), bool)
-    unseen = np.flatnonzero((start > 0) & (completed > 0) & ~ok)
+    unseen = (start > 0) & (completed > 0)
+    if seen is not None:
+        unseen &= ~seen
+    unseen = np.flatnonzero(unseen)
     emit(sink, "assessments.jsonl", [
         Finding(EXP_TIMESCALES, "/status", line[unseen],
                 lambda i, r: (f"assessment {_field(r, 'id')!r} completed on {iso(int(completed[unseen[i]]))} without a visit "

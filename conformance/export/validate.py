@@ -430,66 +430,62 @@ class _Pipeline:
         self.scan([file("children"), file("practitioners")])
         self.scan([file("referrals"), file("assessments")])
         self.collect([file("children"), file("practitioners")])
-        children = practitioners = None
+        self.children = practitioners = None
         try:
-            children, _ = self.tables().keyed("children", "death")
-            practitioners, _ = self.tables().keyed("practitioners")
+            tables = self.tables()
+            self.children = tables.keyed("children", ("death",), tables.latest("children"))
+            practitioners = tables.keyed("practitioners")
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 self.cross.crashed(rid, "index", exc)
-        context = {**self.context("children", children), **self.context("practitioners", practitioners)}
+        context = {**self.context("children", self.children), **self.context("practitioners", practitioners)}
+        del practitioners
         self.scan([file(t) for t in ("case_notes", "allocations", "aliases")], context)
         self.collect([file("referrals"), file("assessments")])
-        assessments = self.assessment_rules(children)
-        del children
+        context = self.assessment_rules()
         release_memory()
-        self.scan([file("visits")], self.context("assessments", assessments, "start", "completed", "death"))
+        self.scan([file("visits")], context)
         self.collect(list(self.jobs))
         for n, future in self.dedupes.items():
             try:
                 self.scans[n].sink.merge(future.result())
             except Exception as exc:  # noqa: BLE001
                 self.scans[n].sink.crashed(EXP_UNIQUE, n, exc)
-        self.finish(assessments)
+        self.finish(context.get("assessments"))
         return self.scans
 
-    def assessment_rules(self, children: KeyTable | None) -> KeyTable | None:
-        """Referral and assessment rules (EXP-005/006); returns the assessments table for the visits."""
+    def assessment_rules(self) -> dict[str, str]:
+        """Referral and assessment rules (EXP-005/006); returns the context of the visits (the
+        assessments table, each with its child's date of death)."""
+        children, self.children = self.children, None
         if children is None:
-            return None
-        cross = self.cross
-        line_file = os.path.join(self.work, "assessments.line")
+            return {}
+        cross, tables = self.cross, self.tables()
         try:
-            tables = self.tables()
-            referrals, rows = tables.keyed("referrals", "received", "line")
+            kept = tables.latest("referrals")
             try:
-                rules.check_referrals(cross, referrals, tables.column("referrals", "c1")[rows],
-                                      tables.column("referrals", "c2")[rows], children, self.reader)
+                rules.check_referrals(cross, tables, kept, children, self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
-            del referrals.columns["line"], rows
-            assessments, rows = tables.keyed("assessments", "start", "completed")
-            tables.column("assessments", "line")[rows].tofile(line_file)  # read back for findings only
-            pending = {"table": referrals}  # dropped by the rule once joined
-            del referrals
+            referrals = tables.keyed("referrals", ("received",), kept)
+            kept = tables.latest("assessments")
             try:
-                death = rules.check_assessments(
-                    cross, assessments, lambda c: tables.column("assessments", c)[rows],
-                    lambda entries: np.memmap(line_file, np.int64, "r")[entries] if len(entries) else entries.astype(np.int64),
-                    children, pending, self.reader)
+                death = rules.check_assessments(cross, tables, kept, children, referrals, self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
-                death = np.zeros(len(assessments), np.int32)
-            assessments.columns["death"] = death
-            return assessments
+                death = np.zeros(len(tables.column("assessments", "start")), np.int32)
+            del referrals, children
+            table = tables.keyed("assessments", ("start", "completed", "line"), kept, {"death": death})
+            del death, kept
+            return self.context("assessments", table, "start", "completed", "death", "line")
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 cross.crashed(rid, "index", exc)
-            return None
+            return {}
 
-    def finish(self, assessments: KeyTable | None) -> None:
+    def finish(self, assessments: str | None) -> None:
         """Merge the findings in file order, then the cross-file ones, then EXP-008's completions."""
         report, sink, scans = self.report, self.report.sink, self.scans
         unreadable = {n for n, s in scans.items() if s.read_error}
@@ -505,13 +501,12 @@ class _Pipeline:
         if assessments is None:
             return
         try:
-            line_file = os.path.join(self.work, "assessments.line")
-            line = np.fromfile(line_file, np.int64) if os.path.exists(line_file) else np.empty(0, np.int64)
+            start, completed, line = (np.load(os.path.join(assessments, f"{c}.npy")) for c in ("start", "completed", "line"))
             if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
                 packed = scans["visits.jsonl"].seen
-                seen = np.unpackbits(packed, count=len(assessments)).astype(bool) if packed is not None else None
-                rules.check_seen(sink, assessments, line, seen, self.reader)
+                seen = np.unpackbits(packed, count=len(start)).astype(bool) if packed is not None else None
+                rules.check_seen(sink, start, completed, line, seen, self.reader)
             elif "assessments.jsonl" in scans:
-                rules.check_seen(sink, assessments, line, None, self.reader)  # no visits at all: every completion is unseen
+                rules.check_seen(sink, start, completed, line, None, self.reader)  # no visits at all: every completion is unseen
         except Exception as exc:  # noqa: BLE001
             sink.crashed(EXP_TIMESCALES, "visits", exc)
