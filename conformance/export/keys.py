@@ -221,26 +221,29 @@ class KeyTable:
         return self.find(keys(values), keys2(values))
 
 
-def save_table(table: KeyTable, directory: str, columns: Iterable[str] = ()) -> None:
-    """Write ``table`` (its keys and ``columns``) as ``.npy`` files under ``directory``."""
-    os.makedirs(directory, exist_ok=True)
-    for name, values in (("h1", table.h1), ("h2", table.h2), *((c, table[c]) for c in columns)):
-        np.save(os.path.join(directory, name + ".npy"), values)
-
-
 _OPENED: dict[str, KeyTable] = {}
 
 
+def load_table(directory: str) -> KeyTable:
+    """The table saved under ``directory`` (``h1.npy``, ``h2.npy`` and columns), mapped read-only."""
+    arrays = {}
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        arrays[entry[: -len(".npy")]] = np.load(path, mmap_mode="r") if os.path.getsize(path) > 4096 else np.load(path)
+    h1, h2 = arrays.pop("h1"), arrays.pop("h2")
+    return KeyTable(h1, h2, arrays)
+
+
 def open_table(directory: str) -> KeyTable:
-    """The table saved under ``directory``, mapped read-only (once per process)."""
+    """:func:`load_table`, once per process (until :func:`close_tables`)."""
     if directory not in _OPENED:
-        arrays = {}
-        for entry in sorted(os.listdir(directory)):
-            path = os.path.join(directory, entry)
-            arrays[entry[: -len(".npy")]] = np.load(path, mmap_mode="r") if os.path.getsize(path) > 4096 else np.load(path)
-        h1, h2 = arrays.pop("h1"), arrays.pop("h2")
-        _OPENED[directory] = KeyTable(h1, h2, arrays)
+        _OPENED[directory] = load_table(directory)
     return _OPENED[directory]
+
+
+def close_tables() -> None:
+    """Forget the tables :func:`open_table` mapped (their files are about to be deleted)."""
+    _OPENED.clear()
 
 
 def records_at(stream_factory: Callable[[], Any], lines: np.ndarray, max_line: int) -> Iterator[tuple[int, Any]]:

@@ -105,21 +105,24 @@ class Tables:
         kept[rows[order[last]]] = True
         return kept
 
-    def keyed(self, record_type: str, names: tuple[str, ...] = (), kept: np.ndarray | None = None,
-              extra: dict[str, np.ndarray] | None = None) -> KeyTable:
-        """The rows that count, sorted by ``(h1, h2)``, with columns ``names`` (and the row-order
-        arrays in ``extra``)."""
+    def save_keyed(self, record_type: str, directory: str, names: tuple[str, ...] = (), kept: np.ndarray | None = None,
+                   extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write the rows that count, sorted by ``(h1, h2)``, with columns ``names`` (and the
+        row-order arrays in ``extra``), one column at a time, as a table under ``directory``
+        (see :func:`~conformance.export.keys.load_table`)."""
+        os.makedirs(directory, exist_ok=True)
         index = np.flatnonzero(kept) if kept is not None else None
         pick = (lambda v: v[index]) if index is not None else (lambda v: v)  # noqa: E731
         h1, h2 = pick(self.column(record_type, "h1")), pick(self.column(record_type, "h2"))
         order = np.lexsort((h2, h1))
-        table = KeyTable(h1[order], h2[order])
-        del h1, h2
+        np.save(os.path.join(directory, "h1.npy"), h1[order])
+        del h1
+        np.save(os.path.join(directory, "h2.npy"), h2[order])
+        del h2
         for name in names:
-            table.columns[name] = pick(self.column(record_type, name))[order]
+            np.save(os.path.join(directory, f"{name}.npy"), pick(self.column(record_type, name))[order])
         for name, values in (extra or {}).items():
-            table.columns[name] = pick(values)[order]
-        return table
+            np.save(os.path.join(directory, f"{name}.npy"), pick(values)[order])
 
 
 def _join(table: KeyTable, q1: np.ndarray, q2: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:

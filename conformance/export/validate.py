@@ -30,7 +30,7 @@ from conformance.export.findings import (
     Finding,
     FindingSink,
 )
-from conformance.export.keys import KeyTable, partition_bits, records_at, release_memory, save_table
+from conformance.export.keys import close_tables, load_table, partition_bits, records_at, release_memory
 from conformance.export.records import (
     INDEX_TYPES,
     RECORD_TYPES,
@@ -340,6 +340,7 @@ def validate_export(
             scans = _Pipeline(source, executor, work, total, workers, parallel, max_examples, limits, report).run()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            close_tables()
     try:
         _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
     except Exception as exc:  # noqa: BLE001
@@ -417,12 +418,10 @@ class _Pipeline:
         readable = {n: s for n, s in self.scans.items() if not s.read_error}
         return rules.Tables(self.work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
 
-    def context(self, name: str, table: KeyTable | None, *columns: str) -> dict[str, str]:
-        """Write ``table`` for the workers (nothing when it could not be built)."""
-        if table is None:
-            return {}
-        directory = os.path.join(self.work, "context", name)
-        save_table(table, directory, columns)
+    def table(self, name: str, *args: Any) -> dict[str, str]:
+        """Write the table ``name`` for the rules and the workers: ``{name: its directory}``."""
+        directory = os.path.join(self.work, "tables", name)
+        self.tables().save_keyed(name, directory, *args)
         return {name: directory}
 
     def run(self) -> dict[str, FileScan]:
@@ -430,19 +429,17 @@ class _Pipeline:
         self.scan([file("children"), file("practitioners")])
         self.scan([file("referrals"), file("assessments")])
         self.collect([file("children"), file("practitioners")])
-        self.children = practitioners = None
+        context: dict[str, str] = {}
         try:
-            tables = self.tables()
-            self.children = tables.keyed("children", ("death",), tables.latest("children"))
-            practitioners = tables.keyed("practitioners")
+            context.update(self.table("children", ("death",), self.tables().latest("children")))
+            context.update(self.table("practitioners"))
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 self.cross.crashed(rid, "index", exc)
-        context = {**self.context("children", self.children), **self.context("practitioners", practitioners)}
-        del practitioners
+            context.clear()
         self.scan([file(t) for t in ("case_notes", "allocations", "aliases")], context)
         self.collect([file("referrals"), file("assessments")])
-        context = self.assessment_rules()
+        context = self.assessment_rules(context.get("children"))
         release_memory()
         self.scan([file("visits")], context)
         self.collect(list(self.jobs))
@@ -454,32 +451,28 @@ class _Pipeline:
         self.finish(context.get("assessments"))
         return self.scans
 
-    def assessment_rules(self) -> dict[str, str]:
+    def assessment_rules(self, children: str | None) -> dict[str, str]:
         """Referral and assessment rules (EXP-005/006); returns the context of the visits (the
         assessments table, each with its child's date of death)."""
-        children, self.children = self.children, None
         if children is None:
             return {}
         cross, tables = self.cross, self.tables()
         try:
             kept = tables.latest("referrals")
             try:
-                rules.check_referrals(cross, tables, kept, children, self.reader)
+                rules.check_referrals(cross, tables, kept, load_table(children), self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
-            referrals = tables.keyed("referrals", ("received",), kept)
+            referrals = self.table("referrals", ("received",), kept)["referrals"]
             kept = tables.latest("assessments")
             try:
-                death = rules.check_assessments(cross, tables, kept, children, referrals, self.reader)
+                death = rules.check_assessments(cross, tables, kept, load_table(children), load_table(referrals), self.reader)
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
                 death = np.zeros(len(tables.column("assessments", "start")), np.int32)
-            del referrals, children
-            table = tables.keyed("assessments", ("start", "completed", "line"), kept, {"death": death})
-            del death, kept
-            return self.context("assessments", table, "start", "completed", "death", "line")
+            return self.table("assessments", ("start", "completed", "line"), kept, {"death": death})
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 cross.crashed(rid, "index", exc)
