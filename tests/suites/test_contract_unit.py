@@ -11,13 +11,10 @@ from conformance.suites import test_contract as contract
 
 
 class _Config:
-    def __init__(self, ini: Any = None, registered: bool = True) -> None:
-        self._ini, self._registered = ini, registered
-        self.inicfg = {} if ini is None else {contract.WAIVE_INI: ini}
+    def __init__(self, ini: Any = None) -> None:
+        self._ini = ini
 
     def getini(self, name: str) -> Any:
-        if not self._registered:
-            raise ValueError(f"unknown configuration value: {name!r}")
         return self._ini if self._ini is not None else []
 
 
@@ -27,11 +24,14 @@ def test_waivers_from_env_and_ini(monkeypatch: pytest.MonkeyPatch) -> None:
         "response_headers_conformance", "error_body_has_code", "negative_data_rejection"}
 
 
-def test_waivers_from_unregistered_raw_ini(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waiver_ini_is_registered_by_the_plugin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ics_contract_waive`` in pytest.ini is a registered line list (no unknown-ini warning)."""
     monkeypatch.delenv(contract.WAIVE_ENV, raising=False)
-    assert contract.waived_checks(_Config("content_type_conformance\nnot_a_server_error", registered=False)) == {
-        "content_type_conformance", "not_a_server_error"}
-    assert contract.waived_checks(_Config(None, registered=False)) == frozenset()
+    pytester.makeini("[pytest]\nics_contract_waive =\n    content_type_conformance\n    not_a_server_error\n")
+    config = pytester.parseconfig()
+    assert contract.waived_checks(config) == {"content_type_conformance", "not_a_server_error"}
+    pytester.makeini("[pytest]\n")
+    assert contract.waived_checks(pytester.parseconfig()) == frozenset()
 
 
 def test_unknown_waiver_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
