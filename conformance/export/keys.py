@@ -71,17 +71,20 @@ def partition_bits(size: int) -> int:
 
 
 class KeyLog:
-    """Collects ``(h1, line)`` of one key of one part of a file; spills to partition files.
+    """Collects ``(h1, line)`` of one key of one part of a file, spilled to one file.
 
-    Files are ``<directory>/<part>-<partition>``; lines are relative to the part.
+    Each spill is written sorted by partition (the top ``bits`` of ``h1``); ``segments``
+    lists ``(partition, first entry, entries)`` of every run written. Lines are relative
+    to the part.
     """
 
-    def __init__(self, directory: str, part: int, bits: int) -> None:
-        self.directory = directory
-        self.part = part
+    def __init__(self, path: str, bits: int) -> None:
+        self.path = path
         self.bits = bits
+        self.segments: list[tuple[int, int, int]] = []
         self._chunks: list[np.ndarray] = []
         self._size = 0
+        self._written = 0
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
         if not len(hashes):
@@ -99,83 +102,54 @@ class KeyLog:
             return
         pairs = np.concatenate(self._chunks)
         self._chunks, self._size = [], 0
-        os.makedirs(self.directory, exist_ok=True)
-        if self.bits == 0:
-            _append(os.path.join(self.directory, f"{self.part:05d}-0000"), pairs)
-            return
-        top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits)
+        top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits) if self.bits else np.zeros(len(pairs), np.uint64)
         order = np.argsort(top, kind="stable")
         pairs, top = pairs[order], top[order]
         bounds = np.searchsorted(top, np.arange((1 << self.bits) + 1, dtype=np.uint64))
-        for p in np.flatnonzero(bounds[1:] > bounds[:-1]):
-            _append(os.path.join(self.directory, f"{self.part:05d}-{p:04d}"), pairs[bounds[p] : bounds[p + 1]])
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "ab") as fh:
+            pairs.tofile(fh)
+        for p in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+            self.segments.append((p, self._written + int(bounds[p]), int(bounds[p + 1] - bounds[p])))
+        self._written += len(pairs)
 
 
-def _append(path: str, array: np.ndarray) -> None:
-    with open(path, "ab") as fh:
-        array.tofile(fh)
+class Rows:
+    """Appends table rows (a structured dtype) of one part of a file to one file."""
 
-
-class Columns:
-    """Appends named numpy columns of one part of a file to ``<directory>/<column>.<part>``."""
-
-    def __init__(self, directory: str, part: int) -> None:
-        self.directory = directory
-        self.part = part
-        self._files: dict[str, Any] = {}
-        os.makedirs(directory, exist_ok=True)
+    def __init__(self, path: str, dtype: np.dtype) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.dtype = dtype
+        self._file = open(path, "ab")  # noqa: SIM115 - closed by close()
 
     def add(self, **columns: np.ndarray) -> None:
+        rows = np.zeros(len(columns["h1"]), self.dtype)
         for name, values in columns.items():
-            fh = self._files.get(name)
-            if fh is None:
-                fh = self._files[name] = open(os.path.join(self.directory, f"{name}.{self.part:05d}"), "ab")  # noqa: SIM115
-            np.ascontiguousarray(values).tofile(fh)
+            rows[name] = values
+        rows.tofile(self._file)
 
     def close(self) -> None:
-        for fh in self._files.values():
-            fh.close()
-        self._files.clear()
+        self._file.close()
 
 
-def load_column(directory: str, name: str, dtype: Any, parts: int, offsets: list[int] | None = None) -> np.ndarray:
-    """Concatenate column ``name`` of parts ``0..parts-1``; with ``offsets``, add each part's line offset."""
-    arrays = []
-    for part in range(parts):
-        path = os.path.join(directory, f"{name}.{part:05d}")
-        if not os.path.exists(path):
-            continue
-        values = np.fromfile(path, dtype)
-        if offsets is not None and offsets[part]:
-            values += offsets[part]
-        arrays.append(values)
-    if not arrays:
-        return np.empty(0, dtype)
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+def load_column(path: str, dtype: np.dtype, name: str) -> np.ndarray:
+    """Column ``name`` of the rows in the file at ``path`` (empty when there is none)."""
+    if not os.path.exists(path) or os.path.getsize(path) < dtype.itemsize:
+        return np.empty(0, dtype[name])
+    rows = np.memmap(path, dtype, "r")
+    try:
+        return np.array(rows[name])
+    finally:
+        del rows
 
 
 @dataclass
 class KeyTable:
-    """IDs sorted by ``(h1, h2)`` (the last record wins for a repeated ID), with columns."""
+    """IDs sorted by ``(h1, h2)``, one entry per ID, with columns (see ``rules.Tables.save_keyed``)."""
 
     h1: np.ndarray
     h2: np.ndarray
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, h1: np.ndarray, h2: np.ndarray, line: np.ndarray) -> tuple[KeyTable, np.ndarray]:
-        """The table of the last record (highest line) of each ID, and the row each entry came from."""
-        order = np.lexsort((line, h2, h1))
-        s1, s2 = h1[order], h2[order]
-        last = np.ones(len(order), bool)
-        last[:-1] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
-        if last.all():  # no repeated ID: no copies
-            return cls(s1, s2), order
-        return cls(s1[last], s2[last]), order[last]
-
-    @classmethod
-    def empty(cls, **dtypes: Any) -> KeyTable:
-        return cls(np.empty(0, np.int64), np.empty(0, np.int64), {k: np.empty(0, d) for k, d in dtypes.items()})
 
     def __len__(self) -> int:
         return len(self.h1)
@@ -279,13 +253,15 @@ class _NoHash:
 def duplicate_lines(
     directory: str,
     offsets: list[int],
-    bits: int,
+    logs: list[list[tuple[int, int, int]]],
     key: str,
     stream_factory: Callable[[], Any],
     max_line: int,
     keep: int,
 ) -> tuple[int, list[tuple[int, str]]]:
     """Repeat occurrences of ``key`` logged under ``directory``: their count and the first ``keep``.
+
+    ``offsets`` and ``logs`` give, per part, its line offset and its :attr:`KeyLog.segments`.
 
     Returns ``(count, [(line, value), ...])`` with the examples in line order. Every
     candidate (equal ``h1``) is confirmed by comparing the ID strings read back from
@@ -323,16 +299,16 @@ def duplicate_lines(
                 else:
                     seen.add(value)
 
-    for partition in range(1 << bits):
+    by_partition: dict[int, list[tuple[str, int, int, int]]] = {}
+    for part, (offset, segments) in enumerate(zip(offsets, logs)):
+        for partition, first, entries in segments:
+            by_partition.setdefault(partition, []).append((os.path.join(directory, f"{part:05d}"), first, entries, offset))
+    for partition in sorted(by_partition):
         arrays = []
-        for part, offset in enumerate(offsets):
-            path = os.path.join(directory, f"{part:05d}-{partition:04d}")
-            if os.path.exists(path):
-                pairs = np.fromfile(path, PAIR)
-                pairs["line"] += offset
-                arrays.append(pairs)
-        if not arrays:
-            continue
+        for path, first, entries, offset in by_partition[partition]:
+            pairs = np.fromfile(path, PAIR, entries, offset=first * PAIR.itemsize)
+            pairs["line"] += offset
+            arrays.append(pairs)
         pairs = np.concatenate(arrays)
         del arrays
         h = np.sort(pairs["h"])

@@ -30,7 +30,7 @@ import orjson
 
 from conformance._resources import spec_path
 from conformance.export.archive import Limits, SourceSpec, member
-from conformance.export.keys import Columns, KeyLog, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
+from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
 from conformance.export.findings import (
     EXP_DATES,
     EXP_IDENTIFIERS,
@@ -57,8 +57,6 @@ RECORD_TYPES = (
     "assessments",
     "visits",
 )
-#: Record types whose index the others need; scanned first.
-INDEX_TYPES = ("children", "practitioners", "referrals", "assessments")
 BLOCK = 1024 * 1024
 #: Lines checked together (one batch validation, one vectorised rule call).
 CHUNK = 2048
@@ -242,6 +240,7 @@ class FileScan:
     duration: float = 0.0
     lines: int = 0  # physical lines read (to re-base line numbers of a part)
     offsets: list[int] = field(default_factory=lambda: [0])  # first line - 1 of each part
+    logs: dict[str, list[Any]] = field(default_factory=dict)  # key -> KeyLog.segments of each part
 
 
 class _Part:
@@ -356,15 +355,16 @@ def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) ->
         yield lineno, [pending], True
 
 
-_TABLES: dict[str, dict[str, Any]] = {
-    "children": {"h1": np.int64, "h2": np.int64, "line": np.int64, "death": np.int32},
-    "practitioners": {"h1": np.int64, "h2": np.int64, "line": np.int64},
-    # received / start 0: the record failed its schema (an ID without data)
-    "referrals": {"h1": np.int64, "h2": np.int64, "line": np.int64, "c1": np.int64, "c2": np.int64, "received": np.int32},
-    "assessments": {
-        "h1": np.int64, "h2": np.int64, "line": np.int64, "c1": np.int64, "c2": np.int64,
-        "r1": np.int64, "r2": np.int64, "has_referral": np.bool_, "start": np.int32, "completed": np.int32,
-    },
+#: Table rows written by the scans of the index files, read by :mod:`conformance.export.rules`.
+#: ``received`` / ``start`` 0: the record failed its schema (an ID without data).
+TABLES: dict[str, np.dtype] = {
+    "children": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("death", "<i4")]),
+    "practitioners": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8")]),
+    "referrals": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("c1", "<i8"), ("c2", "<i8"), ("received", "<i4")]),
+    "assessments": np.dtype([
+        ("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("c1", "<i8"), ("c2", "<i8"), ("r1", "<i8"), ("r2", "<i8"),
+        ("has_referral", "?"), ("start", "<i4"), ("completed", "<i4"),
+    ]),
 }
 _ID = itemgetter("id")
 _CHILD = itemgetter("local_id", "upn", "nhs_number", "date_of_death")
@@ -376,22 +376,6 @@ _ALLOCATION = itemgetter("child_id", "practitioner_id")
 _ALIAS = itemgetter("child_id")
 
 
-class _Columns:
-    """Table rows of one part of an index file, written column by column."""
-
-    def __init__(self, directory: str, part: int, dtypes: dict[str, Any]) -> None:
-        self._columns = Columns(directory, part)
-        self._dtypes = dtypes
-
-    def add(self, **values: Any) -> None:
-        n = len(values["h1"])
-        row = {k: np.asarray(values[k], d) if k in values else np.zeros(n, d) for k, d in self._dtypes.items()}
-        self._columns.add(**row)
-
-    def close(self) -> None:
-        self._columns.close()
-
-
 class _Scanner:
     """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
 
@@ -400,7 +384,7 @@ class _Scanner:
     is checked line by line first.
     """
 
-    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, Any],
+    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, str],
                  directory: str, part: int, bits: int, limits: Limits) -> None:
         self.name = name
         self.type = record_type
@@ -409,10 +393,10 @@ class _Scanner:
         self.records = 0
         self.is_valid = validator(record_type).is_valid
         self.batch_valid = batch_validator(record_type).is_valid
-        self.ids = KeyLog(os.path.join(directory, "id"), part, bits)
-        self.local_ids = KeyLog(os.path.join(directory, "local_id"), part, bits)
-        dtypes = _TABLES.get(record_type)
-        self.table = _Columns(os.path.join(directory, "table"), part, dtypes) if dtypes else None
+        self.ids = KeyLog(os.path.join(directory, "id", f"{part:05d}"), bits)
+        self.local_ids = KeyLog(os.path.join(directory, "local_id", f"{part:05d}"), bits)
+        dtype = TABLES.get(record_type)
+        self.table = Rows(os.path.join(directory, "table", f"{part:05d}"), dtype) if dtype is not None else None
         self.children, self.practitioners, self.assessments = (
             open_table(context[t]) if t in context else None for t in ("children", "practitioners", "assessments"))
         self.seen = np.zeros(len(self.assessments) if self.assessments is not None else 0, bool)
@@ -681,6 +665,7 @@ def scan_file(
     result.bytes = skipped + counter[0]
     result.sha256 = hasher.hexdigest() if hash_all else ""
     result.lines = last
+    result.logs = {"id": [scanner.ids.segments], "local_id": [scanner.local_ids.segments]}
     if record_type == "visits":
         result.seen = np.packbits(scanner.seen)
     result.duration = time.perf_counter() - began
@@ -703,7 +688,7 @@ def duplicates(
     *,
     work: str,
     offsets: list[int],
-    bits: int,
+    logs: dict[str, list[Any]],
     max_examples: int = 20,
     limits: Limits | None = None,
 ) -> FindingSink:
@@ -716,10 +701,10 @@ def duplicates(
     for order, (key, what, also) in enumerate(
         (("id", f"duplicate {record_type} id", None), ("local_id", "duplicate local child ID", REC_LOCAL_ID))
     ):
-        directory = os.path.join(work, name, key)
-        if not os.path.isdir(directory):
+        if not any(logs.get(key, ())):
             continue
-        count, examples = duplicate_lines(directory, offsets, bits, key, lambda: member(spec, name), limits.max_line_bytes, max_examples)
+        count, examples = duplicate_lines(os.path.join(work, name, key), offsets, logs[key], key, lambda: member(spec, name),
+                                          limits.max_line_bytes, max_examples)
         found += [(line, order, "/" + key, f"{what} {value!r}", also) for line, value in examples]
         rest.append((count - len(examples), also))
     found.sort()

@@ -17,15 +17,10 @@ import numpy as np
 
 from conformance.export.findings import EXP_DATES, EXP_REFS, EXP_TIMESCALES, FindingSink
 from conformance.export.keys import KeyTable, iso, load_column
+from conformance.export.records import TABLES
 
 #: ``reader(file, sorted lines)`` -> ``{line: parsed record or None}``
 Reader = Callable[[str, np.ndarray], dict[int, Any]]
-
-_DTYPES = {
-    "h1": np.int64, "h2": np.int64, "line": np.int64, "c1": np.int64, "c2": np.int64, "r1": np.int64, "r2": np.int64,
-    "has_referral": np.bool_, "death": np.int32, "received": np.int32, "start": np.int32, "completed": np.int32,
-}
-
 
 @dataclass
 class Finding:
@@ -53,36 +48,34 @@ class Tables:
         self._parts = parts
         self._offsets = offsets
 
-    def _directory(self, record_type: str) -> str:
-        return os.path.join(self._work, f"{record_type}.jsonl", "table")
+    def _paths(self, record_type: str) -> list[tuple[str, int]]:
+        """``(rows file, line offset)`` of each part of the file of ``record_type``."""
+        file = f"{record_type}.jsonl"
+        directory = os.path.join(self._work, file, "table")
+        return [(os.path.join(directory, f"{part:05d}"), self._offsets[file][part]) for part in range(self._parts.get(file, 0))]
 
     def column(self, record_type: str, name: str) -> np.ndarray:
-        file = f"{record_type}.jsonl"
-        if file not in self._parts:
-            return np.empty(0, _DTYPES[name])
-        offsets = self._offsets[file] if name == "line" else None
-        return load_column(self._directory(record_type), name, _DTYPES[name], self._parts[file], offsets)
+        dtype = TABLES[record_type]
+        arrays = []
+        for path, offset in self._paths(record_type):
+            values = load_column(path, dtype, name)
+            if name == "line":
+                values += offset
+            arrays.append(values)
+        return np.concatenate(arrays) if arrays else np.empty(0, dtype[name])
 
     def slices(self, record_type: str, names: tuple[str, ...], size: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """``(first row, {name: values})`` over the rows in file order, ``size`` rows at a time."""
-        file = f"{record_type}.jsonl"
-        if file not in self._parts:
-            return
-        directory, row, size = self._directory(record_type), 0, size or SLICE
-        for part in range(self._parts[file]):
-            path = os.path.join(directory, f"h1.{part:05d}")
-            rows = os.path.getsize(path) // 8 if os.path.exists(path) else 0
+        dtype, row, size = TABLES[record_type], 0, size or SLICE
+        for path, offset in self._paths(record_type):
+            rows = os.path.getsize(path) // dtype.itemsize if os.path.exists(path) else 0
             for a in range(0, rows, size):
-                count = min(size, rows - a)
-                out = {}
-                for name in names:
-                    dtype = np.dtype(_DTYPES[name])
-                    values = np.fromfile(os.path.join(directory, f"{name}.{part:05d}"), dtype, count, offset=a * dtype.itemsize)
-                    if name == "line":
-                        values += self._offsets[file][part]
-                    out[name] = values
+                block = np.fromfile(path, dtype, min(size, rows - a), offset=a * dtype.itemsize)
+                out = {name: np.array(block[name]) for name in names}
+                if "line" in out:
+                    out["line"] += offset
                 yield row, out
-                row += count
+                row += len(block)
 
     def latest(self, record_type: str) -> np.ndarray | None:
         """Mask of the rows that count (the last of each ID); None: every row (no repeated ID)."""

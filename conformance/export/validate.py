@@ -9,7 +9,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,6 @@ from conformance.export.findings import (
 )
 from conformance.export.keys import close_tables, load_table, partition_bits, records_at, release_memory
 from conformance.export.records import (
-    INDEX_TYPES,
     RECORD_TYPES,
     FileScan,
     batch_validator,
@@ -53,8 +51,7 @@ PARALLEL_THRESHOLD = 8 * 1024 * 1024
 #: exports; a zip member, which cannot be seeked, is split in one part per worker).
 MIN_PART = 4 * 1024 * 1024
 MAX_PART = 64 * 1024 * 1024
-PARTS_PER_WORKER = 8
-INDEX_FILES = tuple(f"{t}.jsonl" for t in INDEX_TYPES)
+PARTS_PER_WORKER = 16
 #: Requirements of other areas judged in the export by the scan of an export requirement:
 #: their verdict comes from the findings flagged ``also`` with their ID.
 ALSO_JUDGED = {REC_LOCAL_ID: EXP_UNIQUE}
@@ -211,6 +208,8 @@ def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:
         whole.read_error = whole.read_error or part.read_error
         if part.seen is not None:
             seen = part.seen if seen is None else seen | part.seen
+        for key, segments in part.logs.items():
+            whole.logs.setdefault(key, []).extend(segments)
         offset += part.lines
     whole.lines = offset
     whole.seen = seen
@@ -383,7 +382,8 @@ class _Pipeline:
             kwargs = {**self.kwargs, "context": context or {}, "bits": bits}
             if self.parallel and size > self.part_size:
                 directory = spec.kind == "directory"
-                count = -(-size // self.part_size) if directory else self.workers
+                count = -(-size // self.part_size) if directory else 1
+                count = -(-count // self.workers) * self.workers  # the last parts end together
                 bounds: list[int | None] = [size * k // count for k in range(count)] + [None]
                 digest = self.executor.submit(hash_member, spec, n) if directory else None
                 parts = [
@@ -411,8 +411,8 @@ class _Pipeline:
                 continue
             if not self.scans[n].read_error:
                 self.dedupes[n] = self.executor.submit(
-                    duplicates, self.spec, n, self.expected[n], offsets=self.scans[n].offsets,
-                    bits=partition_bits(self.source.members[n]), **self.kwargs)
+                    duplicates, self.spec, n, self.expected[n], offsets=self.scans[n].offsets, logs=self.scans[n].logs,
+                    **self.kwargs)
 
     def tables(self) -> rules.Tables:
         readable = {n: s for n, s in self.scans.items() if not s.read_error}
