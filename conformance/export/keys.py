@@ -203,7 +203,8 @@ def load_table(directory: str) -> KeyTable:
     arrays = {}
     for entry in sorted(os.listdir(directory)):
         path = os.path.join(directory, entry)
-        arrays[entry[: -len(".npy")]] = np.load(path, mmap_mode="r") if os.path.getsize(path) > 4096 else np.load(path)
+        values = np.load(path, mmap_mode="r") if os.path.getsize(path) > 4096 else np.load(path)
+        arrays[entry[: -len(".npy")]] = values.view(np.ndarray)  # plain arrays over the mapping: no memmap overhead
     h1, h2 = arrays.pop("h1"), arrays.pop("h2")
     return KeyTable(h1, h2, arrays)
 

@@ -367,13 +367,11 @@ TABLES: dict[str, np.dtype] = {
     ]),
 }
 _ID = itemgetter("id")
-_CHILD = itemgetter("local_id", "upn", "nhs_number", "date_of_death")
-_REFERRAL = itemgetter("child_id", "received_on")
-_ASSESSMENT = itemgetter("child_id", "referral_id", "type", "start_date", "due_date", "completed_on")
-_VISIT = itemgetter("assessment_id", "visit_date", "child_seen")
-_NOTE = itemgetter("child_id", "author_id")
-_ALLOCATION = itemgetter("child_id", "practitioner_id")
-_ALIAS = itemgetter("child_id")
+
+
+def _fields(objs: list[dict[str, Any]], *names: str) -> list[list[Any]]:
+    """The values of ``names`` in each record, one list per field."""
+    return [list(map(itemgetter(name), objs)) for name in names]
 
 
 class _Scanner:
@@ -519,7 +517,7 @@ class _Scanner:
 
     # -- one rule per record type (records schema-valid), vectorised over a chunk --------------
     def _children(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        local, upn, nhs, death = zip(*map(_CHILD, objs))
+        local, upn, nhs, death = _fields(objs, "local_id", "upn", "nhs_number", "date_of_death")
         has_local = np.fromiter((x is not None for x in local), bool, len(local))
         if has_local.any():
             self.local_ids.add(keys([x for x in local if x is not None]), lines[has_local])
@@ -541,12 +539,12 @@ class _Scanner:
         self.table.add(h1=h, h2=keys2(ids), line=lines)  # type: ignore[union-attr]
 
     def _referrals(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        child, received = zip(*map(_REFERRAL, objs))
-        child = list(child)
+        child, received = _fields(objs, "child_id", "received_on")
         self.table.add(h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), received=days(received))  # type: ignore[union-attr]
 
     def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        child, referral, kind, start, due, completed = zip(*map(_ASSESSMENT, objs))
+        child, referral, kind, start, due, completed = _fields(
+            objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on")
         expected = due_dates(kind, start)
         out = [
             (int(lines[k]), 0, EXP_TIMESCALES, "/due_date",
@@ -554,7 +552,6 @@ class _Scanner:
             for k in range(len(due)) if due[k] != expected[k]
         ]
         self._emit(out)
-        child = list(child)
         refs = [r if r is not None else "" for r in referral]
         self.table.add(  # type: ignore[union-attr]
             h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), r1=keys(refs), r2=keys2(refs),
@@ -563,10 +560,10 @@ class _Scanner:
         )
 
     def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        aid, visit_date, child_seen = zip(*map(_VISIT, objs))
+        aid, visit_date, child_seen = _fields(objs, "assessment_id", "visit_date", "child_seen")
         table = self.assessments
         out: list[tuple[int, int, str, str, str]] = []
-        rows = self._missing(table, list(aid), "assessment_id", "assessments", lines, 0, out)
+        rows = self._missing(table, aid, "assessment_id", "assessments", lines, 0, out)
         hit = rows >= 0
         if hit.any():
             rows = np.where(hit, rows, 0)
@@ -587,21 +584,21 @@ class _Scanner:
         self._emit(out)
 
     def _case_notes(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        child, author = zip(*map(_NOTE, objs))
+        child, author = _fields(objs, "child_id", "author_id")
         out: list[tuple[int, int, str, str, str]] = []
-        self._missing(self.children, list(child), "child_id", "children", lines, 0, out, exact=False)
-        self._missing(self.practitioners, list(author), "author_id", "practitioners", lines, 1, out, exact=False)
+        self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
+        self._missing(self.practitioners, author, "author_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
     def _allocations(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        child, practitioner = zip(*map(_ALLOCATION, objs))
+        child, practitioner = _fields(objs, "child_id", "practitioner_id")
         out: list[tuple[int, int, str, str, str]] = []
-        self._missing(self.children, list(child), "child_id", "children", lines, 0, out, exact=False)
-        self._missing(self.practitioners, list(practitioner), "practitioner_id", "practitioners", lines, 1, out, exact=False)
+        self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
+        self._missing(self.practitioners, practitioner, "practitioner_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
     def _aliases(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        child = list(map(_ALIAS, objs))
+        (child,) = _fields(objs, "child_id")
         out: list[tuple[int, int, str, str, str]] = []
         self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
         self._emit(out)
