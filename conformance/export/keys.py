@@ -2,13 +2,22 @@
 
 An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` and
 ``h2 = hash("\\x00" + id)`` (Python's SipHash, whose key is shared by worker processes
-forked from one parent). Joins between files compare the 128-bit pair ``(h1, h2)``.
+forked from one parent).
 
-Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
-spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
-partition at a time (memory bounded by a partition, not by the export). Equal hashes
-are only candidates: their lines are read again and the real ID strings compared, so a
-hash collision can never produce a duplicate finding.
+* Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
+  spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
+  partition at a time (memory bounded by a partition, not by the export). Equal hashes
+  are only candidates: their lines are read again and the real ID strings compared, so
+  a hash collision can never produce a duplicate finding.
+* Joins that carry data (a referral's child and its date of death, a visit's
+  assessment...) compare the 128-bit pair ``(h1, h2)`` in tables sorted by it; distinct
+  IDs sharing ``h1`` are told apart by ``h2``.
+* Existence checks (a note's child, an allocation's practitioner) compare ``h1`` alone:
+  a miss is exact, so a collision can only hide a dangling reference (probability about
+  references x IDs / 2**64), never report one.
+
+Tables are written to temporary files and mapped read-only by every process that needs
+them, so workers share one copy.
 """
 
 from __future__ import annotations

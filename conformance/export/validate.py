@@ -1,5 +1,10 @@
 """Coordinator: open the export, scan its files (in parallel), run cross-file rules,
-check the manifest, and turn findings into per-requirement verdicts."""
+check the manifest, and turn findings into per-requirement verdicts.
+
+Memory stays flat whatever the export's size: the scans keep no record and no ID
+string; IDs travel as hashes through temporary files (a ``tempfile`` directory, removed
+at the end, which should be on disk rather than in RAM) and the cross-file tables are
+compact numpy arrays (see :mod:`conformance.export.keys`)."""
 
 from __future__ import annotations
 
@@ -362,7 +367,6 @@ class _Pipeline:
                  max_examples: int, limits: Limits, report: ExportReport) -> None:
         self.source, self.spec, self.executor, self.work = source, source.spec, executor, work
         self.workers, self.parallel, self.limits, self.report = workers, parallel, limits, report
-        self.max_examples = max_examples
         self.part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
         self.kwargs = {"max_examples": max_examples, "limits": limits, "work": work}
         self.expected = {f"{t}.jsonl": t for t in RECORD_TYPES}
