@@ -93,16 +93,35 @@ def record_visit(world: World, assessment_id: str, day: date, *, child_seen: boo
     return body if isinstance(body, dict) else {}
 
 
-def expect_refused_not_seen(world: World, assessment_id: str, response: httpx.Response, requirement: str, what: str) -> None:
+class WrongRefusals:
+    """Completions refused (4xx) but not with 422 ``CHILD_NOT_SEEN``: GATE-001 breaches that do
+    not stop a scenario, so the rule it isolates is still judged to the end."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def raise_if_any(self, judged: str) -> None:
+        """FAIL GATE-001 for the wrong refusals seen; ``judged`` (the scenario's rule) was met."""
+        if self.messages:
+            fail(GATE_001, "; ".join(self.messages), passed=(judged,))
+
+
+def expect_refused_not_seen(
+    world: World, assessment_id: str, response: httpx.Response, requirement: str, what: str, wrong: WrongRefusals | None = None
+) -> None:
     """A completion that must be refused 422 ``CHILD_NOT_SEEN``, leaving the assessment open.
 
     Accepted -> ``requirement`` (the rule the scenario isolates); refused with another
-    status or code -> GATE-001; refused but the assessment no longer open -> GATE-006.
+    status or code -> GATE-001 (collected in ``wrong`` when given and the answer is a 4xx,
+    else at once); refused but the assessment no longer open -> GATE-006.
     """
     if 200 <= response.status_code < 300:
         fail(requirement, f"{what}: completion was accepted: {describe(response)}")
     if response.status_code != 422 or error_code(response) != "CHILD_NOT_SEEN":
-        fail(GATE_001, f"{what}: expected HTTP 422 with code 'CHILD_NOT_SEEN', got {describe(response)}")
+        message = f"{what}: expected HTTP 422 with code 'CHILD_NOT_SEEN', got {describe(response)}"
+        if wrong is None or not 400 <= response.status_code < 500:
+            fail(GATE_001, message)
+        wrong.messages.append(message)
     expect_still_open(world, assessment_id, what)
 
 
@@ -179,10 +198,12 @@ def test_not_seen_visit_does_not_count(world: World) -> None:
     """GATE-005: visits that did not see the child never allow completion."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    wrong = WrongRefusals()
     record_visit(world, aid, START + timedelta(days=1), child_seen=False)
     record_visit(world, aid, START + timedelta(days=2), child_seen=False)
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits")
-    expect_refused_not_seen(world, aid, world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today")
+    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits", wrong=wrong)
+    expect_refused_not_seen(world, aid, world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today", wrong=wrong)
+    wrong.raise_if_any(GATE_005)
 
 
 @check(GATE_002, GATE_001)
@@ -193,6 +214,7 @@ def test_seen_before_start_does_not_count(world: World) -> None:
     """
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    wrong = WrongRefusals()
     early = START - timedelta(days=7)
     response = world.visit(aid, iso(early), child_seen=True)
     if response.status_code == 422:
@@ -201,10 +223,11 @@ def test_seen_before_start_does_not_count(world: World) -> None:
     elif response.status_code != 201:
         fail(GATE_002, f"recording a seen visit before the start: expected 201 or 422 DATE_ORDER, got {describe(response)}")
     expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
-                            f"the only seen visit ({iso(early)}) is before the start ({iso(START)})")
+                            f"the only seen visit ({iso(early)}) is before the start ({iso(START)})", wrong=wrong)
     record_visit(world, aid, START, requirements=GATE_002)
     expect_completed(world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
                      "seen on the start date (which counts)", START + timedelta(days=3))
+    wrong.raise_if_any(GATE_002)
 
 
 @check(GATE_004, GATE_001)
@@ -212,13 +235,15 @@ def test_seen_after_completion_date_does_not_count(world: World) -> None:
     """GATE-004: a seen visit after ``completed_on`` does not count; completing on the visit day does."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    wrong = WrongRefusals()
     seen = START + timedelta(days=10)
     record_visit(world, aid, seen)
     expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=4))), GATE_004,
-                            f"the only seen visit ({iso(seen)}) is after completed_on ({iso(START + timedelta(days=4))})")
+                            f"the only seen visit ({iso(seen)}) is after completed_on ({iso(START + timedelta(days=4))})", wrong=wrong)
     expect_refused_not_seen(world, aid, world.complete(aid, iso(seen - timedelta(days=1))), GATE_004,
-                            f"the only seen visit ({iso(seen)}) is the day after completed_on")
+                            f"the only seen visit ({iso(seen)}) is the day after completed_on", wrong=wrong)
     expect_completed(world.complete(aid, iso(seen)), GATE_004, "completed on the day the child was seen", seen)
+    wrong.raise_if_any(GATE_004)
 
 
 @check(GATE_003, GATE_001)
@@ -226,6 +251,7 @@ def test_future_seen_visit_does_not_count(world: World, today: date) -> None:
     """GATE-003: a seen date in the future is refused 422 ``DATE_IN_FUTURE``, or recorded and completion still refused."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    wrong = WrongRefusals()
     future = today + timedelta(days=FUTURE_DAYS)
     response = world.visit(aid, iso(future), child_seen=True)
     if response.status_code == 422:
@@ -234,9 +260,10 @@ def test_future_seen_visit_does_not_count(world: World, today: date) -> None:
     elif response.status_code != 201:
         fail(GATE_003, f"recording a seen visit dated {iso(future)}: expected 422 DATE_IN_FUTURE or 201, got {describe(response)}")
     expect_refused_not_seen(world, aid, world.complete(aid, iso(today)), GATE_003,
-                            f"the only seen visit is dated in the future ({iso(future)})")
+                            f"the only seen visit is dated in the future ({iso(future)})", wrong=wrong)
     expect_refused_not_seen(world, aid, world.complete(aid), GATE_003,
-                            f"the only seen visit is dated in the future ({iso(future)}), completed_on defaulting to today")
+                            f"the only seen visit is dated in the future ({iso(future)}), completed_on defaulting to today", wrong=wrong)
+    wrong.raise_if_any(GATE_003)
 
 
 @check(GATE_006, GATE_001)
@@ -248,13 +275,14 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
     """
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    wrong = WrongRefusals()
     before = snapshot(get_assessment(world, aid, GATE_006))
 
     authoriser = world.practitioner("manager")
     token = world.practitioner("practitioner").token
     response = world.client.post(f"/assessments/{aid}/complete", token=token,
                                  json={"completed_on": iso(START + timedelta(days=2)), "authorised_by": authoriser.id})
-    expect_refused_not_seen(world, aid, response, GATE_001, "no visit, authorised_by given")
+    expect_refused_not_seen(world, aid, response, GATE_001, "no visit, authorised_by given", wrong=wrong)
     expect_unchanged(world, aid, before, "refused for CHILD_NOT_SEEN")
 
     response = world.client.post(f"/assessments/{aid}/complete", token=token,
@@ -266,3 +294,4 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
     seen = START + timedelta(days=3)
     record_visit(world, aid, seen, requirements=GATE_006)
     expect_completed(world.complete(aid, iso(seen)), GATE_006, "after refused completions, seen and completed", seen)
+    wrong.raise_if_any(GATE_006)
