@@ -1,6 +1,6 @@
 """Export validation benchmark (not a timed test).
 
-    .venv/bin/python benchmarks/export_benchmark.py [--records 1000000] [--workers 2]
+    .venv/bin/python benchmarks/export_benchmark.py [--records 1000000] [--workers 2] [--repeat 3]
 
 Generates (and caches under ``benchmarks/.cache``) a synthetic export of about
 ``--records`` records, then reports side by side, in the same run:
@@ -199,15 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where generated exports are kept")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain jsonschema sample")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run parse-only and each validation N times and keep the fastest (noisy machines; default 1)")
     args = parser.parse_args(argv)
 
     path = ensure_export(args.records, cache=args.cache)
     load_before = os.getloadavg()
-    parse = parse_only(path)
+    repeat = max(1, args.repeat)
+    parse = min((parse_only(path) for _ in range(repeat)), key=lambda f: f["seconds"])
     parse["tree_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     runs = {}
     for workers in sorted({1, args.workers}):
-        figures = validate(path, workers)
+        tries = [validate(path, workers) for _ in range(repeat)]
+        figures = min(tries, key=lambda f: f["seconds"])
+        figures["seconds_all"] = [round(f["seconds"], 3) for f in tries]
+        for key in ("tree_peak_pss_mib", "tree_peak_rss_mib"):  # memory: the worst of the runs
+            figures[key] = max(f[key] for f in tries)
         figures["rss_mib"] = (figures["self_maxrss_kib"] + (figures["workers_maxrss_kib"] if workers > 1 else 0)) / 1024
         runs[workers] = figures
     plain = None if args.no_plain else plain_jsonschema(path, args.sample)
@@ -219,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"export: {path} ({parse['records']:,} records, {parse['bytes'] / 1e6:.0f} MB)")
         print(f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)} "
-              f"({os.cpu_count()} CPUs)")
+              f"({os.cpu_count()} CPUs); fastest of {repeat} run(s) each")
         print(f"{'run':<34} {'records':>10} {'seconds':>8} {'records/s':>12} {'MB/s':>8} {'PSS MiB':>7} {'RSS MiB':>7} vs-parse")
         print(_row("parse-only (orjson, 1 process)", parse, None))
         for workers, figures in runs.items():
             print(_row(f"validate_export workers={workers}", figures, parse))
+            if repeat > 1:
+                print(f"  all runs (s): {figures['seconds_all']}")
             if not figures["conformant"]:
                 print("  (export NOT conformant: the generator or the rules have a bug)")
         if plain is not None:
