@@ -12,6 +12,7 @@ written to temporary files (see :mod:`conformance.export.keys`) — never the re
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -638,6 +639,8 @@ def scan_file(
     counter = [0]
     last = 0
     skipped = 0
+    collecting = gc.isenabled()
+    gc.disable()  # records hold no cycles: no need to walk each chunk's dicts again and again
     try:
         with member(spec, name) as raw:
             stream = raw
@@ -658,6 +661,8 @@ def scan_file(
         result.read_error = f"{name}: read failed: {type(exc).__name__}: {exc}"
     finally:
         scanner.finish()
+        if collecting:
+            gc.enable()
     result.records = scanner.records
     result.bytes = skipped + counter[0]
     result.sha256 = hasher.hexdigest() if hash_all else ""
