@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from conformance.export.findings import EXP_DATES, EXP_REFS, EXP_TIMESCALES, FindingSink
-from conformance.export.keys import KeyTable, iso, load_column
+from conformance.export.keys import KeyTable, iso, load_column, release_memory
 from conformance.export.records import TABLES
 
 #: ``reader(file, sorted lines)`` -> ``{line: parsed record or None}``
@@ -34,7 +34,7 @@ class Finding:
 
 
 #: Table rows read and joined at once (bounds the temporaries of a join).
-SLICE = 1 << 18
+SLICE = 1 << 16
 
 
 class Tables:
@@ -116,6 +116,8 @@ class Tables:
             np.save(os.path.join(directory, f"{name}.npy"), pick(self.column(record_type, name))[order])
         for name, values in (extra or {}).items():
             np.save(os.path.join(directory, f"{name}.npy"), pick(values)[order])
+        del order
+        release_memory()
 
 
 def _join(table: KeyTable, q1: np.ndarray, q2: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -468,6 +468,7 @@ class _Pipeline:
             except Exception as exc:  # noqa: BLE001
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
+            release_memory()
             referrals = self.table("referrals", ("received",), kept)["referrals"]
             kept = tables.latest("assessments")
             try:
@@ -476,6 +477,7 @@ class _Pipeline:
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
                 death = np.zeros(len(tables.column("assessments", "start")), np.int32)
+            release_memory()
             return self.table("assessments", ("start", "completed", "line"), kept, {"death": death})
         except Exception as exc:  # noqa: BLE001 - the tables could not be built
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
