@@ -141,15 +141,15 @@ class Rows:
         self._file.close()
 
 
-def load_column(path: str, dtype: np.dtype, name: str) -> np.ndarray:
-    """Column ``name`` of the rows in the file at ``path`` (empty when there is none)."""
-    if not os.path.exists(path) or os.path.getsize(path) < dtype.itemsize:
-        return np.empty(0, dtype[name])
-    rows = np.memmap(path, dtype, "r")
-    try:
-        return np.array(rows[name])
-    finally:
-        del rows
+def load_column(path: str, dtype: np.dtype, name: str, rows: int = 1 << 16) -> np.ndarray:
+    """Column ``name`` of the rows in the file at ``path``, read ``rows`` rows at a time."""
+    total = os.path.getsize(path) // dtype.itemsize if os.path.exists(path) else 0
+    out = np.empty(total, dtype[name])
+    with open(path, "rb") if total else open(os.devnull, "rb") as fh:
+        for a in range(0, total, rows):
+            block = np.fromfile(fh, dtype, min(rows, total - a))
+            out[a : a + len(block)] = block[name]
+    return out
 
 
 @dataclass

@@ -56,13 +56,17 @@ class Tables:
 
     def column(self, record_type: str, name: str) -> np.ndarray:
         dtype = TABLES[record_type]
-        arrays = []
-        for path, offset in self._paths(record_type):
-            values = load_column(path, dtype, name)
-            if name == "line":
-                values += offset
-            arrays.append(values)
-        return np.concatenate(arrays) if arrays else np.empty(0, dtype[name])
+        paths = self._paths(record_type)
+        sizes = [os.path.getsize(path) // dtype.itemsize if os.path.exists(path) else 0 for path, _ in paths]
+        out = np.empty(sum(sizes), dtype[name])
+        row = 0
+        for (path, offset), size in zip(paths, sizes):
+            if size:
+                out[row : row + size] = load_column(path, dtype, name)[:size]
+                if name == "line":
+                    out[row : row + size] += offset
+                row += size
+        return out
 
     def slices(self, record_type: str, names: tuple[str, ...], size: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """``(first row, {name: values})`` over the rows in file order, ``size`` rows at a time."""
@@ -106,12 +110,16 @@ class Tables:
         os.makedirs(directory, exist_ok=True)
         index = np.flatnonzero(kept) if kept is not None else None
         pick = (lambda v: v[index]) if index is not None else (lambda v: v)  # noqa: E731
-        h1, h2 = pick(self.column(record_type, "h1")), pick(self.column(record_type, "h2"))
-        order = np.lexsort((h2, h1))
-        np.save(os.path.join(directory, "h1.npy"), h1[order])
+        h1 = pick(self.column(record_type, "h1"))
+        order = np.argsort(h1, kind="stable")
+        ordered = h1[order]
+        if (ordered[1:] == ordered[:-1]).any():  # IDs sharing h1: order them by h2 too
+            order = np.lexsort((pick(self.column(record_type, "h2")), h1))
+            ordered = h1[order]
         del h1
-        np.save(os.path.join(directory, "h2.npy"), h2[order])
-        del h2
+        np.save(os.path.join(directory, "h1.npy"), ordered)
+        del ordered
+        np.save(os.path.join(directory, "h2.npy"), pick(self.column(record_type, "h2"))[order])
         for name in names:
             np.save(os.path.join(directory, f"{name}.npy"), pick(self.column(record_type, name))[order])
         for name, values in (extra or {}).items():
