@@ -145,7 +145,9 @@ def load_column(path: str, dtype: np.dtype, name: str, rows: int = 1 << 16) -> n
     """Column ``name`` of the rows in the file at ``path``, read ``rows`` rows at a time."""
     total = os.path.getsize(path) // dtype.itemsize if os.path.exists(path) else 0
     out = np.empty(total, dtype[name])
-    with open(path, "rb") if total else open(os.devnull, "rb") as fh:
+    if not total:
+        return out
+    with open(path, "rb") as fh:
         for a in range(0, total, rows):
             block = np.fromfile(fh, dtype, min(rows, total - a))
             out[a : a + len(block)] = block[name]
