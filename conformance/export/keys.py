@@ -203,6 +203,7 @@ class KeyTable:
         return np.minimum(pos, len(self.h1) - 1)
 
     def find_ids(self, values: list[str]) -> np.ndarray:
+        """:meth:`find` for ID strings."""
         return self.find(keys(values), keys2(values))
 
 
