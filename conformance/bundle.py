@@ -748,6 +748,14 @@ def _verify(source: _Source, key: Any, label: str) -> VerifyResult:
         result = certificate["result"]
     except (ValueError, KeyError, TypeError) as exc:
         raise _Bad("certificate.json", f"not a certificate ({exc})") from exc
+    if not isinstance(result, dict):
+        raise _Bad("certificate.json", "not a certificate (its result is not an object)")
+    from conformance.result import result_problems
+
+    problems = result_problems(result)
+    if problems:  # signed, but not a result this harness could have written
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise _Bad("certificate.json", f"result does not match the published schema: {problems[0]}{more}")
     if result.get("verdict") != manifest.get("verdict") or (result.get("spec") or {}).get("sha256") != spec.get("sha256"):
         raise _Bad("certificate.json", "verdict or spec hash differs from the manifest")
     target = result.get("target") or {}

@@ -339,3 +339,15 @@ def test_zip_declaring_huge_content_refused(tmp_path: Path, bundle: Bundle, keyp
     _declare_size(tampered, f"{bundle.name}/report.html", 0xFFFFFFF0)
     assert main(["verify", str(tampered), "--key", str(keypair[1])]) == 2
     assert "zip bomb" in capsys.readouterr().err
+
+
+def test_signed_certificate_of_the_wrong_shape_is_not_verified(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
+    """Signed with the right key, but the result is not one this harness writes: NOT VERIFIED, naming where."""
+    shaped = write_bundle(make_result(), tmp_path / "ok", sign_key=keypair[0])
+    assert verify_bundle(shaped.directory, keypair[1]).ok
+    odd = make_result()
+    odd["requirements"][0]["verdict"] = "MOSTLY_PASS"
+    bundle = write_bundle(odd, tmp_path / "odd", sign_key=keypair[0])
+    outcome = verify_bundle(bundle.directory, keypair[1])
+    assert not outcome.ok and outcome.bad_file == "certificate.json"
+    assert "published schema" in outcome.problem and "/requirements/0/verdict" in outcome.problem
