@@ -32,7 +32,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RECORDS_PER_CHILD = 11.85  # what the generator produces on average
-RECORD_TYPES = ("children", "aliases", "practitioners", "allocations", "referrals", "case_notes", "assessments", "visits")
+RECORD_TYPES = (
+    "children",
+    "aliases",
+    "practitioners",
+    "allocations",
+    "referrals",
+    "case_notes",
+    "assessments",
+    "visits",
+)
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -170,7 +179,9 @@ def plain_jsonschema(path: Path, sample: int) -> dict:
     seconds = records = size = 0.0
     for t in RECORD_TYPES:
         share = max(1, int(sample * (path / f"{t}.jsonl").stat().st_size / total_bytes))
-        validator = jsonschema.Draft202012Validator(load_schema(t), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        validator = jsonschema.Draft202012Validator(
+            load_schema(t), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
         with open(path / f"{t}.jsonl", "rb") as fh:
             lines = [fh.readline() for _ in range(share)]
         lines = [line for line in lines if line]
@@ -187,20 +198,30 @@ def _row(name: str, figures: dict, base: dict | None) -> str:
     rps = figures["records"] / figures["seconds"]
     mbs = figures["bytes"] / 1e6 / figures["seconds"]
     ratio = f"{rps / (base['records'] / base['seconds']):6.1%}" if base else "     -"
-    memory = "".join(f"{figures[k]:8.0f}" if k in figures else "       -" for k in ("tree_peak_pss_mib", "tree_peak_rss_mib"))
+    memory = "".join(
+        f"{figures[k]:8.0f}" if k in figures else "       -" for k in ("tree_peak_pss_mib", "tree_peak_rss_mib")
+    )
     return f"{name:<34} {figures['records']:>10,} {figures['seconds']:>8.2f} {rps:>12,.0f} {mbs:>8.1f}{memory} {ratio}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=1_000_000, help="approximate records in the export (default 1,000,000)")
+    parser.add_argument(
+        "--records", type=int, default=1_000_000, help="approximate records in the export (default 1,000,000)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes for the parallel run (default 2)")
-    parser.add_argument("--sample", type=int, default=20_000, help="records validated by plain jsonschema (default 20,000)")
+    parser.add_argument(
+        "--sample", type=int, default=20_000, help="records validated by plain jsonschema (default 20,000)"
+    )
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where generated exports are kept")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain jsonschema sample")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run parse-only and each validation N times and keep the fastest (noisy machines; default 1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run parse-only and each validation N times and keep the fastest (noisy machines; default 1)",
+    )
     args = parser.parse_args(argv)
 
     path = ensure_export(args.records, cache=args.cache)
@@ -219,15 +240,26 @@ def main(argv: list[str] | None = None) -> int:
         runs[workers] = figures
     plain = None if args.no_plain else plain_jsonschema(path, args.sample)
     load_after = os.getloadavg()
-    results = {"export": str(path), "parse_only": parse, "validate": runs, "plain_jsonschema_sample": plain,
-               "loadavg_before": load_before, "loadavg_after": load_after, "cpus": os.cpu_count()}
+    results = {
+        "export": str(path),
+        "parse_only": parse,
+        "validate": runs,
+        "plain_jsonschema_sample": plain,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "cpus": os.cpu_count(),
+    }
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"export: {path} ({parse['records']:,} records, {parse['bytes'] / 1e6:.0f} MB)")
-        print(f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)} "
-              f"({os.cpu_count()} CPUs); fastest of {repeat} run(s) each")
-        print(f"{'run':<34} {'records':>10} {'seconds':>8} {'records/s':>12} {'MB/s':>8} {'PSS MiB':>7} {'RSS MiB':>7} vs-parse")
+        print(
+            f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)} "
+            f"({os.cpu_count()} CPUs); fastest of {repeat} run(s) each"
+        )
+        print(
+            f"{'run':<34} {'records':>10} {'seconds':>8} {'records/s':>12} {'MB/s':>8} {'PSS MiB':>7} {'RSS MiB':>7} vs-parse"
+        )
         print(_row("parse-only (orjson, 1 process)", parse, None))
         for workers, figures in runs.items():
             print(_row(f"validate_export workers={workers}", figures, parse))
@@ -239,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             print(_row("plain jsonschema (sample)", plain, parse))
             best = max(r["records"] / r["seconds"] for r in runs.values())
             print(f"validate / plain jsonschema: {best / (plain['records'] / plain['seconds']):.0f}x")
-        print("memory: peak over the validating process tree, sampled every 20 ms from /proc (PSS: shared pages "
-              "split between the processes; RSS: summed, shared pages counted in each); parse-only: this process's max RSS")
+        print(
+            "memory: peak over the validating process tree, sampled every 20 ms from /proc (PSS: shared pages "
+            "split between the processes; RSS: summed, shared pages counted in each); parse-only: this process's max RSS"
+        )
     return 0
 
 

@@ -32,9 +32,28 @@ def certify(args: list[str], profile: str, workers: str) -> tuple[int, dict | No
     with tempfile.TemporaryDirectory(prefix="ics-fault-") as tmp:
         began = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "conformance", "certify", "--phase", "1B", "--profile", profile, "-n", workers,
-             "--output", tmp, "--no-bundle", "--quiet", *args],
-            capture_output=True, text=True, timeout=900, env=env, cwd=tmp,
+            [
+                sys.executable,
+                "-m",
+                "conformance",
+                "certify",
+                "--phase",
+                "1B",
+                "--profile",
+                profile,
+                "-n",
+                workers,
+                "--output",
+                tmp,
+                "--no-bundle",
+                "--quiet",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=env,
+            cwd=tmp,
         )
         seconds = time.perf_counter() - began
         results = sorted(Path(tmp).glob("*/result.json"))
@@ -61,11 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown fault(s): {', '.join(unknown)}")
     faults = args.fault or sorted(FAULTS)
-    lines = ["| fault | requirements FAILED | targets, no more | not judged (a sibling failed first / prerequisite) | exit | seconds |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| fault | requirements FAILED | targets, no more | not judged (a sibling failed first / prerequisite) | exit | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     mismatches = 0
     for fault in faults:
-        code, result, seconds = certify(["--reference-fault", fault, "--seed", str(args.seed)], args.profile, args.workers)
+        code, result, seconds = certify(
+            ["--reference-fault", fault, "--seed", str(args.seed)], args.profile, args.workers
+        )
         failed = by_verdict(result, "FAIL")
         errors = by_verdict(result, "ERROR")
         unjudged = by_verdict(result, "NOT_RUN", "SKIPPED")
@@ -74,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         mismatches += not ok
         short = ", ".join(r.removeprefix("ICS-") for r in failed) or "none"
         extra = sorted(set(failed) & collateral)
-        verdict = ("yes" + (f" (+ collateral {', '.join(r.removeprefix('ICS-') for r in extra)})" if extra else "")) if ok else (
-            "NO (targets " + ", ".join(sorted(targets)) + (f"; errors {', '.join(errors)}" if errors else "") + ")")
+        verdict = (
+            ("yes" + (f" (+ collateral {', '.join(r.removeprefix('ICS-') for r in extra)})" if extra else ""))
+            if ok
+            else (
+                "NO (targets " + ", ".join(sorted(targets)) + (f"; errors {', '.join(errors)}" if errors else "") + ")"
+            )
+        )
         unjudged_text = ", ".join(r.removeprefix("ICS-") for r in unjudged) or "-"
         row = f"| {fault} | {short} | {verdict} | {unjudged_text} | {code} | {seconds:.1f} |"
         lines.append(row)

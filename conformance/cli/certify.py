@@ -18,7 +18,7 @@ import secrets
 import shlex
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +42,49 @@ def register(subparsers: Any) -> None:
         ),
         epilog="Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.",
     )
-    parser.add_argument("--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)")
+    parser.add_argument(
+        "--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)"
+    )
     parser.add_argument("--phase", default="1B", choices=PHASES, help="phase to certify (default 1B)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="Hypothesis budget (default quick)")
-    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR", help="where the run directory goes (default reports/)")
-    parser.add_argument("--reference-fault", action="append", default=[], metavar="NAME", help="inject a fault into the built-in reference (repeatable)")
-    parser.add_argument("--seed", type=int, metavar="N", help="seed for Hypothesis (default: random; recorded in result.json)")
-    parser.add_argument("--capabilities", type=Path, metavar="FILE", help="capability statement overriding the target's /about")
-    parser.add_argument("--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where the run directory goes (default reports/)",
+    )
+    parser.add_argument(
+        "--reference-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault into the built-in reference (repeatable)",
+    )
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help="seed for Hypothesis (default: random; recorded in result.json)"
+    )
+    parser.add_argument(
+        "--capabilities", type=Path, metavar="FILE", help="capability statement overriding the target's /about"
+    )
+    parser.add_argument(
+        "--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})"
+    )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
-    parser.add_argument("-n", "--workers", dest="workers", default=str(DEFAULT_WORKERS), metavar="N",
-                        help=f"parallel worker processes (pytest-xdist; 'auto' or a number; 0 runs in this process; default {DEFAULT_WORKERS})")
-    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching the pytest -k expression (the verdict then covers only those)")
+    parser.add_argument(
+        "-n",
+        "--workers",
+        dest="workers",
+        default=str(DEFAULT_WORKERS),
+        metavar="N",
+        help=f"parallel worker processes (pytest-xdist; 'auto' or a number; 0 runs in this process; default {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        help="only checks matching the pytest -k expression (the verdict then covers only those)",
+    )
     parser.add_argument("--sign-key", type=Path, metavar="FILE", help="Ed25519 private key (PEM) signing the bundle")
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="signed waiver file")
     parser.add_argument("--waiver-key", type=Path, metavar="PUBFILE", help="certifier public key verifying --waivers")
@@ -98,13 +129,18 @@ def _validate(args: argparse.Namespace) -> str | None:
             raise _usage(f"-n {args.workers}: expected a number of workers or 'auto'") from None
     if args.timeout is not None and not args.timeout > 0:
         raise _usage(f"--timeout {args.timeout}: must be > 0 seconds")
-    for path, option in ((args.capabilities, "--capabilities"), (args.sign_key, "--sign-key"), (args.waivers, "--waivers"),
-                         (args.waiver_key, "--waiver-key"), (args.token_file, "--token-file")):
+    for path, option in (
+        (args.capabilities, "--capabilities"),
+        (args.sign_key, "--sign-key"),
+        (args.waivers, "--waivers"),
+        (args.waiver_key, "--waiver-key"),
+        (args.token_file, "--token-file"),
+    ):
         _readable(path, option)
     if bool(args.waivers) != bool(args.waiver_key):
         raise _usage("--waivers and --waiver-key go together (the waiver file is verified with the certifier's key)")
     if args.capabilities is not None:
-        from conformance.capabilities import load_capabilities
+        from conformance.spec.capabilities import load_capabilities
 
         load_capabilities(args.capabilities)  # UsageError when invalid
     token: str | None = None
@@ -123,18 +159,42 @@ def _validate(args: argparse.Namespace) -> str | None:
 
 
 def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Path) -> list[str]:
-    from conformance.plugin import suites_dir
+    from conformance.plugin.options import suites_dir
 
     ini = work / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     suites = str(suites_dir())
     argv = [
-        suites, "-c", str(ini), "--rootdir", str(work), "--confcutdir", suites,
-        "-p", "no:cacheprovider", "-q", "--tb=short", "-o", "console_output_style=classic",
+        suites,
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(work),
+        "--confcutdir",
+        suites,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--tb=short",
+        "-o",
+        "console_output_style=classic",
         # pytest plugins the suites do not need: each costs start-up time in every process
-        "-p", "no:faker", "-p", "no:anyio", "-p", "no:schemathesis", "-p", "no:allure_pytest",
-        "--ics-phase", args.phase, "--ics-profile", args.profile, "--ics-seed", str(seed),
-        "--ics-report", str(report_dir),
+        "-p",
+        "no:faker",
+        "-p",
+        "no:anyio",
+        "-p",
+        "no:schemathesis",
+        "-p",
+        "no:allure_pytest",
+        "--ics-phase",
+        args.phase,
+        "--ics-profile",
+        args.profile,
+        "--ics-seed",
+        str(seed),
+        "--ics-report",
+        str(report_dir),
     ]
     if args.target:
         argv += ["--ics-target", args.target]
@@ -154,7 +214,7 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
 
 
 def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
-    from conformance.redaction import Redactor
+    from conformance.certificate.redaction import Redactor
 
     out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
     if args.target:
@@ -172,7 +232,7 @@ def _invocation_plugin(invocation: Any) -> Any:
     """A plugin object telling the verdict collector how ``certify`` was invoked (before configure)."""
     import pytest
 
-    from conformance._collect import INVOCATION_KEY
+    from conformance.plugin.collect import INVOCATION_KEY
 
     class InvocationPlugin:
         @pytest.hookimpl(tryfirst=True)
@@ -183,7 +243,7 @@ def _invocation_plugin(invocation: Any) -> Any:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    from conformance.redaction import Redactor
+    from conformance.certificate.redaction import Redactor
 
     if secret:
         text = text.replace(secret, "[removed]")
@@ -191,7 +251,7 @@ def _scrub(text: str, secret: str | None) -> str:
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 # --------------------------------------------------------------------------- running
@@ -201,14 +261,14 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``ics-conformance certify``."""
     import pytest
 
-    from conformance._collect import Invocation, summary_lines
-    from conformance._progress import Progress
-    from conformance.result import read_result, write_result
+    from conformance.plugin.collect import Invocation, summary_lines
+    from conformance.plugin.progress import Progress
+    from conformance.results.result import read_result, write_result
 
     token = _validate(args)
     waiver_set = None
     if args.waivers is not None:
-        from conformance.waivers import load_waivers
+        from conformance.certificate.waivers import load_waivers
 
         waiver_set = load_waivers(args.waivers, args.waiver_key)
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
@@ -220,9 +280,15 @@ def run(args: argparse.Namespace) -> int:
         staging = work / "report"
         log_path = work / "pytest.log"
         argv = _pytest_args(args, seed, staging, work)
-        target = args.target or "the built-in reference service" + (f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else "")
+        target = args.target or "the built-in reference service" + (
+            f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else ""
+        )
         if not args.quiet:
-            print(f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})", file=out, flush=True)
+            print(
+                f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})",
+                file=out,
+                flush=True,
+            )
         progress = Progress(out, bar=False if args.quiet else None)
         plugins: list[Any] = [_invocation_plugin(invocation)]
         if not args.quiet:
@@ -240,9 +306,11 @@ def run(args: argparse.Namespace) -> int:
             return _no_result(code, log_text)
         result = read_result(result_file)
         if waiver_set is not None:
-            from conformance.waivers import apply_waivers
+            from conformance.certificate.waivers import apply_waivers
 
-            result = apply_waivers(result, waiver_set, target_about=(result.get("target") or {}).get("about") or {}, council=args.council)
+            result = apply_waivers(
+                result, waiver_set, target_about=(result.get("target") or {}).get("about") or {}, council=args.council
+            )
         run_dir = args.output / f"ics-{args.phase}-{_stamp()}-{result.get('run_id') or 'run'}"
         try:
             run_dir.mkdir(parents=True, exist_ok=False)
@@ -259,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
         signed = f"signed, key {bundle.key_id}" if bundle.signed else "unsigned"
         print(f"bundle: {bundle.directory} ({signed}); {bundle.zip_path}", file=out)
     out.flush()
-    from conformance.verdicts import PhaseVerdict
+    from conformance.results.verdicts import PhaseVerdict
 
     return PhaseVerdict(result.get("verdict", "INCONCLUSIVE")).exit_code
 
@@ -267,9 +335,16 @@ def run(args: argparse.Namespace) -> int:
 def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
     """The command line of this run (with the seed actually used), for ``result.json``."""
     out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
-    for option, value in (("--target", args.target), ("--capabilities", args.capabilities),
-                          ("--token-file", args.token_file), ("--output", args.output), ("-k", args.keyword),
-                          ("--sign-key", args.sign_key), ("--waivers", args.waivers), ("--waiver-key", args.waiver_key)):
+    for option, value in (
+        ("--target", args.target),
+        ("--capabilities", args.capabilities),
+        ("--token-file", args.token_file),
+        ("--output", args.output),
+        ("-k", args.keyword),
+        ("--sign-key", args.sign_key),
+        ("--waivers", args.waivers),
+        ("--waiver-key", args.waiver_key),
+    ):
         if value is not None:
             out += [option, str(value)]
     for fault in args.reference_fault:
@@ -293,7 +368,7 @@ def _no_result(code: int, log_text: str) -> int:
 
 def _write_bundle(result: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> Any:
     try:
-        from conformance.bundle import write_bundle
+        from conformance.certificate.bundle import write_bundle
     except ImportError:
         return None
     return write_bundle(result, run_dir, sign_key=args.sign_key, pdf=args.pdf)

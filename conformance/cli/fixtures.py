@@ -8,7 +8,9 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("fixtures", help="generate synthetic test data", description="Generate synthetic test data.")
+    parser = subparsers.add_parser(
+        "fixtures", help="generate synthetic test data", description="Generate synthetic test data."
+    )
     sub = parser.add_subparsers(dest="fixtures_command", metavar="ACTION")
     gen = sub.add_parser(
         "generate",

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from conformance.signing import generate_keypair, key_id, load_public_key
+    from conformance.certificate.signing import generate_keypair, key_id, load_public_key
 
     private_path, public_path = generate_keypair(args.out, force=args.force)
     print(f"private key: {private_path} (mode 0600; keep it secret, never commit it)")

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a named fault (repeatable)")
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="NAME", help="inject a named fault (repeatable)"
+    )
     parser.add_argument("--db", metavar="FILE", help="SQLite database file (default: in memory)")
     parser.add_argument("--admin-token-file", metavar="FILE", help="file holding the admin bearer token")
     parser.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")

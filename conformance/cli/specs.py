@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conformance.catalogue import Catalogue, Requirement
+    from conformance.spec.catalogue import Catalogue, Requirement
 
 _PHASE_CHOICES = ("1A", "1B", "1C")
 
@@ -76,7 +76,9 @@ def register(subparsers: Any) -> None:
     p_check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="catalogue (or specs) directory")
     p_check.set_defaults(func=_check)
 
-    p_hash = sub.add_parser("hash", help="spec version and sha256 of the spec data", description="Print the spec version and digest.")
+    p_hash = sub.add_parser(
+        "hash", help="spec version and sha256 of the spec data", description="Print the spec version and digest."
+    )
     p_hash.add_argument("--json", action="store_true", help="print {version, sha256} as JSON")
     p_hash.set_defaults(func=_hash)
 
@@ -87,7 +89,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _catalogue(directory: Path | None) -> Catalogue:
-    from conformance.catalogue import load_catalogue
+    from conformance.spec.catalogue import load_catalogue
 
     return load_catalogue(directory)
 
@@ -105,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
 def _print_summary(catalogue: Catalogue, requirements: tuple[Requirement, ...], phase: str | None) -> None:
     from collections import Counter
 
-    from conformance.catalogue import LEVELS, PHASES
+    from conformance.spec.catalogue import LEVELS, PHASES
 
     scope = f" (in scope for {phase}, cumulative)" if phase else ""
     _out(f"ICS requirement catalogue, spec version {catalogue.spec_version}{scope}")
@@ -146,7 +148,12 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
     def line(cells: list[str]) -> str:
         first, *rest = cells
-        return "  ".join([first.ljust(widths[0]), *(c.rjust(w) if c.isdigit() or not c else c.ljust(w) for c, w in zip(rest, widths[1:]))]).rstrip()
+        return "  ".join(
+            [
+                first.ljust(widths[0]),
+                *(c.rjust(w) if c.isdigit() or not c else c.ljust(w) for c, w in zip(rest, widths[1:])),
+            ]
+        ).rstrip()
 
     _out(line(header))
     _out("  ".join("-" * w for w in widths))
@@ -161,7 +168,7 @@ def _show(args: argparse.Namespace) -> int:
         wanted = wanted.upper()
     if wanted not in catalogue:
         close = catalogue.suggest(wanted)
-        hint = f"; did you mean: {', '.join(close)}?" if close else f" (see 'ics-conformance specs list --json')"
+        hint = f"; did you mean: {', '.join(close)}?" if close else " (see 'ics-conformance specs list --json')"
         print(f"ics-conformance: error: unknown requirement {args.id!r}{hint}", file=sys.stderr)
         return 2
     req = catalogue.get(wanted)
@@ -190,8 +197,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from conformance.catalogue import load_catalogue
     from conformance.errors import SpecError
+    from conformance.spec.catalogue import load_catalogue
 
     directory = args.directory
     try:
@@ -206,7 +213,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _hash(args: argparse.Namespace) -> int:
-    from conformance.catalogue import load_catalogue, spec_digest
+    from conformance.spec.catalogue import load_catalogue, spec_digest
 
     version = load_catalogue().spec_version
     digest = spec_digest()

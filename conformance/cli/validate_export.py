@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("path", type=Path, metavar="PATH", help="export directory or .zip")
     parser.add_argument("--phase", default="1B", choices=("1A", "1B", "1C"), help="phase to judge (default 1B)")
-    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR", help="where result.json goes (default reports/)")
-    parser.add_argument("--max-examples", type=int, default=20, metavar="N", help="examples kept per requirement (default 20)")
+    parser.add_argument(
+        "--output", type=Path, default=Path("reports"), metavar="DIR", help="where result.json goes (default reports/)"
+    )
+    parser.add_argument(
+        "--max-examples", type=int, default=20, metavar="N", help="examples kept per requirement (default 20)"
+    )
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     parser.set_defaults(func=_run)
@@ -49,8 +53,8 @@ def _printable(value: Any) -> str:
 
 
 def _write_result(report: Any, args: argparse.Namespace, started: datetime) -> Path | None:
-    from conformance.result import CheckResult, build_result, write_result
-    from conformance.verdicts import Verdict
+    from conformance.results.result import CheckResult, build_result, write_result
+    from conformance.results.verdicts import Verdict
 
     # Export-only run: nothing was created through an API, so reconciliation does not apply.
     reconciliation = CheckResult(
@@ -67,7 +71,7 @@ def _write_result(report: Any, args: argparse.Namespace, started: datetime) -> P
         target={"url": None, "builtin_reference": False, "faults": [], "about": None, "export": report.summary()},
         capabilities={"bulk_export": True},
         started_at=started,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(UTC),
         command="ics-conformance " + " ".join(sys.argv[1:]) if sys.argv[1:] else "ics-conformance validate-export",
         findings=[f.to_json() for f in report.findings],
         errors=report.errors,
@@ -78,13 +82,13 @@ def _write_result(report: Any, args: argparse.Namespace, started: datetime) -> P
 def _run(args: argparse.Namespace) -> int:
     from conformance.errors import UsageError
     from conformance.export import validate_export
-    from conformance.verdicts import Verdict
+    from conformance.results.verdicts import Verdict
 
     if args.max_examples < 0:
         raise UsageError("--max-examples must be >= 0")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     report = validate_export(args.path, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
     verdicts = {r: report.verdict(r) for r in report.judged}
     if any(v is Verdict.ERROR for v in verdicts.values()):
@@ -120,7 +124,11 @@ def _run(args: argparse.Namespace) -> int:
             for finding in report.examples(rid):
                 pointer = f" {finding.pointer}" if finding.pointer else ""
                 print(f"        {_printable(finding.location)}{_printable(pointer)} {_printable(finding.message)}")
-        label = {0: "CONFORMANT", 1: "NOT CONFORMANT (findings against MUST requirements)", 3: "INCONCLUSIVE (could not be judged)"}[code]
+        label = {
+            0: "CONFORMANT",
+            1: "NOT CONFORMANT (findings against MUST requirements)",
+            3: "INCONCLUSIVE (could not be judged)",
+        }[code]
         print(f"verdict: {label}")
         if written:
             print(f"result:  {written}")

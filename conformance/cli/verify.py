@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory or .zip")
-    parser.add_argument("--key", required=True, type=Path, metavar="PUBFILE", help="Ed25519 public key (PEM) of the signer")
+    parser.add_argument(
+        "--key", required=True, type=Path, metavar="PUBFILE", help="Ed25519 public key (PEM) of the signer"
+    )
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     parser.set_defaults(func=_verify)
 
@@ -33,7 +35,7 @@ def _printable(value: Any) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from conformance.bundle import verify_bundle
+    from conformance.certificate.verify import verify_bundle
 
     outcome = verify_bundle(args.bundle, args.key)
     if args.json:

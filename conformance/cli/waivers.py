@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
         description="Validate FILE and write it as JSON with an embedded Ed25519 signature.",
     )
     sign.add_argument("file", type=Path, metavar="FILE", help="waiver file (YAML or JSON)")
-    sign.add_argument("--key", required=True, type=Path, metavar="PRIVATE", help="the certifier's Ed25519 private key (PEM)")
+    sign.add_argument(
+        "--key", required=True, type=Path, metavar="PRIVATE", help="the certifier's Ed25519 private key (PEM)"
+    )
     sign.add_argument("--out", type=Path, metavar="FILE", help="output file (default: FILE's stem + .signed.json)")
     sign.set_defaults(func=_sign)
     check = actions.add_parser(
@@ -33,15 +35,17 @@ def register(subparsers: Any) -> None:
         description="Verify the signature of a signed waiver file and list its entries and their expiry.",
     )
     check.add_argument("file", type=Path, metavar="FILE", help="signed waiver file")
-    check.add_argument("--key", required=True, type=Path, metavar="PUBFILE", help="the certifier's Ed25519 public key (PEM)")
+    check.add_argument(
+        "--key", required=True, type=Path, metavar="PUBFILE", help="the certifier's Ed25519 public key (PEM)"
+    )
     check.add_argument("--today", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="judge expiry as of this date")
     check.set_defaults(func=_check)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from conformance.waivers import load_waivers, sign_waivers
-    from conformance.signing import load_private_key
+    from conformance.certificate.signing import load_private_key
+    from conformance.certificate.waivers import load_waivers, sign_waivers
 
     key = load_private_key(args.key)
     out = sign_waivers(args.file, key, args.out)
@@ -55,11 +59,13 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from conformance.waivers import load_waivers
+    from conformance.certificate.waivers import load_waivers
 
     today = args.today or dt.date.today()
     waivers = load_waivers(args.file, args.key, today=today)
-    print(f"valid: {len(waivers.waivers)} waiver(s) issued by {waivers.issued_by} on {waivers.issued_at}, key {waivers.key_id}")
+    print(
+        f"valid: {len(waivers.waivers)} waiver(s) issued by {waivers.issued_by} on {waivers.issued_at}, key {waivers.key_id}"
+    )
     for waiver in waivers.waivers:
         scope = ", ".join(f"{k}={v}" for k, v in sorted(waiver.scope.items())) or "everyone"
         state = "EXPIRED" if waiver.expires < today else "valid"

@@ -14,7 +14,15 @@ from conformance.export.findings import EXPORT_REQUIREMENTS, Finding
 from conformance.export.reconcile import ExpectedRecords, reconcile
 from conformance.export.validate import ExportReport, validate_export
 
-__all__ = ["EXPORT_REQUIREMENTS", "ExpectedRecords", "ExportReport", "Finding", "Limits", "reconcile", "validate_export"]
+__all__ = [
+    "EXPORT_REQUIREMENTS",
+    "ExpectedRecords",
+    "ExportReport",
+    "Finding",
+    "Limits",
+    "reconcile",
+    "validate_export",
+]
 __all__ += ["generate_export"]
 
 

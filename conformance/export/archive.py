@@ -156,7 +156,9 @@ def _open_zip(path: Path, limits: Limits) -> ExportSource:
             raise InconclusiveError(
                 f"{path}: {name} declares {info.file_size} bytes, over the limit of {limits.max_member_bytes} (zip bomb?)"
             )
-        if info.file_size >= limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        if info.file_size >= limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
             raise InconclusiveError(
                 f"{path}: {name} expands {info.file_size / max(info.compress_size, 1):.0f}x, over the ratio limit of "
                 f"{limits.max_ratio:.0f}x (zip bomb?)"

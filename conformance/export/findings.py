@@ -58,7 +58,9 @@ class FindingSink:
     #: findings that also breach another requirement, counted under that one's ID
     also: dict[str, int] = field(default_factory=dict)
 
-    def add(self, requirement: str, file: str, line: int | None, pointer: str, message: str, *, also: str | None = None) -> None:
+    def add(
+        self, requirement: str, file: str, line: int | None, pointer: str, message: str, *, also: str | None = None
+    ) -> None:
         """Record one finding (kept as an example only while under the limit).
 
         ``also`` names a second requirement the same finding breaches (counted only, so

@@ -15,25 +15,42 @@ import random
 import shutil
 import tempfile
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 from faker import Faker
 
+from conformance.domain.identifiers import nhs_check_digit, upn_check_letter
+from conformance.domain.workingdays import due_date
 from conformance.export.records import RECORD_TYPES
-from conformance.identifiers import nhs_check_digit, upn_check_letter
-from conformance.workingdays import due_date
 
 SPEC_VERSION = "2008.1"
 #: The export's "today": every generated date is on or before it.
 AS_OF = date(2008, 9, 30)
 _LA_CODES = (202, 204, 306, 330, 341, 350, 373, 800, 825, 850, 873, 926, 938)
 _GIVEN_EXTRA = ("Zoë", "Chloé", "Renée", "José", "Siân", "Anaïs", "Björn", "Ífeoma", "Léa", "Mary-Jane", "Seán", "Nóra")
-_FAMILY_EXTRA = ("O'Brien", "O’Connor", "Smith-Jones", "D'Souza", "Brontë", "Núñez", "Ó Súilleabháin", "St. John", "Climbié", "McAllister-Brown")
+_FAMILY_EXTRA = (
+    "O'Brien",
+    "O’Connor",
+    "Smith-Jones",
+    "D'Souza",
+    "Brontë",
+    "Núñez",
+    "Ó Súilleabháin",
+    "St. John",
+    "Climbié",
+    "McAllister-Brown",
+)
 _SOURCES = ("police", "school", "health visitor", "GP", "family member", "anonymous", "A&E")
-_REASONS = ("neglect concerns", "domestic abuse", "school attendance", "injury explained inconsistently", "parental mental health")
+_REASONS = (
+    "neglect concerns",
+    "domestic abuse",
+    "school attendance",
+    "injury explained inconsistently",
+    "parental mental health",
+)
 _NOTES = (
     "Home visit completed; child appeared well.",
     "Telephone call with school: attendance improving.",
@@ -58,14 +75,16 @@ def _nhs(rng: random.Random) -> str:
 
 
 def _stamp(day: date, rng: random.Random) -> str:
-    moment = datetime(day.year, day.month, day.day, rng.randrange(8, 18), rng.randrange(60), rng.randrange(60), tzinfo=timezone.utc)
+    moment = datetime(
+        day.year, day.month, day.day, rng.randrange(8, 18), rng.randrange(60), rng.randrange(60), tzinfo=UTC
+    )
     return moment.isoformat().replace("+00:00", "Z")
 
 
 class _Writer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.files = {t: open(directory / f"{t}.jsonl", "wb") for t in RECORD_TYPES}  # noqa: SIM115
+        self.files = {t: open(directory / f"{t}.jsonl", "wb") for t in RECORD_TYPES}
         self.hashes = {t: hashlib.sha256() for t in RECORD_TYPES}
         self.counts = dict.fromkeys(RECORD_TYPES, 0)
         self.bytes = dict.fromkeys(RECORD_TYPES, 0)
@@ -90,7 +109,13 @@ class _Writer:
             "generated_at": f"{AS_OF.isoformat()}T23:00:00Z",
             "producer": {"supplier": "ics-conformance", "product": "synthetic export generator", "version": "1"},
             "files": [
-                {"path": f"{t}.jsonl", "record_type": t, "count": self.counts[t], "bytes": self.bytes[t], "sha256": self.hashes[t].hexdigest()}
+                {
+                    "path": f"{t}.jsonl",
+                    "record_type": t,
+                    "count": self.counts[t],
+                    "bytes": self.bytes[t],
+                    "sha256": self.hashes[t].hexdigest(),
+                }
                 for t in RECORD_TYPES
             ],
         }
@@ -130,7 +155,16 @@ def _write_dir(directory: Path, children: int, seed: int) -> None:
         day = first_event
         for _ in range(1 if rng.random() < 0.7 else 2):
             rid = w.next_id("referrals", "R")
-            w.write("referrals", {"id": rid, "child_id": cid, "received_on": day.isoformat(), "source": rng.choice(_SOURCES), "reason": rng.choice(_REASONS)})
+            w.write(
+                "referrals",
+                {
+                    "id": rid,
+                    "child_id": cid,
+                    "received_on": day.isoformat(),
+                    "source": rng.choice(_SOURCES),
+                    "reason": rng.choice(_REASONS),
+                },
+            )
             start = day + timedelta(days=rng.randrange(0, 4))
             for kind in ("initial", "core") if rng.random() < 0.4 else ("initial",):
                 if start > AS_OF:
@@ -140,18 +174,45 @@ def _write_dir(directory: Path, children: int, seed: int) -> None:
                 complete = start + timedelta(days=rng.randrange(3, 14 if kind == "initial" else 50))
                 completed = complete <= AS_OF and rng.random() < 0.85
                 seen_day = start + timedelta(days=rng.randrange(0, max(1, (min(complete, AS_OF) - start).days + 1)))
-                w.write("visits", {"id": w.next_id("visits", "V"), "assessment_id": aid, "visit_date": seen_day.isoformat(),
-                                   "child_seen": True, "seen_alone": rng.random() < 0.5, "recorded_by": rng.choice(staff)})
+                w.write(
+                    "visits",
+                    {
+                        "id": w.next_id("visits", "V"),
+                        "assessment_id": aid,
+                        "visit_date": seen_day.isoformat(),
+                        "child_seen": True,
+                        "seen_alone": rng.random() < 0.5,
+                        "recorded_by": rng.choice(staff),
+                    },
+                )
                 last_event = max(last_event, seen_day)
                 if rng.random() < 0.4:
                     extra = start + timedelta(days=rng.randrange(0, max(1, (min(complete, AS_OF) - start).days + 1)))
-                    w.write("visits", {"id": w.next_id("visits", "V"), "assessment_id": aid, "visit_date": extra.isoformat(),
-                                       "child_seen": False, "seen_alone": None, "recorded_by": rng.choice(staff)})
-                w.write("assessments", {
-                    "id": aid, "child_id": cid, "referral_id": rid, "type": kind, "start_date": start.isoformat(),
-                    "due_date": due.isoformat(), "status": "completed" if completed else "open",
-                    "completed_on": complete.isoformat() if completed else None,
-                    "authorised_by": rng.choice(staff) if completed else None})
+                    w.write(
+                        "visits",
+                        {
+                            "id": w.next_id("visits", "V"),
+                            "assessment_id": aid,
+                            "visit_date": extra.isoformat(),
+                            "child_seen": False,
+                            "seen_alone": None,
+                            "recorded_by": rng.choice(staff),
+                        },
+                    )
+                w.write(
+                    "assessments",
+                    {
+                        "id": aid,
+                        "child_id": cid,
+                        "referral_id": rid,
+                        "type": kind,
+                        "start_date": start.isoformat(),
+                        "due_date": due.isoformat(),
+                        "status": "completed" if completed else "open",
+                        "completed_on": complete.isoformat() if completed else None,
+                        "authorised_by": rng.choice(staff) if completed else None,
+                    },
+                )
                 last_event = max(last_event, start)
                 if not completed:
                     break
@@ -164,33 +225,65 @@ def _write_dir(directory: Path, children: int, seed: int) -> None:
             end = alloc_start + timedelta(days=rng.randrange(20, 200)) if i == 0 and rng.random() < 0.3 else None
             if end is not None and end > AS_OF:
                 end = None
-            w.write("allocations", {"id": w.next_id("allocations", "AL"), "child_id": cid, "practitioner_id": rng.choice(staff),
-                                    "start_date": alloc_start.isoformat(), "end_date": end.isoformat() if end else None})
+            w.write(
+                "allocations",
+                {
+                    "id": w.next_id("allocations", "AL"),
+                    "child_id": cid,
+                    "practitioner_id": rng.choice(staff),
+                    "start_date": alloc_start.isoformat(),
+                    "end_date": end.isoformat() if end else None,
+                },
+            )
             if end is None:
                 break
             alloc_start = end
         if rng.random() < 0.3:
-            w.write("aliases", {"id": w.next_id("aliases", "AK"), "child_id": cid, "given_name": rng.choice(first_names),
-                                "family_name": rng.choice(last_names), "type": rng.choice(("alias", "previous", "known_as"))})
+            w.write(
+                "aliases",
+                {
+                    "id": w.next_id("aliases", "AK"),
+                    "child_id": cid,
+                    "given_name": rng.choice(first_names),
+                    "family_name": rng.choice(last_names),
+                    "type": rng.choice(("alias", "previous", "known_as")),
+                },
+            )
         for _ in range(rng.randrange(2, 7)):
             when = first_event + timedelta(days=rng.randrange(0, max(1, (AS_OF - first_event).days)))
-            w.write("case_notes", {"id": w.next_id("case_notes", "N"), "child_id": cid, "author_id": rng.choice(staff),
-                                   "text": rng.choice(_NOTES) + " " + fake.sentence(nb_words=rng.randrange(4, 14)),
-                                   "restricted": rng.random() < 0.1, "created_at": _stamp(when, rng)})
+            w.write(
+                "case_notes",
+                {
+                    "id": w.next_id("case_notes", "N"),
+                    "child_id": cid,
+                    "author_id": rng.choice(staff),
+                    "text": rng.choice(_NOTES) + " " + fake.sentence(nb_words=rng.randrange(4, 14)),
+                    "restricted": rng.random() < 0.1,
+                    "created_at": _stamp(when, rng),
+                },
+            )
         death = None
         if not unborn and rng.random() < 0.02:
             death = min(AS_OF, last_event + timedelta(days=rng.randrange(1, 90)))
-        w.write("children", {
-            "id": cid, "local_id": f"LA-{seed}-{n:07d}", "given_name": given, "family_name": family,
-            "date_of_birth": dob.isoformat() if dob else None,
-            "expected_date_of_birth": expected.isoformat() if expected else None,
-            "gender": gender, "date_of_death": death.isoformat() if death else None,
-            "upn": _upn(rng) if not unborn and rng.random() < 0.8 else None,
-            "nhs_number": _nhs(rng) if not unborn and rng.random() < 0.9 else None,
-            "postcode": fake.postcode() if rng.random() < 0.9 else None,
-            "shielded": rng.random() < 0.02,
-            "created_at": _stamp(created, rng), "updated_at": _stamp(max(created, last_event), rng),
-        })
+        w.write(
+            "children",
+            {
+                "id": cid,
+                "local_id": f"LA-{seed}-{n:07d}",
+                "given_name": given,
+                "family_name": family,
+                "date_of_birth": dob.isoformat() if dob else None,
+                "expected_date_of_birth": expected.isoformat() if expected else None,
+                "gender": gender,
+                "date_of_death": death.isoformat() if death else None,
+                "upn": _upn(rng) if not unborn and rng.random() < 0.8 else None,
+                "nhs_number": _nhs(rng) if not unborn and rng.random() < 0.9 else None,
+                "postcode": fake.postcode() if rng.random() < 0.9 else None,
+                "shielded": rng.random() < 0.02,
+                "created_at": _stamp(created, rng),
+                "updated_at": _stamp(max(created, last_event), rng),
+            },
+        )
     manifest = w.close()
     (directory / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
 
@@ -204,16 +297,30 @@ def write_manifest(directory: Path) -> None:
             continue
         data = p.read_bytes()
         count = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)  # lines
-        files.append({"path": p.name, "record_type": t, "count": count, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        files.append(
+            {
+                "path": p.name,
+                "record_type": t,
+                "count": count,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
     manifest_path = directory / "manifest.json"
-    base = orjson.loads(manifest_path.read_bytes()) if manifest_path.exists() else {
-        "spec_version": SPEC_VERSION, "generated_at": f"{AS_OF.isoformat()}T23:00:00Z",
-        "producer": {"supplier": "ics-conformance", "product": "synthetic export generator", "version": "1"}}
+    base = (
+        orjson.loads(manifest_path.read_bytes())
+        if manifest_path.exists()
+        else {
+            "spec_version": SPEC_VERSION,
+            "generated_at": f"{AS_OF.isoformat()}T23:00:00Z",
+            "producer": {"supplier": "ics-conformance", "product": "synthetic export generator", "version": "1"},
+        }
+    )
     base["files"] = files
     manifest_path.write_bytes(orjson.dumps(base, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def generate_export(output: str | Path, *, children: int, seed: int, zip: bool = False) -> Path:  # noqa: A002
+def generate_export(output: str | Path, *, children: int, seed: int, zip: bool = False) -> Path:
     """Write a valid synthetic export of ``children`` children into ``output``.
 
     With ``zip=True`` ``output`` is the ``.zip`` file to write; otherwise a directory

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from conformance.export.lines import iter_batches
+
 #: h1 and h2 (tests swap these for degenerate functions to force collisions).
 _hash: Callable[[Any], int] = hash
 _hash2: Callable[[Any], int] = hash
@@ -129,7 +131,7 @@ class Rows:
     def __init__(self, path: str, dtype: np.dtype) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.dtype = dtype
-        self._file = open(path, "ab")  # noqa: SIM115 - closed by close()
+        self._file = open(path, "ab")
 
     def add(self, **columns: np.ndarray) -> None:
         rows = np.zeros(len(columns["h1"]), self.dtype)
@@ -238,8 +240,6 @@ def records_at(stream_factory: Callable[[], Any], lines: np.ndarray, max_line: i
 
     Only those lines are parsed; unparseable ones yield ``None``.
     """
-    from conformance.export.records import iter_batches
-
     if not len(lines):
         return
     i = 0
@@ -315,7 +315,9 @@ def duplicate_lines(
     by_partition: dict[int, list[tuple[str, int, int, int]]] = {}
     for part, (offset, segments) in enumerate(zip(offsets, logs)):
         for partition, first, entries in segments:
-            by_partition.setdefault(partition, []).append((os.path.join(directory, f"{part:05d}"), first, entries, offset))
+            by_partition.setdefault(partition, []).append(
+                (os.path.join(directory, f"{part:05d}"), first, entries, offset)
+            )
     for partition in sorted(by_partition):
         arrays = []
         for path, first, entries, offset in by_partition[partition]:
@@ -351,6 +353,12 @@ def days(values: Iterable[str | None]) -> np.ndarray:
     text = np.array([v if v is not None else _NO_DATE for v in values], dtype="U10")
     digits = text.view(np.uint32).reshape(-1, 10).astype(np.int32) - 48
     return (
-        digits[:, 0] * 10_000_000 + digits[:, 1] * 1_000_000 + digits[:, 2] * 100_000 + digits[:, 3] * 10_000
-        + digits[:, 5] * 1000 + digits[:, 6] * 100 + digits[:, 8] * 10 + digits[:, 9]
+        digits[:, 0] * 10_000_000
+        + digits[:, 1] * 1_000_000
+        + digits[:, 2] * 100_000
+        + digits[:, 3] * 10_000
+        + digits[:, 5] * 1000
+        + digits[:, 6] * 100
+        + digits[:, 8] * 10
+        + digits[:, 9]
     ).astype(np.int32)

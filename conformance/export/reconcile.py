@@ -15,20 +15,36 @@ from typing import Any
 
 import orjson
 
+from conformance.domain.identifiers import compact_nhs_number, compact_upn
 from conformance.export.archive import Limits, member, open_export
 from conformance.export.findings import EXP_RECONCILE, Finding, FindingSink
-from conformance.export.records import iter_batches
-from conformance.identifiers import compact_nhs_number, compact_upn
+from conformance.export.lines import iter_batches
 
 #: Fields compared per record type (only those present in the expected record).
 COMPARED: dict[str, tuple[str, ...]] = {
-    "children": ("local_id", "given_name", "family_name", "date_of_birth", "expected_date_of_birth", "gender", "date_of_death", "upn", "nhs_number"),
+    "children": (
+        "local_id",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "expected_date_of_birth",
+        "gender",
+        "date_of_death",
+        "upn",
+        "nhs_number",
+    ),
     "aliases": ("child_id", "given_name", "family_name", "type"),
     "allocations": ("child_id", "practitioner_id", "start_date", "end_date"),
     "assessments": ("child_id", "referral_id", "type", "start_date", "due_date", "status", "completed_on"),
     "visits": ("assessment_id", "visit_date", "child_seen", "seen_alone"),
 }
-_LABEL = {"children": "child", "aliases": "alias", "allocations": "allocation", "assessments": "assessment", "visits": "seen visit"}
+_LABEL = {
+    "children": "child",
+    "aliases": "alias",
+    "allocations": "allocation",
+    "assessments": "assessment",
+    "visits": "seen visit",
+}
 
 
 @dataclass
@@ -105,11 +121,18 @@ def reconcile(
                         for key in COMPARED[record_type]:
                             if key in item and not _same(key, item[key], record.get(key, _ABSENT)):
                                 shown = "absent" if key not in record else repr(record[key])
-                                sink.add(EXP_RECONCILE, name, first + offset, "/" + key,
-                                         f"{label} {rid!r}: {key} is {shown} in the export but {item[key]!r} through the API")
+                                sink.add(
+                                    EXP_RECONCILE,
+                                    name,
+                                    first + offset,
+                                    "/" + key,
+                                    f"{label} {rid!r}: {key} is {shown} in the export but {item[key]!r} through the API",
+                                )
         for rid in wanted:
             if rid not in found:
-                sink.add(EXP_RECONCILE, name, None, "", f"{label} {rid!r} created through the API is missing from the export")
+                sink.add(
+                    EXP_RECONCILE, name, None, "", f"{label} {rid!r} created through the API is missing from the export"
+                )
     return [f for f in sink.examples.get(EXP_RECONCILE, [])]
 
 

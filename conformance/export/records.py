@@ -18,7 +18,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
@@ -28,10 +28,12 @@ from typing import Any
 import jsonschema_rs
 import numpy as np
 import orjson
+from stdnum.gb import nhs as _nhs
+from stdnum.gb import upn as _upn
 
-from conformance._resources import spec_path
+from conformance.domain.identifiers import is_valid_nhs_number, is_valid_upn
+from conformance.domain.workingdays import TIMESCALES, _bank_holidays, due_date
 from conformance.export.archive import Limits, SourceSpec, member
-from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
 from conformance.export.findings import (
     EXP_DATES,
     EXP_IDENTIFIERS,
@@ -42,11 +44,9 @@ from conformance.export.findings import (
     REC_LOCAL_ID,
     FindingSink,
 )
-from stdnum.gb import nhs as _nhs
-from stdnum.gb import upn as _upn
-
-from conformance.identifiers import is_valid_nhs_number, is_valid_upn
-from conformance.workingdays import TIMESCALES, _bank_holidays, due_date
+from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
+from conformance.export.lines import BLOCK, iter_batches
+from conformance.spec.resources import spec_path
 
 RECORD_TYPES = (
     "children",
@@ -58,7 +58,6 @@ RECORD_TYPES = (
     "assessments",
     "visits",
 )
-BLOCK = 1024 * 1024
 #: Lines checked together (one batch validation, one vectorised rule call).
 CHUNK = 2048
 
@@ -146,7 +145,7 @@ def _calendar(first: int, last: int) -> np.busdaycalendar:
 
 
 def due_dates(kinds: tuple[str, ...], starts: tuple[str, ...]) -> list[str]:
-    """:func:`conformance.workingdays.due_date` of each assessment (ISO dates), vectorised."""
+    """:func:`conformance.domain.workingdays.due_date` of each assessment (ISO dates), vectorised."""
     begin = np.array(starts, dtype="datetime64[D]")
     years = begin.astype("datetime64[Y]").astype(np.int64) + 1970
     first, last = int(years.min()), int(years.max()) + 1  # a due date may fall in the next year
@@ -167,11 +166,11 @@ def upn_ok(value: str) -> bool:
     """``is_valid_upn`` for a schema-valid (compact) UPN, without re-cleaning the string.
 
     Uses python-stdnum's own check-letter function; a negative answer is confirmed by
-    :func:`conformance.identifiers.is_valid_upn` before it becomes a finding.
+    :func:`conformance.domain.identifiers.is_valid_upn` before it becomes a finding.
     """
     try:
         return value[-1] in _ALPHABET and _la_code_ok(value[1:4]) and _upn.calc_check_digit(value[1:]) == value[0]
-    except Exception:  # noqa: BLE001 - fall back to the authority
+    except Exception:
         return is_valid_upn(value)
 
 
@@ -179,7 +178,7 @@ def nhs_ok(value: str) -> bool:
     """``is_valid_nhs_number`` for a schema-valid (10-digit) NHS number, via stdnum's checksum."""
     try:
         return _nhs.checksum(value) == 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return is_valid_nhs_number(value)
 
 
@@ -320,52 +319,28 @@ def hash_member(spec: SourceSpec, name: str) -> tuple[int, str]:
     return size, hasher.hexdigest()
 
 
-def iter_batches(stream: Any, hasher: Any, max_line: int, counter: list[int]) -> Iterator[tuple[int, list[bytes | None], bool]]:
-    """Yield ``(first line number, lines, final)`` from a binary stream.
-
-    A line over ``max_line`` bytes is yielded as ``None`` and skipped without being held
-    in memory. ``final`` is True for the last batch when the file does not end with a
-    newline (its last line may be truncated). Bytes read are hashed and counted.
-    """
-    pending = b""
-    skipping = False
-    lineno = 1
-    while True:
-        block = stream.read(BLOCK)
-        if not block:
-            break
-        hasher.update(block)
-        counter[0] += len(block)
-        if skipping:
-            cut = block.find(b"\n")
-            if cut < 0:
-                continue
-            block = block[cut + 1 :]
-            skipping = False
-        data = pending + block if pending else block
-        lines: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
-        pending = lines.pop()  # type: ignore[assignment]
-        if len(pending) > max_line:
-            lines.append(None)
-            pending = b""
-            skipping = True
-        if lines:
-            yield lineno, lines, False
-            lineno += len(lines)
-    if pending:
-        yield lineno, [pending], True
-
-
 #: Table rows written by the scans of the index files, read by :mod:`conformance.export.rules`.
 #: ``received`` / ``start`` 0: the record failed its schema (an ID without data).
 TABLES: dict[str, np.dtype] = {
     "children": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("death", "<i4")]),
     "practitioners": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8")]),
-    "referrals": np.dtype([("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("c1", "<i8"), ("c2", "<i8"), ("received", "<i4")]),
-    "assessments": np.dtype([
-        ("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("c1", "<i8"), ("c2", "<i8"), ("r1", "<i8"), ("r2", "<i8"),
-        ("has_referral", "?"), ("start", "<i4"), ("completed", "<i4"),
-    ]),
+    "referrals": np.dtype(
+        [("h1", "<i8"), ("h2", "<i8"), ("line", "<i8"), ("c1", "<i8"), ("c2", "<i8"), ("received", "<i4")]
+    ),
+    "assessments": np.dtype(
+        [
+            ("h1", "<i8"),
+            ("h2", "<i8"),
+            ("line", "<i8"),
+            ("c1", "<i8"),
+            ("c2", "<i8"),
+            ("r1", "<i8"),
+            ("r2", "<i8"),
+            ("has_referral", "?"),
+            ("start", "<i4"),
+            ("completed", "<i4"),
+        ]
+    ),
 }
 _ID = itemgetter("id")
 
@@ -383,8 +358,17 @@ class _Scanner:
     is checked line by line first.
     """
 
-    def __init__(self, name: str, record_type: str, sink: FindingSink, context: dict[str, str],
-                 directory: str, part: int, bits: int, limits: Limits) -> None:
+    def __init__(
+        self,
+        name: str,
+        record_type: str,
+        sink: FindingSink,
+        context: dict[str, str],
+        directory: str,
+        part: int,
+        bits: int,
+        limits: Limits,
+    ) -> None:
         self.name = name
         self.type = record_type
         self.sink = sink
@@ -397,9 +381,12 @@ class _Scanner:
         dtype = TABLES.get(record_type)
         self.table = Rows(os.path.join(directory, "table", f"{part:05d}"), dtype) if dtype is not None else None
         self.children, self.practitioners, self.assessments = (
-            open_table(context[t]) if t in context else None for t in ("children", "practitioners", "assessments"))
+            open_table(context[t]) if t in context else None for t in ("children", "practitioners", "assessments")
+        )
         self.seen = np.zeros(len(self.assessments) if self.assessments is not None else 0, bool)
-        self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(self, "_" + record_type)
+        self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(
+            self, "_" + record_type
+        )
         self.rule_requirements = {
             "children": (EXP_UNIQUE, EXP_IDENTIFIERS),
             "practitioners": (EXP_UNIQUE,),
@@ -455,7 +442,13 @@ class _Scanner:
                     add(EXP_SCHEMA, name, n, "", f"not valid JSON: {text}")
                 continue
             if type(obj) is not dict:
-                add(EXP_SCHEMA, name, n, "", f"record is a JSON {type(obj).__name__.replace('list', 'array')}, expected an object")
+                add(
+                    EXP_SCHEMA,
+                    name,
+                    n,
+                    "",
+                    f"record is a JSON {type(obj).__name__.replace('list', 'array')}, expected an object",
+                )
                 continue
             self._keys_unique(line, obj, n)
             if self.is_valid(obj):
@@ -501,8 +494,18 @@ class _Scanner:
         for line, _order, requirement, pointer, message in sorted(findings):
             add(requirement, self.name, line, pointer, message)
 
-    def _missing(self, table: Any, values: list[str], key: str, target: str, lines: np.ndarray, order: int,
-                 out: list[tuple[int, int, str, str, str]], *, exact: bool = True) -> np.ndarray:
+    def _missing(
+        self,
+        table: Any,
+        values: list[str],
+        key: str,
+        target: str,
+        lines: np.ndarray,
+        order: int,
+        out: list[tuple[int, int, str, str, str]],
+        *,
+        exact: bool = True,
+    ) -> np.ndarray:
         """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent).
 
         ``exact=False`` matches on ``h1`` alone (enough to prove existence): a hash
@@ -545,19 +548,33 @@ class _Scanner:
 
     def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, referral, kind, start, due, completed = _fields(
-            objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on")
+            objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on"
+        )
         expected = due_dates(kind, start)
         out = [
-            (int(lines[k]), 0, EXP_TIMESCALES, "/due_date",
-             f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)")
-            for k in range(len(due)) if due[k] != expected[k]
+            (
+                int(lines[k]),
+                0,
+                EXP_TIMESCALES,
+                "/due_date",
+                f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
+            )
+            for k in range(len(due))
+            if due[k] != expected[k]
         ]
         self._emit(out)
         refs = [r if r is not None else "" for r in referral]
         self.table.add(  # type: ignore[union-attr]
-            h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), r1=keys(refs), r2=keys2(refs),
+            h1=h,
+            h2=keys2(ids),
+            line=lines,
+            c1=keys(child),
+            c2=keys2(child),
+            r1=keys(refs),
+            r2=keys2(refs),
             has_referral=np.fromiter((r is not None for r in referral), bool, len(referral)),
-            start=days(start), completed=days(completed),
+            start=days(start),
+            completed=days(completed),
         )
 
     def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
@@ -574,11 +591,25 @@ class _Scanner:
             before = checked & (day < start)
             after = checked & (death > 0) & (day > death)
             for k in np.flatnonzero(before).tolist():
-                out.append((int(lines[k]), 1, EXP_DATES, "/visit_date",
-                            f"child seen on {visit_date[k]}, before the assessment started ({iso(int(start[k]))})"))
+                out.append(
+                    (
+                        int(lines[k]),
+                        1,
+                        EXP_DATES,
+                        "/visit_date",
+                        f"child seen on {visit_date[k]}, before the assessment started ({iso(int(start[k]))})",
+                    )
+                )
             for k in np.flatnonzero(after).tolist():
-                out.append((int(lines[k]), 2, EXP_DATES, "/visit_date",
-                            f"child seen on {visit_date[k]}, after their date of death {iso(int(death[k]))}"))
+                out.append(
+                    (
+                        int(lines[k]),
+                        2,
+                        EXP_DATES,
+                        "/visit_date",
+                        f"child seen on {visit_date[k]}, after their date of death {iso(int(death[k]))}",
+                    )
+                )
             ok = checked & (completed > 0) & (start <= day) & (day <= completed)
             if ok.any():
                 self.seen[rows[ok]] = True
@@ -633,8 +664,7 @@ def scan_file(
     limits = limits or Limits()
     sink = FindingSink(max_examples)
     result = FileScan(name, record_type, sink=sink)
-    scanner = _Scanner(name, record_type, sink, context or {},
-                       os.path.join(work, name), part, bits, limits)
+    scanner = _Scanner(name, record_type, sink, context or {}, os.path.join(work, name), part, bits, limits)
     hasher: Any = hashlib.sha256() if hash_all else _NoHash()
     counter = [0]
     last = 0
@@ -645,8 +675,13 @@ def scan_file(
         with member(spec, name) as raw:
             stream = raw
             if byte_range is not None:
-                stream = _Part(raw, byte_range[0], byte_range[1], seekable=spec.kind == "directory",
-                               hasher=hasher if hash_all else None)
+                stream = _Part(
+                    raw,
+                    byte_range[0],
+                    byte_range[1],
+                    seekable=spec.kind == "directory",
+                    hasher=hasher if hash_all else None,
+                )
                 skipped = stream.skipped if hash_all else 0
             for k, (first, lines, final) in enumerate(iter_batches(stream, hasher, limits.max_line_bytes, counter), 1):
                 last = first - 1 + len(lines)
@@ -705,8 +740,15 @@ def duplicates(
     ):
         if not any(logs.get(key, ())):
             continue
-        count, examples = duplicate_lines(os.path.join(work, name, key), offsets, logs[key], key, lambda: member(spec, name),
-                                          limits.max_line_bytes, max_examples)
+        count, examples = duplicate_lines(
+            os.path.join(work, name, key),
+            offsets,
+            logs[key],
+            key,
+            lambda: member(spec, name),
+            limits.max_line_bytes,
+            max_examples,
+        )
         found += [(line, order, "/" + key, f"{what} {value!r}", also) for line, value in examples]
         rest.append((count - len(examples), also))
     found.sort()

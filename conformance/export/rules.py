@@ -22,6 +22,7 @@ from conformance.export.records import TABLES
 #: ``reader(file, sorted lines)`` -> ``{line: parsed record or None}``
 Reader = Callable[[str, np.ndarray], dict[int, Any]]
 
+
 @dataclass
 class Finding:
     """A kind of finding of one cross-file rule: where, and how to word one of them."""
@@ -52,7 +53,10 @@ class Tables:
         """``(rows file, line offset)`` of each part of the file of ``record_type``."""
         file = f"{record_type}.jsonl"
         directory = os.path.join(self._work, file, "table")
-        return [(os.path.join(directory, f"{part:05d}"), self._offsets[file][part]) for part in range(self._parts.get(file, 0))]
+        return [
+            (os.path.join(directory, f"{part:05d}"), self._offsets[file][part])
+            for part in range(self._parts.get(file, 0))
+        ]
 
     def column(self, record_type: str, name: str) -> np.ndarray:
         dtype = TABLES[record_type]
@@ -68,7 +72,9 @@ class Tables:
                 row += size
         return out
 
-    def slices(self, record_type: str, names: tuple[str, ...], size: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    def slices(
+        self, record_type: str, names: tuple[str, ...], size: int | None = None
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """``(first row, {name: values})`` over the rows in file order, ``size`` rows at a time."""
         dtype, row, size = TABLES[record_type], 0, size or SLICE
         for path, offset in self._paths(record_type):
@@ -102,14 +108,20 @@ class Tables:
         kept[rows[order[last]]] = True
         return kept
 
-    def save_keyed(self, record_type: str, directory: str, names: tuple[str, ...] = (), kept: np.ndarray | None = None,
-                   extra: dict[str, np.ndarray] | None = None) -> None:
+    def save_keyed(
+        self,
+        record_type: str,
+        directory: str,
+        names: tuple[str, ...] = (),
+        kept: np.ndarray | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Write the rows that count, sorted by ``(h1, h2)``, with columns ``names`` (and the
         row-order arrays in ``extra``), one column at a time, as a table under ``directory``
         (see :func:`~conformance.export.keys.load_table`)."""
         os.makedirs(directory, exist_ok=True)
         index = np.flatnonzero(kept) if kept is not None else None
-        pick = (lambda v: v[index]) if index is not None else (lambda v: v)  # noqa: E731
+        pick = (lambda v: v[index]) if index is not None else (lambda v: v)
         h1 = pick(self.column(record_type, "h1"))
         order = np.argsort(h1, kind="stable")
         ordered = h1[order]
@@ -177,7 +189,9 @@ def _field(record: Any, key: str) -> Any:
     return record.get(key) if isinstance(record, dict) else None
 
 
-def check_referrals(sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable, reader: Reader) -> None:
+def check_referrals(
+    sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable, reader: Reader
+) -> None:
     """Referral -> child exists (EXP-005); received on or before the child's death (EXP-006).
 
     Only the rows in ``kept`` (None: all) count: the last record of each referral ID.
@@ -189,18 +203,36 @@ def check_referrals(sink: FindingSink, tables: Tables, kept: np.ndarray | None, 
             counts &= kept[row : row + len(counts)]
         found, death = _join(children, s["c1"], s["c2"], "death")
         missing.add(counts & ~found, line=s["line"])
-        late.add(counts & found & (death > 0) & (s["received"] > death), line=s["line"], received=s["received"], death=death)
+        late.add(
+            counts & found & (death > 0) & (s["received"] > death), line=s["line"], received=s["received"], death=death
+        )
     received, death = late["received"], late["death"]
-    emit(sink, "referrals.jsonl", [
-        Finding(EXP_REFS, "/child_id", missing["line"],
-                lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl"),
-        Finding(EXP_DATES, "/received_on", late["line"],
-                lambda i, r: f"referral received {iso(int(received[i]))}, after the child's date of death {iso(int(death[i]))}"),
-    ], reader)
+    emit(
+        sink,
+        "referrals.jsonl",
+        [
+            Finding(
+                EXP_REFS,
+                "/child_id",
+                missing["line"],
+                lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl",
+            ),
+            Finding(
+                EXP_DATES,
+                "/received_on",
+                late["line"],
+                lambda i, r: (
+                    f"referral received {iso(int(received[i]))}, after the child's date of death {iso(int(death[i]))}"
+                ),
+            ),
+        ],
+        reader,
+    )
 
 
-def check_assessments(sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable,
-                      referrals: KeyTable, reader: Reader) -> np.ndarray:
+def check_assessments(
+    sink: FindingSink, tables: Tables, kept: np.ndarray | None, children: KeyTable, referrals: KeyTable, reader: Reader
+) -> np.ndarray:
     """Assessment -> child and referral exist (EXP-005); referral <= start,
     start on or before the child's death (EXP-006).
 
@@ -222,22 +254,62 @@ def check_assessments(sink: FindingSink, tables: Tables, kept: np.ndarray | None
         found, received = _join(referrals, s["r1"], s["r2"], "received")
         no_referral.add(has & ~found, line=line)
         early.add(has & found & (received > 0) & (start < received), line=line, start=start, received=received)
-    late_start, late_death, early_start, early_received = late["start"], late["death"], early["start"], early["received"]
-    emit(sink, "assessments.jsonl", [
-        Finding(EXP_REFS, "/child_id", no_child["line"],
-                lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl", 0),
-        Finding(EXP_DATES, "/start_date", late["line"],
-                lambda i, r: f"assessment started {iso(int(late_start[i]))}, after the child's date of death {iso(int(late_death[i]))}", 1),
-        Finding(EXP_REFS, "/referral_id", no_referral["line"],
-                lambda i, r: f"referral_id {_field(r, 'referral_id')!r} not found in referrals.jsonl", 2),
-        Finding(EXP_DATES, "/start_date", early["line"],
-                lambda i, r: f"assessment started {iso(int(early_start[i]))}, before its referral was received ({iso(int(early_received[i]))})", 3),
-    ], reader)
+    late_start, late_death, early_start, early_received = (
+        late["start"],
+        late["death"],
+        early["start"],
+        early["received"],
+    )
+    emit(
+        sink,
+        "assessments.jsonl",
+        [
+            Finding(
+                EXP_REFS,
+                "/child_id",
+                no_child["line"],
+                lambda i, r: f"child_id {_field(r, 'child_id')!r} not found in children.jsonl",
+                0,
+            ),
+            Finding(
+                EXP_DATES,
+                "/start_date",
+                late["line"],
+                lambda i, r: (
+                    f"assessment started {iso(int(late_start[i]))}, after the child's date of death {iso(int(late_death[i]))}"
+                ),
+                1,
+            ),
+            Finding(
+                EXP_REFS,
+                "/referral_id",
+                no_referral["line"],
+                lambda i, r: f"referral_id {_field(r, 'referral_id')!r} not found in referrals.jsonl",
+                2,
+            ),
+            Finding(
+                EXP_DATES,
+                "/start_date",
+                early["line"],
+                lambda i, r: (
+                    f"assessment started {iso(int(early_start[i]))}, before its referral was received ({iso(int(early_received[i]))})"
+                ),
+                3,
+            ),
+        ],
+        reader,
+    )
     return np.concatenate(deaths) if deaths else np.empty(0, np.int32)
 
 
-def check_seen(sink: FindingSink, start: np.ndarray, completed: np.ndarray, line: np.ndarray, seen: np.ndarray | None,
-               reader: Reader) -> None:
+def check_seen(
+    sink: FindingSink,
+    start: np.ndarray,
+    completed: np.ndarray,
+    line: np.ndarray,
+    seen: np.ndarray | None,
+    reader: Reader,
+) -> None:
     """Every completed assessment has a visit with the child seen between start and completion (EXP-008).
 
     Columns of the assessments table: ``start``, ``completed`` and ``line`` of each entry;
@@ -247,8 +319,19 @@ def check_seen(sink: FindingSink, start: np.ndarray, completed: np.ndarray, line
     if seen is not None:
         unseen &= ~seen
     unseen = np.flatnonzero(unseen)
-    emit(sink, "assessments.jsonl", [
-        Finding(EXP_TIMESCALES, "/status", line[unseen],
-                lambda i, r: (f"assessment {_field(r, 'id')!r} completed on {iso(int(completed[unseen[i]]))} without a visit "
-                              f"seeing the child between {iso(int(start[unseen[i]]))} and {iso(int(completed[unseen[i]]))}")),
-    ], reader)
+    emit(
+        sink,
+        "assessments.jsonl",
+        [
+            Finding(
+                EXP_TIMESCALES,
+                "/status",
+                line[unseen],
+                lambda i, r: (
+                    f"assessment {_field(r, 'id')!r} completed on {iso(int(completed[unseen[i]]))} without a visit "
+                    f"seeing the child between {iso(int(start[unseen[i]]))} and {iso(int(completed[unseen[i]]))}"
+                ),
+            ),
+        ],
+        reader,
+    )

@@ -24,13 +24,13 @@ from conformance.export import rules
 from conformance.export.archive import Limits, SourceSpec, member, open_export
 from conformance.export.findings import (
     EXP_DATES,
-    EXP_UNIQUE,
     EXP_MANIFEST,
-    REC_LOCAL_ID,
     EXP_PRESENT,
     EXP_REFS,
     EXP_TIMESCALES,
+    EXP_UNIQUE,
     EXPORT_REQUIREMENTS,
+    REC_LOCAL_ID,
     Finding,
     FindingSink,
 )
@@ -45,8 +45,8 @@ from conformance.export.records import (
     schema_errors,
     validator,
 )
-from conformance.result import CheckResult
-from conformance.verdicts import Verdict
+from conformance.results.result import CheckResult
+from conformance.results.verdicts import Verdict
 
 MANIFEST = "manifest.json"
 PHASES = ("1A", "1B", "1C")
@@ -139,7 +139,11 @@ class ExportReport:
             count = self.count(rid)
             examples = self.examples(rid)
             if verdict is Verdict.FAIL:
-                message = f"{count} finding{'s' if count != 1 else ''}; first: {examples[0]}" if examples else f"{count} findings"
+                message = (
+                    f"{count} finding{'s' if count != 1 else ''}; first: {examples[0]}"
+                    if examples
+                    else f"{count} findings"
+                )
             elif verdict is Verdict.ERROR:
                 message = self.error(rid)
             else:
@@ -168,7 +172,11 @@ class ExportReport:
             "seconds": round(self.seconds, 3),
             "files": [f.__dict__ for f in self.files],
             "requirements": {
-                r: {"verdict": self.verdict(r).value, "count": self.count(r), "examples": [f.to_json() for f in self.examples(r)]}
+                r: {
+                    "verdict": self.verdict(r).value,
+                    "count": self.count(r),
+                    "examples": [f.to_json() for f in self.examples(r)],
+                }
                 for r in self.judged
             },
             "errors": list(self.errors),
@@ -187,7 +195,7 @@ def _warm_up() -> None:
     """Compile validators and load bank holidays once, before workers are forked."""
     from datetime import date
 
-    from conformance.workingdays import due_date
+    from conformance.domain.workingdays import due_date
 
     for t in (*RECORD_TYPES, "manifest"):
         validator(t)
@@ -228,14 +236,22 @@ class _Inline(Executor):
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller via the future
+        except BaseException as exc:
             future.set_exception(exc)
         return future
 
 
-def _read_manifest(spec: SourceSpec, size: int, limits: Limits, sink: FindingSink) -> tuple[dict[str, Any] | None, bytes]:
+def _read_manifest(
+    spec: SourceSpec, size: int, limits: Limits, sink: FindingSink
+) -> tuple[dict[str, Any] | None, bytes]:
     if size > limits.max_manifest_bytes:
-        sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is {size} bytes, over the {limits.max_manifest_bytes} byte limit; not read")
+        sink.add(
+            EXP_MANIFEST,
+            MANIFEST,
+            None,
+            "",
+            f"manifest is {size} bytes, over the {limits.max_manifest_bytes} byte limit; not read",
+        )
         return None, b""
     with member(spec, MANIFEST) as stream:
         raw = stream.read(limits.max_manifest_bytes + 1)
@@ -284,11 +300,29 @@ def _manifest_rules(
         if scan is None or scan.read_error:
             continue
         if entry.get("count") != scan.records:
-            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/count", f"{path}: count {entry.get('count')} but the file holds {scan.records} records")
+            sink.add(
+                EXP_MANIFEST,
+                MANIFEST,
+                line,
+                pointer + "/count",
+                f"{path}: count {entry.get('count')} but the file holds {scan.records} records",
+            )
         if entry.get("bytes") != scan.bytes:
-            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/bytes", f"{path}: bytes {entry.get('bytes')} but the file has {scan.bytes} bytes")
+            sink.add(
+                EXP_MANIFEST,
+                MANIFEST,
+                line,
+                pointer + "/bytes",
+                f"{path}: bytes {entry.get('bytes')} but the file has {scan.bytes} bytes",
+            )
         if entry.get("sha256") != scan.sha256:
-            sink.add(EXP_MANIFEST, MANIFEST, line, pointer + "/sha256", f"{path}: sha256 {str(entry.get('sha256'))[:16]}… but the file hashes to {scan.sha256[:16]}…")
+            sink.add(
+                EXP_MANIFEST,
+                MANIFEST,
+                line,
+                pointer + "/sha256",
+                f"{path}: sha256 {str(entry.get('sha256'))[:16]}… but the file hashes to {scan.sha256[:16]}…",
+            )
     for name in sorted(present - set(listed) - {MANIFEST}):
         sink.add(EXP_MANIFEST, name, None, "", "file in the export but not listed in the manifest")
 
@@ -324,7 +358,9 @@ def validate_export(
         sink.add(EXP_PRESENT, MANIFEST, None, "", "manifest.json missing from the export")
     for fname in expected:
         if fname not in present:
-            sink.add(EXP_PRESENT, fname, None, "", f"{fname} missing from the export (one file per record type is required)")
+            sink.add(
+                EXP_PRESENT, fname, None, "", f"{fname} missing from the export (one file per record type is required)"
+            )
     for name in sorted(present - set(expected) - {MANIFEST}):
         sink.add(EXP_MANIFEST, name, None, "", "unexpected file in the export (not a record type file)")
 
@@ -332,7 +368,7 @@ def validate_export(
     if MANIFEST in present:
         try:
             manifest, raw_manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             sink.crashed(EXP_MANIFEST, MANIFEST, exc)
 
     total = sum(source.members.get(f, 0) for f in expected)
@@ -347,7 +383,7 @@ def validate_export(
             close_tables()
     try:
         _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         sink.crashed(EXP_MANIFEST, MANIFEST, exc)
     report.seconds = time.perf_counter() - began
     return report
@@ -363,8 +399,18 @@ class _Pipeline:
     workers as files they map read-only.
     """
 
-    def __init__(self, source: Any, executor: Executor, work: str, total: int, workers: int, parallel: bool,
-                 max_examples: int, limits: Limits, report: ExportReport) -> None:
+    def __init__(
+        self,
+        source: Any,
+        executor: Executor,
+        work: str,
+        total: int,
+        workers: int,
+        parallel: bool,
+        max_examples: int,
+        limits: Limits,
+        report: ExportReport,
+    ) -> None:
         self.source, self.spec, self.executor, self.work = source, source.spec, executor, work
         self.workers, self.parallel, self.limits, self.report = workers, parallel, limits, report
         self.part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
@@ -391,8 +437,16 @@ class _Pipeline:
                 bounds: list[int | None] = [size * k // count for k in range(count)] + [None]
                 digest = self.executor.submit(hash_member, spec, n) if directory else None
                 parts = [
-                    self.executor.submit(scan_file, spec, n, self.expected[n], byte_range=(a, b), part=k,  # type: ignore[arg-type]
-                                         hash_all=not directory and b is None, **kwargs)
+                    self.executor.submit(
+                        scan_file,
+                        spec,
+                        n,
+                        self.expected[n],
+                        byte_range=(a, b),
+                        part=k,  # type: ignore[arg-type]
+                        hash_all=not directory and b is None,
+                        **kwargs,
+                    )
                     for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
                 ]
                 self.jobs[n] = (parts, digest)
@@ -408,19 +462,27 @@ class _Pipeline:
             try:
                 parts = [f.result() for f in futures]
                 self.scans[n] = parts[0] if len(parts) == 1 else _combine(parts, digest.result() if digest else None)
-            except Exception as exc:  # noqa: BLE001 - a crashed scan is ERROR, never PASS
+            except Exception as exc:
                 for rid in EXPORT_REQUIREMENTS[1:]:
                     self.report.sink.crashed(rid, n, exc)
                 self.report.errors.append(f"{n}: scan crashed: {type(exc).__name__}: {exc}")
                 continue
             if not self.scans[n].read_error:
                 self.dedupes[n] = self.executor.submit(
-                    duplicates, self.spec, n, self.expected[n], offsets=self.scans[n].offsets, logs=self.scans[n].logs,
-                    **self.kwargs)
+                    duplicates,
+                    self.spec,
+                    n,
+                    self.expected[n],
+                    offsets=self.scans[n].offsets,
+                    logs=self.scans[n].logs,
+                    **self.kwargs,
+                )
 
     def tables(self) -> rules.Tables:
         readable = {n: s for n, s in self.scans.items() if not s.read_error}
-        return rules.Tables(self.work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()})
+        return rules.Tables(
+            self.work, {n: len(s.offsets) for n, s in readable.items()}, {n: s.offsets for n, s in readable.items()}
+        )
 
     def table(self, name: str, *args: Any) -> dict[str, str]:
         """Write the table ``name`` for the rules and the workers: ``{name: its directory}``."""
@@ -437,7 +499,7 @@ class _Pipeline:
         try:
             context.update(self.table("children", ("death",), self.tables().latest("children")))
             context.update(self.table("practitioners"))
-        except Exception as exc:  # noqa: BLE001 - the tables could not be built
+        except Exception as exc:
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 self.cross.crashed(rid, "index", exc)
             context.clear()
@@ -450,7 +512,7 @@ class _Pipeline:
         for n, future in self.dedupes.items():
             try:
                 self.scans[n].sink.merge(future.result())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.scans[n].sink.crashed(EXP_UNIQUE, n, exc)
         self.finish(context.get("assessments"))
         return self.scans
@@ -465,21 +527,23 @@ class _Pipeline:
             kept = tables.latest("referrals")
             try:
                 rules.check_referrals(cross, tables, kept, load_table(children), self.reader)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 cross.crashed(EXP_REFS, "referrals", exc)
                 cross.crashed(EXP_DATES, "referrals", exc)
             release_memory()
             referrals = self.table("referrals", ("received",), kept)["referrals"]
             kept = tables.latest("assessments")
             try:
-                death = rules.check_assessments(cross, tables, kept, load_table(children), load_table(referrals), self.reader)
-            except Exception as exc:  # noqa: BLE001
+                death = rules.check_assessments(
+                    cross, tables, kept, load_table(children), load_table(referrals), self.reader
+                )
+            except Exception as exc:
                 cross.crashed(EXP_REFS, "assessments", exc)
                 cross.crashed(EXP_DATES, "assessments", exc)
                 death = np.zeros(len(tables.column("assessments", "start")), np.int32)
             release_memory()
             return self.table("assessments", ("start", "completed", "line"), kept, {"death": death})
-        except Exception as exc:  # noqa: BLE001 - the tables could not be built
+        except Exception as exc:
             for rid in (EXP_REFS, EXP_DATES, EXP_TIMESCALES):
                 cross.crashed(rid, "index", exc)
             return {}
@@ -500,12 +564,16 @@ class _Pipeline:
         if assessments is None:
             return
         try:
-            start, completed, line = (np.load(os.path.join(assessments, f"{c}.npy")) for c in ("start", "completed", "line"))
+            start, completed, line = (
+                np.load(os.path.join(assessments, f"{c}.npy")) for c in ("start", "completed", "line")
+            )
             if "visits.jsonl" in scans and "visits.jsonl" not in unreadable:
                 packed = scans["visits.jsonl"].seen
                 seen = np.unpackbits(packed, count=len(start)).astype(bool) if packed is not None else None
                 rules.check_seen(sink, start, completed, line, seen, self.reader)
             elif "assessments.jsonl" in scans:
-                rules.check_seen(sink, start, completed, line, None, self.reader)  # no visits at all: every completion is unseen
-        except Exception as exc:  # noqa: BLE001
+                rules.check_seen(
+                    sink, start, completed, line, None, self.reader
+                )  # no visits at all: every completion is unseen
+        except Exception as exc:
             sink.crashed(EXP_TIMESCALES, "visits", exc)

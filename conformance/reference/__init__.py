@@ -26,8 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["FAULTS", "Fault", "create_app", "serve"]
 
 
-def create_app(*, faults: Iterable[str] = (), admin_token: str, db_path: str | Path | None = None,
-               today: Callable[[], date] | None = None) -> Starlette:
+def create_app(
+    *,
+    faults: Iterable[str] = (),
+    admin_token: str,
+    db_path: str | Path | None = None,
+    today: Callable[[], date] | None = None,
+) -> Starlette:
     """Build the reference service's ASGI app.
 
     ``faults`` are fault names from :data:`FAULTS` (unknown -> ``UsageError``);
@@ -43,8 +48,15 @@ def create_app(*, faults: Iterable[str] = (), admin_token: str, db_path: str | P
 
 
 @contextmanager
-def serve(*, faults: Iterable[str] = (), host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None,
-          db_path: str | Path | None = None, today: Callable[[], date] | None = None) -> Iterator[RunningService]:
+def serve(
+    *,
+    faults: Iterable[str] = (),
+    host: str = "127.0.0.1",
+    port: int = 0,
+    admin_token: str | None = None,
+    db_path: str | Path | None = None,
+    today: Callable[[], date] | None = None,
+) -> Iterator[RunningService]:
     """Run the reference service on ``host:port`` (0: a free port) in a background thread.
 
     Yields an object with ``.url``, ``.admin_token`` (generated when not given) and

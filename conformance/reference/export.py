@@ -25,16 +25,34 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 
 #: record type -> (table, exported columns)
 RECORD_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "children": ("children", ("id", "local_id", "given_name", "family_name", "date_of_birth", "expected_date_of_birth",
-                              "gender", "date_of_death", "upn", "nhs_number", "postcode", "shielded", "created_at",
-                              "updated_at")),
+    "children": (
+        "children",
+        (
+            "id",
+            "local_id",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "expected_date_of_birth",
+            "gender",
+            "date_of_death",
+            "upn",
+            "nhs_number",
+            "postcode",
+            "shielded",
+            "created_at",
+            "updated_at",
+        ),
+    ),
     "aliases": ("aliases", ("id", "child_id", "given_name", "family_name", "type")),
     "practitioners": ("practitioners", ("id", "name", "role")),
     "allocations": ("allocations", ("id", "child_id", "practitioner_id", "start_date", "end_date")),
     "referrals": ("referrals", ("id", "child_id", "received_on", "source", "reason")),
     "case_notes": ("case_notes", ("id", "child_id", "author_id", "text", "restricted", "created_at")),
-    "assessments": ("assessments", ("id", "child_id", "referral_id", "type", "start_date", "due_date", "status",
-                                    "completed_on", "authorised_by")),
+    "assessments": (
+        "assessments",
+        ("id", "child_id", "referral_id", "type", "start_date", "due_date", "status", "completed_on", "authorised_by"),
+    ),
     "visits": ("visits", ("id", "assessment_id", "visit_date", "child_seen", "seen_alone", "recorded_by")),
 }
 _BOOLEANS = {"shielded", "restricted", "child_seen", "seen_alone"}
@@ -48,23 +66,31 @@ def _perturb(record_type: str, faults: Collection[str]) -> Callable[[dict[str, A
     """The per-record change the export faults make to ``record_type`` (identity when clean)."""
     changes: list[Callable[[dict[str, Any]], None]] = []
     if record_type == "children" and "export-bad-date-format" in faults:
+
         def uk_dates(r: dict[str, Any]) -> None:
             for key in ("date_of_birth", "expected_date_of_birth", "date_of_death"):
                 r[key] = _uk_date(r[key])
+
         changes.append(uk_dates)
     if record_type == "children" and "export-bad-check-digits" in faults:
+
         def bad_upn(r: dict[str, Any]) -> None:
             if r["upn"]:
                 r["upn"] = rules.wrong_check_letter(r["upn"])
+
         changes.append(bad_upn)
     if record_type == "case_notes" and "export-orphan-case-notes" in faults:
+
         def orphan(r: dict[str, Any]) -> None:
             r["child_id"] = "c-orphan-" + r["child_id"]
+
         changes.append(orphan)
     if record_type == "visits" and "export-shifts-visit-dates" in faults:
+
         def shift(r: dict[str, Any]) -> None:
             if r["child_seen"]:
                 r["visit_date"] = (date.fromisoformat(r["visit_date"]) - timedelta(days=60)).isoformat()
+
         changes.append(shift)
 
     def apply(record: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +119,7 @@ def _records(store: Store, record_type: str, faults: Collection[str]) -> Iterato
 
 def write_export(store: Store, faults: Collection[str], producer: dict[str, str]) -> tempfile.SpooledTemporaryFile:  # type: ignore[type-arg]
     """Write the whole export as a zip into a spooled temporary file and return it (position at end)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - the caller streams and closes it
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     files: list[dict[str, Any]] = []
     with store.lock, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for record_type in RECORD_TYPES:
@@ -106,14 +132,23 @@ def write_export(store: Store, faults: Collection[str], producer: dict[str, str]
                     digest.update(line)
                     size += len(line)
                     count += 1
-            entry = {"path": path, "record_type": record_type, "count": count, "bytes": size, "sha256": digest.hexdigest()}
+            entry = {
+                "path": path,
+                "record_type": record_type,
+                "count": count,
+                "bytes": size,
+                "sha256": digest.hexdigest(),
+            }
             if record_type == "children" and "export-bad-manifest-count" in faults:
                 entry["count"] += 1
             if record_type == "children" and "export-bad-hash" in faults:
                 entry["sha256"] = hashlib.sha256(b"not the file").hexdigest()
             files.append(entry)
-        manifest = {"spec_version": SPEC_VERSION,
-                    "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    "producer": producer, "files": files}
+        manifest = {
+            "spec_version": SPEC_VERSION,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "producer": producer,
+            "files": files,
+        }
         archive.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return spool

@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from conformance._resources import spec_path
+from conformance.spec.resources import spec_path
 
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
 _BOOLEANS = {"true": True, "false": False}
@@ -137,7 +137,10 @@ class OpenAPIDocument:
             schema = param.get("schema", {})
             kind = self._deref(schema).get("type", "string")
             result.params[param["name"]] = _Param(
-                param["name"], schema, self._validator(schema), kind if kind in {"integer", "boolean"} else "string",
+                param["name"],
+                schema,
+                self._validator(schema),
+                kind if kind in {"integer", "boolean"} else "string",
                 self._deref(schema).get("default"),
             )
         body = op.get("requestBody")
@@ -155,4 +158,4 @@ def load_openapi() -> OpenAPIDocument:
     """The canonical document, parsed once per process."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(spec_path("openapi.yaml"), encoding="utf-8") as handle:
-        return OpenAPIDocument(yaml.load(handle, Loader=loader))  # noqa: S506 - a safe loader
+        return OpenAPIDocument(yaml.load(handle, Loader=loader))

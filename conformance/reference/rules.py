@@ -2,7 +2,7 @@
 
 Each function takes the active fault set so a fault stays a small, local change next to
 the correct rule it perturbs. The correct rules come from the shared modules
-(:mod:`conformance.names`, :mod:`conformance.identifiers`, :mod:`conformance.workingdays`).
+(:mod:`conformance.domain.names`, :mod:`conformance.domain.identifiers`, :mod:`conformance.domain.workingdays`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import cache
 
 import holidays
 
-from conformance import identifiers, names, workingdays
+from conformance.domain import identifiers, names, workingdays
 from conformance.reference.store import KEY_SEP
 
 _POSTCODE = re.compile(r"(?:[A-Z]{1,2}[0-9][0-9A-Z]?|GIR)([0-9][A-Z]{2})")
@@ -60,7 +60,7 @@ def check_upn(value: str, faults: Collection[str]) -> str | None:
     if "upn-no-check-letter" in faults and len(compact) == 13:
         try:
             fixed = identifiers.upn_check_letter(compact[1:]) + compact[1:]
-        except Exception:  # noqa: BLE001 - stdnum refuses a malformed body
+        except Exception:
             return None
         if identifiers.is_valid_upn(fixed) and compact[0].isalpha():
             return compact
@@ -86,8 +86,9 @@ def search_identifier(kind: str, value: str) -> str:
 
 # -- name matching --------------------------------------------------------------------
 
-_NAME_FAULTS = frozenset({"search-accent-sensitive", "search-case-sensitive", "search-exact-names-only",
-                          "search-substring-overmatch"})
+_NAME_FAULTS = frozenset(
+    {"search-accent-sensitive", "search-case-sensitive", "search-exact-names-only", "search-substring-overmatch"}
+)
 
 
 def clean_name_search(faults: Collection[str]) -> bool:
@@ -113,11 +114,12 @@ def _faulty_normalise(text: str, *, accents: bool, case: bool) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def name_matcher(faults: Collection[str]):  # noqa: ANN201 - returns a (term, name, keys) predicate
+def name_matcher(faults: Collection[str]):
     """Return ``match(term_key, raw_name, stored_keys) -> bool`` and the term normaliser for the faults."""
     accent = "search-accent-sensitive" in faults
     case = "search-case-sensitive" in faults
     if accent or case:
+
         def norm(text: str) -> str:
             return _faulty_normalise(text, accents=accent, case=case)
 
@@ -131,14 +133,18 @@ def name_matcher(faults: Collection[str]):  # noqa: ANN201 - returns a (term, na
             return stored.split(KEY_SEP)
 
     if "search-exact-names-only" in faults:
+
         def match(term: str, raw: str, stored: str) -> bool:
             return any(k == term for k in keys_of(raw, stored))
     elif "search-substring-overmatch" in faults:
+
         def match(term: str, raw: str, stored: str) -> bool:
             return term in keys_of(raw, stored)[0]
     else:
+
         def match(term: str, raw: str, stored: str) -> bool:
             return any(k.startswith(term) for k in keys_of(raw, stored))
+
     return norm, match
 
 

@@ -81,14 +81,16 @@ class _Server(uvicorn.Server):
 
 def uvicorn_server(app: Starlette) -> _Server:
     """A quiet uvicorn server for ``app`` (no access log, no lifespan)."""
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30,
-                            server_header=False)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, server_header=False
+    )
     return _Server(config)
 
 
 @contextmanager
-def run_in_thread(app: Starlette, *, host: str, port: int, admin_token: str, faults: Sequence[str],
-                  startup_timeout: float = 20.0) -> Iterator[RunningService]:
+def run_in_thread(
+    app: Starlette, *, host: str, port: int, admin_token: str, faults: Sequence[str], startup_timeout: float = 20.0
+) -> Iterator[RunningService]:
     """Serve ``app`` from a daemon thread until the block exits; wait until ``/about`` answers."""
     sock = bind(host, port)
     url = base_url(sock)
@@ -121,5 +123,3 @@ def _wait_ready(url: str, thread: threading.Thread, timeout: float) -> None:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the reference service at {url} did not start")
         time.sleep(0.01)
-
-

@@ -1,6 +1,6 @@
 """SQLite store of the reference service: one connection, one lock, plain SQL.
 
-Rows come back as dicts. Name search keys (:func:`conformance.names.name_keys`, joined by
+Rows come back as dicts. Name search keys (:func:`conformance.domain.names.name_keys`, joined by
 ``KEY_SEP``) are stored with each child and alias, so search scans small strings.
 """
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conformance.client import Client, EvidenceLog
-from conformance.world import CONTEXT_KEY, EVIDENCE_KEY, Practitioner, RunContext, World
+from conformance.checking.client import Client, EvidenceLog
+from conformance.checking.world import CONTEXT_KEY, EVIDENCE_KEY, Practitioner, RunContext, World
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -51,7 +51,9 @@ def ics_client(request: pytest.FixtureRequest, ics_context: RunContext, ics_evid
     from conformance.plugin import make_transport
 
     transport = make_transport(request.config)  # fails fast once the target stopped answering
-    with Client(ics_context.target_url, timeout=ics_context.timeout, evidence=ics_evidence, transport=transport) as client:
+    with Client(
+        ics_context.target_url, timeout=ics_context.timeout, evidence=ics_evidence, transport=transport
+    ) as client:
         yield client
 
 
@@ -73,7 +75,12 @@ def _capture_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def world(ics_context: RunContext, ics_client: Client, ics_requirements: tuple[str, ...], _practitioner_pool: dict[str, Practitioner]) -> World:
+def world(
+    ics_context: RunContext,
+    ics_client: Client,
+    ics_requirements: tuple[str, ...],
+    _practitioner_pool: dict[str, Practitioner],
+) -> World:
     """Provisioning helpers for the current check."""
     return World(ics_context, ics_client, requirements=ics_requirements, pool=_practitioner_pool)
 

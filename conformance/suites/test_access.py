@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from conformance.checks import check, describe, error_code, expect_status, fail, not_applicable
-from conformance.oracle_search import child_id, name_token, search_items
-from conformance.world import Practitioner, World
+from conformance.checking.checks import check, describe, error_code, expect_status, fail, not_applicable
+from conformance.checking.search_oracle import child_id, name_token, search_items
+from conformance.checking.world import Practitioner, World
 
 ACC_001 = "ICS-1B-ACC-001"
 ACC_002 = "ICS-1B-ACC-002"
@@ -54,8 +54,18 @@ def test_authentication_required(world: World) -> None:
         ("GET", f"/children/{cid}/allocations", None, None),
         ("GET", "/practitioners/me", None, None),
         ("GET", "/practitioners/me/notifications", None, None),
-        ("POST", "/children", None, {"given_name": "Alex", "family_name": new_family, "date_of_birth": "2002-03-04",
-                                     "gender": "male", "local_id": world.unique("acc")}),
+        (
+            "POST",
+            "/children",
+            None,
+            {
+                "given_name": "Alex",
+                "family_name": new_family,
+                "date_of_birth": "2002-03-04",
+                "gender": "male",
+                "local_id": world.unique("acc"),
+            },
+        ),
         ("POST", f"/children/{cid}/aliases", None, {"given_name": "Al", "family_name": new_family, "type": "alias"}),
         ("POST", f"/children/{cid}/case-notes", None, {"text": "Unauthenticated note", "restricted": False}),
         ("POST", "/practitioners", None, {"name": f"ICS Harness intruder {world.unique('p')}", "role": "admin"}),
@@ -78,7 +88,9 @@ def test_authentication_required(world: World) -> None:
     # Nothing the refused requests carried may have been stored.
     if [i for i in search_items(world, world.admin, ACC_001, {"family_name": new_family}, max_pages=2)]:
         fail(ACC_001, f"a child or alias named {new_family}, sent only without valid credentials, was stored")
-    notes = expect_status(world.client.get(f"/children/{cid}/case-notes", token=world.admin.token), 200, ACC_001, "list case notes")
+    notes = expect_status(
+        world.client.get(f"/children/{cid}/case-notes", token=world.admin.token), 200, ACC_001, "list case notes"
+    )
     if "Unauthenticated note" in json.dumps(notes):
         fail(ACC_001, "a case note posted without valid credentials was stored")
 
@@ -99,21 +111,63 @@ def test_rights_enforced(world: World) -> None:
     cid = child_id(world.child(family_name=family), ACC_002)
     refused_family = name_token()
     actions: list[tuple[Practitioner, str, Callable[[str], httpx.Response]]] = [
-        (reader, "read_only creates a child", lambda t: world.client.post("/children", token=t, json={
-            "given_name": "Alex", "family_name": refused_family, "date_of_birth": "2002-03-04",
-            "gender": "male", "local_id": world.unique("ro")})),
-        (reader, "read_only updates a child", lambda t: world.client.patch(f"/children/{cid}", token=t, json={"given_name": "Changed"})),
-        (reader, "read_only adds an alias", lambda t: world.client.post(f"/children/{cid}/aliases", token=t, json={
-            "given_name": "Al", "family_name": refused_family, "type": "alias"})),
-        (reader, "read_only adds a case note", lambda t: world.client.post(f"/children/{cid}/case-notes", token=t, json={
-            "text": "Read-only note", "restricted": False})),
-        (worker, "a practitioner allocates", lambda t: world.client.post(f"/children/{cid}/allocations", token=t, json={
-            "practitioner_id": worker.id})),
-        (worker, "a practitioner creates a practitioner", lambda t: world.client.post("/practitioners", token=t, json={
-            "name": f"ICS Harness forbidden {world.unique('p')}", "role": "admin"})),
+        (
+            reader,
+            "read_only creates a child",
+            lambda t: world.client.post(
+                "/children",
+                token=t,
+                json={
+                    "given_name": "Alex",
+                    "family_name": refused_family,
+                    "date_of_birth": "2002-03-04",
+                    "gender": "male",
+                    "local_id": world.unique("ro"),
+                },
+            ),
+        ),
+        (
+            reader,
+            "read_only updates a child",
+            lambda t: world.client.patch(f"/children/{cid}", token=t, json={"given_name": "Changed"}),
+        ),
+        (
+            reader,
+            "read_only adds an alias",
+            lambda t: world.client.post(
+                f"/children/{cid}/aliases",
+                token=t,
+                json={"given_name": "Al", "family_name": refused_family, "type": "alias"},
+            ),
+        ),
+        (
+            reader,
+            "read_only adds a case note",
+            lambda t: world.client.post(
+                f"/children/{cid}/case-notes", token=t, json={"text": "Read-only note", "restricted": False}
+            ),
+        ),
+        (
+            worker,
+            "a practitioner allocates",
+            lambda t: world.client.post(f"/children/{cid}/allocations", token=t, json={"practitioner_id": worker.id}),
+        ),
+        (
+            worker,
+            "a practitioner creates a practitioner",
+            lambda t: world.client.post(
+                "/practitioners", token=t, json={"name": f"ICS Harness forbidden {world.unique('p')}", "role": "admin"}
+            ),
+        ),
     ]
     if world.context.has("audit"):
-        actions.append((worker, "a practitioner reads the audit log", lambda t: world.client.get("/audit", token=t, params={"child_id": cid})))
+        actions.append(
+            (
+                worker,
+                "a practitioner reads the audit log",
+                lambda t: world.client.get("/audit", token=t, params={"child_id": cid}),
+            )
+        )
     if world.context.has("bulk_export"):
         actions.append((worker, "a practitioner takes the bulk export", lambda t: world.client.get("/export", token=t)))
     for actor, what, send in actions:
@@ -121,8 +175,11 @@ def test_rights_enforced(world: World) -> None:
     allocation = world.allocate(cid, world.practitioner("practitioner", fresh=True))
     if not isinstance(allocation, dict) or allocation.get("id") is None:
         fail(ACC_002, f"the allocation carries no id: {str(allocation)[:200]}")
-    _forbidden(world, world.client.post(f"/allocations/{allocation['id']}/end", token=worker.token, json={}),
-               "a practitioner ends an allocation")
+    _forbidden(
+        world,
+        world.client.post(f"/allocations/{allocation['id']}/end", token=worker.token, json={}),
+        "a practitioner ends an allocation",
+    )
 
     # Nothing changed.
     child = expect_status(world.client.get(f"/children/{cid}", token=world.admin.token), 200, ACC_002, "read the child")
@@ -130,10 +187,14 @@ def test_rights_enforced(world: World) -> None:
         fail(ACC_002, f"a refused read_only PATCH changed the child: {str(child)[:200]}")
     if search_items(world, world.admin, ACC_002, {"family_name": refused_family}, max_pages=2):
         fail(ACC_002, f"a child or alias named {refused_family}, sent only by a read_only user, was stored")
-    notes = expect_status(world.client.get(f"/children/{cid}/case-notes", token=world.admin.token), 200, ACC_002, "list case notes")
+    notes = expect_status(
+        world.client.get(f"/children/{cid}/case-notes", token=world.admin.token), 200, ACC_002, "list case notes"
+    )
     if "Read-only note" in json.dumps(notes):
         fail(ACC_002, "a case note refused to a read_only user was stored")
-    listed = expect_status(world.client.get(f"/children/{cid}/allocations", token=world.admin.token), 200, ACC_002, "list allocations")
+    listed = expect_status(
+        world.client.get(f"/children/{cid}/allocations", token=world.admin.token), 200, ACC_002, "list allocations"
+    )
     items = listed.get("items") if isinstance(listed, dict) else None
     if not isinstance(items, list):
         fail(ACC_002, f"GET /children/{cid}/allocations is not {{items: [...]}}: {str(listed)[:200]}")
@@ -160,10 +221,16 @@ def test_record_view_audited(world: World) -> None:
     entries: list[dict[str, Any]] = []
     for body in world.pages("/audit", manager, {"child_id": cid}):
         entries.extend(e for e in body["items"] if isinstance(e, dict))
-    views = [e for e in entries if str(e.get("child_id")) == cid and str(e.get("practitioner_id")) == viewer.id
-             and e.get("action") == "view"]
+    views = [
+        e
+        for e in entries
+        if str(e.get("child_id")) == cid and str(e.get("practitioner_id")) == viewer.id and e.get("action") == "view"
+    ]
     if not views:
-        fail(ACC_003, f"no audit entry (action view) names practitioner {viewer.id} viewing child {cid}; "
-                      f"the child's entries: {[(e.get('practitioner_id'), e.get('action')) for e in entries][:10]}")
+        fail(
+            ACC_003,
+            f"no audit entry (action view) names practitioner {viewer.id} viewing child {cid}; "
+            f"the child's entries: {[(e.get('practitioner_id'), e.get('action')) for e in entries][:10]}",
+        )
     if not any(isinstance(e.get("at"), str) and e.get("at") for e in views):
         fail(ACC_003, f"the view audit entry carries no time (at): {views[0]}")

@@ -13,8 +13,8 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from conformance.checks import check, expect_status, fail, prerequisite_missing
-from conformance.world import World
+from conformance.checking.checks import check, expect_status, fail, prerequisite_missing
+from conformance.checking.world import World
 
 ALLOC_001 = "ICS-1A-ALLOC-001"
 ALLOC_002 = "ICS-1A-ALLOC-002"
@@ -23,8 +23,12 @@ ALLOC_003 = "ICS-1A-ALLOC-003"
 
 def _allocations(world: World, child_id: str, requirement: str) -> dict[str, dict[str, Any]]:
     """The child's allocations (current and ended) by ID, as a manager sees them."""
-    body = expect_status(world.client.get(f"/children/{child_id}/allocations", token=world.practitioner("manager").token),
-                         200, requirement, "list the child's allocations")
+    body = expect_status(
+        world.client.get(f"/children/{child_id}/allocations", token=world.practitioner("manager").token),
+        200,
+        requirement,
+        "list the child's allocations",
+    )
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         fail(requirement, f"GET /children/{child_id}/allocations did not return {{items: [...]}}: {str(body)[:200]}")
@@ -46,14 +50,20 @@ def test_allocation_listed_as_current(world: World) -> None:
     created = world.allocate(child_id, worker)
     allocation_id = _id_of(created, ALLOC_001)
     if str(created.get("practitioner_id")) != worker.id or created.get("end_date") is not None:
-        fail(ALLOC_001, f"the new allocation reads practitioner_id {created.get('practitioner_id')!r}, "
-                        f"end_date {created.get('end_date')!r}; expected {worker.id!r} and null")
+        fail(
+            ALLOC_001,
+            f"the new allocation reads practitioner_id {created.get('practitioner_id')!r}, "
+            f"end_date {created.get('end_date')!r}; expected {worker.id!r} and null",
+        )
     listed = _allocations(world, child_id, ALLOC_001).get(allocation_id)
     if listed is None:
         fail(ALLOC_001, f"allocation {allocation_id} is not in the child's allocation list")
     if str(listed.get("practitioner_id")) != worker.id or listed.get("end_date") is not None:
-        fail(ALLOC_001, f"allocation {allocation_id} is listed with practitioner_id {listed.get('practitioner_id')!r}, "
-                        f"end_date {listed.get('end_date')!r}; expected {worker.id!r} and null (current)")
+        fail(
+            ALLOC_001,
+            f"allocation {allocation_id} is listed with practitioner_id {listed.get('practitioner_id')!r}, "
+            f"end_date {listed.get('end_date')!r}; expected {worker.id!r} and null (current)",
+        )
 
 
 @check(ALLOC_002, kind="scenario")
@@ -64,12 +74,17 @@ def test_ending_allocation_records_end_date(world: World, today: date) -> None:
     start = (today - timedelta(days=30)).isoformat()
     end = (today - timedelta(days=1)).isoformat()
     given, defaulted, kept = (world.practitioner("practitioner", fresh=True) for _ in range(3))
-    ids = {name: _id_of(world.allocate(child_id, person, start_date=start), ALLOC_002)
-           for name, person in (("given", given), ("defaulted", defaulted), ("kept", kept))}
+    ids = {
+        name: _id_of(world.allocate(child_id, person, start_date=start), ALLOC_002)
+        for name, person in (("given", given), ("defaulted", defaulted), ("kept", kept))
+    }
 
     ended = world.end_allocation(ids["given"], end_date=end)
     if not isinstance(ended, dict) or ended.get("end_date") != end:
-        fail(ALLOC_002, f"ending with end_date {end} returned end_date {ended.get('end_date') if isinstance(ended, dict) else ended!r}")
+        fail(
+            ALLOC_002,
+            f"ending with end_date {end} returned end_date {ended.get('end_date') if isinstance(ended, dict) else ended!r}",
+        )
     ended = world.end_allocation(ids["defaulted"])
     if not isinstance(ended, dict) or not ended.get("end_date"):
         fail(ALLOC_002, "ending without an end_date returned no end_date (it defaults to today)")
@@ -79,9 +94,14 @@ def test_ending_allocation_records_end_date(world: World, today: date) -> None:
         prerequisite_missing("the child's current allocation is not listed (ALLOC-001), so ended ones cannot be judged")
     missing = [name for name, aid in ids.items() if aid not in listed]
     if missing:
-        fail(ALLOC_002, f"ended allocations {missing} are missing from the child's allocation list (it lists current and ended)")
+        fail(
+            ALLOC_002,
+            f"ended allocations {missing} are missing from the child's allocation list (it lists current and ended)",
+        )
     if listed[ids["given"]].get("end_date") != end:
-        fail(ALLOC_002, f"an allocation ended on {end} is listed with end_date {listed[ids['given']].get('end_date')!r}")
+        fail(
+            ALLOC_002, f"an allocation ended on {end} is listed with end_date {listed[ids['given']].get('end_date')!r}"
+        )
     if not listed[ids["defaulted"]].get("end_date"):
         fail(ALLOC_002, "an allocation ended without a date is still listed as current (end_date null)")
     if listed[ids["kept"]].get("end_date") is not None:
@@ -103,10 +123,14 @@ def test_allocating_unknown_practitioner_refused(world: World) -> None:
     refused with 422 ``UNKNOWN_PRACTITIONER`` and nothing is allocated."""
     child_id = str(world.child(family_name="Unallocated")["id"])
     nobody = _unknown_like(world.practitioner("practitioner").id)
-    response = world.client.post(f"/children/{child_id}/allocations", token=world.practitioner("manager").token,
-                                 json={"practitioner_id": nobody})
+    response = world.client.post(
+        f"/children/{child_id}/allocations", token=world.practitioner("manager").token, json={"practitioner_id": nobody}
+    )
     expect_status(response, 422, ALLOC_003, "allocate an unknown practitioner", code="UNKNOWN_PRACTITIONER")
-    stray = [aid for aid, item in _allocations(world, child_id, ALLOC_003).items()
-             if str(item.get("practitioner_id")) == nobody]
+    stray = [
+        aid
+        for aid, item in _allocations(world, child_id, ALLOC_003).items()
+        if str(item.get("practitioner_id")) == nobody
+    ]
     if stray:
         fail(ALLOC_003, f"the refused allocation of an unknown practitioner is listed: {stray}")

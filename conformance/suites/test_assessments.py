@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from conformance.checks import check, describe, expect_status, fail, require
+from conformance.checking.checks import check, describe, expect_status, fail, require
+from conformance.checking.world import World
 from conformance.suites.test_gating import get_assessment, iso, new_child, record_visit, start_assessment
-from conformance.world import World
 
 ASMT_001 = "ICS-1A-ASMT-001"
 ASMT_002 = "ICS-1A-ASMT-002"
@@ -31,13 +31,26 @@ def test_assessment_started_and_read_back(world: World) -> None:
     aid = str(created["id"])
     read = get_assessment(world, aid, ASMT_001)
     for field, expected in (("child_id", child), ("type", "core"), ("start_date", iso(START)), ("status", "open")):
-        require(str(read.get(field)) == expected, ASMT_001, f"assessment {aid} read back with {field}={read.get(field)!r}, expected {expected!r}")
-    require(read.get("completed_on") is None, ASMT_001, f"a new assessment has completed_on={read.get('completed_on')!r}")
-    listed = expect_status(world.client.get(f"/children/{child}/assessments", token=world.practitioner("practitioner").token),
-                           200, ASMT_001, "list the child's assessments")
+        require(
+            str(read.get(field)) == expected,
+            ASMT_001,
+            f"assessment {aid} read back with {field}={read.get(field)!r}, expected {expected!r}",
+        )
+    require(
+        read.get("completed_on") is None, ASMT_001, f"a new assessment has completed_on={read.get('completed_on')!r}"
+    )
+    listed = expect_status(
+        world.client.get(f"/children/{child}/assessments", token=world.practitioner("practitioner").token),
+        200,
+        ASMT_001,
+        "list the child's assessments",
+    )
     items = listed.get("items") if isinstance(listed, dict) else None
-    require(isinstance(items, list) and any(isinstance(i, dict) and str(i.get("id")) == aid for i in items), ASMT_001,
-            f"GET /children/{child}/assessments does not list assessment {aid}: {str(listed)[:300]}")
+    require(
+        isinstance(items, list) and any(isinstance(i, dict) and str(i.get("id")) == aid for i in items),
+        ASMT_001,
+        f"GET /children/{child}/assessments does not list assessment {aid}: {str(listed)[:300]}",
+    )
 
 
 @check(ASMT_001)
@@ -45,9 +58,14 @@ def test_assessment_start_in_future_refused(world: World, today: date) -> None:
     """ASMT-001: a start date in the future is refused 422 ``DATE_IN_FUTURE``."""
     child = new_child(world, "Assessed")
     future = today + timedelta(days=30)
-    response = world.client.post(f"/children/{child}/assessments", token=world.practitioner("practitioner").token,
-                                 json={"type": "initial", "start_date": iso(future)})
-    expect_status(response, 422, ASMT_001, f"start an assessment on {iso(future)} (in the future)", code="DATE_IN_FUTURE")
+    response = world.client.post(
+        f"/children/{child}/assessments",
+        token=world.practitioner("practitioner").token,
+        json={"type": "initial", "start_date": iso(future)},
+    )
+    expect_status(
+        response, 422, ASMT_001, f"start an assessment on {iso(future)} (in the future)", code="DATE_IN_FUTURE"
+    )
 
 
 @check(ASMT_001)
@@ -60,13 +78,21 @@ def test_assessment_start_before_referral_refused(world: World) -> None:
     if rid in (None, ""):
         fail(ASMT_001, f"POST /referrals returned no referral id: {str(referral)[:200]}")
     token = world.practitioner("practitioner").token
-    early = world.client.post(f"/children/{child}/assessments", token=token,
-                              json={"type": "initial", "start_date": iso(received - timedelta(days=3)), "referral_id": str(rid)})
-    expect_status(early, 422, ASMT_001, "start an assessment three days before its referral was received", code="DATE_ORDER")
+    early = world.client.post(
+        f"/children/{child}/assessments",
+        token=token,
+        json={"type": "initial", "start_date": iso(received - timedelta(days=3)), "referral_id": str(rid)},
+    )
+    expect_status(
+        early, 422, ASMT_001, "start an assessment three days before its referral was received", code="DATE_ORDER"
+    )
     linked = start_assessment(world, received, child_id=child, referral_id=str(rid))
     read = get_assessment(world, str(linked["id"]), ASMT_001)
-    require(str(read.get("referral_id")) == str(rid), ASMT_001,
-            f"assessment started from referral {rid} reads back referral_id={read.get('referral_id')!r}")
+    require(
+        str(read.get("referral_id")) == str(rid),
+        ASMT_001,
+        f"assessment started from referral {rid} reads back referral_id={read.get('referral_id')!r}",
+    )
 
 
 @check(ASMT_002)
@@ -75,7 +101,11 @@ def test_one_open_assessment_per_child(world: World) -> None:
     child = new_child(world, "Assessed")
     first = start_assessment(world, START, child_id=child)
     token = world.practitioner("practitioner").token
-    second = world.client.post(f"/children/{child}/assessments", token=token, json={"type": "core", "start_date": iso(START + timedelta(days=1))})
+    second = world.client.post(
+        f"/children/{child}/assessments",
+        token=token,
+        json={"type": "core", "start_date": iso(START + timedelta(days=1))},
+    )
     expect_status(second, 409, ASMT_002, "start a second assessment while one is open", code="ASSESSMENT_ALREADY_OPEN")
 
     aid = str(first["id"])
@@ -83,7 +113,11 @@ def test_one_open_assessment_per_child(world: World) -> None:
     done = world.complete(aid, iso(START + timedelta(days=2)))
     if done.status_code != 200:
         fail(ASMT_002, f"could not complete the first assessment after the child was seen: {describe(done)}")
-    again = world.client.post(f"/children/{child}/assessments", token=token, json={"type": "core", "start_date": iso(START + timedelta(days=3))})
+    again = world.client.post(
+        f"/children/{child}/assessments",
+        token=token,
+        json={"type": "core", "start_date": iso(START + timedelta(days=3))},
+    )
     expect_status(again, 201, ASMT_002, "start a new assessment once the previous one is completed")
 
 
@@ -99,8 +133,11 @@ def test_visits_listed_on_the_assessment(world: World) -> None:
     ids: dict[str, tuple[str, bool]] = {}
     for day, seen in sorted(recorded):
         body = record_visit(world, aid, date.fromisoformat(day), child_seen=seen, requirements=ASMT_003)
-        require(body.get("visit_date") == day and body.get("child_seen") is seen, ASMT_003,
-                f"POST visits echoed visit_date={body.get('visit_date')!r} child_seen={body.get('child_seen')!r}, expected {day} {seen}")
+        require(
+            body.get("visit_date") == day and body.get("child_seen") is seen,
+            ASMT_003,
+            f"POST visits echoed visit_date={body.get('visit_date')!r} child_seen={body.get('child_seen')!r}, expected {day} {seen}",
+        )
         if body.get("id") not in (None, ""):
             ids[str(body["id"])] = (day, seen)
     read = get_assessment(world, aid, ASMT_003)
@@ -108,9 +145,20 @@ def test_visits_listed_on_the_assessment(world: World) -> None:
     require(isinstance(visits, list), ASMT_003, f"assessment {aid} has no visits list: {str(read)[:300]}")
     listed = {(v.get("visit_date"), v.get("child_seen")) for v in visits if isinstance(v, dict)}
     missing = recorded - listed
-    require(not missing, ASMT_003, f"assessment {aid} does not list visits {sorted(missing)}; it lists {sorted(listed, key=str)}")
-    require(len(visits) == len(recorded), ASMT_003, f"assessment {aid} lists {len(visits)} visits; {len(recorded)} were recorded")
+    require(
+        not missing,
+        ASMT_003,
+        f"assessment {aid} does not list visits {sorted(missing)}; it lists {sorted(listed, key=str)}",
+    )
+    require(
+        len(visits) == len(recorded),
+        ASMT_003,
+        f"assessment {aid} lists {len(visits)} visits; {len(recorded)} were recorded",
+    )
     for vid, (day, seen) in ids.items():
         match = [v for v in visits if isinstance(v, dict) and str(v.get("id")) == vid]
-        require(match and match[0].get("visit_date") == day and match[0].get("child_seen") is seen, ASMT_003,
-                f"visit {vid} ({day}, child_seen={seen}) is not listed as recorded: {match}")
+        require(
+            match and match[0].get("visit_date") == day and match[0].get("child_seen") is seen,
+            ASMT_003,
+            f"visit {vid} ({day}, child_seen={seen}) is not listed as recorded: {match}",
+        )

@@ -12,8 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from conformance.checks import check, expect_status, fail, not_applicable
-from conformance.world import Practitioner, World
+from conformance.checking.checks import check, expect_status, fail, not_applicable
+from conformance.checking.world import Practitioner, World
 
 NOTE_001 = "ICS-1A-NOTE-001"
 NOTE_002 = "ICS-1A-NOTE-002"
@@ -21,8 +21,12 @@ NOTE_002 = "ICS-1A-NOTE-002"
 
 def _listing(world: World, child_id: str, viewer: Practitioner, requirement: str) -> list[dict[str, Any]]:
     """``GET /children/{id}/case-notes`` as ``viewer``: the list of items (dicts only)."""
-    body = expect_status(world.client.get(f"/children/{child_id}/case-notes", token=viewer.token), 200, requirement,
-                         f"list case notes as a {viewer.role}")
+    body = expect_status(
+        world.client.get(f"/children/{child_id}/case-notes", token=viewer.token),
+        200,
+        requirement,
+        f"list case notes as a {viewer.role}",
+    )
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         fail(requirement, f"GET /children/{child_id}/case-notes did not return {{items: [...]}}: {str(body)[:200]}")
@@ -46,7 +50,10 @@ def test_case_notes_recorded_with_author_and_time_oldest_first(world: World) -> 
     another practitioner lists the child's notes in the order they were written."""
     child_id = str(world.child(family_name="Notebook")["id"])
     author, reader = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
-    texts = [f"{world.unique('note')} {step}" for step in ("Referral received.", "Home visit made.", "Strategy meeting held.")]
+    texts = [
+        f"{world.unique('note')} {step}"
+        for step in ("Referral received.", "Home visit made.", "Strategy meeting held.")
+    ]
     written: list[str] = []
     for text in texts:
         note = world.case_note(child_id, author, text)
@@ -66,8 +73,11 @@ def test_case_notes_recorded_with_author_and_time_oldest_first(world: World) -> 
         fail(NOTE_001, f"case notes are not listed oldest first: listed {order}, written in the order {written}")
     for item, text in zip(listed, texts, strict=True):
         if str(item.get("author_id")) != author.id or item.get("text") != text:
-            fail(NOTE_001, f"case note {item.get('id')} reads back as author {item.get('author_id')!r}, "
-                           f"text {str(item.get('text'))[:80]!r}; written by {author.id} as {text[:80]!r}")
+            fail(
+                NOTE_001,
+                f"case note {item.get('id')} reads back as author {item.get('author_id')!r}, "
+                f"text {str(item.get('text'))[:80]!r}; written by {author.id} as {text[:80]!r}",
+            )
     times = [_parse_time(item.get("created_at")) for item in listed]
     if None in times:
         fail(NOTE_001, "a listed case note has no valid created_at")
@@ -82,16 +92,25 @@ def test_case_note_author_not_spoofable(world: World) -> None:
     child_id = str(world.child(family_name="Notespoof")["id"])
     author, victim = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
     text = f"{world.unique('note')} Written under someone else's name."
-    response = world.client.post(f"/children/{child_id}/case-notes", token=author.token,
-                                 json={"text": text, "restricted": False, "author_id": victim.id})
+    response = world.client.post(
+        f"/children/{child_id}/case-notes",
+        token=author.token,
+        json={"text": text, "restricted": False, "author_id": victim.id},
+    )
     body = expect_status(response, (201, 422), NOTE_001, "add a case note naming another author in the body")
     if response.status_code == 201 and isinstance(body, dict) and str(body.get("author_id")) != author.id:
-        fail(NOTE_001, f"the body's author_id was recorded: the note shows author_id {body.get('author_id')!r}, "
-                       f"but the token belongs to {author.id}")
+        fail(
+            NOTE_001,
+            f"the body's author_id was recorded: the note shows author_id {body.get('author_id')!r}, "
+            f"but the token belongs to {author.id}",
+        )
     for item in _listing(world, child_id, author, NOTE_001):
         if item.get("text") == text and str(item.get("author_id")) != author.id:
-            fail(NOTE_001, f"the case note is listed with author_id {item.get('author_id')!r}, "
-                           f"not the token's practitioner {author.id}")
+            fail(
+                NOTE_001,
+                f"the case note is listed with author_id {item.get('author_id')!r}, "
+                f"not the token's practitioner {author.id}",
+            )
 
 
 @check(NOTE_002, kind="scenario")
@@ -110,14 +129,27 @@ def test_restricted_note_text_only_for_author_and_managers(world: World) -> None
     for viewer in (author, world.practitioner("manager"), world.admin):
         mine = [item for item in _listing(world, child_id, viewer, NOTE_002) if str(item.get("id")) == nid]
         if not mine or mine[0].get("text") != text:
-            fail(NOTE_002, f"the {'author' if viewer is author else viewer.role} cannot read the restricted note's "
-                           f"text (listed: {bool(mine)}, text {str(mine[0].get('text'))[:60] if mine else None!r})")
+            fail(
+                NOTE_002,
+                f"the {'author' if viewer is author else viewer.role} cannot read the restricted note's "
+                f"text (listed: {bool(mine)}, text {str(mine[0].get('text'))[:60] if mine else None!r})",
+            )
 
     for viewer in (world.practitioner("practitioner", fresh=True), world.practitioner("read_only", fresh=True)):
         mine = [item for item in _listing(world, child_id, viewer, NOTE_002) if str(item.get("id")) == nid]
         if not mine:
-            fail(NOTE_002, f"a {viewer.role} who did not write the restricted note does not get it listed "
-                           "(it must be listed with text null)")
-        if "text" not in mine[0] or mine[0]["text"] is not None or secret in json.dumps(mine[0], ensure_ascii=False, default=str):
-            fail(NOTE_002, f"a {viewer.role} who did not write the restricted note can read it: "
-                           f"text {str(mine[0].get('text'))[:60]!r}")
+            fail(
+                NOTE_002,
+                f"a {viewer.role} who did not write the restricted note does not get it listed "
+                "(it must be listed with text null)",
+            )
+        if (
+            "text" not in mine[0]
+            or mine[0]["text"] is not None
+            or secret in json.dumps(mine[0], ensure_ascii=False, default=str)
+        ):
+            fail(
+                NOTE_002,
+                f"a {viewer.role} who did not write the restricted note can read it: "
+                f"text {str(mine[0].get('text'))[:60]!r}",
+            )

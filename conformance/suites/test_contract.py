@@ -1,7 +1,7 @@
 """Contract checks: the target against the canonical OpenAPI document (ICS-1A-API-001..004).
 
 Schemathesis 4 generates requests from the packaged ``openapi.yaml``
-(:func:`conformance._resources.spec_path`) for every operation and sends them to the
+(:func:`conformance.spec.resources.spec_path`) for every operation and sends them to the
 target. Schema-valid requests are fuzzed by Hypothesis (shrunk on failure), once with the
 harness's admin token and once as a plain ``practitioner``; schema-violating requests are
 Schemathesis' deterministic coverage-phase cases (one violation each), sent as admin and
@@ -53,8 +53,8 @@ from typing import Any
 
 import pytest
 
-from conformance.checks import check, describe, expect_status, fail, prerequisite_missing, require
-from conformance.world import World
+from conformance.checking.checks import check, describe, expect_status, fail, prerequisite_missing, require
+from conformance.checking.world import World
 
 API_001 = "ICS-1A-API-001"
 API_002 = "ICS-1A-API-002"
@@ -72,13 +72,33 @@ _MESSAGE_LIMIT = 1800
 
 CUSTOM_CHECK = "error_body_has_code"
 #: The error codes of design.md section 4 (API-003: a refusal's ``code`` is one of them).
-ERROR_CODES = frozenset({
-    "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "MALFORMED_REQUEST", "INVALID_UPN",
-    "INVALID_NHS_NUMBER", "INVALID_POSTCODE", "INVALID_NAME", "DATE_IN_FUTURE", "DATE_ORDER", "UNKNOWN_PRACTITIONER",
-    "DUPLICATE_LOCAL_ID", "ASSESSMENT_ALREADY_OPEN", "ASSESSMENT_NOT_OPEN", "CHILD_NOT_SEEN",
-})
+ERROR_CODES = frozenset(
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "VALIDATION_ERROR",
+        "MALFORMED_REQUEST",
+        "INVALID_UPN",
+        "INVALID_NHS_NUMBER",
+        "INVALID_POSTCODE",
+        "INVALID_NAME",
+        "DATE_IN_FUTURE",
+        "DATE_ORDER",
+        "UNKNOWN_PRACTITIONER",
+        "DUPLICATE_LOCAL_ID",
+        "ASSESSMENT_ALREADY_OPEN",
+        "ASSESSMENT_NOT_OPEN",
+        "CHILD_NOT_SEEN",
+    }
+)
 SERVER_ERROR_CHECKS = ("not_a_server_error",)
-CONFORMANCE_CHECKS = ("status_code_conformance", "content_type_conformance", "response_schema_conformance", "response_headers_conformance")
+CONFORMANCE_CHECKS = (
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
 NEGATIVE_CHECKS = ("negative_data_rejection", CUSTOM_CHECK)
 KNOWN_CHECKS = frozenset(SERVER_ERROR_CHECKS + CONFORMANCE_CHECKS + NEGATIVE_CHECKS)
 
@@ -101,7 +121,9 @@ def waived_checks(config: pytest.Config) -> frozenset[str]:
     names = _split(os.environ.get(WAIVE_ENV)) + _split(config.getini(WAIVE_INI))  # ini registered by the plugin
     unknown = sorted(set(names) - KNOWN_CHECKS)
     if unknown:
-        raise pytest.UsageError(f"{WAIVE_ENV}/{WAIVE_INI}: unknown Schemathesis check name(s) {unknown}; known: {sorted(KNOWN_CHECKS)}")
+        raise pytest.UsageError(
+            f"{WAIVE_ENV}/{WAIVE_INI}: unknown Schemathesis check name(s) {unknown}; known: {sorted(KNOWN_CHECKS)}"
+        )
     return frozenset(names)
 
 
@@ -129,7 +151,7 @@ def _schema() -> Any:
     """The packaged OpenAPI document, loaded once, with an explicit (not discovered) configuration."""
     import schemathesis
 
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     schema = schemathesis.openapi.from_path(spec_path("openapi.yaml"), config=schemathesis.Config())
     # The harness sends real credentials itself; generating (and negating) security headers
@@ -149,9 +171,13 @@ def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
         raise AssertionError(f"the {response.status_code} error body is not JSON") from None
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not code:
-        raise AssertionError(f"the {response.status_code} error body carries no machine-readable `code`: {str(body)[:200]}")
+        raise AssertionError(
+            f"the {response.status_code} error body carries no machine-readable `code`: {str(body)[:200]}"
+        )
     if code not in ERROR_CODES:
-        raise AssertionError(f"the {response.status_code} error code {code!r} is not one of the codes of design.md section 4")
+        raise AssertionError(
+            f"the {response.status_code} error code {code!r} is not one of the codes of design.md section 4"
+        )
     return None
 
 
@@ -196,9 +222,11 @@ def _redact(text: str, secrets: Iterable[str], builtin_reference: bool) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[removed]")
-    text = re.sub(r"""\s-H\s+(['"])(?:Authorization|Proxy-Authorization|Cookie):[^'"]*\1""", "", text, flags=re.IGNORECASE)
+    text = re.sub(
+        r"""\s-H\s+(['"])(?:Authorization|Proxy-Authorization|Cookie):[^'"]*\1""", "", text, flags=re.IGNORECASE
+    )
     try:
-        from conformance.redaction import Redactor
+        from conformance.certificate.redaction import Redactor
 
         text = Redactor.for_target(builtin_reference=builtin_reference).text(text)
     except ImportError:  # pragma: no cover - redaction is part of the package
@@ -251,8 +279,13 @@ class Baselines:
         """(path parameters, JSON body) of a request to ``label`` the target should accept, or None."""
         unique = self.world.unique
         if label == "POST /children":
-            return {}, {"given_name": "Alex", "family_name": "Harness", "date_of_birth": "2001-05-14",
-                        "gender": "not_specified", "local_id": unique("k")}
+            return {}, {
+                "given_name": "Alex",
+                "family_name": "Harness",
+                "date_of_birth": "2001-05-14",
+                "gender": "not_specified",
+                "local_id": unique("k"),
+            }
         if label == "PATCH /children/{child_id}":
             return {"child_id": self.child()}, {"family_name": "Harness"}
         if label == "POST /children/{child_id}/aliases":
@@ -260,7 +293,12 @@ class Baselines:
         if label == "POST /children/{child_id}/case-notes":
             return {"child_id": self.child()}, {"text": "Contract baseline note.", "restricted": False}
         if label == "POST /referrals":
-            return {}, {"child_id": self.child(), "received_on": "2008-01-15", "source": "school", "reason": "Concern raised"}
+            return {}, {
+                "child_id": self.child(),
+                "received_on": "2008-01-15",
+                "source": "school",
+                "reason": "Concern raised",
+            }
         if label == "POST /children/{child_id}/assessments":
             return {"child_id": self._new_child()}, {"type": "initial", "start_date": "2008-03-03"}
         if label == "POST /assessments/{assessment_id}/visits":
@@ -283,7 +321,9 @@ def _repair(case: Any, baselines: Baselines | None) -> None:
     if path_parameters and where != ParameterLocation.PATH:
         case.path_parameters = {**(case.path_parameters or {}), **path_parameters}
     if where != ParameterLocation.BODY:
-        if where in (ParameterLocation.QUERY, ParameterLocation.PATH, ParameterLocation.HEADER) and isinstance(case.body, dict):
+        if where in (ParameterLocation.QUERY, ParameterLocation.PATH, ParameterLocation.HEADER) and isinstance(
+            case.body, dict
+        ):
             case.body = body
         return
     if not isinstance(case.body, dict):
@@ -313,7 +353,9 @@ def _body_properties(operation: Any) -> set[str]:
 class _Runner:
     """Sends Schemathesis cases to the target and collects findings (one per operation, identity and mode)."""
 
-    def __init__(self, world: World, check_names: Sequence[str], identities: Sequence[Identity], skip_server_errors: bool) -> None:
+    def __init__(
+        self, world: World, check_names: Sequence[str], identities: Sequence[Identity], skip_server_errors: bool
+    ) -> None:
         import requests
 
         self.world = world
@@ -334,7 +376,9 @@ class _Runner:
         """Send one case and run the checks; a check failure propagates (FailureGroup)."""
         headers = {"Authorization": f"Bearer {identity.token}"}
         self.sent += 1
-        response = case.call(base_url=self.base_url, session=self.session, headers=headers, timeout=self.context.timeout)
+        response = case.call(
+            base_url=self.base_url, session=self.session, headers=headers, timeout=self.context.timeout
+        )
         if self.skip_server_errors and response.status_code >= 500:
             return
         case.validate_response(response, checks=self.checks, headers=headers)
@@ -360,7 +404,7 @@ class _Runner:
             probe()
         except Unsatisfiable:  # nothing to generate for this operation
             pass
-        except BaseException as exc:  # noqa: BLE001 - re-raised by record() unless a check failure
+        except BaseException as exc:
             self.record(operation, identity, "positive", exc)
 
     def coverage(self, operation: Any, identity: Identity, baselines: Baselines | None) -> None:
@@ -368,21 +412,28 @@ class _Runner:
         from schemathesis import GenerationMode
 
         schema = _schema()
-        cases = schema.iter_coverage_cases(operation, generation_modes=[GenerationMode.NEGATIVE],
-                                           generation_config=schema.config.generation_for(operation=operation))
+        cases = schema.iter_coverage_cases(
+            operation,
+            generation_modes=[GenerationMode.NEGATIVE],
+            generation_config=schema.config.generation_for(operation=operation),
+        )
         exhaustive = self.context.profile == "certification"
         kinds: set[tuple[Any, ...]] = set()
         for case in cases:
             data = getattr(getattr(case, "meta", None), "phase", None)
             data = getattr(data, "data", None)
-            kind = (getattr(data, "scenario", None), getattr(data, "parameter_location", None), getattr(data, "location", None))
+            kind = (
+                getattr(data, "scenario", None),
+                getattr(data, "parameter_location", None),
+                getattr(data, "location", None),
+            )
             if not exhaustive and kind in kinds:  # quick: one case per kind of violation and place
                 continue
             kinds.add(kind)
             _repair(case, baselines)
             try:
                 self.send(case, identity)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by record() unless a check failure
+            except BaseException as exc:
                 self.record(operation, identity, "negative", exc)
                 return  # one finding per operation is enough; the next operation may fail differently
 
@@ -419,8 +470,15 @@ def run_schemathesis(
     return runner.findings, runner.sent
 
 
-def run_contract(world: World, request: pytest.FixtureRequest, requirement: str, *, modes: Sequence[str],
-                 checks: Sequence[str], skip_server_errors: bool) -> None:
+def run_contract(
+    world: World,
+    request: pytest.FixtureRequest,
+    requirement: str,
+    *,
+    modes: Sequence[str],
+    checks: Sequence[str],
+    skip_server_errors: bool,
+) -> None:
     """Run the Schemathesis checks of ``requirement`` (minus waived ones); fail it with the findings."""
     waived = waived_checks(request.config)
     active = [c for c in checks if c not in waived]
@@ -429,17 +487,26 @@ def run_contract(world: World, request: pytest.FixtureRequest, requirement: str,
         request.node.user_properties.append(("ics_contract_waived", ",".join(waived_here)))
     if not active:
         prerequisite_missing(f"every Schemathesis check of {requirement} is waived ({', '.join(waived_here)})")
-    identities = [Identity("admin", world.admin.token), Identity("practitioner", world.practitioner("practitioner").token)]
-    findings, sent = run_schemathesis(world, modes=modes, check_names=active, identities=identities,
-                                      skip_server_errors=skip_server_errors)
+    identities = [
+        Identity("admin", world.admin.token),
+        Identity("practitioner", world.practitioner("practitioner").token),
+    ]
+    findings, sent = run_schemathesis(
+        world, modes=modes, check_names=active, identities=identities, skip_server_errors=skip_server_errors
+    )
     request.node.user_properties.append(("ics_contract_requests", str(sent)))
     if findings:
         shown = findings[:MAX_FINDINGS]
         parts = [f"{f.operation} as {f.identity} ({f.mode} data):\n{f.message}" for f in shown]
         more = f"\n\n... and {len(findings) - len(shown)} more operation(s)" if len(findings) > len(shown) else ""
         note = f"\n\n(waived Schemathesis checks: {', '.join(waived_here)})" if waived_here else ""
-        fail(requirement, f"Schemathesis checks {', '.join(active)} found {len(findings)} failing operation(s):\n\n"
-                          + "\n\n".join(parts) + more + note)
+        fail(
+            requirement,
+            f"Schemathesis checks {', '.join(active)} found {len(findings)} failing operation(s):\n\n"
+            + "\n\n".join(parts)
+            + more
+            + note,
+        )
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -448,7 +515,9 @@ def run_contract(world: World, request: pytest.FixtureRequest, requirement: str,
 @check(API_001, kind="contract")
 def test_no_server_errors(world: World, request: pytest.FixtureRequest) -> None:
     """API-001: no request, valid or invalid, as admin or practitioner, gets a 5xx answer."""
-    run_contract(world, request, API_001, modes=("positive", "negative"), checks=SERVER_ERROR_CHECKS, skip_server_errors=False)
+    run_contract(
+        world, request, API_001, modes=("positive", "negative"), checks=SERVER_ERROR_CHECKS, skip_server_errors=False
+    )
 
 
 @check(API_002, kind="contract")
@@ -469,30 +538,47 @@ def test_about_without_authentication(world: World) -> None:
     response = world.client.get("/about")
     body = expect_status(response, 200, API_004, "GET /about without a token")
     content_type = response.headers.get("content-type", "")
-    require(content_type.split(";")[0].strip().lower() == "application/json", API_004,
-            f"GET /about answered with content type {content_type!r}, expected application/json")
+    require(
+        content_type.split(";")[0].strip().lower() == "application/json",
+        API_004,
+        f"GET /about answered with content type {content_type!r}, expected application/json",
+    )
     require(isinstance(body, dict), API_004, f"GET /about is not a JSON object: {describe(response)}")
     for field in ("supplier", "product", "version"):
-        require(isinstance(body.get(field), str) and body[field].strip(), API_004,
-                f"GET /about: {field} is {body.get(field)!r}, expected a non-empty string")
+        require(
+            isinstance(body.get(field), str) and body[field].strip(),
+            API_004,
+            f"GET /about: {field} is {body.get(field)!r}, expected a non-empty string",
+        )
     versions = body.get("spec_versions")
-    require(isinstance(versions, list) and all(isinstance(v, str) for v in versions), API_004,
-            f"GET /about: spec_versions is {versions!r}, expected a list of strings")
-    require(SPEC_VERSION in versions, API_004, f"GET /about: spec_versions {versions!r} does not include {SPEC_VERSION!r}")
+    require(
+        isinstance(versions, list) and all(isinstance(v, str) for v in versions),
+        API_004,
+        f"GET /about: spec_versions is {versions!r}, expected a list of strings",
+    )
+    require(
+        SPEC_VERSION in versions, API_004, f"GET /about: spec_versions {versions!r} does not include {SPEC_VERSION!r}"
+    )
     capabilities = body.get("capabilities")
-    require(isinstance(capabilities, dict), API_004, f"GET /about: capabilities is {capabilities!r}, expected an object")
+    require(
+        isinstance(capabilities, dict), API_004, f"GET /about: capabilities is {capabilities!r}, expected an object"
+    )
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(_capabilities_schema())
     problems = sorted(validator.iter_errors(capabilities), key=lambda e: list(e.absolute_path))
-    require(not problems, API_004, "GET /about: capabilities not valid against capabilities.schema.json: "
-            + "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in problems[:5]))
+    require(
+        not problems,
+        API_004,
+        "GET /about: capabilities not valid against capabilities.schema.json: "
+        + "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in problems[:5]),
+    )
 
 
 @cache
 def _capabilities_schema() -> dict[str, Any]:
     import json
 
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     return json.loads(spec_path("schemas", "capabilities.schema.json").read_text(encoding="utf-8"))

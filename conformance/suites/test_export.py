@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from conformance.checks import RequirementFailure, check, describe, not_applicable, prerequisite_missing
-from conformance.client import Client
+from conformance.checking.checks import RequirementFailure, check, describe, not_applicable, prerequisite_missing
+from conformance.checking.client import Client
+from conformance.checking.world import Practitioner, RunContext, World
 from conformance.errors import ConformanceError
-from conformance.world import Practitioner, RunContext, World
 
 EXP_PRESENT = "ICS-1A-EXP-001"
 EXP_RECONCILE = "ICS-1A-EXP-009"
@@ -50,8 +50,8 @@ def _letters(token: str) -> str:
 
 def _seed(world: World) -> Any:
     """Create a small case history through the API and return it as ExpectedRecords."""
+    from conformance.domain.identifiers import nhs_check_digit, upn_check_letter
     from conformance.export import ExpectedRecords
-    from conformance.identifiers import nhs_check_digit, upn_check_letter
 
     worker = world.practitioner("practitioner")
     colleague: Practitioner = world.practitioner("practitioner", fresh=True)
@@ -66,26 +66,41 @@ def _seed(world: World) -> Any:
         except ValueError:
             continue
     children = [
-        world.child(worker, given_name="Zoë", family_name=f"Exportson-{_letters(world.unique('f'))}", upn=upn, nhs_number=nhs,
-                    date_of_birth="2003-02-11", gender="female"),
+        world.child(
+            worker,
+            given_name="Zoë",
+            family_name=f"Exportson-{_letters(world.unique('f'))}",
+            upn=upn,
+            nhs_number=nhs,
+            date_of_birth="2003-02-11",
+            gender="female",
+        ),
         world.child(worker, given_name="Seán", family_name="O\u2019Export", date_of_birth="2005-09-30", gender="male"),
     ]
     aliases = [world.alias(children[0]["id"], "Zoe", "Smith-Export", "previous", actor=worker)]
     allocations = [world.allocate(children[0]["id"], colleague)]
     referral = world.referral(children[0]["id"], "2008-01-07", actor=worker)
-    assessment = world.assessment(children[0]["id"], "2008-01-08", kind="initial", referral_id=referral["id"], actor=worker)
+    assessment = world.assessment(
+        children[0]["id"], "2008-01-08", kind="initial", referral_id=referral["id"], actor=worker
+    )
     seen = world.visit(assessment["id"], "2008-01-10", child_seen=True, actor=worker)
-    from conformance.checks import expect_status
+    from conformance.checking.checks import expect_status
 
     visit = expect_status(seen, 201, world.requirements, "record a seen visit")
-    done = expect_status(world.complete(assessment["id"], "2008-01-14", actor=worker), 200, world.requirements, "complete the assessment")
-    return ExpectedRecords(children=children, aliases=aliases, allocations=allocations, assessments=[done], seen_visits=[visit])
+    done = expect_status(
+        world.complete(assessment["id"], "2008-01-14", actor=worker), 200, world.requirements, "complete the assessment"
+    )
+    return ExpectedRecords(
+        children=children, aliases=aliases, allocations=allocations, assessments=[done], seen_visits=[visit]
+    )
 
 
 @pytest.fixture(scope="session")
-def export_run(request: pytest.FixtureRequest, ics_context: RunContext, tmp_path_factory: pytest.TempPathFactory) -> ExportRun:
+def export_run(
+    request: pytest.FixtureRequest, ics_context: RunContext, tmp_path_factory: pytest.TempPathFactory
+) -> ExportRun:
     from conformance.export import validate_export
-    from conformance.plugin import _option
+    from conformance.plugin.options import option as _option
 
     given = _option(request.config, "ics_export")
     if given:
@@ -93,7 +108,9 @@ def export_run(request: pytest.FixtureRequest, ics_context: RunContext, tmp_path
         # a file judged alone gets both cores; beside API checks, one (the others run in parallel)
         workers = 2 if ics_context.export_only else 1
         try:
-            return ExportRun(source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=workers))
+            return ExportRun(
+                source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=workers)
+            )
         except ConformanceError as exc:  # unreadable archive and the like: could not be judged
             return ExportRun(source="file", path=path, error=str(exc))
     ics_client: Client = request.getfixturevalue("ics_client")
@@ -118,7 +135,7 @@ def export_run(request: pytest.FixtureRequest, ics_context: RunContext, tmp_path
 
 
 def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
-    from conformance.verdicts import Verdict
+    from conformance.results.verdicts import Verdict
 
     if run.error is not None:
         pytest.fail(f"the export could not be judged: {run.error}", pytrace=False)  # ERROR, never a supplier FAIL
@@ -134,7 +151,9 @@ def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
         raise RuntimeError(f"{requirement}: export rule could not run: {report.error(requirement)}")
     if verdict is Verdict.FAIL:
         examples = "; ".join(str(f) for f in report.examples(requirement)[:5])
-        raise RequirementFailure(requirement, f"{report.count(requirement)} finding(s) in the {run.source} export: {examples}")
+        raise RequirementFailure(
+            requirement, f"{report.count(requirement)} finding(s) in the {run.source} export: {examples}"
+        )
 
 
 def _make_check(requirement: str):

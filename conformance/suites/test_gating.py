@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from conformance.checks import check, describe, error_code, expect_status, fail, require
-from conformance.world import World
+from conformance.checking.checks import check, describe, error_code, expect_status, fail, require
+from conformance.checking.world import World
 
 GATE_001 = "ICS-1B-GATE-001"
 GATE_002 = "ICS-1B-GATE-002"
@@ -37,7 +37,17 @@ START = date(2008, 3, 3)
 FUTURE_DAYS = 30
 
 #: Fields of an assessment that a refused completion must not change (GATE-006).
-STABLE_FIELDS = ("id", "child_id", "referral_id", "type", "start_date", "due_date", "status", "completed_on", "authorised_by")
+STABLE_FIELDS = (
+    "id",
+    "child_id",
+    "referral_id",
+    "type",
+    "start_date",
+    "due_date",
+    "status",
+    "completed_on",
+    "authorised_by",
+)
 
 
 def iso(day: date) -> str:
@@ -57,7 +67,9 @@ def new_child(world: World, family_name: str = "Gating") -> str:
     return str(body["id"])
 
 
-def start_assessment(world: World, start: date, *, kind: str = "initial", child_id: str | None = None, referral_id: str | None = None) -> dict[str, Any]:
+def start_assessment(
+    world: World, start: date, *, kind: str = "initial", child_id: str | None = None, referral_id: str | None = None
+) -> dict[str, Any]:
     """Start an assessment (for a new child unless ``child_id``); the body must carry an id."""
     child = child_id or new_child(world)
     body = world.assessment(child, iso(start), kind=kind, referral_id=referral_id)
@@ -81,7 +93,14 @@ def get_assessment(world: World, assessment_id: str, requirements: str | Iterabl
     return body
 
 
-def record_visit(world: World, assessment_id: str, day: date, *, child_seen: bool = True, requirements: str | Iterable[str] | None = None) -> dict[str, Any]:
+def record_visit(
+    world: World,
+    assessment_id: str,
+    day: date,
+    *,
+    child_seen: bool = True,
+    requirements: str | Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Record a visit that the API must accept (201)."""
     reqs = requirements_of(requirements) if requirements else world.requirements
     body = expect_status(
@@ -107,7 +126,12 @@ class WrongRefusals:
 
 
 def expect_refused_not_seen(
-    world: World, assessment_id: str, response: httpx.Response, requirement: str, what: str, wrong: WrongRefusals | None = None
+    world: World,
+    assessment_id: str,
+    response: httpx.Response,
+    requirement: str,
+    what: str,
+    wrong: WrongRefusals | None = None,
 ) -> None:
     """A completion that must be refused 422 ``CHILD_NOT_SEEN``, leaving the assessment open.
 
@@ -128,20 +152,32 @@ def expect_refused_not_seen(
 def expect_still_open(world: World, assessment_id: str, what: str) -> None:
     """GATE-006: after a refused completion the assessment is open with no completion date."""
     after = get_assessment(world, assessment_id, GATE_006)
-    require(after.get("status") == "open" and after.get("completed_on") is None, GATE_006,
-            f"{what}: after the refused completion the assessment reads status={after.get('status')!r}, "
-            f"completed_on={after.get('completed_on')!r}; expected open with no completion date")
+    require(
+        after.get("status") == "open" and after.get("completed_on") is None,
+        GATE_006,
+        f"{what}: after the refused completion the assessment reads status={after.get('status')!r}, "
+        f"completed_on={after.get('completed_on')!r}; expected open with no completion date",
+    )
 
 
-def expect_completed(response: httpx.Response, requirement: str | Iterable[str], what: str, completed_on: date | None) -> dict[str, Any]:
+def expect_completed(
+    response: httpx.Response, requirement: str | Iterable[str], what: str, completed_on: date | None
+) -> dict[str, Any]:
     """A completion that must be accepted: 200, status ``completed``, the right ``completed_on``."""
     body = expect_status(response, 200, requirement, f"{what}: completion refused")
     if not isinstance(body, dict):
         fail(requirement, f"{what}: completion returned no assessment: {str(body)[:200]}")
-    require(body.get("status") == "completed", requirement, f"{what}: completion returned status {body.get('status')!r}, expected 'completed'")
+    require(
+        body.get("status") == "completed",
+        requirement,
+        f"{what}: completion returned status {body.get('status')!r}, expected 'completed'",
+    )
     if completed_on is not None:
-        require(body.get("completed_on") == iso(completed_on), requirement,
-                f"{what}: completed_on is {body.get('completed_on')!r}, expected {iso(completed_on)!r}")
+        require(
+            body.get("completed_on") == iso(completed_on),
+            requirement,
+            f"{what}: completed_on is {body.get('completed_on')!r}, expected {iso(completed_on)!r}",
+        )
     return body
 
 
@@ -155,9 +191,17 @@ def snapshot(assessment: dict[str, Any]) -> dict[str, Any]:
 def expect_unchanged(world: World, assessment_id: str, before: dict[str, Any], what: str) -> None:
     """GATE-006: after a refused completion the assessment is open and exactly as before."""
     after = get_assessment(world, assessment_id, GATE_006)
-    require(after.get("status") == "open", GATE_006, f"{what}: after the refused completion the assessment's status is {after.get('status')!r}, expected 'open'")
+    require(
+        after.get("status") == "open",
+        GATE_006,
+        f"{what}: after the refused completion the assessment's status is {after.get('status')!r}, expected 'open'",
+    )
     for field in ("completed_on", "authorised_by"):
-        require(after.get(field) is None, GATE_006, f"{what}: after the refused completion {field} is {after.get(field)!r}, expected null")
+        require(
+            after.get(field) is None,
+            GATE_006,
+            f"{what}: after the refused completion {field} is {after.get(field)!r}, expected null",
+        )
     now = snapshot(after)
     changed = {k: (before[k], now[k]) for k in before if before[k] != now[k]}
     require(not changed, GATE_006, f"{what}: the refused completion changed the assessment: {changed}")
@@ -171,7 +215,9 @@ def test_completion_refused_without_any_visit(world: World) -> None:
     """GATE-001: with no visit at all, completion is refused 422 ``CHILD_NOT_SEEN`` (explicit date and default today)."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=5))), GATE_001, "no visit, completed_on given")
+    expect_refused_not_seen(
+        world, aid, world.complete(aid, iso(START + timedelta(days=5))), GATE_001, "no visit, completed_on given"
+    )
     expect_refused_not_seen(world, aid, world.complete(aid), GATE_001, "no visit, completed_on defaulting to today")
 
 
@@ -180,17 +226,30 @@ def test_completion_allowed_once_child_seen(world: World) -> None:
     """GATE-001: a seen visit within [start, completed_on] lets completion succeed; on the boundaries too."""
     mid = start_assessment(world, START)
     record_visit(world, str(mid["id"]), START + timedelta(days=2))
-    expect_completed(world.complete(str(mid["id"]), iso(START + timedelta(days=4))), GATE_001,
-                     "seen two days after the start, completed two days later", START + timedelta(days=4))
+    expect_completed(
+        world.complete(str(mid["id"]), iso(START + timedelta(days=4))),
+        GATE_001,
+        "seen two days after the start, completed two days later",
+        START + timedelta(days=4),
+    )
 
     same_day = start_assessment(world, START)
     record_visit(world, str(same_day["id"]), START)
-    expect_completed(world.complete(str(same_day["id"]), iso(START)), GATE_001,
-                     "seen on the start date and completed that day", START)
+    expect_completed(
+        world.complete(str(same_day["id"]), iso(START)),
+        GATE_001,
+        "seen on the start date and completed that day",
+        START,
+    )
 
     today_default = start_assessment(world, START)
     record_visit(world, str(today_default["id"]), START + timedelta(days=1))
-    expect_completed(world.complete(str(today_default["id"])), GATE_001, "seen after the start, completed_on defaulting to today", None)
+    expect_completed(
+        world.complete(str(today_default["id"])),
+        GATE_001,
+        "seen after the start, completed_on defaulting to today",
+        None,
+    )
 
 
 @check(GATE_005, GATE_001)
@@ -201,8 +260,12 @@ def test_not_seen_visit_does_not_count(world: World) -> None:
     wrong = WrongRefusals()
     record_visit(world, aid, START + timedelta(days=1), child_seen=False)
     record_visit(world, aid, START + timedelta(days=2), child_seen=False)
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits", wrong=wrong)
-    expect_refused_not_seen(world, aid, world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today", wrong=wrong)
+    expect_refused_not_seen(
+        world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_005, "only not-seen visits", wrong=wrong
+    )
+    expect_refused_not_seen(
+        world, aid, world.complete(aid), GATE_005, "only not-seen visits, completed_on defaulting to today", wrong=wrong
+    )
     wrong.raise_if_any(GATE_005)
 
 
@@ -218,15 +281,31 @@ def test_seen_before_start_does_not_count(world: World) -> None:
     early = START - timedelta(days=7)
     response = world.visit(aid, iso(early), child_seen=True)
     if response.status_code == 422:
-        require(error_code(response) == "DATE_ORDER", GATE_002,
-                f"a visit before the assessment start was refused with the wrong code: {describe(response)}")
+        require(
+            error_code(response) == "DATE_ORDER",
+            GATE_002,
+            f"a visit before the assessment start was refused with the wrong code: {describe(response)}",
+        )
     elif response.status_code != 201:
-        fail(GATE_002, f"recording a seen visit before the start: expected 201 or 422 DATE_ORDER, got {describe(response)}")
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
-                            f"the only seen visit ({iso(early)}) is before the start ({iso(START)})", wrong=wrong)
+        fail(
+            GATE_002,
+            f"recording a seen visit before the start: expected 201 or 422 DATE_ORDER, got {describe(response)}",
+        )
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(START + timedelta(days=3))),
+        GATE_002,
+        f"the only seen visit ({iso(early)}) is before the start ({iso(START)})",
+        wrong=wrong,
+    )
     record_visit(world, aid, START, requirements=GATE_002)
-    expect_completed(world.complete(aid, iso(START + timedelta(days=3))), GATE_002,
-                     "seen on the start date (which counts)", START + timedelta(days=3))
+    expect_completed(
+        world.complete(aid, iso(START + timedelta(days=3))),
+        GATE_002,
+        "seen on the start date (which counts)",
+        START + timedelta(days=3),
+    )
     wrong.raise_if_any(GATE_002)
 
 
@@ -238,10 +317,22 @@ def test_seen_after_completion_date_does_not_count(world: World) -> None:
     wrong = WrongRefusals()
     seen = START + timedelta(days=10)
     record_visit(world, aid, seen)
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(START + timedelta(days=4))), GATE_004,
-                            f"the only seen visit ({iso(seen)}) is after completed_on ({iso(START + timedelta(days=4))})", wrong=wrong)
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(seen - timedelta(days=1))), GATE_004,
-                            f"the only seen visit ({iso(seen)}) is the day after completed_on", wrong=wrong)
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(START + timedelta(days=4))),
+        GATE_004,
+        f"the only seen visit ({iso(seen)}) is after completed_on ({iso(START + timedelta(days=4))})",
+        wrong=wrong,
+    )
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(seen - timedelta(days=1))),
+        GATE_004,
+        f"the only seen visit ({iso(seen)}) is the day after completed_on",
+        wrong=wrong,
+    )
     expect_completed(world.complete(aid, iso(seen)), GATE_004, "completed on the day the child was seen", seen)
     wrong.raise_if_any(GATE_004)
 
@@ -255,14 +346,32 @@ def test_future_seen_visit_does_not_count(world: World, today: date) -> None:
     future = today + timedelta(days=FUTURE_DAYS)
     response = world.visit(aid, iso(future), child_seen=True)
     if response.status_code == 422:
-        require(error_code(response) == "DATE_IN_FUTURE", GATE_003,
-                f"a visit dated in the future was refused with the wrong code: {describe(response)}")
+        require(
+            error_code(response) == "DATE_IN_FUTURE",
+            GATE_003,
+            f"a visit dated in the future was refused with the wrong code: {describe(response)}",
+        )
     elif response.status_code != 201:
-        fail(GATE_003, f"recording a seen visit dated {iso(future)}: expected 422 DATE_IN_FUTURE or 201, got {describe(response)}")
-    expect_refused_not_seen(world, aid, world.complete(aid, iso(today)), GATE_003,
-                            f"the only seen visit is dated in the future ({iso(future)})", wrong=wrong)
-    expect_refused_not_seen(world, aid, world.complete(aid), GATE_003,
-                            f"the only seen visit is dated in the future ({iso(future)}), completed_on defaulting to today", wrong=wrong)
+        fail(
+            GATE_003,
+            f"recording a seen visit dated {iso(future)}: expected 422 DATE_IN_FUTURE or 201, got {describe(response)}",
+        )
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(today)),
+        GATE_003,
+        f"the only seen visit is dated in the future ({iso(future)})",
+        wrong=wrong,
+    )
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid),
+        GATE_003,
+        f"the only seen visit is dated in the future ({iso(future)}), completed_on defaulting to today",
+        wrong=wrong,
+    )
     wrong.raise_if_any(GATE_003)
 
 
@@ -280,13 +389,19 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
 
     authoriser = world.practitioner("manager")
     token = world.practitioner("practitioner").token
-    response = world.client.post(f"/assessments/{aid}/complete", token=token,
-                                 json={"completed_on": iso(START + timedelta(days=2)), "authorised_by": authoriser.id})
+    response = world.client.post(
+        f"/assessments/{aid}/complete",
+        token=token,
+        json={"completed_on": iso(START + timedelta(days=2)), "authorised_by": authoriser.id},
+    )
     expect_refused_not_seen(world, aid, response, GATE_001, "no visit, authorised_by given", wrong=wrong)
     expect_unchanged(world, aid, before, "refused for CHILD_NOT_SEEN")
 
-    response = world.client.post(f"/assessments/{aid}/complete", token=token,
-                                 json={"completed_on": iso(START - timedelta(days=1)), "authorised_by": authoriser.id})
+    response = world.client.post(
+        f"/assessments/{aid}/complete",
+        token=token,
+        json={"completed_on": iso(START - timedelta(days=1)), "authorised_by": authoriser.id},
+    )
     if 200 <= response.status_code < 300:
         fail(GATE_001, f"completion with no visit, dated before the start, was accepted: {describe(response)}")
     expect_unchanged(world, aid, before, "refused for a completion date before the start")

@@ -32,7 +32,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from conformance.checks import RequirementFailure, check, describe, error_code
+from conformance.checking.checks import RequirementFailure, check, describe, error_code
+from conformance.checking.world import World
 from conformance.suites.test_gating import (
     GATE_001,
     GATE_002,
@@ -44,7 +45,6 @@ from conformance.suites.test_gating import (
     new_child,
     snapshot,
 )
-from conformance.world import World
 
 CHILDREN = 2
 #: Assessment starts: Mondays-to-Fridays of early 2008, far enough from "today".
@@ -126,10 +126,15 @@ def test_gating_matches_model(world: World, today: date) -> None:
         # -- rules ----------------------------------------------------------------------
         def _start(self, c: int, offset: int) -> None:
             start = FIRST_START + timedelta(days=offset)
-            response = world.client.post(f"/children/{self.children[c]}/assessments", token=actor.token,
-                                         json={"type": "initial", "start_date": iso(start)})
+            response = world.client.post(
+                f"/children/{self.children[c]}/assessments",
+                token=actor.token,
+                json={"type": "initial", "start_date": iso(start)},
+            )
             if response.status_code != 201:
-                _fail("setup", GATE_001, f"could not start an assessment on {iso(start)} for c{c}: {describe(response)}")
+                _fail(
+                    "setup", GATE_001, f"could not start an assessment on {iso(start)} for c{c}: {describe(response)}"
+                )
             body = _json(response)
             if not isinstance(body, dict) or body.get("id") in (None, ""):
                 _fail("setup", GATE_001, f"POST assessments returned no id: {str(body)[:200]}")
@@ -147,7 +152,12 @@ def test_gating_matches_model(world: World, today: date) -> None:
             self._start(c, offset)
 
         @precondition(lambda self: bool(self.open))
-        @rule(data=st.data(), where=st.sampled_from(["before", "future", "within"]), delta=st.integers(0, 40), seen=st.booleans())
+        @rule(
+            data=st.data(),
+            where=st.sampled_from(["before", "future", "within"]),
+            delta=st.integers(0, 40),
+            seen=st.booleans(),
+        )
         def record_visit(self, data: st.DataObject, where: str, delta: int, seen: bool) -> None:
             c = data.draw(st.sampled_from(sorted(self.open)), label="child")
             assessment = self.open[c]
@@ -157,19 +167,30 @@ def test_gating_matches_model(world: World, today: date) -> None:
                 day = today + timedelta(days=1 + delta)
             else:
                 day = assessment.start + timedelta(days=delta)
-            response = world.client.post(f"/assessments/{assessment.id}/visits", token=actor.token,
-                                         json={"visit_date": iso(day), "child_seen": seen})
+            response = world.client.post(
+                f"/assessments/{assessment.id}/visits",
+                token=actor.token,
+                json={"visit_date": iso(day), "child_seen": seen},
+            )
             invalid = "DATE_IN_FUTURE" if day > today else "DATE_ORDER" if day < assessment.start else None
             if response.status_code == 201:
                 assessment.visits.append(Visit(day, seen))
                 return
             if invalid is None:
-                _fail("visit_refused", GATE_001, f"a visit on {iso(day)} (child_seen={seen}) to assessment started {iso(assessment.start)} "
-                                f"was refused: {describe(response)}")
+                _fail(
+                    "visit_refused",
+                    GATE_001,
+                    f"a visit on {iso(day)} (child_seen={seen}) to assessment started {iso(assessment.start)} "
+                    f"was refused: {describe(response)}",
+                )
             if response.status_code != 422 or error_code(response) != invalid:
                 requirement = GATE_003 if invalid == "DATE_IN_FUTURE" else GATE_002
-                _fail("visit_code", requirement, f"a visit on {iso(day)} to an assessment started {iso(assessment.start)} must be recorded "
-                                   f"or refused 422 {invalid}; got {describe(response)}")
+                _fail(
+                    "visit_code",
+                    requirement,
+                    f"a visit on {iso(day)} to an assessment started {iso(assessment.start)} must be recorded "
+                    f"or refused 422 {invalid}; got {describe(response)}",
+                )
 
         @precondition(lambda self: bool(self.open))
         @rule(data=st.data(), when=st.one_of(st.integers(-3, 45), st.none()))
@@ -181,8 +202,10 @@ def test_gating_matches_model(world: World, today: date) -> None:
             body: dict[str, Any] = {} if when is None else {"completed_on": iso(completed_on)}
             response = world.client.post(f"/assessments/{assessment.id}/complete", token=actor.token, json=body)
             visits = ", ".join(f"{iso(v.day)} {'seen' if v.seen else 'not seen'}" for v in assessment.visits) or "none"
-            story = (f"assessment started {iso(assessment.start)}, visits recorded: [{visits}], completion "
-                     f"{'with completed_on ' + iso(completed_on) if when is not None else 'with completed_on omitted (today)'}")
+            story = (
+                f"assessment started {iso(assessment.start)}, visits recorded: [{visits}], completion "
+                f"{'with completed_on ' + iso(completed_on) if when is not None else 'with completed_on omitted (today)'}"
+            )
             if completed_on < assessment.start:
                 reasons = {GATE_001}
                 accept = False
@@ -194,24 +217,42 @@ def test_gating_matches_model(world: World, today: date) -> None:
             accepted = 200 <= response.status_code < 300
             if accepted and not accept:
                 blame = tuple(sorted(r for r in reasons if r)) or (GATE_001,)
-                _fail("accepted", blame, f"completion accepted although no visit qualifies; {story}: {describe(response)}")
+                _fail(
+                    "accepted", blame, f"completion accepted although no visit qualifies; {story}: {describe(response)}"
+                )
             if not accepted and accept:
-                _fail("refused", GATE_001, f"completion refused although the child was seen in time; {story}: {describe(response)}")
+                _fail(
+                    "refused",
+                    GATE_001,
+                    f"completion refused although the child was seen in time; {story}: {describe(response)}",
+                )
             if not accepted:
                 if response.status_code != 422 or error_code(response) not in codes:
-                    _fail("code", GATE_001, f"completion refused with the wrong status or code (expected 422 {' or '.join(sorted(codes))}); "
-                                    f"{story}: {describe(response)}")
+                    _fail(
+                        "code",
+                        GATE_001,
+                        f"completion refused with the wrong status or code (expected 422 {' or '.join(sorted(codes))}); "
+                        f"{story}: {describe(response)}",
+                    )
                 after = self._read(assessment)
                 if after.get("status") != "open" or after.get("completed_on") is not None:
-                    _fail("state", GATE_006, f"after a refused completion the assessment is status={after.get('status')!r}, "
-                                    f"completed_on={after.get('completed_on')!r}; {story}")
+                    _fail(
+                        "state",
+                        GATE_006,
+                        f"after a refused completion the assessment is status={after.get('status')!r}, "
+                        f"completed_on={after.get('completed_on')!r}; {story}",
+                    )
                 changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
                 if changed:
                     _fail("state", GATE_006, f"a refused completion changed the assessment: {changed}; {story}")
                 return
             after = self._read(assessment)
             if after.get("status") != "completed":
-                _fail("completed_state", GATE_001, f"completion was accepted but the assessment reads back status={after.get('status')!r}; {story}")
+                _fail(
+                    "completed_state",
+                    GATE_001,
+                    f"completion was accepted but the assessment reads back status={after.get('status')!r}; {story}",
+                )
             del self.open[c]
 
         def _read(self, assessment: Assessment) -> dict[str, Any]:
@@ -226,8 +267,11 @@ def test_gating_matches_model(world: World, today: date) -> None:
     # The profile decides the budget; the explain phase (re-running variations of a failing
     # example to annotate it) is dropped: over HTTP it costs more than the whole search.
     phases = [p for p in settings.default.phases if p is not Phase.explain]
-    run_settings = settings(deadline=None, phases=phases,
-                            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    run_settings = settings(
+        deadline=None,
+        phases=phases,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
     try:
         run_state_machine_as_test(GatingMachine, settings=run_settings)
     except BaseExceptionGroup as group:  # several distinct bugs: report every requirement they break

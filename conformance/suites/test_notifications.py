@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from conformance.checks import check, expect_status, fail, not_applicable, prerequisite_missing
-from conformance.world import Practitioner, World
+from conformance.checking.checks import check, expect_status, fail, not_applicable, prerequisite_missing
+from conformance.checking.world import Practitioner, World
 
 NOTIF_001 = "ICS-1B-NOTIF-001"
 NOTIF_002 = "ICS-1B-NOTIF-002"
@@ -60,7 +60,9 @@ def note_id(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
-def our_notifications(world: World, who: Practitioner, child_ids: Collection[str], status: str = "all") -> list[dict[str, Any]]:
+def our_notifications(
+    world: World, who: Practitioner, child_ids: Collection[str], status: str = "all"
+) -> list[dict[str, Any]]:
     """``who``'s inbox entries about ``child_ids`` (the children this check created)."""
     wanted = {str(c) for c in child_ids}
     return [
@@ -114,7 +116,9 @@ def sleep_until(moment: float) -> None:
         time.sleep(remaining)
 
 
-def delivered(world: World, recipients: Collection[Practitioner], case_note: str, child_ids: Collection[str], what: str) -> dict[str, dict[str, Any]]:
+def delivered(
+    world: World, recipients: Collection[Practitioner], case_note: str, child_ids: Collection[str], what: str
+) -> dict[str, dict[str, Any]]:
     """Each recipient's notification of ``case_note``, waiting as long as patience allows.
 
     For checks that need a notification to judge something else: if it never comes,
@@ -124,7 +128,9 @@ def delivered(world: World, recipients: Collection[Practitioner], case_note: str
     found = await_note(world, recipients, case_note, child_ids, since, since + patience(latency_bound(world)))
     missing = [p.name for p in recipients if p.id not in found]
     if missing:
-        prerequisite_missing(f"{what}: no notification of case note {case_note} reached {', '.join(missing)}; cannot judge")
+        prerequisite_missing(
+            f"{what}: no notification of case note {case_note} reached {', '.join(missing)}; cannot judge"
+        )
     return {pid: item for pid, (_, item) in found.items()}
 
 
@@ -191,9 +197,14 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
     other = world.child(family_name="Notifyother")
     child_ids = {str(child["id"]), str(other["id"])}
     a, b, author, leaver, outsider, stranger = (world.practitioner("practitioner", fresh=True) for _ in range(6))
-    names = {a.id: "co-allocated practitioner A", b.id: "co-allocated practitioner B", author.id: "the author",
-             leaver.id: "the de-allocated practitioner", outsider.id: "a practitioner allocated to another child",
-             stranger.id: "an unallocated practitioner"}
+    names = {
+        a.id: "co-allocated practitioner A",
+        b.id: "co-allocated practitioner B",
+        author.id: "the author",
+        leaver.id: "the de-allocated practitioner",
+        outsider.id: "a practitioner allocated to another child",
+        stranger.id: "an unallocated practitioner",
+    }
     allocations = {p.id: world.allocate(str(child["id"]), p) for p in (a, b, author, leaver)}
     world.allocate(str(other["id"]), outsider)
     violations = Violations()
@@ -220,8 +231,9 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
     if not n2:
         fail(NOTIF_001, "POST case-notes returned no note id; notifications cannot be matched to it")
     expected2 = [(names[p.id], p) for p in (a, b)]
-    found2 = await_note(world, [p for _, p in expected2], n2, child_ids, since,
-                        since + (bound if some_missing else patience(bound)))
+    found2 = await_note(
+        world, [p for _, p in expected2], n2, child_ids, since, since + (bound if some_missing else patience(bound))
+    )
     _judge_arrivals(violations, expected2, found2, n2, bound)
 
     sleep_until(since + bound)  # the bound has now passed for both notes
@@ -236,8 +248,11 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
         if person is leaver and n2 in grouped:
             violations.add(NOTIF_003, "a practitioner whose allocation had ended was notified of a later case note")
         if person in (outsider, stranger) and grouped:
-            violations.add(NOTIF_003, f"{names[person.id]} was notified of case notes {sorted(grouped)} about a child "
-                                      "they are not allocated to")
+            violations.add(
+                NOTIF_003,
+                f"{names[person.id]} was notified of case notes {sorted(grouped)} about a child "
+                "they are not allocated to",
+            )
     violations.raise_if_any((NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, NOTIF_005))
 
 
@@ -287,8 +302,12 @@ def test_acknowledgement_sticks_and_belongs_to_recipient(world: World) -> None:
     if first.get("id") is None:
         fail(NOTIF_007, "the notification has no id, so it cannot be acknowledged")
     first_id = str(first["id"])
-    acked = expect_status(world.client.post(f"/notifications/{first_id}/acknowledge", token=a.token),
-                          200, NOTIF_007, "the recipient acknowledges a notification")
+    acked = expect_status(
+        world.client.post(f"/notifications/{first_id}/acknowledge", token=a.token),
+        200,
+        NOTIF_007,
+        "the recipient acknowledges a notification",
+    )
     if not isinstance(acked, dict) or not acked.get("acknowledged_at"):
         fail(NOTIF_007, f"acknowledging returned {str(acked)[:200]} without acknowledged_at")
     acknowledged_at = acked["acknowledged_at"]
@@ -302,11 +321,21 @@ def test_acknowledgement_sticks_and_belongs_to_recipient(world: World) -> None:
 
     everything = {str(i.get("id")): i for i in our_notifications(world, a, child_ids)}
     if first_id not in everything or everything[first_id].get("acknowledged_at") != acknowledged_at:
-        fail(NOTIF_007, f"after a further note, the notification {first_id} acknowledged at {acknowledged_at} "
-             + ("is gone" if first_id not in everything else f"reads acknowledged_at {everything[first_id].get('acknowledged_at')!r}"))
+        fail(
+            NOTIF_007,
+            f"after a further note, the notification {first_id} acknowledged at {acknowledged_at} "
+            + (
+                "is gone"
+                if first_id not in everything
+                else f"reads acknowledged_at {everything[first_id].get('acknowledged_at')!r}"
+            ),
+        )
     if second_id in everything and everything[second_id].get("acknowledged_at"):
-        fail(NOTIF_007, f"notification {second_id} shows acknowledged_at although only another practitioner "
-                        "tried to acknowledge it")
+        fail(
+            NOTIF_007,
+            f"notification {second_id} shows acknowledged_at although only another practitioner "
+            "tried to acknowledge it",
+        )
     unacked = {str(i.get("id")) for i in our_notifications(world, a, child_ids, status="unacknowledged")}
     if first_id in unacked:
         fail(NOTIF_007, "status=unacknowledged still lists an acknowledged notification")

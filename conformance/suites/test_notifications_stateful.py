@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from conformance.checks import RequirementFailure, check, describe, error_code, fail
+from conformance.checking.checks import RequirementFailure, check, describe, error_code, fail
+from conformance.checking.world import Practitioner, World
 from conformance.suites.test_notifications import (
     NOTIF_001,
     NOTIF_002,
@@ -46,7 +47,6 @@ from conformance.suites.test_notifications import (
     patience,
     sleep_until,
 )
-from conformance.world import Practitioner, World
 
 CHILDREN = 1
 PEOPLE = 3
@@ -118,7 +118,10 @@ def _probe_latency(world: World, bound: float) -> float:
     if reader.id not in found:
         fail(NOTIF_001, f"the only practitioner allocated to a child was never notified of case note {nid}")
     if found[reader.id][0] > bound:
-        fail(NOTIF_005, f"a notification appeared only after {found[reader.id][0]:.1f} s; the target declares {bound:g} s")
+        fail(
+            NOTIF_005,
+            f"a notification appeared only after {found[reader.id][0]:.1f} s; the target declares {bound:g} s",
+        )
     return max(0.0, found[reader.id][0])
 
 
@@ -170,8 +173,13 @@ def test_notifications_match_model(world: World) -> None:
             _fail(requirements, message)
 
         # -- rules ----------------------------------------------------------------------
-        @initialize(start=st.lists(st.lists(st.sampled_from(START_STATES), min_size=PEOPLE, max_size=PEOPLE),
-                                   min_size=CHILDREN, max_size=CHILDREN))
+        @initialize(
+            start=st.lists(
+                st.lists(st.sampled_from(START_STATES), min_size=PEOPLE, max_size=PEOPLE),
+                min_size=CHILDREN,
+                max_size=CHILDREN,
+            )
+        )
         def allocate_some(self, start: list[list[str]]) -> None:
             """Start with each practitioner unallocated, allocated or formerly allocated to each child."""
             for c, row in enumerate(start):
@@ -208,7 +216,9 @@ def test_notifications_match_model(world: World) -> None:
         def _add_note(self, c: int, author: int, *, restricted: bool) -> None:
             """Write a note as ``author``; the oracle expects it in every other current allocation's inbox."""
             marker = world.unique("m")
-            body = world.case_note(self.children[c], self.people[author], f"{marker} Case note text.", restricted=restricted)
+            body = world.case_note(
+                self.children[c], self.people[author], f"{marker} Case note text.", restricted=restricted
+            )
             nid = note_id(body.get("id") if isinstance(body, dict) else None)
             if not nid:
                 self._fail((NOTIF_001,), "POST case-notes returned no note id; notifications cannot be matched to it")
@@ -223,8 +233,12 @@ def test_notifications_match_model(world: World) -> None:
         def acknowledge(self, k: int, other_first: bool) -> None:
             """A recipient acknowledges an unacknowledged notification; if ``other_first``,
             another practitioner tries first and must be refused (404, or 403) to no effect."""
-            known = [(p, e) for p, inbox in self.model.inboxes.items() for e in inbox.values()
-                     if e.notification_id and not e.acknowledged]
+            known = [
+                (p, e)
+                for p, inbox in self.model.inboxes.items()
+                for e in inbox.values()
+                if e.notification_id and not e.acknowledged
+            ]
             if not known:
                 return
             owner, target = known[k % len(known)]
@@ -233,8 +247,11 @@ def test_notifications_match_model(world: World) -> None:
                 actor = (owner + 1 + k % (PEOPLE - 1)) % PEOPLE
                 response = world.client.post(path, token=self.people[actor].token)
                 if response.status_code != 404 or error_code(response) != "NOT_FOUND":
-                    self._fail((NOTIF_007,), f"p{actor} acknowledging p{owner}'s notification got "
-                                             f"{describe(response)}; expected 404 NOT_FOUND")
+                    self._fail(
+                        (NOTIF_007,),
+                        f"p{actor} acknowledging p{owner}'s notification got "
+                        f"{describe(response)}; expected 404 NOT_FOUND",
+                    )
                 self._compare(only=owner)
             response = world.client.post(path, token=self.people[owner].token)
             if response.status_code != 200:
@@ -263,39 +280,61 @@ def test_notifications_match_model(world: World) -> None:
                         if note is not None and note.author == p:
                             self._fail((NOTIF_002,), f"p{p} was notified of their own case note {nid}")
                         why = "an ended or absent allocation" if note is not None else "an unknown case note"
-                        self._fail((NOTIF_003,), f"p{p} was notified of case note {nid} ({why}; allocated when written: "
-                                            f"{sorted(f'p{r}' for r in note.recipients) if note else '?'})")
+                        self._fail(
+                            (NOTIF_003,),
+                            f"p{p} was notified of case note {nid} ({why}; allocated when written: "
+                            f"{sorted(f'p{r}' for r in note.recipients) if note else '?'})",
+                        )
                     if len(items) > 1:
                         self._fail((NOTIF_004,), f"p{p} holds {len(items)} notifications of case note {nid}")
                     item, entry = items[0], expected[nid]
                     if entry.note.restricted:
                         leaked = item.get("preview") is not None or entry.note.marker in dumps(item)
                         if leaked:
-                            self._fail((NOTIF_006,), f"p{p}'s notification of restricted case note {nid} carries content: "
-                                                f"preview {item.get('preview')!r}")
-                    entry.notification_id = entry.notification_id or (str(item["id"]) if item.get("id") is not None else None)
+                            self._fail(
+                                (NOTIF_006,),
+                                f"p{p}'s notification of restricted case note {nid} carries content: "
+                                f"preview {item.get('preview')!r}",
+                            )
+                    entry.notification_id = entry.notification_id or (
+                        str(item["id"]) if item.get("id") is not None else None
+                    )
                     if entry.acknowledged and not item.get("acknowledged_at"):
-                        self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged but no longer is")
+                        self._fail(
+                            (NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged but no longer is"
+                        )
                     if entry.acknowledged:
                         entry.acknowledged_at = entry.acknowledged_at or item.get("acknowledged_at")
                         if item.get("acknowledged_at") != entry.acknowledged_at:
-                            self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} was acknowledged at "
-                                                     f"{entry.acknowledged_at} but now reads {item.get('acknowledged_at')!r}")
+                            self._fail(
+                                (NOTIF_007,),
+                                f"p{p}'s notification of case note {nid} was acknowledged at "
+                                f"{entry.acknowledged_at} but now reads {item.get('acknowledged_at')!r}",
+                            )
                     if not entry.acknowledged and item.get("acknowledged_at"):
-                        self._fail((NOTIF_007,), f"p{p}'s notification of case note {nid} shows acknowledged_at although "
-                                            "its recipient never acknowledged it")
+                        self._fail(
+                            (NOTIF_007,),
+                            f"p{p}'s notification of case note {nid} shows acknowledged_at although "
+                            "its recipient never acknowledged it",
+                        )
                     entry.seen = True
                 for nid, entry in expected.items():
                     if nid in present:
                         continue
                     if entry.seen:
                         lost = (NOTIF_007,) if entry.acknowledged else (NOTIF_001,)
-                        self._fail(lost, f"p{p}'s {'acknowledged ' if entry.acknowledged else ''}notification of case note "
-                                    f"{nid} has disappeared from the inbox")
+                        self._fail(
+                            lost,
+                            f"p{p}'s {'acknowledged ' if entry.acknowledged else ''}notification of case note "
+                            f"{nid} has disappeared from the inbox",
+                        )
                     if final:
                         established["missing"] = True
-                        self._fail((NOTIF_001,), f"p{p} (allocated to c{entry.note.child} when p{entry.note.author} wrote "
-                                                 f"case note {nid}) was not notified within {bound:g} s")
+                        self._fail(
+                            (NOTIF_001,),
+                            f"p{p} (allocated to c{entry.note.child} when p{entry.note.author} wrote "
+                            f"case note {nid}) was not notified within {bound:g} s",
+                        )
 
         def teardown(self) -> None:
             pending = [e.note.created for inbox in self.model.inboxes.values() for e in inbox.values() if not e.seen]
@@ -305,7 +344,9 @@ def test_notifications_match_model(world: World) -> None:
 
     # no explain phase: it traces every line of the process (the in-process reference too) and adds minutes
     phases = tuple(phase for phase in settings.default.phases if phase is not Phase.explain)
-    run_settings = settings(deadline=None, phases=phases, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    run_settings = settings(
+        deadline=None, phases=phases, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
     try:
         run_state_machine_as_test(NotificationMachine, settings=run_settings)
     except BaseExceptionGroup as group:  # several distinct bugs: report every requirement they break

@@ -4,7 +4,7 @@ A child is created with every field and read back unchanged (identifiers compact
 identifiers are validated (UPN check letter, NHS number modulus 11) and impossible dates
 refused, each with its machine-readable code and nothing stored; aliases are listed;
 unborn children are recorded; PATCH updates; local child IDs are unique. Identifiers are
-made with :mod:`conformance.identifiers` (python-stdnum), never hand-rolled, and every
+made with :mod:`conformance.domain.identifiers` (python-stdnum), never hand-rolled, and every
 record is namespaced by a run-unique local ID and family name.
 """
 
@@ -13,10 +13,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from conformance.checks import check, expect_status, fail, not_applicable
-from conformance.identifiers import is_valid_nhs_number
-from conformance.names import normalise_postcode
-from conformance.oracle_search import (
+from conformance.checking.checks import check, expect_status, fail, not_applicable
+from conformance.checking.search_oracle import (
     child_id,
     name_token,
     search_items,
@@ -26,7 +24,9 @@ from conformance.oracle_search import (
     wrong_check_letter_upn,
     wrong_modulus_nhs_number,
 )
-from conformance.world import World
+from conformance.checking.world import World
+from conformance.domain.identifiers import is_valid_nhs_number
+from conformance.domain.names import normalise_postcode
 
 REC_001 = "ICS-1A-REC-001"
 REC_002 = "ICS-1A-REC-002"
@@ -40,7 +40,9 @@ REC_008 = "ICS-1A-REC-008"
 
 def _get_child(world: World, cid: str, requirement: str) -> dict[str, Any]:
     """``GET /children/{id}`` as the admin (who sees every child), judged well-formed."""
-    body = expect_status(world.client.get(f"/children/{cid}", token=world.admin.token), 200, requirement, f"read child {cid}")
+    body = expect_status(
+        world.client.get(f"/children/{cid}", token=world.admin.token), 200, requirement, f"read child {cid}"
+    )
     if not isinstance(body, dict):
         fail(requirement, f"GET /children/{cid} did not return a Child object: {str(body)[:200]}")
     return body
@@ -57,7 +59,9 @@ def _refused_and_not_stored(world: World, payload: dict[str, Any], requirement: 
     response = world.client.post("/children", token=world.practitioner().token, json=payload)
     expect_status(response, 422, requirement, what, code=code)
     if _stored_with_local_id(world, payload["local_id"], requirement):
-        fail(requirement, f"{what}: refused with 422 {code}, but a child with local_id {payload['local_id']} was stored")
+        fail(
+            requirement, f"{what}: refused with 422 {code}, but a child with local_id {payload['local_id']} was stored"
+        )
 
 
 def _base(world: World, **fields: Any) -> dict[str, Any]:
@@ -79,8 +83,16 @@ def test_child_created_and_read_back_unchanged(world: World) -> None:
     after normalising."""
     upn, nhs = valid_upn(), valid_nhs_number()
     family = f"{name_token()}-O\u2019Brien"
-    payload = _base(world, given_name="Ana\u00efs Zo\u00eb", family_name=family, date_of_birth="2004-07-30",
-                    gender="female", postcode="SW1A 1AA", upn=upn, nhs_number=spaced_nhs_number(nhs))
+    payload = _base(
+        world,
+        given_name="Ana\u00efs Zo\u00eb",
+        family_name=family,
+        date_of_birth="2004-07-30",
+        gender="female",
+        postcode="SW1A 1AA",
+        upn=upn,
+        nhs_number=spaced_nhs_number(nhs),
+    )
     created = world.child(**payload)
     cid = child_id(created, REC_001)
     expected = {**payload, "nhs_number": nhs}
@@ -102,7 +114,9 @@ def test_upn_check_letter_validated(world: World) -> None:
     """REC-002: a UPN that differs from a valid one only in its check letter is refused
     with 422 ``INVALID_UPN``, nothing stored, on create and on update."""
     bad = wrong_check_letter_upn(valid_upn())
-    _refused_and_not_stored(world, _base(world, upn=bad), REC_002, "INVALID_UPN", f"create a child with UPN {bad} (wrong check letter)")
+    _refused_and_not_stored(
+        world, _base(world, upn=bad), REC_002, "INVALID_UPN", f"create a child with UPN {bad} (wrong check letter)"
+    )
     cid = child_id(world.child(family_name=name_token()), REC_002)
     response = world.client.patch(f"/children/{cid}", token=world.practitioner().token, json={"upn": bad})
     expect_status(response, 422, REC_002, f"PATCH a child's UPN to {bad} (wrong check letter)", code="INVALID_UPN")
@@ -122,11 +136,18 @@ def test_nhs_number_modulus_11_validated(world: World) -> None:
     candidates = [bad, spaced_nhs_number(wrong_modulus_nhs_number(valid_nhs_number()))]
     candidates.append(no_check_digit)
     for number in candidates:
-        _refused_and_not_stored(world, _base(world, nhs_number=number), REC_003, "INVALID_NHS_NUMBER",
-                                f"create a child with NHS number {number!r} (fails modulus 11)")
+        _refused_and_not_stored(
+            world,
+            _base(world, nhs_number=number),
+            REC_003,
+            "INVALID_NHS_NUMBER",
+            f"create a child with NHS number {number!r} (fails modulus 11)",
+        )
     cid = child_id(world.child(family_name=name_token()), REC_003)
     response = world.client.patch(f"/children/{cid}", token=world.practitioner().token, json={"nhs_number": bad})
-    expect_status(response, 422, REC_003, f"PATCH a child's NHS number to {bad} (fails modulus 11)", code="INVALID_NHS_NUMBER")
+    expect_status(
+        response, 422, REC_003, f"PATCH a child's NHS number to {bad} (fails modulus 11)", code="INVALID_NHS_NUMBER"
+    )
     if _get_child(world, cid, REC_003).get("nhs_number") == bad:
         fail(REC_003, f"PATCH with invalid NHS number {bad} was refused, but the child now holds it")
 
@@ -148,16 +169,26 @@ def test_impossible_dates_refused(world: World, today: date) -> None:
     tomorrow = (today + timedelta(days=1)).isoformat()
     cases = (
         (_base(world, date_of_birth=tomorrow), "DATE_IN_FUTURE", f"create a child born tomorrow ({tomorrow})"),
-        (_base(world, date_of_birth="2005-03-01", date_of_death=tomorrow), "DATE_IN_FUTURE",
-         f"create a child who dies tomorrow ({tomorrow})"),
-        (_base(world, date_of_birth="2005-03-01", date_of_death="2005-02-28"), "DATE_ORDER",
-         "create a child who died (2005-02-28) before being born (2005-03-01)"),
+        (
+            _base(world, date_of_birth="2005-03-01", date_of_death=tomorrow),
+            "DATE_IN_FUTURE",
+            f"create a child who dies tomorrow ({tomorrow})",
+        ),
+        (
+            _base(world, date_of_birth="2005-03-01", date_of_death="2005-02-28"),
+            "DATE_ORDER",
+            "create a child who died (2005-02-28) before being born (2005-03-01)",
+        ),
     )
     for payload, code, what in cases:
         _refused_and_not_stored(world, payload, REC_004, code, what)
     cid = child_id(world.child(family_name=name_token(), date_of_birth="2005-03-01"), REC_004)
-    response = world.client.patch(f"/children/{cid}", token=world.practitioner().token, json={"date_of_death": "2004-12-31"})
-    expect_status(response, 422, REC_004, "PATCH a death date (2004-12-31) before the birth (2005-03-01)", code="DATE_ORDER")
+    response = world.client.patch(
+        f"/children/{cid}", token=world.practitioner().token, json={"date_of_death": "2004-12-31"}
+    )
+    expect_status(
+        response, 422, REC_004, "PATCH a death date (2004-12-31) before the birth (2005-03-01)", code="DATE_ORDER"
+    )
     if _get_child(world, cid, REC_004).get("date_of_death") is not None:
         fail(REC_004, "a refused PATCH of date_of_death nevertheless set it")
 
@@ -170,16 +201,25 @@ def test_aliases_recorded_and_listed(world: World) -> None:
     names = [("Jo", name_token(), "alias"), ("Joanna", name_token(), "previous"), ("J\u00f3", name_token(), "known_as")]
     for given, family, kind in names:
         body = world.alias(cid, given, family, kind)
-        if not isinstance(body, dict) or (body.get("given_name"), body.get("family_name"), body.get("type")) != (given, family, kind):
+        if not isinstance(body, dict) or (body.get("given_name"), body.get("family_name"), body.get("type")) != (
+            given,
+            family,
+            kind,
+        ):
             fail(REC_005, f"recording {kind} {given} {family} answered {str(body)[:200]}")
-    listed = expect_status(world.client.get(f"/children/{cid}/aliases", token=world.practitioner().token), 200, REC_005, "list aliases")
+    listed = expect_status(
+        world.client.get(f"/children/{cid}/aliases", token=world.practitioner().token), 200, REC_005, "list aliases"
+    )
     items = listed.get("items") if isinstance(listed, dict) else None
     if not isinstance(items, list):
         fail(REC_005, f"GET /children/{cid}/aliases did not return {{items: [...]}}: {str(listed)[:200]}")
     present = {(i.get("given_name"), i.get("family_name"), i.get("type")) for i in items if isinstance(i, dict)}
     missing = [n for n in names if n not in present]
     if missing:
-        fail(REC_005, f"recorded names missing from GET /children/{cid}/aliases: {missing}; listed {sorted(map(str, present))}")
+        fail(
+            REC_005,
+            f"recorded names missing from GET /children/{cid}/aliases: {missing}; listed {sorted(map(str, present))}",
+        )
 
 
 @check(REC_006, kind="scenario")
@@ -190,13 +230,18 @@ def test_unborn_child_recorded(world: World, today: date) -> None:
         not_applicable("the target does not declare the unborn_children capability")
     expected = (today + timedelta(days=75)).isoformat()
     payload = {k: v for k, v in _base(world).items() if k != "date_of_birth"}
-    response = world.client.post("/children", token=world.practitioner().token, json={**payload, "expected_date_of_birth": expected})
+    response = world.client.post(
+        "/children", token=world.practitioner().token, json={**payload, "expected_date_of_birth": expected}
+    )
     created = expect_status(response, 201, REC_006, f"create an unborn child expected on {expected}")
     cid = child_id(created, REC_006)
     for source, body in (("the 201 answer", created), ("GET /children/{id}", _get_child(world, cid, REC_006))):
         if body.get("date_of_birth") is not None or body.get("expected_date_of_birth") != expected:
-            fail(REC_006, f"{source}: date_of_birth {body.get('date_of_birth')!r}, expected_date_of_birth "
-                          f"{body.get('expected_date_of_birth')!r}; expected null and {expected}")
+            fail(
+                REC_006,
+                f"{source}: date_of_birth {body.get('date_of_birth')!r}, expected_date_of_birth "
+                f"{body.get('expected_date_of_birth')!r}; expected null and {expected}",
+            )
 
 
 @check(REC_007, kind="scenario")
@@ -206,16 +251,27 @@ def test_patch_updates_child(world: World) -> None:
     original = world.child(family_name=name_token(), postcode="LS1 4AP", gender="male")
     cid = child_id(original, REC_007)
     change = {"family_name": name_token(), "postcode": "M1 1AE"}
-    body = expect_status(world.client.patch(f"/children/{cid}", token=world.practitioner().token, json=change), 200, REC_007, "PATCH a child")
+    body = expect_status(
+        world.client.patch(f"/children/{cid}", token=world.practitioner().token, json=change),
+        200,
+        REC_007,
+        "PATCH a child",
+    )
     for source, got in (("the PATCH answer", body), ("GET /children/{id}", _get_child(world, cid, REC_007))):
         if not isinstance(got, dict):
             fail(REC_007, f"{source} is not a Child: {str(got)[:200]}")
         if got.get("family_name") != change["family_name"] or normalise_postcode(str(got.get("postcode"))) != "M11AE":
-            fail(REC_007, f"{source}: family_name {got.get('family_name')!r}, postcode {got.get('postcode')!r}; "
-                          f"expected the PATCHed {change['family_name']!r}, 'M1 1AE'")
+            fail(
+                REC_007,
+                f"{source}: family_name {got.get('family_name')!r}, postcode {got.get('postcode')!r}; "
+                f"expected the PATCHed {change['family_name']!r}, 'M1 1AE'",
+            )
         for name in ("given_name", "date_of_birth", "gender", "local_id"):
             if got.get(name) != original.get(name):
-                fail(REC_007, f"{source}: {name} changed from {original.get(name)!r} to {got.get(name)!r} though not PATCHed")
+                fail(
+                    REC_007,
+                    f"{source}: {name} changed from {original.get(name)!r} to {got.get(name)!r} though not PATCHed",
+                )
 
 
 @check(REC_008, kind="scenario")

@@ -5,7 +5,7 @@ random letters, then searches with one criterion under test while scoping the se
 that unique name written exactly as stored, so a fault in one matching rule cannot
 disguise itself as another. Results are restricted to the children the check created
 (open world: the target may hold anything else) and compared with what design.md §4 and
-:mod:`conformance.names` say must come back.
+:mod:`conformance.domain.names` say must come back.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from conformance.checks import check, describe, expect_status, fail, not_applicable
-from conformance.oracle_search import (
+from conformance.checking.checks import check, describe, expect_status, fail, not_applicable
+from conformance.checking.search_oracle import (
     child_id,
     name_token,
     search_ids,
@@ -26,7 +26,7 @@ from conformance.oracle_search import (
     valid_nhs_number,
     valid_upn,
 )
-from conformance.world import Practitioner, World
+from conformance.checking.world import Practitioner, World
 
 SRCH_001 = "ICS-1B-SRCH-001"
 SRCH_002 = "ICS-1B-SRCH-002"
@@ -72,11 +72,17 @@ def _expect(
     want = set(expected)
     missing, extra = sorted(want - got), sorted(got - want - set(allowed))
     if missing:
-        fail(requirement, f"search {dict(params)} as {who.role} did not return {missing} "
-                          f"(returned of ours: {sorted(got)}; expected {sorted(want)})")
+        fail(
+            requirement,
+            f"search {dict(params)} as {who.role} did not return {missing} "
+            f"(returned of ours: {sorted(got)}; expected {sorted(want)})",
+        )
     if extra:
-        fail(requirement, f"search {dict(params)} as {who.role} returned {extra}, which it must not "
-                          f"(returned of ours: {sorted(got)}; expected {sorted(want)})")
+        fail(
+            requirement,
+            f"search {dict(params)} as {who.role} returned {extra}, which it must not "
+            f"(returned of ours: {sorted(got)}; expected {sorted(want)})",
+        )
 
 
 @check(SRCH_001, kind="scenario")
@@ -92,8 +98,10 @@ def test_names_case_accent_apostrophe_insensitive(world: World) -> None:
         "O'Brien": _make(world, given_name=tokens[3], family_name="O'Brien"),
         "Ó Súilleabháin": _make(world, given_name=tokens[4], family_name="\u00d3 S\u00failleabh\u00e1in"),
     }
-    cases = [({"given_name": tokens[0], "family_name": term}, "Climbié")
-             for term in ("Climbie", "CLIMBI\u00c9", "climbi\u00e9", "CLIMBIE", "Climbie\u0301")]
+    cases = [
+        ({"given_name": tokens[0], "family_name": term}, "Climbié")
+        for term in ("Climbie", "CLIMBI\u00c9", "climbi\u00e9", "CLIMBIE", "Climbie\u0301")
+    ]
     cases += [({"family_name": tokens[1], "given_name": term}, "Zoë") for term in ("zoe", "ZO\u00cb", "Zoe")]
     cases += [({"given_name": tokens[2], "family_name": term}, "O’Brien") for term in ("O'Brien", "o\u2018brien")]
     cases += [({"given_name": tokens[3], "family_name": term}, "O'Brien") for term in ("O\u2019Brien", "O\u2018BRIEN")]
@@ -130,9 +138,13 @@ def test_aliases_previous_and_known_as_names_searched(world: World) -> None:
     world.alias(cid, "Robert", previous, "previous")
     world.alias(cid, "Rab", alias, "alias")
     ours = {"child": cid}
-    for params in ({"family_name": known}, {"given_name": "Bobby", "family_name": known},
-                   {"given_name": "Robert", "family_name": previous}, {"family_name": previous},
-                   {"given_name": "Rab", "family_name": alias}):
+    for params in (
+        {"family_name": known},
+        {"given_name": "Bobby", "family_name": known},
+        {"given_name": "Robert", "family_name": previous},
+        {"family_name": previous},
+        {"given_name": "Rab", "family_name": alias},
+    ):
         _expect(world, SRCH_003, params, ours, {"child"})
     _expect(world, SRCH_003, {"given_name": "Bobby", "family_name": current}, ours, set())
     _expect(world, SRCH_003, {"given_name": "Rab", "family_name": known}, ours, set())
@@ -143,7 +155,9 @@ def test_date_of_birth_and_gender(world: World) -> None:
     """SRCH-004: date of birth (alone or combined) and gender criteria select exactly the
     children with that date / gender among four sharing a family name."""
     family = name_token()
-    dob_a = (date(1990, 1, 1) + timedelta(days=secrets.randbelow(3650))).isoformat()  # rarely shared: DOB alone is searched
+    dob_a = (
+        date(1990, 1, 1) + timedelta(days=secrets.randbelow(3650))
+    ).isoformat()  # rarely shared: DOB alone is searched
     dob_b = "2007-05-06"
     ours = {
         "a-male": _make(world, family_name=family, date_of_birth=dob_a, gender="male"),
@@ -155,7 +169,9 @@ def test_date_of_birth_and_gender(world: World) -> None:
     _expect(world, SRCH_004, {"family_name": family, "date_of_birth": dob_b}, ours, {"b-female", "b-not_known"})
     _expect(world, SRCH_004, {"family_name": family, "gender": "female"}, ours, {"a-female", "b-female"})
     _expect(world, SRCH_004, {"family_name": family, "gender": "not_specified"}, ours, set())
-    _expect(world, SRCH_004, {"family_name": family, "date_of_birth": dob_b, "gender": "not_known"}, ours, {"b-not_known"})
+    _expect(
+        world, SRCH_004, {"family_name": family, "date_of_birth": dob_b, "gender": "not_known"}, ours, {"b-not_known"}
+    )
     _expect(world, SRCH_004, {"date_of_birth": dob_a}, ours, {"a-male", "a-female"})
 
 
@@ -186,12 +202,22 @@ def test_identifiers_exact(world: World) -> None:
     cid = _make(world, family_name=family, upn=upn, nhs_number=nhs, local_id=local_id)
     ours = {"child": cid}
     # A criterion the target ignored would let the family name alone select the child.
-    for params in ({"family_name": family, "nhs_number": other_nhs}, {"family_name": family, "upn": other_upn},
-                   {"family_name": family, "local_id": local_id + "x"}, {"family_name": family, "nhs_number": nhs[:9]},
-                   {"family_name": family, "upn": upn[:12]}, {"family_name": family, "local_id": local_id[:-1]}):
+    for params in (
+        {"family_name": family, "nhs_number": other_nhs},
+        {"family_name": family, "upn": other_upn},
+        {"family_name": family, "local_id": local_id + "x"},
+        {"family_name": family, "nhs_number": nhs[:9]},
+        {"family_name": family, "upn": upn[:12]},
+        {"family_name": family, "local_id": local_id[:-1]},
+    ):
         _expect(world, SRCH_006, params, ours, set())
-    for params in ({"nhs_number": nhs}, {"nhs_number": spaced_nhs_number(nhs)}, {"upn": upn},
-                   {"upn": f"{upn[:4].lower()} {upn[4:]}"}, {"local_id": local_id}):
+    for params in (
+        {"nhs_number": nhs},
+        {"nhs_number": spaced_nhs_number(nhs)},
+        {"upn": upn},
+        {"upn": f"{upn[:4].lower()} {upn[4:]}"},
+        {"local_id": local_id},
+    ):
         _expect(world, SRCH_006, params, ours, {"child"}, max_pages=5)
 
 
@@ -243,20 +269,33 @@ def test_paging_neither_drops_nor_repeats(world: World) -> None:
         for number in range(1, max(pages, 1) + 1):
             body = first if number == 1 else _page(world, who, family, number, size)
             if body.get("total") != total:
-                fail(SRCH_009, f"total changed from {total} to {body.get('total')!r} on page {number} (page_size {size})")
+                fail(
+                    SRCH_009, f"total changed from {total} to {body.get('total')!r} on page {number} (page_size {size})"
+                )
             seen.update(str(item.get("id")) for item in body["items"] if isinstance(item, dict))
         repeated = sorted(i for i, n in seen.items() if n > 1)
         if repeated:
-            fail(SRCH_009, f"walking {pages} pages of {size} returned {len(repeated)} children more than once: {repeated[:5]}")
+            fail(
+                SRCH_009,
+                f"walking {pages} pages of {size} returned {len(repeated)} children more than once: {repeated[:5]}",
+            )
         missing = ours - seen.keys()
         if missing:
-            fail(SRCH_009, f"walking {pages} pages of {size} (total {total}) never returned {len(missing)} of the 25 children")
+            fail(
+                SRCH_009,
+                f"walking {pages} pages of {size} (total {total}) never returned {len(missing)} of the 25 children",
+            )
         if total != len(seen):
-            fail(SRCH_009, f"total is {total} but walking pages 1..{pages} of {size} returned {len(seen)} distinct children")
+            fail(
+                SRCH_009,
+                f"total is {total} but walking pages 1..{pages} of {size} returned {len(seen)} distinct children",
+            )
 
 
 def _page(world: World, who: Practitioner, family: str, page: int, size: int) -> dict[str, Any]:
-    response = world.client.get("/children", token=who.token, params={"family_name": family, "page": page, "page_size": size})
+    response = world.client.get(
+        "/children", token=who.token, params={"family_name": family, "page": page, "page_size": size}
+    )
     body = expect_status(response, 200, SRCH_009, f"search page {page} (page_size {size})")
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         fail(SRCH_009, f"search page {page} (page_size {size}) is not a page: {describe(response)}")
@@ -270,20 +309,44 @@ def test_no_over_matching(world: World) -> None:
     nobody; combined criteria are ANDed (name and gender, postcode or date of birth)."""
     family = name_token()
     ours = {
-        "Ann": _make(world, given_name="Ann", family_name=family, gender="female", postcode="LS1 4AP", date_of_birth="2004-04-04"),
-        "Anne-Marie": _make(world, given_name="Anne-Marie", family_name=family, gender="not_known", postcode="LS1 4AP",
-                            date_of_birth="2004-04-04"),
+        "Ann": _make(
+            world, given_name="Ann", family_name=family, gender="female", postcode="LS1 4AP", date_of_birth="2004-04-04"
+        ),
+        "Anne-Marie": _make(
+            world,
+            given_name="Anne-Marie",
+            family_name=family,
+            gender="not_known",
+            postcode="LS1 4AP",
+            date_of_birth="2004-04-04",
+        ),
         "Joanne": _make(world, given_name="Joanne", family_name=family, gender="female", postcode="M1 1AE"),
         "Hannah": _make(world, given_name="Hannah", family_name=family, gender="female", postcode="M1 1AE"),
         "Deanna": _make(world, given_name="Deanna", family_name=family, gender="female", postcode="LS1 4AP"),
-        "Ann 2005": _make(world, given_name="Ann", family_name=family, gender="female", postcode="M1 1AE", date_of_birth="2005-05-05"),
+        "Ann 2005": _make(
+            world, given_name="Ann", family_name=family, gender="female", postcode="M1 1AE", date_of_birth="2005-05-05"
+        ),
     }
     # The exactly-named child must come back, else the absence of the others proves nothing;
     # whether the partial "Ann" finds Anne-Marie is SRCH-002's question, not judged here.
-    _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family}, ours, {"Ann", "Ann 2005"}, allowed={"Anne-Marie"})
-    _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family, "gender": "female", "postcode": "LS1 4AP"}, ours, {"Ann"})
-    _expect(world, SRCH_010, {"given_name": "Ann", "family_name": family, "date_of_birth": "2004-04-04"}, ours, {"Ann"},
-            allowed={"Anne-Marie"})
+    _expect(
+        world, SRCH_010, {"given_name": "Ann", "family_name": family}, ours, {"Ann", "Ann 2005"}, allowed={"Anne-Marie"}
+    )
+    _expect(
+        world,
+        SRCH_010,
+        {"given_name": "Ann", "family_name": family, "gender": "female", "postcode": "LS1 4AP"},
+        ours,
+        {"Ann"},
+    )
+    _expect(
+        world,
+        SRCH_010,
+        {"given_name": "Ann", "family_name": family, "date_of_birth": "2004-04-04"},
+        ours,
+        {"Ann"},
+        allowed={"Anne-Marie"},
+    )
     _expect(world, SRCH_010, {"given_name": "Hannah", "family_name": family, "postcode": "LS1 4AP"}, ours, set())
     _expect(world, SRCH_010, {"given_name": "nna", "family_name": family}, ours, set())
     _expect(world, SRCH_010, {"given_name": "Joanne", "family_name": family[2:]}, ours, set())

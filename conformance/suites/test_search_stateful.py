@@ -6,7 +6,7 @@ apostrophes), adds aliases, previous and known-as names, and searches with terms
 from them (upper/lower case, accents stripped or decomposed, apostrophes swapped,
 prefixes of the whole name or of a part, infixes) and with random terms. After every
 search the target's answer, restricted to the children this example created, is compared
-with :class:`~conformance.oracle_search.SearchOracle` (:func:`conformance.names.name_matches`,
+with :class:`~conformance.checking.search_oracle.SearchOracle` (:func:`conformance.domain.names.name_matches`,
 given and family matched against the same name record).
 
 Every child of one example shares a random date of birth and a random postcode, and every
@@ -28,28 +28,30 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from datetime import date, timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from conformance.checks import RequirementFailure, check
-from conformance.oracle_search import (
+from conformance.checking.checks import RequirementFailure, check
+from conformance.checking.search_oracle import (
     PAGE_SIZE,
+    child_id,
+    fail_distinct,
+    random_postcode,
+    search_ids,
+)
+from conformance.checking.world import World
+from conformance.domain.search import (
     KnownChild,
     NameRecord,
     SearchOracle,
-    child_id,
     cross_record_matches,
-    fail_distinct,
     is_whole,
-    random_postcode,
     raw_equivalent,
     record_matches,
-    search_ids,
 )
-from conformance.world import World
 
 SRCH_001 = "ICS-1B-SRCH-001"
 SRCH_002 = "ICS-1B-SRCH-002"
@@ -69,7 +71,12 @@ _SWAP = str.maketrans({"'": "\u2019", "\u2019": "'", "\u2018": "'"})
 _LETTERS = st.text(alphabet=LETTERS, min_size=1, max_size=7)
 PART = st.one_of(
     _LETTERS,
-    st.builds(lambda a, q, b: a + q + b, st.text(alphabet=LETTERS, min_size=1, max_size=2), st.sampled_from(APOSTROPHES), _LETTERS),
+    st.builds(
+        lambda a, q, b: a + q + b,
+        st.text(alphabet=LETTERS, min_size=1, max_size=2),
+        st.sampled_from(APOSTROPHES),
+        _LETTERS,
+    ),
 )
 _PARTS = st.lists(PART, min_size=1, max_size=3)
 _SEPARATORS = st.lists(st.sampled_from((" ", "-")), min_size=2, max_size=2)
@@ -168,8 +175,13 @@ def test_name_search_matches_model(world: World) -> None:
             self._search_record(NameRecord(given, family), probe)
             return cid
 
-        @rule(cid=children, given=HOSTILE_NAMES, family=HOSTILE_NAMES,
-              kind=st.sampled_from(("alias", "previous", "known_as")), probe=PROBES)
+        @rule(
+            cid=children,
+            given=HOSTILE_NAMES,
+            family=HOSTILE_NAMES,
+            kind=st.sampled_from(("alias", "previous", "known_as")),
+            probe=PROBES,
+        )
         def add_alias(self, cid: str, given: str, family: str, kind: str, probe: Probe) -> None:
             world.alias(cid, given, family, kind)
             self.oracle.add_alias(cid, given, family, kind)
@@ -180,16 +192,23 @@ def test_name_search_matches_model(world: World) -> None:
             names = self.oracle.children[cid].names
             self._search_record(names[record % len(names)], probe)
 
-        @rule(cid=children, record=st.integers(0, 3), on_family=st.booleans(),
-              start=st.integers(0, 20), length=st.integers(1, 5))
+        @rule(
+            cid=children,
+            record=st.integers(0, 3),
+            on_family=st.booleans(),
+            start=st.integers(0, 20),
+            length=st.integers(1, 5),
+        )
         def search_infix(self, cid: str, record: int, on_family: bool, start: int, length: int) -> None:
             names = self.oracle.children[cid].names
             name = names[record % len(names)]
             term = infix(name.family if on_family else name.given, start, length)
             self._judge_one(term, on_family)
 
-        @rule(term=st.text(alphabet=LETTERS + "'\u2019-", min_size=1, max_size=4).filter(lambda t: t[0].isalpha()),
-              on_family=st.booleans())
+        @rule(
+            term=st.text(alphabet=LETTERS + "'\u2019-", min_size=1, max_size=4).filter(lambda t: t[0].isalpha()),
+            on_family=st.booleans(),
+        )
         def search_random(self, term: str, on_family: bool) -> None:
             self._judge_one(term, on_family)
 
@@ -219,8 +238,11 @@ def test_name_search_matches_model(world: World) -> None:
             for cid in sorted(returned - expected, key=self.labels.__getitem__):
                 child = self.oracle.children[cid]
                 if cross_record_matches(child, given, family):
-                    self._fail(SRCH_003, f"{what} returned {self._show(cid)}: its given and family names match "
-                                         "different name records, never the same one")
+                    self._fail(
+                        SRCH_003,
+                        f"{what} returned {self._show(cid)}: its given and family names match "
+                        "different name records, never the same one",
+                    )
                 self._fail(SRCH_010, f"{what} returned {self._show(cid)}, which no name of it matches")
             for cid in sorted(expected - returned, key=self.labels.__getitem__):
                 self._diagnose_missing(self.oracle.children[cid], given, family, what)
@@ -233,20 +255,33 @@ def test_name_search_matches_model(world: World) -> None:
             raw_family = (raw_equivalent(family, record.family) or family) if family is not None else None
             if (raw_given, raw_family) != (given, family):
                 if child.id in self._returned(raw_given, raw_family):
-                    self._fail(SRCH_001, f"{shown}, though the same terms written as stored ({raw_given!r}, "
-                                         f"{raw_family!r}) do: case, accents or apostrophes are not folded")
+                    self._fail(
+                        SRCH_001,
+                        f"{shown}, though the same terms written as stored ({raw_given!r}, "
+                        f"{raw_family!r}) do: case, accents or apostrophes are not folded",
+                    )
             partial = (given is not None and not is_whole(given, record.given)) or (
-                family is not None and not is_whole(family, record.family))
+                family is not None and not is_whole(family, record.family)
+            )
             whole_given = record.given if given is not None else None
             whole_family = record.family if family is not None else None
             if partial and child.id in self._returned(whole_given, whole_family):
-                self._fail(SRCH_002, f"{shown}; the terms ({raw_given!r}, {raw_family!r}) are prefixes of the name "
-                                     f"{record.given!r} {record.family!r}, which itself is found")
+                self._fail(
+                    SRCH_002,
+                    f"{shown}; the terms ({raw_given!r}, {raw_family!r}) are prefixes of the name "
+                    f"{record.given!r} {record.family!r}, which itself is found",
+                )
             if record.kind != "current":
-                self._fail(SRCH_003, f"{shown}: the terms match its {record.kind} name {record.given!r} "
-                                     f"{record.family!r}, and even that whole name does not find it")
-            self._fail(SRCH_010, f"{shown}: it satisfies every criterion (current name {record.given!r} "
-                                 f"{record.family!r}, date of birth, postcode)")
+                self._fail(
+                    SRCH_003,
+                    f"{shown}: the terms match its {record.kind} name {record.given!r} "
+                    f"{record.family!r}, and even that whole name does not find it",
+                )
+            self._fail(
+                SRCH_010,
+                f"{shown}: it satisfies every criterion (current name {record.given!r} "
+                f"{record.family!r}, date of birth, postcode)",
+            )
 
         def _show(self, cid: str) -> str:
             child = self.oracle.children[cid]
@@ -259,8 +294,11 @@ def test_name_search_matches_model(world: World) -> None:
 
     # Shrinking stays on; the explain phase (which replays every step many times over HTTP
     # only to annotate the report) is left out.
-    run_settings = settings(deadline=None, phases=[p for p in Phase if p is not Phase.explain],
-                            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    run_settings = settings(
+        deadline=None,
+        phases=[p for p in Phase if p is not Phase.explain],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
     try:
         run_state_machine_as_test(SearchMachine, settings=run_settings)
     except BaseExceptionGroup as group:  # several distinct bugs: report every requirement they break

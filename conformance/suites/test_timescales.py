@@ -1,6 +1,6 @@
 """Assessment timescales in working days, and the overdue flag (ICS-1A-TIME-001..004).
 
-The expected ``due_date`` always comes from :func:`conformance.workingdays.due_date`, the
+The expected ``due_date`` always comes from :func:`conformance.domain.workingdays.due_date`, the
 harness's single definition of a working day (England and Wales bank holidays of the
 date's own year, via ``holidays``). The tables below also carry hand-checked literals;
 ``tests/suites/test_timescales_vectors.py`` asserts both agree, so neither can drift.
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from conformance.checks import check, fail, require
+from conformance.checking.checks import check, fail, require
+from conformance.checking.world import World
+from conformance.domain.workingdays import due_date
 from conformance.suites.test_gating import get_assessment, iso, record_visit, start_assessment
-from conformance.workingdays import due_date
-from conformance.world import World
 
 TIME_001 = "ICS-1A-TIME-001"
 TIME_002 = "ICS-1A-TIME-002"
@@ -43,14 +43,14 @@ CORE_PLAIN: tuple[tuple[str, date, date], ...] = (
 )
 #: Across Easter (Good Friday, Easter Monday) and Christmas/New Year of 2007 and 2008.
 ACROSS_HOLIDAYS: tuple[tuple[str, date, date], ...] = (
-    ("initial", date(2007, 4, 4), date(2007, 4, 17)),   # Easter 2007: 6 and 9 April
-    ("initial", date(2008, 3, 19), date(2008, 4, 1)),   # Easter 2008: 21 and 24 March
+    ("initial", date(2007, 4, 4), date(2007, 4, 17)),  # Easter 2007: 6 and 9 April
+    ("initial", date(2008, 3, 19), date(2008, 4, 1)),  # Easter 2008: 21 and 24 March
     ("initial", date(2007, 12, 21), date(2008, 1, 4)),  # 25, 26 Dec 2007 and 1 Jan 2008
     ("initial", date(2008, 12, 22), date(2009, 1, 5)),  # 25, 26 Dec 2008 and 1 Jan 2009
-    ("core", date(2007, 3, 26), date(2007, 5, 17)),     # Easter 2007 and early May 2007
-    ("core", date(2008, 3, 3), date(2008, 4, 23)),      # Easter 2008
-    ("core", date(2007, 12, 3), date(2008, 1, 24)),     # Christmas 2007, New Year 2008
-    ("core", date(2008, 12, 1), date(2009, 1, 22)),     # Christmas 2008, New Year 2009
+    ("core", date(2007, 3, 26), date(2007, 5, 17)),  # Easter 2007 and early May 2007
+    ("core", date(2008, 3, 3), date(2008, 4, 23)),  # Easter 2008
+    ("core", date(2007, 12, 3), date(2008, 1, 24)),  # Christmas 2007, New Year 2008
+    ("core", date(2008, 12, 1), date(2009, 1, 22)),  # Christmas 2008, New Year 2009
 )
 ALL_VECTORS = INITIAL_PLAIN + CORE_PLAIN + ACROSS_HOLIDAYS
 
@@ -64,7 +64,9 @@ def _check_due_dates(world: World, requirement: str, cases: tuple[tuple[str, dat
         read = get_assessment(world, str(created["id"]), requirement)
         for where, body in (("created", created), ("read back", read)):
             if body.get("due_date") != expected:
-                wrong.append(f"{kind} assessment started {iso(start)} ({where}): due_date {body.get('due_date')!r}, expected {expected}")
+                wrong.append(
+                    f"{kind} assessment started {iso(start)} ({where}): due_date {body.get('due_date')!r}, expected {expected}"
+                )
                 break
     if wrong:
         fail(requirement, "; ".join(wrong))
@@ -109,12 +111,17 @@ def test_overdue_flag(world: World) -> None:
     still_open = start_assessment(world, start)
     read = get_assessment(world, str(still_open["id"]), TIME_004)
     due = _target_due(read, due_date("initial", start))
-    require(read.get("overdue") is True, TIME_004,
-            f"an initial assessment started {iso(start)}, due {iso(due)}, still open: overdue is {read.get('overdue')!r}, expected true")
+    require(
+        read.get("overdue") is True,
+        TIME_004,
+        f"an initial assessment started {iso(start)}, due {iso(due)}, still open: overdue is {read.get('overdue')!r}, expected true",
+    )
 
-    for days_after_due, expected, what in ((0, False, "completed on its due date"),
-                                           (-2, False, "completed before its due date"),
-                                           (7, True, "completed a week after its due date")):
+    for days_after_due, expected, what in (
+        (0, False, "completed on its due date"),
+        (-2, False, "completed before its due date"),
+        (7, True, "completed a week after its due date"),
+    ):
         assessment = start_assessment(world, start)
         aid = str(assessment["id"])
         due = _target_due(assessment, due_date("initial", start))
@@ -122,10 +129,20 @@ def test_overdue_flag(world: World) -> None:
         record_visit(world, aid, seen, requirements=TIME_004)
         response = world.complete(aid, iso(completed_on))
         if response.status_code != 200:
-            fail(TIME_004, f"could not complete an assessment (seen {iso(seen)}) on {iso(completed_on)}: "
-                           f"HTTP {response.status_code} {response.text[:200]}")
+            fail(
+                TIME_004,
+                f"could not complete an assessment (seen {iso(seen)}) on {iso(completed_on)}: "
+                f"HTTP {response.status_code} {response.text[:200]}",
+            )
         read = get_assessment(world, aid, TIME_004)
-        require(read.get("status") == "completed", TIME_004, f"assessment {what}: status {read.get('status')!r} after completion")
-        require(read.get("overdue") is expected, TIME_004,
-                f"initial assessment started {iso(start)}, due {iso(due)}, {what} ({iso(completed_on)}): "
-                f"overdue is {read.get('overdue')!r}, expected {str(expected).lower()}")
+        require(
+            read.get("status") == "completed",
+            TIME_004,
+            f"assessment {what}: status {read.get('status')!r} after completion",
+        )
+        require(
+            read.get("overdue") is expected,
+            TIME_004,
+            f"initial assessment started {iso(start)}, due {iso(due)}, {what} ({iso(completed_on)}): "
+            f"overdue is {read.get('overdue')!r}, expected {str(expected).lower()}",
+        )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from bundle_samples import make_result
 
-from conformance.signing import generate_keypair
+from conformance.certificate.signing import generate_keypair
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def keypair(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def chromium() -> str:
     """The Chromium executable; FAIL when missing under CI, skip otherwise."""
-    from conformance.report import find_chromium
+    from conformance.certificate.report import find_chromium
 
     found = find_chromium()
     if found is None:

@@ -11,12 +11,12 @@ from typing import Any
 
 import defusedxml.ElementTree as DET
 import pytest
-
-from conformance.bundle import Bundle, verify_bundle, write_bundle
-from conformance.cli import main
-from conformance.signing import canonical_json, generate_keypair
-
 from bundle_samples import make_result
+
+from conformance.certificate.bundle import Bundle, write_bundle
+from conformance.certificate.signing import canonical_json, generate_keypair
+from conformance.certificate.verify import verify_bundle
+from conformance.cli import main
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ def _rewrite_zip(src: Path, dst: Path, change) -> None:
 # -- the done-when flow, through the CLI ----------------------------------------------------
 
 
-def test_done_when_flow_through_cli(tmp_path: Path, sample_result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_done_when_flow_through_cli(
+    tmp_path: Path, sample_result: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     keys = tmp_path / "keys"
     assert main(["keys", "generate", "--out", str(keys)]) == 0
     private, public = keys / "ed25519-private.pem", keys / "ed25519-public.pem"
@@ -68,8 +70,9 @@ def test_verify_json_output(bundle: Bundle, keypair: tuple[Path, Path], capsys: 
     assert data["ok"] is True and data["verdict"] == "NOT_CERTIFIED" and data["phase"] == "1B"
 
 
-def test_unreadable_bundle_or_key_is_usage_error(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path],
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_bundle_or_key_is_usage_error(
+    tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["verify", str(tmp_path / "nope"), "--key", str(keypair[1])]) == 2
     assert "no such bundle" in capsys.readouterr().err
     junk = tmp_path / "junk.zip"
@@ -188,7 +191,7 @@ def test_every_file_byte_flip_detected_in_zip(tmp_path: Path, bundle: Bundle, ke
         target = f"{bundle.name}/{rel}"
         tampered = tmp_path / f"t-{abs(hash(rel))}.zip"
 
-        def change(name: str, data: bytes) -> list[tuple[str, bytes]]:
+        def change(name: str, data: bytes, target: str = target) -> list[tuple[str, bytes]]:
             if name == target:
                 data = bytearray(data)
                 data[len(data) // 2] ^= 0x01
@@ -201,7 +204,10 @@ def test_every_file_byte_flip_detected_in_zip(tmp_path: Path, bundle: Bundle, ke
         assert not outcome.ok and outcome.bad_file == expected, (rel, outcome.message)
 
 
-@pytest.mark.parametrize("rel", ["report.html", "certificate.json", "junit.xml", "evidence", "allure-results", "manifest.sig", "manifest.json"])
+@pytest.mark.parametrize(
+    "rel",
+    ["report.html", "certificate.json", "junit.xml", "evidence", "allure-results", "manifest.sig", "manifest.json"],
+)
 def test_missing_file_detected(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path], rel: str) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(bundle.directory, copy)
@@ -222,12 +228,18 @@ def test_extra_file_detected(tmp_path: Path, bundle: Bundle, keypair: tuple[Path
     assert not outcome.ok and outcome.bad_file == rel and "not listed" in outcome.problem
 
     tampered = tmp_path / "extra.zip"
-    _rewrite_zip(bundle.zip_path, tampered, lambda n, d: [(n, d)] + ([(f"{bundle.name}/{rel}", b"{}")] if n.endswith("report.html") else []))
+    _rewrite_zip(
+        bundle.zip_path,
+        tampered,
+        lambda n, d: [(n, d)] + ([(f"{bundle.name}/{rel}", b"{}")] if n.endswith("report.html") else []),
+    )
     outcome = verify_bundle(tampered, keypair[1])
     assert not outcome.ok and outcome.bad_file == rel
 
     at_root = tmp_path / "root.zip"
-    _rewrite_zip(bundle.zip_path, at_root, lambda n, d: [(n, d)] + ([(rel, b"{}")] if n.endswith("report.html") else []))
+    _rewrite_zip(
+        bundle.zip_path, at_root, lambda n, d: [(n, d)] + ([(rel, b"{}")] if n.endswith("report.html") else [])
+    )
     outcome = verify_bundle(at_root, keypair[1])
     assert not outcome.ok and outcome.bad_file == rel and "extra file" in outcome.problem
 
@@ -253,7 +265,7 @@ def test_swapped_signature_detected(tmp_path: Path, keypair: tuple[Path, Path]) 
 
 def test_resigned_manifest_with_other_key_detected(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path]) -> None:
     """An attacker edits a file, rewrites the manifest and signs it with their own key."""
-    from conformance.signing import load_private_key, sign
+    from conformance.certificate.signing import load_private_key, sign
 
     attacker_private, _ = generate_keypair(tmp_path / "attacker")
     report = bundle.directory / "report.html"
@@ -278,7 +290,9 @@ def test_wrong_key_detected(tmp_path: Path, bundle: Bundle) -> None:
         assert not outcome.ok and outcome.bad_file == "manifest.json" and "signature does not verify" in outcome.problem
 
 
-def test_unsigned_bundle_is_not_verified(tmp_path: Path, sample_result: dict[str, Any], keypair: tuple[Path, Path]) -> None:
+def test_unsigned_bundle_is_not_verified(
+    tmp_path: Path, sample_result: dict[str, Any], keypair: tuple[Path, Path]
+) -> None:
     bundle = write_bundle(sample_result, tmp_path)
     assert not bundle.signed and "manifest.sig" not in bundle.files
     outcome = verify_bundle(bundle.directory, keypair[1])
@@ -304,10 +318,14 @@ def test_unknown_spec_hash_detected(tmp_path: Path, keypair: tuple[Path, Path]) 
 
 
 @pytest.mark.parametrize("evil", ["../evil.txt", "/etc/evil", "evil\\..\\x", "a/../../evil"])
-def test_zip_slip_member_rejected_without_extraction(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path], evil: str) -> None:
+def test_zip_slip_member_rejected_without_extraction(
+    tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path], evil: str
+) -> None:
     tampered = tmp_path / "work" / "slip.zip"
     tampered.parent.mkdir()
-    _rewrite_zip(bundle.zip_path, tampered, lambda n, d: [(n, d)] + ([(evil, b"pwned")] if n.endswith("report.html") else []))
+    _rewrite_zip(
+        bundle.zip_path, tampered, lambda n, d: [(n, d)] + ([(evil, b"pwned")] if n.endswith("report.html") else [])
+    )
     outcome = verify_bundle(tampered, keypair[1])
     assert not outcome.ok and ("unsafe path" in outcome.problem or "not listed" in outcome.problem)
     assert not (tmp_path / "evil.txt").exists() and not list(tmp_path.rglob("evil*"))
@@ -332,8 +350,9 @@ def test_zip_member_lying_about_its_size_rejected(tmp_path: Path, bundle: Bundle
     assert not outcome.ok and outcome.bad_file == "report.html"
 
 
-def test_zip_declaring_huge_content_refused(tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_zip_declaring_huge_content_refused(
+    tmp_path: Path, bundle: Bundle, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     tampered = tmp_path / "huge.zip"
     _rewrite_zip(bundle.zip_path, tampered, lambda n, d: [(n, d)])
     _declare_size(tampered, f"{bundle.name}/report.html", 0xFFFFFFF0)

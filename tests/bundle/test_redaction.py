@@ -11,9 +11,9 @@ import httpx
 import pytest
 from bundle_samples import KNOWN_NAMES, KNOWN_TOKEN, http_evidence, make_result
 
-from conformance.bundle import write_bundle
+from conformance.certificate.bundle import write_bundle
+from conformance.certificate.redaction import Redactor
 from conformance.errors import UsageError
-from conformance.redaction import Redactor
 
 
 @pytest.fixture
@@ -38,7 +38,9 @@ def test_headers_always_drop_credentials() -> None:
 
 
 def test_headers_accept_httpx_headers_and_pairs(keyed: Redactor) -> None:
-    assert keyed.headers(httpx.Headers([("Authorization", "x"), ("Accept", "a"), ("Accept", "b")])) == {"accept": "a, b"}
+    assert keyed.headers(httpx.Headers([("Authorization", "x"), ("Accept", "a"), ("Accept", "b")])) == {
+        "accept": "a, b"
+    }
     assert keyed.headers([("Cookie", "x"), ("Location", "/children/c-1")]) == {"Location": "/children/c-1"}
 
 
@@ -85,7 +87,9 @@ def test_body_json_string(keyed: Redactor) -> None:
 
 
 def test_text_redacts_urls_and_credentials(keyed: Redactor) -> None:
-    url = "https://user:pw@ics.example/children?given_name=Vict%C3%B3ria&family_name=Climbi%C3%A9&page=2&access_token=abc"
+    url = (
+        "https://user:pw@ics.example/children?given_name=Vict%C3%B3ria&family_name=Climbi%C3%A9&page=2&access_token=abc"
+    )
     out = keyed.text(url)
     assert "user" not in out and "pw@" not in out
     assert "Vict" not in out and "Climbi" not in out and "abc" not in out
@@ -140,12 +144,20 @@ def test_grep_every_artefact_for_token_and_names(tmp_path: Path, keypair: tuple[
     raw["request"]["headers"] = {"Authorization": f"Bearer {KNOWN_TOKEN}", "Cookie": f"sid={KNOWN_TOKEN}"}
 
     bundle = write_bundle(result, tmp_path / "out", evidence=[raw], sign_key=keypair[0], redactor=redactor)
-    artefacts: dict[str, bytes] = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    artefacts: dict[str, bytes] = {
+        p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+    }
     with zipfile.ZipFile(bundle.zip_path) as archive:
         for name in archive.namelist():
             artefacts[f"zip:{name}"] = archive.read(name)
     assert any(k.endswith("report.html") for k in artefacts) and any(k.startswith("zip:") for k in artefacts)
-    leaks = [(name, needle) for name, data in artefacts.items() if "keys/" not in name for needle in _needles() if needle in data]
+    leaks = [
+        (name, needle)
+        for name, data in artefacts.items()
+        if "keys/" not in name
+        for needle in _needles()
+        if needle in data
+    ]
     assert leaks == []
     manifest = json.loads((bundle.directory / "manifest.json").read_bytes())
     assert manifest["redaction"]["policy"] == "keyed-hash"

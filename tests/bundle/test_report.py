@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import struct
 import zlib
-from itertools import accumulate
 from html.parser import HTMLParser
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bundle_samples import make_result
 
-from conformance.bundle import write_bundle
-from conformance.report import ChromiumError, render_html, run_headless, write_pdf
+from conformance.certificate.bundle import write_bundle
+from conformance.certificate.report import ChromiumError, render_html, run_headless, write_pdf
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -64,7 +64,9 @@ def hostile_result() -> dict[str, Any]:
     entry["response"]["json"]["items"][0]["family_name"] = IMG
     entry["response"]["headers"]["location"] = JS_URL
     result["errors"] = [f"target said {SCRIPT}"]
-    result["findings"] = [{"requirement": "ICS-1A-EXP-001", "file": IMG, "line": 3, "pointer": "/given_name", "message": SCRIPT}]
+    result["findings"] = [
+        {"requirement": "ICS-1A-EXP-001", "file": IMG, "line": 3, "pointer": "/given_name", "message": SCRIPT}
+    ]
     return result
 
 
@@ -75,7 +77,10 @@ def test_report_structure_and_escaping_static() -> None:
     assert "<script" not in html.lower() and "href=" not in html  # no scripts, no links at all
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert "http://" not in html.split("<body>")[0] and "https://" not in html  # no external fetches
-    order = [html.index(marker) for marker in ('id="phase-verdict"', 'id="tested"', 'id="matrix"', 'id="failures"', 'id="evidence"')]
+    order = [
+        html.index(marker)
+        for marker in ('id="phase-verdict"', 'id="tested"', 'id="matrix"', 'id="failures"', 'id="evidence"')
+    ]
     assert order == sorted(order)
 
 
@@ -93,7 +98,9 @@ def test_report_has_failure_details(sample_result: dict[str, Any]) -> None:
 @pytest.mark.browser
 def test_hostile_strings_do_not_execute_in_chromium(tmp_path: Path, chromium: str) -> None:
     bundle = write_bundle(hostile_result(), tmp_path)
-    dumped = run_headless(bundle.directory / "report.html", "--dump-dom", "--virtual-time-budget=2000", chromium=chromium).stdout
+    dumped = run_headless(
+        bundle.directory / "report.html", "--dump-dom", "--virtual-time-budget=2000", chromium=chromium
+    ).stdout
     dom = _dom(dumped)
     assert dom.elements, "Chromium dumped no DOM"
     assert dom.title.startswith("ICS conformance report: phase 1B") and "pwned" not in dom.title

@@ -9,9 +9,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from conformance.certificate.signing import (
+    canonical_json,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+    sign,
+    verify,
+)
 from conformance.cli import main
 from conformance.errors import UsageError
-from conformance.signing import canonical_json, generate_keypair, load_private_key, load_public_key, sign, verify
 
 
 def test_keys_generate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,13 +47,21 @@ def test_sign_and_verify_round_trip(tmp_path: Path) -> None:
 
 
 def _pem(key) -> tuple[bytes, bytes]:
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
 
 
-@pytest.mark.parametrize("make", [lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                                  lambda: ec.generate_private_key(ec.SECP256R1())], ids=["rsa", "ec"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        lambda: ec.generate_private_key(ec.SECP256R1()),
+    ],
+    ids=["rsa", "ec"],
+)
 def test_wrong_key_types_refused(tmp_path: Path, make) -> None:
     private, public = _pem(make())
     (tmp_path / "priv.pem").write_bytes(private)

@@ -11,11 +11,12 @@ import pytest
 import yaml
 from bundle_samples import make_result
 
-from conformance.bundle import verify_bundle, write_bundle
+from conformance.certificate.bundle import write_bundle
+from conformance.certificate.signing import generate_keypair
+from conformance.certificate.verify import verify_bundle
+from conformance.certificate.waivers import apply_waivers, load_waivers, sign_waivers
 from conformance.cli import main
 from conformance.errors import UsageError
-from conformance.signing import generate_keypair
-from conformance.waivers import apply_waivers, load_waivers, sign_waivers
 
 TODAY = dt.date(2008, 9, 30)
 ABOUT = {"supplier": "Acme Care Systems", "product": "CareCase", "version": "4.2.1"}
@@ -35,7 +36,9 @@ def _entry(requirement: str, **overrides: Any) -> dict[str, Any]:
 
 def _write(tmp_path: Path, entries: list[dict[str, Any]], name: str = "waivers.yaml") -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"issued_by": "DCSF ICS certification", "issued_at": "2008-09-01", "waivers": entries}))
+    path.write_text(
+        yaml.safe_dump({"issued_by": "DCSF ICS certification", "issued_at": "2008-09-01", "waivers": entries})
+    )
     return path
 
 
@@ -44,7 +47,9 @@ def certifier(tmp_path: Path) -> tuple[Path, Path]:
     return generate_keypair(tmp_path / "certifier")
 
 
-def test_sign_via_cli_and_apply(tmp_path: Path, certifier: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_via_cli_and_apply(
+    tmp_path: Path, certifier: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     source = _write(tmp_path, [_entry("ICS-1B-SRCH-001"), _entry("ICS-1B-NOTIF-001")])
     signed = tmp_path / "signed.json"
     assert main(["waivers", "sign", str(source), "--key", str(certifier[0]), "--out", str(signed)]) == 0
@@ -67,7 +72,9 @@ def test_sign_via_cli_and_apply(tmp_path: Path, certifier: tuple[Path, Path], ca
     assert result["requirements"][4]["verdict"] == "FAIL"  # input untouched
 
 
-def test_waiving_every_must_failure_certifies_and_shows_on_certificate(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
+def test_waiving_every_must_failure_certifies_and_shows_on_certificate(
+    tmp_path: Path, certifier: tuple[Path, Path]
+) -> None:
     path = sign_waivers(_write(tmp_path, [_entry("ICS-1B-SRCH-001"), _entry("ICS-1A-API-001")]), certifier[0])
     result = make_result()
     result["requirements"][3]["verdict"] = "PASS"  # the SHOULD skip is irrelevant; make MUSTs decide
@@ -133,27 +140,45 @@ def test_expired_file_refused_and_expired_entry_reported(tmp_path: Path, certifi
         ({"council": "Leeds"}, ABOUT, None, "council"),
     ],
 )
-def test_out_of_scope_refused(tmp_path: Path, certifier: tuple[Path, Path], scope: dict[str, str],
-                              about: dict[str, str], council: str | None, why: str) -> None:
+def test_out_of_scope_refused(
+    tmp_path: Path,
+    certifier: tuple[Path, Path],
+    scope: dict[str, str],
+    about: dict[str, str],
+    council: str | None,
+    why: str,
+) -> None:
     path = sign_waivers(_write(tmp_path, [_entry("ICS-1B-SRCH-001", scope=scope)]), certifier[0])
-    out = apply_waivers(make_result(), load_waivers(path, certifier[1], today=TODAY), target_about=about,
-                        council=council, today=TODAY)
+    out = apply_waivers(
+        make_result(), load_waivers(path, certifier[1], today=TODAY), target_about=about, council=council, today=TODAY
+    )
     assert not out["waivers"]["applied"]
-    assert out["waivers"]["refused"][0]["reason"].startswith("out of scope") and why in out["waivers"]["refused"][0]["reason"]
+    assert (
+        out["waivers"]["refused"][0]["reason"].startswith("out of scope")
+        and why in out["waivers"]["refused"][0]["reason"]
+    )
 
 
 def test_in_scope_council_and_case_insensitive(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
     scope = {"supplier": "acme care systems", "council": "Leeds", "versions": "~=4.2.0"}
     path = sign_waivers(_write(tmp_path, [_entry("ICS-1B-SRCH-001", scope=scope)]), certifier[0])
-    out = apply_waivers(make_result(), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT,
-                        council="leeds", today=TODAY)
+    out = apply_waivers(
+        make_result(), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, council="leeds", today=TODAY
+    )
     assert [a["requirement"] for a in out["waivers"]["applied"]] == ["ICS-1B-SRCH-001"]
 
 
 def test_unmatched_waivers_reported(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
-    entries = [_entry("ICS-1C-CHRON-001"), _entry("ICS-1A-REC-001"), _entry("ICS-1B-SRCH-001"), _entry("ICS-1B-SRCH-001", id="dup")]
+    entries = [
+        _entry("ICS-1C-CHRON-001"),
+        _entry("ICS-1A-REC-001"),
+        _entry("ICS-1B-SRCH-001"),
+        _entry("ICS-1B-SRCH-001", id="dup"),
+    ]
     path = sign_waivers(_write(tmp_path, entries), certifier[0])
-    out = apply_waivers(make_result(with_error=True), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, today=TODAY)
+    out = apply_waivers(
+        make_result(with_error=True), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, today=TODAY
+    )
     reasons = {u["waiver"].get("id", u["waiver"]["requirement"]): u["reason"] for u in out["waivers"]["unmatched"]}
     assert "not in scope of this run" in reasons["ICS-1C-CHRON-001"]
     assert "is PASS" in reasons["ICS-1A-REC-001"]
@@ -163,7 +188,9 @@ def test_unmatched_waivers_reported(tmp_path: Path, certifier: tuple[Path, Path]
 
 def test_error_is_not_waivable(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
     path = sign_waivers(_write(tmp_path, [_entry("ICS-1B-ACC-001")]), certifier[0])
-    out = apply_waivers(make_result(with_error=True), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, today=TODAY)
+    out = apply_waivers(
+        make_result(with_error=True), load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, today=TODAY
+    )
     assert "waivers cover FAIL only" in out["waivers"]["unmatched"][0]["reason"]
 
 
@@ -172,9 +199,26 @@ def test_error_is_not_waivable(tmp_path: Path, certifier: tuple[Path, Path]) -> 
     [
         ("- just a list", "malformed"),
         ("issued_by: x\nwaivers: [", "malformed"),
-        (json.dumps({"issued_by": "x", "issued_at": "2008-09-01", "waivers": [{"requirement": "SRCH-1"}]}), "malformed at /waivers/0"),
-        (json.dumps({"issued_by": "x", "issued_at": "2008-09-01", "waivers": [_entry("ICS-1B-SRCH-001", expires="soon")]}), "malformed at /waivers/0/expires"),
-        (json.dumps({"issued_by": "x", "issued_at": "2008-09-01", "waivers": [_entry("ICS-1B-SRCH-001", scope={"versions": "not a spec"})]}), "PEP 440"),
+        (
+            json.dumps({"issued_by": "x", "issued_at": "2008-09-01", "waivers": [{"requirement": "SRCH-1"}]}),
+            "malformed at /waivers/0",
+        ),
+        (
+            json.dumps(
+                {"issued_by": "x", "issued_at": "2008-09-01", "waivers": [_entry("ICS-1B-SRCH-001", expires="soon")]}
+            ),
+            "malformed at /waivers/0/expires",
+        ),
+        (
+            json.dumps(
+                {
+                    "issued_by": "x",
+                    "issued_at": "2008-09-01",
+                    "waivers": [_entry("ICS-1B-SRCH-001", scope={"versions": "not a spec"})],
+                }
+            ),
+            "PEP 440",
+        ),
     ],
 )
 def test_malformed_files_refused(tmp_path: Path, certifier: tuple[Path, Path], document: str, message: str) -> None:
@@ -186,13 +230,23 @@ def test_malformed_files_refused(tmp_path: Path, certifier: tuple[Path, Path], d
 
 def test_malformed_signed_file_refused(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
     path = tmp_path / "w.json"
-    path.write_text(json.dumps({"issued_by": "x", "issued_at": "2008-09-01", "waivers": [_entry("ICS-1B-SRCH-001")],
-                                "signature": {"alg": "Ed25519", "key_id": "0" * 16, "value": "%%%"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "issued_by": "x",
+                "issued_at": "2008-09-01",
+                "waivers": [_entry("ICS-1B-SRCH-001")],
+                "signature": {"alg": "Ed25519", "key_id": "0" * 16, "value": "%%%"},
+            }
+        )
+    )
     with pytest.raises(UsageError, match="malformed signature"):
         load_waivers(path, certifier[1], today=TODAY)
 
 
-def test_cli_sign_with_public_key_is_usage_error(tmp_path: Path, certifier: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sign_with_public_key_is_usage_error(
+    tmp_path: Path, certifier: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     source = _write(tmp_path, [_entry("ICS-1B-SRCH-001")])
     assert main(["waivers", "sign", str(source), "--key", str(certifier[1])]) == 2
     assert "public key" in capsys.readouterr().err

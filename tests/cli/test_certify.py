@@ -25,7 +25,9 @@ def _reference_available() -> bool:
     return True
 
 
-needs_reference = pytest.mark.skipif(not _reference_available(), reason="conformance.reference (serve, FAULTS) not in the tree yet")
+needs_reference = pytest.mark.skipif(
+    not _reference_available(), reason="conformance.reference (serve, FAULTS) not in the tree yet"
+)
 
 
 def _free_port() -> int:
@@ -34,10 +36,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _certify(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
+def _certify(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], float]:
     command = [sys.executable, "-m", "conformance", "certify", "--output", str(tmp_path / "reports"), *args]
     started = time.monotonic()
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     return done, time.monotonic() - started
 
 
@@ -45,7 +51,7 @@ def _result(tmp_path: Path) -> dict:
     runs = sorted((tmp_path / "reports").glob("ics-*/result.json"))
     assert len(runs) == 1, runs
     result = json.loads(runs[0].read_text())
-    from conformance.result import result_problems
+    from conformance.results.result import result_problems
 
     assert not result_problems(result), result_problems(result)[:10]  # the published shape
     return result
@@ -59,7 +65,9 @@ def test_dead_port_is_inconclusive_within_30_seconds(tmp_path: Path) -> None:
     port = _free_port()
     (tmp_path / "conftest.py").write_text("raise RuntimeError('a user conftest must not be loaded')\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -x --bogus-option\n")
-    done, elapsed = _certify(tmp_path, "--phase", "1B", "--target", f"http://127.0.0.1:{port}", env={"ICS_ADMIN_TOKEN": TOKEN}, timeout=60)
+    done, elapsed = _certify(
+        tmp_path, "--phase", "1B", "--target", f"http://127.0.0.1:{port}", env={"ICS_ADMIN_TOKEN": TOKEN}, timeout=60
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert elapsed < 30
     assert "INCONCLUSIVE" in done.stdout and "unreachable" in done.stdout
@@ -75,12 +83,17 @@ def test_dead_port_is_inconclusive_within_30_seconds(tmp_path: Path) -> None:
     [
         (["--phase", "9Z"], "invalid choice"),
         (["--phase", "1B", "--target", "http://127.0.0.1:9"], "no admin credential"),
-        (["--phase", "1B", "--target", "http://127.0.0.1:9", "--reference-fault", "x"], "only to the built-in reference"),
+        (
+            ["--phase", "1B", "--target", "http://127.0.0.1:9", "--reference-fault", "x"],
+            "only to the built-in reference",
+        ),
         (["--phase", "1B", "--waivers", "w.yaml"], "--waivers w.yaml: no such file"),
         (["--phase", "1B", "-n", "many"], "-n many"),
     ],
 )
-def test_usage_errors_exit_2(argv: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    argv: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ICS_ADMIN_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)
     try:
@@ -113,13 +126,27 @@ def test_clean_reference_is_certified(tmp_path: Path) -> None:
 
 @needs_reference
 def test_search_fault_is_not_certified(tmp_path: Path) -> None:
-    done, _ = _certify(tmp_path, "--phase", "1B", "--reference-fault", "search-accent-sensitive", "-k", "test_search.py and ICS-1B-SRCH-00",
-                       "--seed", "11", "-n", "0", timeout=300)
+    done, _ = _certify(
+        tmp_path,
+        "--phase",
+        "1B",
+        "--reference-fault",
+        "search-accent-sensitive",
+        "-k",
+        "test_search.py and ICS-1B-SRCH-00",
+        "--seed",
+        "11",
+        "-n",
+        "0",
+        timeout=300,
+    )
     assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-2000:]
     result = _result(tmp_path)
     assert result["verdict"] == "NOT_CERTIFIED"
     failed = [r for r in result["requirements"] if r["verdict"] == "FAIL"]
-    assert [r["id"] for r in failed] == ["ICS-1B-SRCH-001"], [(r["id"], r["verdict"]) for r in result["requirements"] if r["checks"]]
+    assert [r["id"] for r in failed] == ["ICS-1B-SRCH-001"], [
+        (r["id"], r["verdict"]) for r in result["requirements"] if r["checks"]
+    ]
     check = next(c for r in failed for c in r["checks"] if c["verdict"] == "FAIL")
     assert check["reproduce"].startswith(
         "ics-conformance certify --phase 1B --profile quick --seed 11 --reference-fault search-accent-sensitive -k "

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from export_support import INVALID, ROOT, VALID, run_cli  # noqa: F401
 
 

@@ -12,9 +12,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_benchmark_smoke(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "export_benchmark.py"), "--records", "400", "--sample", "50",
-         "--cache", str(tmp_path), "--json"],
-        check=True, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "export_benchmark.py"),
+            "--records",
+            "400",
+            "--sample",
+            "50",
+            "--cache",
+            str(tmp_path),
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     figures = json.loads(out.stdout)
     assert figures["parse_only"]["records"] > 300

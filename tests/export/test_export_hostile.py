@@ -12,12 +12,12 @@ import orjson
 import pytest
 from export_support import VALID, run_cli
 
+from conformance.domain.identifiers import is_valid_nhs_number, is_valid_upn
 from conformance.errors import InconclusiveError
 from conformance.export import Limits, validate_export
 from conformance.export.generate import write_manifest
 from conformance.export.records import nhs_ok, upn_ok
-from conformance.identifiers import is_valid_nhs_number, is_valid_upn
-from conformance.verdicts import Verdict
+from conformance.results.verdicts import Verdict
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +55,10 @@ def test_truncated_last_line(export_dir):
 
 
 def test_invalid_utf8(export_dir):
-    _append(export_dir / "aliases.jsonl", b'{"id":"AK\xff\xfe","child_id":"C0000001","given_name":"A","family_name":"B","type":"alias"}\n')
+    _append(
+        export_dir / "aliases.jsonl",
+        b'{"id":"AK\xff\xfe","child_id":"C0000001","given_name":"A","family_name":"B","type":"alias"}\n',
+    )
     (finding,) = _only(validate_export(export_dir), "ICS-1A-EXP-003")
     assert "UTF-8" in finding.message and finding.file == "aliases.jsonl"
 
@@ -72,7 +75,7 @@ def test_single_100_mb_line(export_dir):
 
 
 def test_non_json_line_nan_array_and_blank(export_dir):
-    _append(export_dir / "aliases.jsonl", b"this is not json\n{\"id\": NaN}\n[1, 2, 3]\n\n")
+    _append(export_dir / "aliases.jsonl", b'this is not json\n{"id": NaN}\n[1, 2, 3]\n\n')
     report = validate_export(export_dir)
     messages = [f.message for f in _only(report, "ICS-1A-EXP-003")]
     assert any("not valid JSON" in m for m in messages)
@@ -83,15 +86,23 @@ def test_non_json_line_nan_array_and_blank(export_dir):
 
 def test_duplicate_keys(export_dir):
     line = b'{"id":"AK9","id":"AK8","child_id":"C0000001","given_name":"A","family_name":"B","type":"alias"}\n'
-    spaced = b'{"id" : "AK7", "child_id":"C0000001","given_name":"A","family_name":"B","type":"alias","type":"previous"}\n'
+    spaced = (
+        b'{"id" : "AK7", "child_id":"C0000001","given_name":"A","family_name":"B","type":"alias","type":"previous"}\n'
+    )
     _append(export_dir / "aliases.jsonl", line + spaced)
     findings = _only(validate_export(export_dir), "ICS-1A-EXP-003")
     assert [(f.pointer, "duplicate key" in f.message) for f in findings] == [("/id", True), ("/type", True)]
 
 
 def test_duplicate_key_check_ignores_quotes_in_text(export_dir):
-    record = {"id": "N-q", "child_id": "C0000001", "author_id": "P0000002", "text": 'she said "no": twice ":"',
-              "restricted": False, "created_at": "2008-01-01T10:00:00Z"}
+    record = {
+        "id": "N-q",
+        "child_id": "C0000001",
+        "author_id": "P0000002",
+        "text": 'she said "no": twice ":"',
+        "restricted": False,
+        "created_at": "2008-01-01T10:00:00Z",
+    }
     _append(export_dir / "case_notes.jsonl", orjson.dumps(record) + b"\n")
     assert validate_export(export_dir).conformant
 
@@ -237,7 +248,7 @@ def test_corrupt_member_data_is_error_not_pass(tmp_path):
 def test_fast_identifier_checks_agree_with_stdnum():
     rng = random.Random(7)
     letters = "ABCDEFGHJKLMNPQRTUVWXYZ"
-    from conformance.identifiers import nhs_check_digit, upn_check_letter
+    from conformance.domain.identifiers import nhs_check_digit, upn_check_letter
 
     for _ in range(3000):
         body = f"{rng.choice([202, 204, 999, 100, 938]):03d}{rng.randrange(10**8):08d}{rng.choice('0123456789ABIOSZ')}"

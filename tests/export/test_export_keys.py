@@ -17,13 +17,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from conformance.domain.identifiers import is_valid_nhs_number, is_valid_upn
+from conformance.domain.workingdays import due_date
 from conformance.export import keys, rules, validate_export
 from conformance.export import validate as validate_module
 from conformance.export.generate import generate_export, write_manifest
 from conformance.export.records import _Part, due_dates, nhs_numbers_ok, upns_ok
-from conformance.identifiers import is_valid_nhs_number, is_valid_upn
-from conformance.verdicts import Verdict
-from conformance.workingdays import due_date
+from conformance.results.verdicts import Verdict
 
 ALL = 10**9  # max_examples: keep every finding
 
@@ -104,14 +104,19 @@ def test_real_duplicates_found_exactly_despite_collisions(monkeypatch, export, d
     assert len(expected) > 20
     honest = validate_export(export, max_examples=ALL)
     assert _findings(honest, "ICS-1A-EXP-004") == expected
-    monkeypatch.setattr(keys, "_hash", (lambda value: 7) if degenerate == "constant" else (lambda value: hash(value) & 0xF))
+    monkeypatch.setattr(
+        keys, "_hash", (lambda value: 7) if degenerate == "constant" else (lambda value: hash(value) & 0xF)
+    )
     for workers in (1, 2):
         if workers == 2:
             _in_parts(monkeypatch)
         report = validate_export(export, max_examples=ALL, workers=workers)
         assert _findings(report, "ICS-1A-EXP-004") == expected
         assert report.count("ICS-1A-EXP-004") == len(expected) and report.count("ICS-1A-REC-008") == 1
-        assert {r for r in report.judged if report.verdict(r) is not Verdict.PASS} == {"ICS-1A-EXP-004", "ICS-1A-REC-008"}
+        assert {r for r in report.judged if report.verdict(r) is not Verdict.PASS} == {
+            "ICS-1A-EXP-004",
+            "ICS-1A-REC-008",
+        }
 
 
 def test_spilled_partitioned_duplicates_agree_with_in_memory_reference(monkeypatch, export):
@@ -153,13 +158,15 @@ def _reference_cross_file(export: Path) -> list[str]:
     referrals = {r["id"]: ((r["child_id"], r["received_on"], n) if ok else None) for n, r, ok in records("referrals")}
     assessments = {r["id"]: ((r, n) if ok else None) for n, r, ok in records("assessments")}
     out = []
-    for rid, entry in referrals.items():
+    for entry in referrals.values():
         if entry:
             child, received, n = entry
             if child not in children:
                 out.append(f"referrals.jsonl:{n} /child_id child_id {child!r} not found in children.jsonl")
             elif children[child] and received > children[child]:
-                out.append(f"referrals.jsonl:{n} /received_on referral received {received}, after the child's date of death {children[child]}")
+                out.append(
+                    f"referrals.jsonl:{n} /received_on referral received {received}, after the child's date of death {children[child]}"
+                )
     for entry in assessments.values():
         if not entry:
             continue
@@ -167,12 +174,18 @@ def _reference_cross_file(export: Path) -> list[str]:
         if a["child_id"] not in children:
             out.append(f"assessments.jsonl:{n} /child_id child_id {a['child_id']!r} not found in children.jsonl")
         elif children[a["child_id"]] and a["start_date"] > children[a["child_id"]]:
-            out.append(f"assessments.jsonl:{n} /start_date assessment started {a['start_date']}, after the child's date of death {children[a['child_id']]}")
+            out.append(
+                f"assessments.jsonl:{n} /start_date assessment started {a['start_date']}, after the child's date of death {children[a['child_id']]}"
+            )
         if a["referral_id"] is not None:
             if a["referral_id"] not in referrals:
-                out.append(f"assessments.jsonl:{n} /referral_id referral_id {a['referral_id']!r} not found in referrals.jsonl")
+                out.append(
+                    f"assessments.jsonl:{n} /referral_id referral_id {a['referral_id']!r} not found in referrals.jsonl"
+                )
             elif referrals[a["referral_id"]] and a["start_date"] < referrals[a["referral_id"]][1]:
-                out.append(f"assessments.jsonl:{n} /start_date assessment started {a['start_date']}, before its referral was received ({referrals[a['referral_id']][1]})")
+                out.append(
+                    f"assessments.jsonl:{n} /start_date assessment started {a['start_date']}, before its referral was received ({referrals[a['referral_id']][1]})"
+                )
     seen = set()
     for n, v, ok in records("visits"):
         if not ok:
@@ -184,19 +197,27 @@ def _reference_cross_file(export: Path) -> list[str]:
             a = assessments[aid][0]
             death = children.get(a["child_id"])
             if v["visit_date"] < a["start_date"]:
-                out.append(f"visits.jsonl:{n} /visit_date child seen on {v['visit_date']}, before the assessment started ({a['start_date']})")
+                out.append(
+                    f"visits.jsonl:{n} /visit_date child seen on {v['visit_date']}, before the assessment started ({a['start_date']})"
+                )
             if death and v["visit_date"] > death:
-                out.append(f"visits.jsonl:{n} /visit_date child seen on {v['visit_date']}, after their date of death {death}")
+                out.append(
+                    f"visits.jsonl:{n} /visit_date child seen on {v['visit_date']}, after their date of death {death}"
+                )
             if a["completed_on"] and a["start_date"] <= v["visit_date"] <= a["completed_on"]:
                 seen.add(aid)
     for aid, entry in assessments.items():
         if entry and entry[0]["completed_on"] and aid not in seen:
             a, n = entry
-            out.append(f"assessments.jsonl:{n} /status assessment {aid!r} completed on {a['completed_on']} without a visit "
-                       f"seeing the child between {a['start_date']} and {a['completed_on']}")
-    for name, keys_ in (("case_notes", (("child_id", children, "children"), ("author_id", practitioners, "practitioners"))),
-                        ("allocations", (("child_id", children, "children"), ("practitioner_id", practitioners, "practitioners"))),
-                        ("aliases", (("child_id", children, "children"),))):
+            out.append(
+                f"assessments.jsonl:{n} /status assessment {aid!r} completed on {a['completed_on']} without a visit "
+                f"seeing the child between {a['start_date']} and {a['completed_on']}"
+            )
+    for name, keys_ in (
+        ("case_notes", (("child_id", children, "children"), ("author_id", practitioners, "practitioners"))),
+        ("allocations", (("child_id", children, "children"), ("practitioner_id", practitioners, "practitioners"))),
+        ("aliases", (("child_id", children, "children"),)),
+    ):
         for n, r, ok in records(name):
             for key, known, target in keys_:
                 if ok and r[key] not in known:
@@ -205,7 +226,10 @@ def _reference_cross_file(export: Path) -> list[str]:
 
 
 def _break_references(export: Path, rng: random.Random) -> None:
-    data = {t: _lines(export / f"{t}.jsonl") for t in ("children", "referrals", "assessments", "visits", "case_notes", "allocations", "aliases")}
+    data = {
+        t: _lines(export / f"{t}.jsonl")
+        for t in ("children", "referrals", "assessments", "visits", "case_notes", "allocations", "aliases")
+    }
     for _ in range(30):
         kind = rng.randrange(9)
         if kind == 0:
@@ -213,7 +237,9 @@ def _break_references(export: Path, rng: random.Random) -> None:
         elif kind == 1:
             rng.choice(data["allocations"])["practitioner_id"] = "P-gone"
         elif kind == 2:
-            rng.choice(data["children"])["date_of_death"] = f"200{rng.randrange(4, 8)}-0{rng.randrange(1, 9)}-1{rng.randrange(10)}"
+            rng.choice(data["children"])["date_of_death"] = (
+                f"200{rng.randrange(4, 8)}-0{rng.randrange(1, 9)}-1{rng.randrange(10)}"
+            )
         elif kind == 3:
             rng.choice(data["assessments"])["referral_id"] = rng.choice(["R-gone", None])
         elif kind == 4:
@@ -224,7 +250,9 @@ def _break_references(export: Path, rng: random.Random) -> None:
         elif kind == 6:
             rng.choice(data["referrals"])["received_on"] = "2008-09-29"
         elif kind == 7:
-            data["assessments"].append(dict(rng.choice(data["assessments"]), child_id="C-gone"))  # repeated ID, last wins
+            data["assessments"].append(
+                dict(rng.choice(data["assessments"]), child_id="C-gone")
+            )  # repeated ID, last wins
         else:
             rng.choice(data["aliases"]).pop("type", None)  # schema-invalid: its ID still counts as present
     for t, records in data.items():
@@ -250,9 +278,11 @@ def test_batch_lookups_agree_with_dict_reference(monkeypatch, export, seed):
     degenerate = validate_export(export, max_examples=ALL, workers=2)
     existence = {"case_notes.jsonl", "allocations.jsonl", "aliases.jsonl"}
     assert [f for f in _findings(degenerate, "ICS-1A-EXP-006", "ICS-1A-EXP-008")] == [
-        f for f in expected if "/visit_date" in f or "/received_on" in f or "/start_date" in f or "/status" in f]
+        f for f in expected if "/visit_date" in f or "/received_on" in f or "/start_date" in f or "/status" in f
+    ]
     assert [f for f in _findings(degenerate, "ICS-1A-EXP-005") if f.split(":")[0] not in existence] == [
-        f for f in expected if "not found" in f and f.split(":")[0] not in existence]
+        f for f in expected if "not found" in f and f.split(":")[0] not in existence
+    ]
     assert set(_findings(degenerate, "ICS-1A-EXP-005")) <= set(expected)
 
 
@@ -270,7 +300,9 @@ def test_zip_export_scanned_in_parts_agrees(monkeypatch, export, tmp_path):
     parallel = validate_export(archive, max_examples=ALL, workers=2)
     assert inline.sink.counts == parallel.sink.counts and inline.sink.counts
     assert sorted(str(f) for f in inline.findings) == sorted(str(f) for f in parallel.findings)
-    assert [(f.name, f.records, f.bytes, f.sha256) for f in inline.files] == [(f.name, f.records, f.bytes, f.sha256) for f in parallel.files]
+    assert [(f.name, f.records, f.bytes, f.sha256) for f in inline.files] == [
+        (f.name, f.records, f.bytes, f.sha256) for f in parallel.files
+    ]
     assert parallel.verdict("ICS-1A-EXP-002") is Verdict.PASS  # whole-member sha256 from the last part
 
 
@@ -285,7 +317,7 @@ def test_parts_cover_every_line_once(seekable):
         for a, b in zip(bounds, bounds[1:]):
             stream = io.BytesIO(data) if seekable else io.BufferedReader(io.BytesIO(data))
             part = _Part(stream, a, b, seekable=seekable)
-            piece = b"".join(iter(lambda: part.read(7), b""))
+            piece = b"".join(iter(lambda part=part: part.read(7), b""))
             if piece:  # starts at a line start, ends at one (except the file's tail)
                 assert offset == 0 or data[offset - 1 : offset] == b"\n"
                 assert piece.endswith(b"\n") or offset + len(piece) == len(data)
@@ -296,11 +328,16 @@ def test_parts_cover_every_line_once(seekable):
 
 def test_vectorised_checks_agree_with_the_authorities():
     rng = random.Random(8)
-    upns, numbers = ["", "A", "A12345678901B", "Ä12345678901B", "A1234567890１B", "A123456789012B"], ["", "123", "１２３４５６７８９０"]
-    from conformance.identifiers import nhs_check_digit, upn_check_letter
+    upns, numbers = (
+        ["", "A", "A12345678901B", "Ä12345678901B", "A1234567890１B", "A123456789012B"],
+        ["", "123", "１２３４５６７８９０"],
+    )
+    from conformance.domain.identifiers import nhs_check_digit, upn_check_letter
 
     for _ in range(5000):
-        body = f"{rng.choice([202, 204, 999, 100, 938, 0]):03d}{rng.randrange(10**8):08d}{rng.choice('0123456789ABIOSZ')}"
+        body = (
+            f"{rng.choice([202, 204, 999, 100, 938, 0]):03d}{rng.randrange(10**8):08d}{rng.choice('0123456789ABIOSZ')}"
+        )
         upns.append(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + body)
         if body[-1] not in "IOS":
             upns.append(upn_check_letter(body) + body)

@@ -25,7 +25,9 @@ def _expected(export: Path) -> ExpectedRecords:
     assessments = [a for a in _records(export, "assessments") if a["child_id"] in ids]
     aids = {a["id"] for a in assessments}
     return ExpectedRecords(
-        children=[{k: c[k] for k in ("id", "local_id", "given_name", "family_name", "upn", "nhs_number")} for c in children],
+        children=[
+            {k: c[k] for k in ("id", "local_id", "given_name", "family_name", "upn", "nhs_number")} for c in children
+        ],
         aliases=[a for a in _records(export, "aliases") if a["child_id"] in ids],
         allocations=[a for a in _records(export, "allocations") if a["child_id"] in ids],
         assessments=assessments,
@@ -49,13 +51,16 @@ def test_differences_and_missing_records_are_findings(export):
         spaced_nhs["nhs_number"] = f"{n[:3]} {n[3:6]} {n[6:]}"  # spaces are not a difference
     ghost_visit = {"id": "V-ghost", "assessment_id": expected.assessments[0]["id"], "visit_date": "2008-01-01"}
     changed_alloc = dict(expected.allocations[0], end_date="2008-09-01")
-    findings = reconcile(export, ExpectedRecords(
-        children=[child, spaced_nhs, *expected.children[2:]],
-        aliases=expected.aliases,
-        allocations=[changed_alloc, *expected.allocations[1:]],
-        assessments=expected.assessments,
-        seen_visits=[*expected.seen_visits, ghost_visit],
-    ))
+    findings = reconcile(
+        export,
+        ExpectedRecords(
+            children=[child, spaced_nhs, *expected.children[2:]],
+            aliases=expected.aliases,
+            allocations=[changed_alloc, *expected.allocations[1:]],
+            assessments=expected.assessments,
+            seen_visits=[*expected.seen_visits, ghost_visit],
+        ),
+    )
     assert all(f.requirement == "ICS-1A-EXP-009" for f in findings)
     text = [str(f) for f in findings]
     assert any(f.file == "children.jsonl" and f.pointer == "/given_name" and f.line for f in findings), text

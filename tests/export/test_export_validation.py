@@ -13,7 +13,7 @@ from export_support import INVALID, VALID, run_cli
 from conformance.export import EXPORT_REQUIREMENTS, validate_export
 from conformance.export import validate as validate_module
 from conformance.export.generate import generate_export, write_manifest
-from conformance.verdicts import Verdict
+from conformance.results.verdicts import Verdict
 
 
 def _lines(path: Path) -> list[dict]:
@@ -109,7 +109,11 @@ def test_completed_assessment_without_seen_visit(export_dir):
 
 def test_nothing_after_date_of_death(export_dir):
     children = {c["id"]: c for c in _lines(export_dir / "children.jsonl")}
-    referral = next(r for r in _lines(export_dir / "referrals.jsonl") if (children[r["child_id"]]["date_of_birth"] or "9") < r["received_on"])
+    referral = next(
+        r
+        for r in _lines(export_dir / "referrals.jsonl")
+        if (children[r["child_id"]]["date_of_birth"] or "9") < r["received_on"]
+    )
     children[referral["child_id"]]["date_of_death"] = children[referral["child_id"]]["date_of_birth"]
     _save(export_dir / "children.jsonl", list(children.values()))
     write_manifest(export_dir)
@@ -150,7 +154,9 @@ def test_parallel_parts_and_inline_agree(monkeypatch, requirement, tmp_path):
     parallel = validate_export(fixture, workers=2)
     assert inline.sink.counts == parallel.sink.counts
     assert sorted(str(f) for f in inline.findings) == sorted(str(f) for f in parallel.findings)
-    assert [(f.name, f.records, f.sha256) for f in inline.files] == [(f.name, f.records, f.sha256) for f in parallel.files]
+    assert [(f.name, f.records, f.sha256) for f in inline.files] == [
+        (f.name, f.records, f.sha256) for f in parallel.files
+    ]
     assert any(f.line == len(notes) for f in parallel.examples("ICS-1A-EXP-004"))
 
 
@@ -176,8 +182,8 @@ def test_json_output_and_result_file(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["requirements"]["ICS-1A-EXP-007"]["verdict"] == "FAIL"
     assert summary["requirements"]["ICS-1A-EXP-007"]["examples"][0]["line"] >= 1
-    pytest.importorskip("conformance.catalogue")
-    pytest.importorskip("conformance.capabilities")
+    pytest.importorskip("conformance.spec.catalogue")
+    pytest.importorskip("conformance.spec.capabilities")
     result = json.loads((tmp_path / "result.json").read_text())
     by_id = {r["id"]: r for r in result["requirements"]}
     assert by_id["ICS-1A-EXP-007"]["verdict"] == "FAIL"

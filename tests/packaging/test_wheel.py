@@ -23,7 +23,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(out), str(REPO)],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     (found,) = out.glob("ics_conformance-*.whl")
@@ -34,8 +36,21 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     return target
@@ -61,7 +76,7 @@ _SCRIPT = """
 import json, sys
 sys.path.insert(0, {site!r})
 import conformance
-from conformance.catalogue import load_catalogue, spec_digest
+from conformance.spec.catalogue import load_catalogue, spec_digest
 from conformance.cli import main
 print(json.dumps({{"file": conformance.__file__, "digest": spec_digest(), "count": len(load_catalogue())}}))
 sys.stdout.flush()
@@ -75,7 +90,11 @@ def test_installed_wheel_runs_specs_list(site: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT.format(site=str(site))],
-        capture_output=True, text=True, cwd=empty, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=empty,
+        env=env,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     header, _, rest = proc.stdout.partition("\n")
@@ -86,6 +105,6 @@ def test_installed_wheel_runs_specs_list(site: Path, tmp_path: Path) -> None:
     assert {"id", "phase", "level", "area", "channel"} <= set(requirements[0])
     assert {r["phase"] for r in requirements} == {"1A", "1B", "1C"}
 
-    from conformance.catalogue import spec_digest
+    from conformance.spec.catalogue import spec_digest
 
     assert info["digest"] == spec_digest(), "installed spec data differs from the checkout's specs/"

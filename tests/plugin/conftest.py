@@ -11,23 +11,23 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stub import stub_target  # noqa: E402
-
 # In-process pytester runs drop the modules first imported inside them; import the
 # harness here once so every inner run shares the same modules (and catalogue cache).
-import httpcore  # noqa: E402,F401  (httpx caches its exception map on first use)
-import hypothesis.stateful  # noqa: E402,F401
+import httpcore  # noqa: F401  (httpx caches its exception map on first use)
+import hypothesis.stateful  # noqa: F401
+from stub import stub_target
 
-import conformance._collect  # noqa: E402,F401
-import conformance._profiles  # noqa: E402,F401
-import conformance._session  # noqa: E402,F401
-import conformance.redaction  # noqa: E402,F401
-import conformance.suites.conftest  # noqa: E402,F401
-from conformance.catalogue import load_catalogue  # noqa: E402
+import conformance.certificate.redaction
+import conformance.plugin.collect
+import conformance.plugin.profiles
+import conformance.plugin.session
+import conformance.suites.conftest  # noqa: F401
+from conformance.spec.catalogue import load_catalogue
 
 load_catalogue()
 
 from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts  # noqa: E402,F401
+
 #: conftest of a synthetic suite: the built-in suites' fixtures (world, ics_context, ...).
 SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
 
@@ -47,12 +47,16 @@ def stub_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[pytest.RunResult, dict[str, Any] | None]]:
+def run_checks(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[pytest.RunResult, dict[str, Any] | None]]:
     """Write ``source`` as a check module and run it through the plugin; return (run, result.json)."""
     monkeypatch.setenv("ICS_ADMIN_TOKEN", TOKEN)
     pytester.makeconftest(SUITE_CONFTEST)
 
-    def run(source: str, *args: str, target: str | None = None, subprocess: bool = False) -> tuple[pytest.RunResult, dict[str, Any] | None]:
+    def run(
+        source: str, *args: str, target: str | None = None, subprocess: bool = False
+    ) -> tuple[pytest.RunResult, dict[str, Any] | None]:
         pytester.makepyfile(test_checks=source)
         report = pytester.path / "report"
         argv = [str(pytester.path / "test_checks.py"), "-p", "no:cacheprovider", "--ics-report", str(report), *args]
@@ -65,7 +69,7 @@ def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Ca
         path = report / "result.json"
         result = json.loads(path.read_text()) if path.exists() else None
         if result is not None:  # every result the plugin writes keeps to the published schema
-            from conformance.result import result_problems
+            from conformance.results.result import result_problems
 
             assert not result_problems(result), result_problems(result)[:10]
         return outcome, result

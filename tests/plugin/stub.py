@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.count += 1
         if self.server.hang_after is not None and self.server.count > self.server.hang_after:
             self.server.release.wait(60)

@@ -14,11 +14,13 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exports"
 
 def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict | None]:
     report = pytester.path / "report"
-    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "--ics-report", str(report), *args, timeout=300)
+    run = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "0", "--ics-report", str(report), *args, timeout=300
+    )
     path = report / "result.json"
     result = json.loads(path.read_text()) if path.exists() else None
     if result is not None:
-        from conformance.result import result_problems
+        from conformance.results.result import result_problems
 
         assert not result_problems(result), result_problems(result)[:10]
     return run, result

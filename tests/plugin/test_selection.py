@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from plugin_support import checks_by_name, dump, requirement_verdicts
 
-MIXED = '''
+MIXED = """
 from hypothesis import given, settings, strategies as st
-from conformance.checks import check, fail
+from conformance.checking.checks import check, fail
 
 @check("ICS-1A-REC-001")
 def test_records(world):
@@ -33,7 +33,7 @@ def test_phase_1c():
 def test_profile(x):
     s = settings.default
     assert (s.max_examples, s.deadline, s.database, s.print_blob) == (10, None, None, True), s
-'''
+"""
 
 
 def _ran(result) -> set[str]:
@@ -61,10 +61,20 @@ def test_phase_deselects_later_phases(run_checks, stub_url) -> None:
 
 
 def test_ini_options_and_profile(run_checks, stub_url, pytester) -> None:
-    pytester.makeini(f"[pytest]\nics_phase = 1B\nics_target = {stub_url}\nics_seed = 4242\nics_timeout = 2.5\nics_profile = quick\n")
+    pytester.makeini(
+        f"[pytest]\nics_phase = 1B\nics_target = {stub_url}\nics_seed = 4242\nics_timeout = 2.5\nics_profile = quick\n"
+    )
     pytester.makepyfile(test_checks=MIXED)
     report = pytester.path / "report"
-    run = pytester.runpytest_inprocess(str(pytester.path / "test_checks.py"), "-p", "no:cacheprovider", "--ics-report", str(report), "-k", "profile or records")
+    run = pytester.runpytest_inprocess(
+        str(pytester.path / "test_checks.py"),
+        "-p",
+        "no:cacheprovider",
+        "--ics-report",
+        str(report),
+        "-k",
+        "profile or records",
+    )
     import json
 
     result = json.loads((report / "result.json").read_text())
@@ -77,9 +87,28 @@ def test_ini_options_and_profile(run_checks, stub_url, pytester) -> None:
 def test_xdist_gives_the_same_verdicts(run_checks, stub_url) -> None:
     verdicts = {}
     for workers in ("0", "2"):
-        run, result = run_checks(MIXED, "-n", workers, "--ics-seed", "7", "-p", "no:faker", "-p", "no:schemathesis",
-                                 "-p", "no:allure_pytest", "-p", "no:anyio", target=stub_url, subprocess=workers != "0")
+        run, result = run_checks(
+            MIXED,
+            "-n",
+            workers,
+            "--ics-seed",
+            "7",
+            "-p",
+            "no:faker",
+            "-p",
+            "no:schemathesis",
+            "-p",
+            "no:allure_pytest",
+            "-p",
+            "no:anyio",
+            target=stub_url,
+            subprocess=workers != "0",
+        )
         assert result is not None, run.stdout.str() + run.stderr.str()
-        verdicts[workers] = (result["verdict"], requirement_verdicts(result), {k: c["verdict"] for k, c in checks_by_name(result).items()})
+        verdicts[workers] = (
+            result["verdict"],
+            requirement_verdicts(result),
+            {k: c["verdict"] for k, c in checks_by_name(result).items()},
+        )
     assert verdicts["0"] == verdicts["2"]
     assert verdicts["2"][2]["test_search_two"] == "FAIL" and verdicts["2"][2]["test_records"] == "PASS"

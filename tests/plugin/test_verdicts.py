@@ -7,10 +7,10 @@ import time
 from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts
 from stub import stub_target
 
-MAPPING = '''
+MAPPING = """
 import pytest
 from hypothesis import given, strategies as st
-from conformance.checks import check, fail, not_applicable, prerequisite_missing
+from conformance.checking.checks import check, fail, not_applicable, prerequisite_missing
 
 @check("ICS-1B-SRCH-001")
 def test_pass(world):
@@ -58,7 +58,7 @@ def broken_teardown():
 @check("ICS-1B-GATE-004")
 def test_teardown_error(broken_teardown):
     pass
-'''
+"""
 
 
 def test_outcomes_map_to_verdicts(run_checks, stub_url) -> None:
@@ -103,8 +103,8 @@ def test_outcomes_map_to_verdicts(run_checks, stub_url) -> None:
     assert TOKEN not in text
 
 
-JUDGED_SIBLINGS = '''
-from conformance.checks import RequirementFailure, check, fail
+JUDGED_SIBLINGS = """
+from conformance.checking.checks import RequirementFailure, check, fail
 
 @check("ICS-1B-NOTIF-001", "ICS-1B-NOTIF-002", "ICS-1B-NOTIF-003")
 def test_collects_every_violation():  # judged all three, found only 002 broken
@@ -117,7 +117,7 @@ def test_stops_at_first():  # vouches for nothing else
 @check("ICS-1B-SRCH-001", "ICS-1B-SRCH-002", kind="property")
 def test_group_vouches_for_nothing():  # as Hypothesis reports two distinct bugs
     raise ExceptionGroup("two bugs", [RequirementFailure("ICS-1B-SRCH-001", "leaked", passed=("ICS-1B-SRCH-002",)), KeyError(3)])
-'''
+"""
 
 
 def test_a_failing_check_may_vouch_for_siblings_it_judged(run_checks, stub_url) -> None:
@@ -126,18 +126,22 @@ def test_a_failing_check_may_vouch_for_siblings_it_judged(run_checks, stub_url) 
     verdicts = requirement_verdicts(result)
     assert verdicts["ICS-1B-NOTIF-002"] == "FAIL", dump(result)
     assert verdicts["ICS-1B-NOTIF-001"] == verdicts["ICS-1B-NOTIF-003"] == "PASS"
-    assert "ICS-1B-NOTIF-007" not in {c["id"] for c in result["requirements"] if c["checks"]}  # not the check's: ignored
+    assert "ICS-1B-NOTIF-007" not in {
+        c["id"] for c in result["requirements"] if c["checks"]
+    }  # not the check's: ignored
     check = checks_by_name(result)["test_collects_every_violation"]
     assert check["failed_requirements"] == ["ICS-1B-NOTIF-002"]
     assert check["passed_requirements"] == ["ICS-1B-NOTIF-001", "ICS-1B-NOTIF-003"]
     assert (verdicts["ICS-1B-NOTIF-004"], verdicts["ICS-1B-NOTIF-005"]) == ("FAIL", "NOT_RUN")
-    assert verdicts["ICS-1B-SRCH-001"] == "FAIL" and verdicts["ICS-1B-SRCH-002"] == "NOT_RUN"  # two failures: no vouching
+    assert (
+        verdicts["ICS-1B-SRCH-001"] == "FAIL" and verdicts["ICS-1B-SRCH-002"] == "NOT_RUN"
+    )  # two failures: no vouching
     assert result["verdict"] == "NOT_CERTIFIED"
 
 
-HYPOTHESIS_GROUPS = '''
+HYPOTHESIS_GROUPS = """
 from hypothesis import given, settings, strategies as st
-from conformance.checks import RequirementFailure, check, fail
+from conformance.checking.checks import RequirementFailure, check, fail
 
 @check("ICS-1B-NOTIF-002", "ICS-1B-NOTIF-003", "ICS-1B-NOTIF-004", kind="property")
 @given(st.integers())
@@ -163,7 +167,7 @@ def test_failure_and_crash(x):
         fail("ICS-1B-NOTIF-006", "leaked")
     if x < -10:
         raise KeyError(x)
-'''
+"""
 
 
 def test_hypothesis_groups_and_flaky(run_checks, stub_url) -> None:
@@ -179,7 +183,7 @@ def test_hypothesis_groups_and_flaky(run_checks, stub_url) -> None:
 
 
 def test_unknown_requirement_is_a_collection_error(run_checks, stub_url) -> None:
-    source = 'from conformance.checks import check\n\n@check("ICS-1B-SRCH-999")\ndef test_typo():\n    pass\n'
+    source = 'from conformance.checking.checks import check\n\n@check("ICS-1B-SRCH-999")\ndef test_typo():\n    pass\n'
     run, result = run_checks(source, target=stub_url)
     out = run.stdout.str()
     assert "ERROR collecting" in out and "ICS-1B-SRCH-999" in out and "did you mean" in out
@@ -188,15 +192,17 @@ def test_unknown_requirement_is_a_collection_error(run_checks, stub_url) -> None
 
 def test_unreachable_target_at_preflight_is_inconclusive(run_checks) -> None:
     started = time.monotonic()
-    run, result = run_checks('def test_x():\n    pass\n', target="http://127.0.0.1:9")
+    run, result = run_checks("def test_x():\n    pass\n", target="http://127.0.0.1:9")
     assert run.ret == 3
-    assert "INCONCLUSIVE" in run.stdout.str() + run.stderr.str() and "unreachable" in run.stdout.str() + run.stderr.str()
+    assert (
+        "INCONCLUSIVE" in run.stdout.str() + run.stderr.str() and "unreachable" in run.stdout.str() + run.stderr.str()
+    )
     assert result is not None and result["verdict"] == "INCONCLUSIVE" and "unreachable" in result["errors"][0]
     assert time.monotonic() - started < 10
 
 
-HANGING = '''
-from conformance.checks import check
+HANGING = """
+from conformance.checking.checks import check
 
 @check("ICS-1B-SRCH-001")
 def test_first(world):
@@ -211,7 +217,7 @@ def test_second(world):
 def test_third(world):
     for _ in range(20):
         world.client.get("/about")
-'''
+"""
 
 
 def test_hanging_target_gives_error_not_a_hang(run_checks) -> None:

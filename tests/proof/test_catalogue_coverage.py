@@ -14,7 +14,7 @@ import pkgutil
 import pytest
 
 import conformance.suites
-from conformance.catalogue import load_catalogue
+from conformance.spec.catalogue import load_catalogue
 
 
 def _checks() -> dict[str, tuple[str, ...]]:

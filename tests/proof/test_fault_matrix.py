@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalogue import load_catalogue
 from conformance.reference import FAULTS
+from conformance.spec.catalogue import load_catalogue
 
 CATALOGUE = load_catalogue()
 SAMPLED = {"search-accent-sensitive", "gating-off", "export-drops-aliases"}
@@ -36,9 +36,28 @@ FAST_SEEDS = {1}
 def _certify(tmp_path: Path, *args: str) -> tuple[int, dict]:
     env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance", "certify", "--phase", "1B", "--profile", "quick", "-n", "2",
-         "--output", str(tmp_path), "--no-bundle", "--quiet", *args],
-        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "certify",
+            "--phase",
+            "1B",
+            "--profile",
+            "quick",
+            "-n",
+            "2",
+            "--output",
+            str(tmp_path),
+            "--no-bundle",
+            "--quiet",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=tmp_path,
     )
     results = sorted(tmp_path.glob("*/result.json"))
     assert results, f"no result.json written (exit {proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -69,7 +88,9 @@ def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
     failed = _verdicts(result, "FAIL")
     errors = _verdicts(result, "ERROR")
     assert not errors, f"{fault}: requirements ERROR: {sorted(errors)}"
-    assert targets <= failed <= allowed, f"{fault}: FAIL {sorted(failed)} but the fault targets {sorted(targets)} (may also {sorted(allowed - targets)})"
+    assert targets <= failed <= allowed, (
+        f"{fault}: FAIL {sorted(failed)} but the fault targets {sorted(targets)} (may also {sorted(allowed - targets)})"
+    )
     unexplained = unjudged_without_reason(result)
     assert not unexplained, f"{fault}: requirements not judged and no check says why: {unexplained}"
     must = any(CATALOGUE.get(r).level == "MUST" for r in failed)  # a SHOULD target alone leaves it CERTIFIED
@@ -83,7 +104,9 @@ def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
 )
 def test_clean_reference_is_certified(seed: int, tmp_path: Path) -> None:
     code, result = _certify(tmp_path, "--seed", str(seed))
-    not_passed = {r["id"]: r["verdict"] for r in result["requirements"] if r["verdict"] not in ("PASS", "NOT_APPLICABLE")}
+    not_passed = {
+        r["id"]: r["verdict"] for r in result["requirements"] if r["verdict"] not in ("PASS", "NOT_APPLICABLE")
+    }
     assert not not_passed, f"seed {seed}: {not_passed}"
     assert result["verdict"] == "CERTIFIED" and code == 0
     assert result["seed"] == seed
@@ -108,7 +131,5 @@ def test_every_area_has_two_faults() -> None:
 
 def test_every_api_must_of_1b_is_targeted_by_a_fault() -> None:
     targeted = {rid for fault in FAULTS.values() for rid in fault.targets}
-    untargeted = [
-        r.id for r in CATALOGUE.in_scope("1B") if r.level == "MUST" and r.id not in targeted
-    ]
+    untargeted = [r.id for r in CATALOGUE.in_scope("1B") if r.level == "MUST" and r.id not in targeted]
     assert not untargeted, f"no fault proves these checks can fail: {untargeted}"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_helpers import TODAY, Api  # noqa: E402
+from reference_helpers import TODAY, Api
 
-from conformance.reference import serve  # noqa: E402
+from conformance.reference import serve
 
 
 @pytest.fixture(scope="module")

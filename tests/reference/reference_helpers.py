@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass
-from functools import cache
 from datetime import date
+from functools import cache
 from typing import Any
 
 import httpx
 
-from conformance import identifiers
+from conformance.domain import identifiers
 
 #: The fixed "today" of the test services (a Tuesday; 2008 bank holidays are known).
 TODAY = date(2008, 9, 30)
@@ -101,7 +101,9 @@ class Api:
         assert r.status_code == 201, r.text
         return r.json()
 
-    def note(self, child_id: str, who: Who | None = None, text: str = "Visited; all well.", restricted: bool = False) -> dict[str, Any]:
+    def note(
+        self, child_id: str, who: Who | None = None, text: str = "Visited; all well.", restricted: bool = False
+    ) -> dict[str, Any]:
         client = who.client if who else self.admin
         r = client.post(f"/children/{child_id}/case-notes", json={"text": text, "restricted": restricted})
         assert r.status_code == 201, r.text
@@ -112,11 +114,15 @@ class Api:
         assert r.status_code == 200, r.text
         return r.json()["items"]
 
-    def assessment(self, child_id: str, kind: str = "initial", start: str = "2008-09-01", **extra: Any) -> httpx.Response:
+    def assessment(
+        self, child_id: str, kind: str = "initial", start: str = "2008-09-01", **extra: Any
+    ) -> httpx.Response:
         return self.admin.post(f"/children/{child_id}/assessments", json={"type": kind, "start_date": start, **extra})
 
     def visit(self, assessment_id: str, visit_date: str, seen: bool = True, **extra: Any) -> httpx.Response:
-        return self.admin.post(f"/assessments/{assessment_id}/visits", json={"visit_date": visit_date, "child_seen": seen, **extra})
+        return self.admin.post(
+            f"/assessments/{assessment_id}/visits", json={"visit_date": visit_date, "child_seen": seen, **extra}
+        )
 
     def complete(self, assessment_id: str, **body: Any) -> httpx.Response:
         return self.admin.post(f"/assessments/{assessment_id}/complete", json=body)

@@ -18,20 +18,20 @@ from conformance.reference import FAULTS
 COMMAND = [sys.executable, "-m", "conformance", "serve-reference"]
 
 
-def test_list_faults(capsys) -> None:  # noqa: ANN001
+def test_list_faults(capsys) -> None:
     assert main(["serve-reference", "--list-faults"]) == 0
     out = capsys.readouterr().out
     for fault in FAULTS.values():
         assert fault.name in out and fault.description in out and ", ".join(fault.targets) in out
 
 
-def test_unknown_fault_is_a_usage_error(capsys) -> None:  # noqa: ANN001
+def test_unknown_fault_is_a_usage_error(capsys) -> None:
     assert main(["serve-reference", "--fault", "no-such-fault"]) == 2
     err = capsys.readouterr().err
     assert "no-such-fault" in err and "search-accent-sensitive" in err and "Traceback" not in err
 
 
-def test_port_in_use_is_a_usage_error(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_port_in_use_is_a_usage_error(tmp_path: Path, capsys) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
@@ -53,8 +53,14 @@ def _free_port() -> int:
 def test_serves_about_and_writes_a_private_token(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
-    process = subprocess.Popen([*COMMAND, "--port", str(port), "--fault", "notify-author"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*COMMAND, "--port", str(port), "--fault", "notify-author"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -19,13 +19,18 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis import checks as core_checks  # noqa: E402
 from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
 
-from conformance._resources import spec_path  # noqa: E402
+from conformance.spec.resources import spec_path  # noqa: E402
 
 #: examples per operation and mode; ICS_REFERENCE_CONTRACT_EXAMPLES scales both up for a deeper local run
 _SCALE = int(os.environ.get("ICS_REFERENCE_CONTRACT_EXAMPLES", "0") or 0)
 EXAMPLES = {"positive": _SCALE or 5, "negative": _SCALE or 3}
-CHECKS = [core_checks.not_a_server_error, openapi_checks.status_code_conformance, openapi_checks.content_type_conformance,
-          openapi_checks.response_schema_conformance, openapi_checks.response_headers_conformance]
+CHECKS = [
+    core_checks.not_a_server_error,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.response_headers_conformance,
+]
 NEGATIVE_CHECKS = [*CHECKS, openapi_checks.negative_data_rejection]
 
 SCHEMA = schemathesis.openapi.from_path(spec_path("openapi.yaml"), config=schemathesis.Config())
@@ -54,8 +59,12 @@ def _has_inputs(operation: Any) -> bool:
 
 
 #: (operation, mode): negative cases only where the operation takes some input to violate
-CASES = [(label, mode) for label in sorted(OPERATIONS) for mode in ("positive", "negative")
-         if mode == "positive" or _has_inputs(OPERATIONS[label])]
+CASES = [
+    (label, mode)
+    for label in sorted(OPERATIONS)
+    for mode in ("positive", "negative")
+    if mode == "positive" or _has_inputs(OPERATIONS[label])
+]
 
 
 @pytest.mark.parametrize(("label", "mode"), CASES)
@@ -64,7 +73,13 @@ def test_operation_conforms(label: str, mode: str, service: Any, session: Any) -
     generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
     checks = CHECKS if mode == "positive" else NEGATIVE_CHECKS
 
-    @settings(max_examples=EXAMPLES[mode], deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=not _SCALE)
+    @settings(
+        max_examples=EXAMPLES[mode],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=not _SCALE,
+    )
     @given(case=operation.as_strategy(generation_mode=generation))
     def probe(case: Any) -> None:
         response = case.call(base_url=service.url, session=session, timeout=10)

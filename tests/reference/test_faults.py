@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from reference_helpers import TODAY, Api, unique_name, valid_nhs, valid_upn
 
-from conformance import identifiers
+from conformance.domain import identifiers
 from conformance.reference import FAULTS, serve
 from conformance.reference.rules import wrong_check_letter
 
@@ -28,11 +28,18 @@ def scenario(*faults: str) -> Callable[[Scenario], Scenario]:
             assert fault not in SCENARIOS, fault
             SCENARIOS[fault] = fn
         return fn
+
     return register
 
 
 def _create(api: Api, **fields: Any) -> int:
-    body = {"given_name": "Ann", "family_name": unique_name(), "date_of_birth": "2001-05-06", "gender": "female", **fields}
+    body = {
+        "given_name": "Ann",
+        "family_name": unique_name(),
+        "date_of_birth": "2001-05-06",
+        "gender": "female",
+        **fields,
+    }
     body = {k: v for k, v in body.items() if v is not ...}
     return api.admin.post("/children", json=body).status_code
 
@@ -75,12 +82,16 @@ def _patch(api: Api) -> Any:
 
 def _referral(api: Api, received_on: str = "2008-09-01", source: str = "health") -> Any:
     child = api.child()
-    r = api.admin.post("/referrals", json={"child_id": child["id"], "received_on": received_on, "source": source, "reason": "concern"})
+    r = api.admin.post(
+        "/referrals", json={"child_id": child["id"], "received_on": received_on, "source": source, "reason": "concern"}
+    )
     return r
 
 
 scenario("referral-accepts-future-date")(lambda api: _referral(api, received_on="2008-10-01").status_code)
-scenario("referral-loses-source")(lambda api: api.admin.get(f"/referrals/{_referral(api).json()['id']}").json()["source"])
+scenario("referral-loses-source")(
+    lambda api: api.admin.get(f"/referrals/{_referral(api).json()['id']}").json()["source"]
+)
 
 
 @scenario("allocations-not-listed", "allocation-end-not-recorded")
@@ -90,14 +101,19 @@ def _allocations(api: Api) -> Any:
     api.allocate(child["id"], kept.id)
     gone = api.allocate(child["id"], ended.id, start_date="2008-09-01")
     ended_reply = api.admin.post(f"/allocations/{gone['id']}/end", json={"end_date": "2008-09-29"}).json()
-    listed = [(a["practitioner_id"] == kept.id, a["end_date"]) for a in api.admin.get(f"/children/{child['id']}/allocations").json()["items"]]
+    listed = [
+        (a["practitioner_id"] == kept.id, a["end_date"])
+        for a in api.admin.get(f"/children/{child['id']}/allocations").json()["items"]
+    ]
     api.note(child["id"], author)
     return ended_reply["end_date"], listed, len(api.inbox(kept)), len(api.inbox(ended))
 
 
 @scenario("allocation-unknown-practitioner")
 def _unknown_practitioner(api: Api) -> Any:
-    return api.admin.post(f"/children/{api.child()['id']}/allocations", json={"practitioner_id": "p-nobody"}).status_code
+    return api.admin.post(
+        f"/children/{api.child()['id']}/allocations", json={"practitioner_id": "p-nobody"}
+    ).status_code
 
 
 @scenario("case-notes-newest-first", "restricted-note-visible")
@@ -121,7 +137,9 @@ def _timescales(api: Api) -> Any:
 
 
 scenario("overdue-never")(lambda api: api.assessment(api.child()["id"], "initial", "2008-01-02").json()["overdue"])
-scenario("assessment-accepts-future-start")(lambda api: api.assessment(api.child()["id"], start="2008-10-02").status_code)
+scenario("assessment-accepts-future-start")(
+    lambda api: api.assessment(api.child()["id"], start="2008-10-02").status_code
+)
 
 
 @scenario("gating-allows-second-open")
@@ -159,12 +177,19 @@ scenario("gating-counts-unseen-visits")(lambda api: _gate(api, [("2008-09-12", F
 # -- search ------------------------------------------------------------------------------------
 
 
-@scenario("search-accent-sensitive", "search-case-sensitive", "search-exact-names-only", "search-ignores-aliases",
-          "search-substring-overmatch")
+@scenario(
+    "search-accent-sensitive",
+    "search-case-sensitive",
+    "search-exact-names-only",
+    "search-ignores-aliases",
+    "search-substring-overmatch",
+)
 def _names(api: Api) -> Any:
     family = unique_name("Climb")
     child = api.child(given_name="Zoë", family_name=f"{family}ié-Ward")
-    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": "Kim", "family_name": f"{family}ox", "type": "known_as"})
+    api.admin.post(
+        f"/children/{child['id']}/aliases", json={"given_name": "Kim", "family_name": f"{family}ox", "type": "known_as"}
+    )
     terms = [f"{family}ie", f"{family.upper()}IÉ", family[:6], "ward", f"{family}ox", family[2:]]
     return [api.search_ids(family_name=t) == {child["id"]} for t in terms]
 
@@ -174,8 +199,10 @@ def _dob(api: Api) -> Any:
     family = unique_name()
     born = api.child(family_name=family, date_of_birth="2003-03-03")
     unborn = api.child(family_name=family, date_of_birth=..., expected_date_of_birth="2008-12-12")
-    return [api.search_ids(family_name=family, date_of_birth=d) == {c["id"]} for d, c in
-            (("2003-03-03", born), ("2008-12-12", unborn))]
+    return [
+        api.search_ids(family_name=family, date_of_birth=d) == {c["id"]}
+        for d, c in (("2003-03-03", born), ("2008-12-12", unborn))
+    ]
 
 
 @scenario("search-postcode-exact")
@@ -203,7 +230,9 @@ def _deceased(api: Api) -> Any:
 def _paging(api: Api) -> Any:
     family = unique_name("Pg")
     ids = [api.child(family_name=family)["id"] for _ in range(5)]
-    pages = [[ids.index(c["id"]) for c in api.search(family_name=family, page=p, page_size=2)["items"]] for p in (1, 2, 3)]
+    pages = [
+        [ids.index(c["id"]) for c in api.search(family_name=family, page=p, page_size=2)["items"]] for p in (1, 2, 3)
+    ]
     return pages
 
 
@@ -217,8 +246,14 @@ def _shielded(api: Api) -> Any:
 # -- notifications -------------------------------------------------------------------------------
 
 
-@scenario("notify-missing-co-allocated", "notify-author", "notify-ended-allocation", "notify-unrelated",
-          "notify-duplicate", "notify-delayed")
+@scenario(
+    "notify-missing-co-allocated",
+    "notify-author",
+    "notify-ended-allocation",
+    "notify-unrelated",
+    "notify-duplicate",
+    "notify-delayed",
+)
 def _notify(api: Api) -> Any:
     author, b, c, ended, outsider = (api.practitioner() for _ in range(5))
     child = api.child()
@@ -247,14 +282,16 @@ def _alert_content(api: Api) -> Any:
 
 scenario("auth-ignored")(lambda api: api.anon.get("/practitioners/me").status_code)
 scenario("auth-accepts-any-token")(
-    lambda api: api.anon.get("/practitioners/me", headers={"Authorization": "Bearer made-up-token"}).status_code)
+    lambda api: api.anon.get("/practitioners/me", headers={"Authorization": "Bearer made-up-token"}).status_code
+)
 scenario("rights-ignored")(lambda api: _create_as(api, "read_only"))
 
 
 def _create_as(api: Api, role: str) -> int:
     who = api.practitioner(role)
-    return who.client.post("/children", json={"given_name": "A", "family_name": "Bee", "gender": "male",
-                                               "date_of_birth": "2000-01-01"}).status_code
+    return who.client.post(
+        "/children", json={"given_name": "A", "family_name": "Bee", "gender": "male", "date_of_birth": "2000-01-01"}
+    ).status_code
 
 
 @scenario("audit-misses-views")
@@ -267,13 +304,23 @@ def _audit(api: Api) -> Any:
 # -- export -------------------------------------------------------------------------------------------
 
 
-@scenario("export-drops-aliases", "export-bad-manifest-count", "export-bad-hash", "export-bad-date-format",
-          "export-duplicate-ids", "export-orphan-case-notes", "export-shifts-visit-dates", "export-bad-check-digits",
-          "export-unavailable")
+@scenario(
+    "export-drops-aliases",
+    "export-bad-manifest-count",
+    "export-bad-hash",
+    "export-bad-date-format",
+    "export-duplicate-ids",
+    "export-orphan-case-notes",
+    "export-shifts-visit-dates",
+    "export-bad-check-digits",
+    "export-unavailable",
+)
 def _export(api: Api) -> Any:
     upn = valid_upn()
     child = api.child(upn=upn, date_of_birth="2002-02-02")
-    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": "Bo", "family_name": "Peep", "type": "alias"})
+    api.admin.post(
+        f"/children/{child['id']}/aliases", json={"given_name": "Bo", "family_name": "Peep", "type": "alias"}
+    )
     api.note(child["id"])
     asmt = api.assessment(child["id"], start="2008-09-01").json()
     api.visit(asmt["id"], "2008-09-03")

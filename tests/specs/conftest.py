@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance._resources import spec_path
+from conformance.spec.resources import spec_path
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.capabilities import CapabilityStatement, applies, from_about, load_capabilities, merge
-from conformance.catalogue import load_catalogue
 from conformance.errors import UsageError
+from conformance.spec.capabilities import CapabilityStatement, applies, from_about, load_capabilities, merge
+from conformance.spec.catalogue import load_catalogue
 
 FULL = {
     "unborn_children": True,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalogue import (
+from conformance.errors import UsageError
+from conformance.spec.catalogue import (
     AREAS,
     PHASES,
     Catalogue,
@@ -17,7 +18,6 @@ from conformance.catalogue import (
     phase_includes,
     spec_digest,
 )
-from conformance.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 _ROW = re.compile(r"^\|\s*(ICS-[0-9A-Z-]+)\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|\s*([\w_]*)\s*\|")
@@ -129,7 +129,7 @@ def test_default_load_is_cached() -> None:
 
 
 def test_spec_digest(tmp_path: Path) -> None:
-    from conformance._resources import specs_dir
+    from conformance.spec.resources import specs_dir
 
     digest = spec_digest()
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
@@ -144,7 +144,7 @@ def test_spec_digest(tmp_path: Path) -> None:
 
 def test_spec_digest_matches_bundle_fallback() -> None:
     """bundle.py computes the same digest while catalogue.py is absent; the two must agree."""
-    bundle = pytest.importorskip("conformance.bundle")
+    bundle = pytest.importorskip("conformance.certificate.bundle")
     fallback = getattr(bundle, "_fallback_spec_digest", None)
     if fallback is None:
         pytest.skip("bundle has no fallback any more")

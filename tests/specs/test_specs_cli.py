@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalogue import load_catalogue, spec_digest
 from conformance.cli import main
+from conformance.spec.catalogue import load_catalogue, spec_digest
 
 CATALOGUE = load_catalogue()
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,18 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert len(data) == len(CATALOGUE) >= 40
     for item in data:
-        assert {"id", "title", "statement", "level", "phase", "area", "channel", "rationale", "source", "capability"} <= set(item)
+        assert {
+            "id",
+            "title",
+            "statement",
+            "level",
+            "phase",
+            "area",
+            "channel",
+            "rationale",
+            "source",
+            "capability",
+        } <= set(item)
 
 
 @pytest.mark.parametrize(("phase", "phases"), [("1A", {"1A"}), ("1B", {"1A", "1B"}), ("1C", {"1A", "1B", "1C"})])

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalogue import load_catalogue
 from conformance.errors import SpecError
+from conformance.spec.catalogue import load_catalogue
 
 Edit = Callable[..., Path]
+
 
 def _missing_field(edit: Edit) -> Path:
     return edit("1A", "    rationale: Pre-birth assessments start before a child has a date of birth.\n", "")
@@ -45,7 +46,7 @@ def _duplicate_across_files(edit: Edit) -> Path:
 
 
 def _bad_level(edit: Edit) -> Path:
-    return _replace_after(edit, "1B", "ICS-1B-SRCH-003", "level: MUST", "level: \"MUSTN'T\"")
+    return _replace_after(edit, "1B", "ICS-1B-SRCH-003", "level: MUST", 'level: "MUSTN\'T"')
 
 
 def _bad_area_code(edit: Edit) -> Path:
@@ -91,17 +92,51 @@ def _replace_after(edit: Edit, phase: str, rid: str, old: str, new: str) -> Path
 CASES: list[tuple[str, Callable[[Edit], Path], tuple[str, ...]]] = [
     ("missing-field", _missing_field, ("phase-1A.yaml", "requirement ICS-1A-REC-006", "field 'rationale'", "missing")),
     ("missing-id", _missing_id, ("phase-1A.yaml", "requirement #1 (no id)", "field 'id'", "missing")),
-    ("unknown-phase-field", _unknown_phase_field, ("phase-1B.yaml", "requirement ICS-1B-GATE-001", "field 'phase'", "1D")),
+    (
+        "unknown-phase-field",
+        _unknown_phase_field,
+        ("phase-1B.yaml", "requirement ICS-1B-GATE-001", "field 'phase'", "1D"),
+    ),
     ("unknown-phase-file", _unknown_phase_file, ("phase-1D.yaml", "unknown phase '1D'")),
-    ("duplicate-in-file", _duplicate_in_file, ("phase-1B.yaml", "requirement ICS-1B-SRCH-001", "field 'id'", "duplicate")),
-    ("duplicate-across-files", _duplicate_across_files, ("phase-1C.yaml", "requirement ICS-1B-SRCH-001", "field 'id': duplicate ID", "phase-1B.yaml")),
-    ("bad-level", _bad_level, ("phase-1B.yaml", "requirement ICS-1B-SRCH-003", "field 'level'", "MUSTN'T", "is not one of ['MUST', 'SHOULD', 'MAY']")),
+    (
+        "duplicate-in-file",
+        _duplicate_in_file,
+        ("phase-1B.yaml", "requirement ICS-1B-SRCH-001", "field 'id'", "duplicate"),
+    ),
+    (
+        "duplicate-across-files",
+        _duplicate_across_files,
+        ("phase-1C.yaml", "requirement ICS-1B-SRCH-001", "field 'id': duplicate ID", "phase-1B.yaml"),
+    ),
+    (
+        "bad-level",
+        _bad_level,
+        (
+            "phase-1B.yaml",
+            "requirement ICS-1B-SRCH-003",
+            "field 'level'",
+            "MUSTN'T",
+            "is not one of ['MUST', 'SHOULD', 'MAY']",
+        ),
+    ),
     ("bad-area", _bad_area_code, ("phase-1B.yaml", "requirement ICS-1B-GATE-002", "field 'area'", "GATE")),
-    ("unknown-area-code", _unknown_area_code_in_id, ("phase-1A.yaml", "requirement ICS-1A-XYZ-002", "field 'id'", "does not match")),
+    (
+        "unknown-area-code",
+        _unknown_area_code_in_id,
+        ("phase-1A.yaml", "requirement ICS-1A-XYZ-002", "field 'id'", "does not match"),
+    ),
     ("id-phase-mismatch", _id_phase_mismatch, ("phase-1A.yaml", "requirement ICS-1B-REF-002", "field 'id'", "1A")),
     ("yaml-syntax", _yaml_syntax, ("phase-1A.yaml", "YAML syntax error", "line")),
-    ("unknown-capability", _unknown_capability, ("phase-1C.yaml", "requirement ICS-1C-SEEN-001", "field 'capability'", "seen_on_tuesdays")),
-    ("unknown-field", _unknown_field, ("phase-1A.yaml", "requirement ICS-1A-REF-001", "field 'levle'", "unknown field")),
+    (
+        "unknown-capability",
+        _unknown_capability,
+        ("phase-1C.yaml", "requirement ICS-1C-SEEN-001", "field 'capability'", "seen_on_tuesdays"),
+    ),
+    (
+        "unknown-field",
+        _unknown_field,
+        ("phase-1A.yaml", "requirement ICS-1A-REF-001", "field 'levle'", "unknown field"),
+    ),
     ("duplicate-key", _duplicate_key, ("phase-1A.yaml", "duplicate key 'level'", "line")),
 ]
 
@@ -134,7 +169,9 @@ def test_specs_check_subprocess_no_traceback(edit: Edit) -> None:
     directory = _bad_level(edit)
     proc = subprocess.run(
         [sys.executable, "-m", "conformance", "specs", "check", str(directory)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -164,7 +201,7 @@ def test_many_errors_capped(edit: Edit) -> None:
 
 
 def test_retired_not_after_phase(edit: Edit) -> None:
-    directory = _replace_after(edit, "1B", "ICS-1B-SRCH-004", "level: MUST", "level: MUST\n    retired: \"1A\"")
+    directory = _replace_after(edit, "1B", "ICS-1B-SRCH-004", "level: MUST", 'level: MUST\n    retired: "1A"')
     with pytest.raises(SpecError, match=r"requirement ICS-1B-SRCH-004: field 'retired'"):
         load_catalogue(directory)
 

@@ -39,8 +39,20 @@ CATCHES: dict[str, set[str]] = {
 def run_checks(tmp_path: Path, faults: tuple[str, ...] = ()) -> dict[str, tuple[str, frozenset[str], str]]:
     """Run the module against the built-in reference with ``faults``: (outcome, blamed IDs, message) per check."""
     junit = tmp_path / "junit.xml"
-    command = [sys.executable, "-m", "pytest", str(SUITES / MODULE), "--ics-phase", "1B", "-n", "0",
-               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITES / MODULE),
+        "--ics-phase",
+        "1B",
+        "-n",
+        "0",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+    ]
     for fault in faults:
         command += ["--ics-reference-fault", fault]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)

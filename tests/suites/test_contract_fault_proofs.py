@@ -18,7 +18,9 @@ import pytest
 
 def _shared() -> object:
     """The subprocess runner and assertions of ``test_gating_fault_proofs.py`` (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("_ics_gating_fault_proofs", Path(__file__).with_name("test_gating_fault_proofs.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_ics_gating_fault_proofs", Path(__file__).with_name("test_gating_fault_proofs.py")
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up here

@@ -21,7 +21,10 @@ class _Config:
 def test_waivers_from_env_and_ini(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(contract.WAIVE_ENV, "response_headers_conformance, error_body_has_code")
     assert contract.waived_checks(_Config(["negative_data_rejection"])) == {
-        "response_headers_conformance", "error_body_has_code", "negative_data_rejection"}
+        "response_headers_conformance",
+        "error_body_has_code",
+        "negative_data_rejection",
+    }
 
 
 def test_waiver_ini_is_registered_by_the_plugin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,9 +56,11 @@ def test_examples_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reproduction_is_redacted() -> None:
-    text = ("Reproduce with:\n\n    curl -X GET -H 'Authorization: Bearer s3cr3t-token-value' "
-            "-H 'Content-Type: application/json' http://127.0.0.1:8000/children/0?token=abc\n"
-            "echoed s3cr3t-token-value")
+    text = (
+        "Reproduce with:\n\n    curl -X GET -H 'Authorization: Bearer s3cr3t-token-value' "
+        "-H 'Content-Type: application/json' http://127.0.0.1:8000/children/0?token=abc\n"
+        "echoed s3cr3t-token-value"
+    )
     out = contract._redact(text, ["s3cr3t-token-value"], builtin_reference=True)
     assert "s3cr3t" not in out and "Authorization" not in out and "token=abc" not in out
     assert "curl -X GET -H 'Content-Type: application/json' http://127.0.0.1:8000/children/0" in out

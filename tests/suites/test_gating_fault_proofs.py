@@ -22,7 +22,13 @@ import pytest
 import conformance.suites
 
 SUITES = Path(conformance.suites.__file__).resolve().parent
-MODULES = ("test_gating.py", "test_gating_stateful.py", "test_timescales.py", "test_assessments.py", "test_referrals.py")
+MODULES = (
+    "test_gating.py",
+    "test_gating_stateful.py",
+    "test_timescales.py",
+    "test_assessments.py",
+    "test_referrals.py",
+)
 IDS = re.compile(r"ICS-[0-9A-Z]+-[A-Z]+-\d{3}")
 
 NO_VISIT = "test_completion_refused_without_any_visit"
@@ -45,8 +51,27 @@ VISITS = "test_visits_listed_on_the_assessment"
 REFERRAL = "test_referral_recorded_and_read_back"
 REFERRAL_FUTURE = "test_referral_received_in_future_refused"
 
-ALL_CHECKS = {NO_VISIT, SEEN_OK, UNSEEN, BEFORE_START, AFTER_COMPLETION, FUTURE, STATE, MODEL, INITIAL, CORE, HOLIDAYS,
-              OVERDUE, STARTED, FUTURE_START, BEFORE_REFERRAL, ONE_OPEN, VISITS, REFERRAL, REFERRAL_FUTURE}
+ALL_CHECKS = {
+    NO_VISIT,
+    SEEN_OK,
+    UNSEEN,
+    BEFORE_START,
+    AFTER_COMPLETION,
+    FUTURE,
+    STATE,
+    MODEL,
+    INITIAL,
+    CORE,
+    HOLIDAYS,
+    OVERDUE,
+    STARTED,
+    FUTURE_START,
+    BEFORE_REFERRAL,
+    ONE_OPEN,
+    VISITS,
+    REFERRAL,
+    REFERRAL_FUTURE,
+}
 REFUSALS = {NO_VISIT, UNSEEN, BEFORE_START, AFTER_COMPLETION, FUTURE, STATE, MODEL}
 
 #: fault -> the checks that must catch it (the requirements are the registry's targets)
@@ -89,16 +114,31 @@ class Outcome:
     message: str
 
 
-def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> dict[str, Outcome]:
+def run_checks(
+    tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+) -> dict[str, Outcome]:
     """Run ``modules`` against the built-in reference with ``faults``; outcome per check (by function name)."""
     junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}-{'-'.join(extra)}.xml"
-    command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
-               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(str(SUITES / m) for m in modules),
+        "--ics-phase",
+        "1B",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+        *extra,
+    ]
     for fault in faults:
         command += ["--ics-reference-fault", fault]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     if not junit.exists():
-        pytest.fail(f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     outcomes: dict[str, Outcome] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "").split("[", 1)[0]
@@ -111,7 +151,10 @@ def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...]
                 break
         blamed = frozenset()
         if outcome == "failed":
-            heads = re.findall(r"RequirementFailure\w*: \[(ICS-[^\]]+)\]", message) or re.findall(r"\[(ICS-[^\]]+)\]", message)[:1]
+            heads = (
+                re.findall(r"RequirementFailure\w*: \[(ICS-[^\]]+)\]", message)
+                or re.findall(r"\[(ICS-[^\]]+)\]", message)[:1]
+            )
             blamed = frozenset(i for head in heads for i in IDS.findall(head))
         outcomes[name] = Outcome(outcome, blamed, message.strip()[:2000])
     if not outcomes:
@@ -127,16 +170,24 @@ def fault_targets(fault: str) -> set[str]:
     return set(entry["targets"] if isinstance(entry, dict) else entry.targets)
 
 
-def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str], optional: set[str] = frozenset()) -> None:
+def assert_fault_caught(
+    outcomes: dict[str, Outcome], catchers: set[str], targets: set[str], optional: set[str] = frozenset()
+) -> None:
     """The catchers (and maybe ``optional``) FAIL blaming only targeted requirements; nothing else fails or errors."""
-    report = "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items()))
+    report = "\n".join(
+        f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items())
+    )
     errors = [n for n, o in outcomes.items() if o.outcome == "error"]
     assert not errors, f"checks crashed (ERROR):\n{report}"
     failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
-    assert catchers <= failed <= catchers | optional, f"expected exactly {sorted(catchers)} (and maybe {sorted(optional)}) to fail:\n{report}"
+    assert catchers <= failed <= catchers | optional, (
+        f"expected exactly {sorted(catchers)} (and maybe {sorted(optional)}) to fail:\n{report}"
+    )
     for name in failed:
         blamed = outcomes[name].requirements
-        assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+        assert blamed and blamed <= targets, (
+            f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+        )
 
 
 def test_clean_reference_passes_every_check(tmp_path: Path) -> None:
@@ -148,7 +199,9 @@ def test_clean_reference_passes_every_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_fault_is_caught(fault: str, tmp_path: Path) -> None:
-    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault), MAY_CATCH.get(fault, set()))
+    assert_fault_caught(
+        run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault), MAY_CATCH.get(fault, set())
+    )
 
 
 @pytest.mark.parametrize("fault", sorted(MAY_CATCH))
@@ -161,7 +214,9 @@ def test_model_finds_narrow_fault_on_some_seed(fault: str, tmp_path: Path) -> No
         model = outcomes[MODEL]
         assert model.outcome in ("passed", "failed"), f"seed {seed}: {model}"
         if model.outcome == "failed":
-            assert model.requirements and model.requirements <= targets, f"seed {seed}: blamed {sorted(model.requirements)}: {model.message}"
+            assert model.requirements and model.requirements <= targets, (
+                f"seed {seed}: blamed {sorted(model.requirements)}: {model.message}"
+            )
             return
         seen.append(f"seed {seed}: passed")
     pytest.fail(f"the gating model never found {fault}: {seen}")

@@ -58,19 +58,39 @@ class Outcome:
 
 
 def run_checks(
-    tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = (), profile: str = PROFILE, seed: int | None = None
+    tmp_path: Path,
+    modules: tuple[str, ...],
+    faults: tuple[str, ...] = (),
+    profile: str = PROFILE,
+    seed: int | None = None,
 ) -> dict[str, Outcome]:
     """Run ``modules`` against the built-in reference with ``faults``; outcome per check."""
     junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}.xml"
-    command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
-               "--ics-profile", profile, "-n", "0", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(str(SUITES / m) for m in modules),
+        "--ics-phase",
+        "1B",
+        "--ics-profile",
+        profile,
+        "-n",
+        "0",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+    ]
     for fault in faults:
         command += ["--ics-reference-fault", fault]
     if seed is not None:
         command += ["--ics-seed", str(seed)]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     if not junit.exists():
-        pytest.fail(f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     outcomes: dict[str, Outcome] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "").split("[", 1)[0]
@@ -91,14 +111,18 @@ def run_checks(
 
 def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
     """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
-    report = "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:300]}" for n, o in sorted(outcomes.items()))
+    report = "\n".join(
+        f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:300]}" for n, o in sorted(outcomes.items())
+    )
     errors = [n for n, o in outcomes.items() if o.outcome == "error"]
     assert not errors, f"checks crashed (ERROR):\n{report}"
     failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
     assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report}"
     for name in failed:
         blamed = outcomes[name].requirements
-        assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+        assert blamed and blamed <= targets, (
+            f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report}"
+        )
 
 
 @pytest.mark.parametrize("profile", ["quick", pytest.param("certification", marks=pytest.mark.slow)])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 
-def _load_runner():  # noqa: ANN202 - the sibling module, importable whatever pytest's import mode
+def _load_runner():
     name = "_ics_search_fault_runner"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_search_faults.py"))
@@ -56,4 +56,6 @@ def test_clean_reference_passes_every_records_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_records_fault_is_caught(fault: str, tmp_path: Path) -> None:
-    runner.assert_fault_caught(runner.run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], runner.fault_targets(fault))
+    runner.assert_fault_caught(
+        runner.run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], runner.fault_targets(fault)
+    )

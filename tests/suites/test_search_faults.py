@@ -72,13 +72,26 @@ class Outcome:
 def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...] = ()) -> dict[str, Outcome]:
     """Run ``modules`` against the built-in reference with ``faults``; outcome per check."""
     junit = tmp_path / f"junit-{'-'.join(faults) or 'clean'}.xml"
-    command = [sys.executable, "-m", "pytest", *(str(SUITES / m) for m in modules), "--ics-phase", "1B",
-               "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *_UNUSED_PLUGINS]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(str(SUITES / m) for m in modules),
+        "--ics-phase",
+        "1B",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+        *_UNUSED_PLUGINS,
+    ]
     for fault in faults:
         command += ["--ics-reference-fault", fault]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     if not junit.exists():
-        pytest.fail(f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"the suite run wrote no JUnit XML (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     outcomes: dict[str, Outcome] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "").split("[", 1)[0]
@@ -107,7 +120,9 @@ def fault_targets(fault: str) -> set[str]:
 
 
 def report(outcomes: dict[str, Outcome]) -> str:
-    return "\n".join(f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items()))
+    return "\n".join(
+        f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:400]}" for n, o in sorted(outcomes.items())
+    )
 
 
 def assert_clean(outcomes: dict[str, Outcome], expected: set[str]) -> None:
@@ -125,7 +140,9 @@ def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], target
     assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report(outcomes)}"
     for name in failed:
         blamed = outcomes[name].requirements
-        assert blamed and blamed <= targets, f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report(outcomes)}"
+        assert blamed and blamed <= targets, (
+            f"{name} blamed {sorted(blamed)}; the fault targets {sorted(targets)}:\n{report(outcomes)}"
+        )
 
 
 def test_clean_reference_passes_every_search_check(tmp_path: Path) -> None:

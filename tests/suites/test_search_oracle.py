@@ -13,22 +13,24 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import identifiers
-from conformance.names import name_matches, normalise
-from conformance.oracle_search import (
-    KnownChild,
-    NameRecord,
-    SearchOracle,
-    cross_record_matches,
-    is_whole,
+from conformance.checking.search_oracle import (
     name_token,
     random_postcode,
-    raw_equivalent,
     spaced_nhs_number,
     valid_nhs_number,
     valid_upn,
     wrong_check_letter_upn,
     wrong_modulus_nhs_number,
+)
+from conformance.domain import identifiers
+from conformance.domain.names import name_matches, normalise
+from conformance.domain.search import (
+    KnownChild,
+    NameRecord,
+    SearchOracle,
+    cross_record_matches,
+    is_whole,
+    raw_equivalent,
 )
 from conformance.suites.test_search_stateful import ACCENTED, TRANSFORMS, derive, hostile_names, infix
 

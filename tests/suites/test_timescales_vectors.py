@@ -1,7 +1,7 @@
 """The timescale checks' expected due dates: hand-checked literals agree with ``workingdays``.
 
 ``conformance/suites/test_timescales.py`` judges targets against
-:func:`conformance.workingdays.due_date`; its tables also carry literals worked out by hand
+:func:`conformance.domain.workingdays.due_date`; its tables also carry literals worked out by hand
 from the published England and Wales bank holidays. If either drifts (a ``holidays``
 release, a change to the working-day rule), this fails before any target is blamed.
 """
@@ -12,12 +12,20 @@ from datetime import date
 
 import pytest
 
+from conformance.domain.workingdays import due_date, is_bank_holiday
 from conformance.suites.test_timescales import ACROSS_HOLIDAYS, ALL_VECTORS, CORE_PLAIN, INITIAL_PLAIN
-from conformance.workingdays import due_date, is_bank_holiday
 
 EASTER_AND_CHRISTMAS = (
-    date(2007, 4, 6), date(2007, 4, 9), date(2007, 12, 25), date(2007, 12, 26),
-    date(2008, 1, 1), date(2008, 3, 21), date(2008, 3, 24), date(2008, 12, 25), date(2008, 12, 26), date(2009, 1, 1),
+    date(2007, 4, 6),
+    date(2007, 4, 9),
+    date(2007, 12, 25),
+    date(2007, 12, 26),
+    date(2008, 1, 1),
+    date(2008, 3, 21),
+    date(2008, 3, 24),
+    date(2008, 12, 25),
+    date(2008, 12, 26),
+    date(2009, 1, 1),
 )
 
 
@@ -30,7 +38,10 @@ def test_plain_windows_hold_no_bank_holiday() -> None:
     """TIME-001/002 vectors must not depend on holidays, so a holiday fault cannot fail them."""
     for _kind, start, literal in INITIAL_PLAIN + CORE_PLAIN:
         days = (literal - start).days
-        assert not any(is_bank_holiday(date.fromordinal(start.toordinal() + i)) for i in range(days + 1)), (start, literal)
+        assert not any(is_bank_holiday(date.fromordinal(start.toordinal() + i)) for i in range(days + 1)), (
+            start,
+            literal,
+        )
 
 
 def test_holiday_vectors_cross_easter_and_christmas_of_2007_and_2008() -> None:

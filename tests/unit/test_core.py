@@ -4,10 +4,10 @@ from datetime import date
 
 import pytest
 
-from conformance.identifiers import is_valid_nhs_number, is_valid_upn, nhs_check_digit, upn_check_letter
-from conformance.names import name_matches, normalise, normalise_postcode
-from conformance.verdicts import PhaseVerdict, Verdict, phase_verdict, requirement_verdict
-from conformance.workingdays import add_working_days, due_date, is_working_day
+from conformance.domain.identifiers import is_valid_nhs_number, is_valid_upn, nhs_check_digit, upn_check_letter
+from conformance.domain.names import name_matches, normalise, normalise_postcode
+from conformance.domain.workingdays import add_working_days, due_date, is_working_day
+from conformance.results.verdicts import PhaseVerdict, Verdict, phase_verdict, requirement_verdict
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from conformance.result import CheckResult
-from conformance.verdicts import Verdict
+from conformance.results.result import CheckResult
+from conformance.results.verdicts import Verdict
 
 
 def test_narrowed_failure_contributes_fail_pass_or_nothing() -> None:
     check = CheckResult(
-        id="t", requirements=("A", "B", "C"), kind="scenario", verdict=Verdict.FAIL,
-        failed_requirements=("A",), passed_requirements=("B",),
+        id="t",
+        requirements=("A", "B", "C"),
+        kind="scenario",
+        verdict=Verdict.FAIL,
+        failed_requirements=("A",),
+        passed_requirements=("B",),
     )
     assert [check.verdict_for(r) for r in ("A", "B", "C", "D")] == [Verdict.FAIL, Verdict.PASS, None, None]
     again = CheckResult.from_json(check.to_json())
@@ -17,5 +21,7 @@ def test_narrowed_failure_contributes_fail_pass_or_nothing() -> None:
 
 
 def test_unnarrowed_failure_fails_everything_it_names() -> None:
-    check = CheckResult(id="t", requirements=("A", "B"), kind="scenario", verdict=Verdict.FAIL, passed_requirements=("B",))
+    check = CheckResult(
+        id="t", requirements=("A", "B"), kind="scenario", verdict=Verdict.FAIL, passed_requirements=("B",)
+    )
     assert check.verdict_for("A") is check.verdict_for("B") is Verdict.FAIL  # passed only refines a narrowed FAIL

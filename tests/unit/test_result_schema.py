@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jsonschema
 
-from conformance._resources import spec_path
-from conformance.result import CheckResult, build_result, result_problems
-from conformance.verdicts import Verdict
+from conformance.results.result import CheckResult, build_result, result_problems
+from conformance.results.verdicts import Verdict
+from conformance.spec.resources import spec_path
 
 
 def _result() -> dict:
-    check = CheckResult(id="t::x", requirements=("ICS-1B-SRCH-001",), kind="scenario", verdict=Verdict.FAIL, message="no match")
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    return build_result(phase="1B", channels=["api"], checks=[check], target={"url": "http://127.0.0.1:1", "builtin_reference": True,
-                        "faults": [], "about": {}, "export": None}, capabilities={}, profile="quick", seed=1, run_id="r1",
-                        started_at=now, finished_at=now, command="pytest", errors=[])
+    check = CheckResult(
+        id="t::x", requirements=("ICS-1B-SRCH-001",), kind="scenario", verdict=Verdict.FAIL, message="no match"
+    )
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    return build_result(
+        phase="1B",
+        channels=["api"],
+        checks=[check],
+        target={"url": "http://127.0.0.1:1", "builtin_reference": True, "faults": [], "about": {}, "export": None},
+        capabilities={},
+        profile="quick",
+        seed=1,
+        run_id="r1",
+        started_at=now,
+        finished_at=now,
+        command="pytest",
+        errors=[],
+    )
 
 
 def test_schema_is_valid_draft_2020_12() -> None:

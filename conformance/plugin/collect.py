@@ -31,16 +31,16 @@ import shlex
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.checks import NOT_APPLICABLE_PREFIX, RequirementFailure
-from conformance.result import CheckResult, build_result, write_result
-from conformance.verdicts import Verdict
-from conformance.world import CONTEXT_KEY, EVIDENCE_KEY
+from conformance.checking.checks import NOT_APPLICABLE_PREFIX, RequirementFailure
+from conformance.checking.world import CONTEXT_KEY, EVIDENCE_KEY
+from conformance.results.result import CheckResult, build_result, write_result
+from conformance.results.verdicts import Verdict
 
 #: The run's result document (``result.json`` content), once built.
 RESULT_KEY = pytest.StashKey[dict[str, Any]]()
@@ -77,7 +77,7 @@ class Invocation:
 
 def register_markers(config: pytest.Config) -> None:
     """Register the area and kind markers so ``--strict-markers`` accepts them."""
-    from conformance.catalogue import AREAS
+    from conformance.spec.catalogue import AREAS
 
     for area in sorted(set(AREAS.values())):
         config.addinivalue_line("markers", f"{area}: ICS checks of the '{area}' area (added by ics-conformance)")
@@ -149,7 +149,9 @@ def classify(exc: BaseException, when: str, requirements: tuple[str, ...]) -> tu
     if _is_flaky(exc):
         return Verdict.ERROR, (), "the target gave unreliable results (Hypothesis: Flaky): " + _text(exc)
     leaves = _leaves(exc)
-    failures = [e for e in leaves if isinstance(e, RequirementFailure) or (when == "call" and isinstance(e, AssertionError))]
+    failures = [
+        e for e in leaves if isinstance(e, RequirementFailure) or (when == "call" and isinstance(e, AssertionError))
+    ]
     if not failures:
         texts = [_text(e) for e in leaves]
         prefix = "" if when == "call" else f"error in {when}: "
@@ -237,7 +239,7 @@ class VerdictCollector:
         self.started: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
         self.deselected_out_of_phase = 0
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._catalogue: Any = None
 
     # -- helpers ------------------------------------------------------------------------
@@ -248,7 +250,7 @@ class VerdictCollector:
     @property
     def catalogue(self) -> Any:
         if self._catalogue is None:
-            from conformance.catalogue import load_catalogue
+            from conformance.spec.catalogue import load_catalogue
 
             self._catalogue = load_catalogue()
         return self._catalogue
@@ -257,7 +259,7 @@ class VerdictCollector:
         context = self.config.stash.get(CONTEXT_KEY, None)
         if context is not None:
             return context.phase
-        from conformance.plugin import _option
+        from conformance.plugin.options import option as _option
 
         return _option(self.config, "ics_phase") or "1B"
 
@@ -292,9 +294,10 @@ class VerdictCollector:
             )
 
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, which reads the markers added here
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         phase = self.phase()
-        from conformance.catalogue import phase_includes
 
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
@@ -350,7 +353,9 @@ class VerdictCollector:
             )
         return report
 
-    def _judge_phase(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: _CheckState) -> None:
+    def _judge_phase(
+        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: _CheckState
+    ) -> None:
         when = report.when
         if hasattr(report, "wasxfail"):
             state.settle(Verdict.ERROR, (), "xfail is not used by conformance checks")
@@ -358,7 +363,7 @@ class VerdictCollector:
         if report.skipped:
             reason = self._skip_reason(call, report)
             if reason.startswith(NOT_APPLICABLE_PREFIX):
-                state.settle(Verdict.NOT_APPLICABLE, (), reason[len(NOT_APPLICABLE_PREFIX):])
+                state.settle(Verdict.NOT_APPLICABLE, (), reason[len(NOT_APPLICABLE_PREFIX) :])
             else:
                 state.settle(Verdict.SKIPPED, (), reason)
             return
@@ -409,7 +414,9 @@ class VerdictCollector:
 
     def _finish(self, item: pytest.Item, state: _CheckState) -> dict[str, Any]:
         verdict = state.verdict or Verdict.ERROR
-        messages = state.messages if state.verdict is not None else [*state.messages, "the check did not run to completion"]
+        messages = (
+            state.messages if state.verdict is not None else [*state.messages, "the check did not run to completion"]
+        )
         message = self._scrub(_clip("\n\n".join(messages))) if messages else None
         failed = state.failed if verdict is Verdict.FAIL else ()
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
@@ -420,7 +427,9 @@ class VerdictCollector:
             kind=state.kind,
             verdict=verdict,
             failed_requirements=failed if set(failed) != set(state.requirements) else (),
-            passed_requirements=state.passed if verdict is Verdict.FAIL and set(failed) != set(state.requirements) else (),
+            passed_requirements=state.passed
+            if verdict is Verdict.FAIL and set(failed) != set(state.requirements)
+            else (),
             message=message,
             duration=round(state.duration, 3),
             reproduce=None,
@@ -441,7 +450,10 @@ class VerdictCollector:
         if report.when == "setup":
             for name, value in report.user_properties:
                 if name == "ics_requirements":
-                    self.started[report.nodeid] = {"requirements": tuple(str(value).split()), "duration": report.duration}
+                    self.started[report.nodeid] = {
+                        "requirements": tuple(str(value).split()),
+                        "duration": report.duration,
+                    }
         if isinstance(data, dict):
             check = self._to_check(data)
             self.results[check.id] = check
@@ -505,9 +517,11 @@ class VerdictCollector:
             )
         checks = sorted(self.results.values(), key=lambda c: c.id)
         channels = [] if context.export_only else ["api"]
-        from conformance.plugin import _option
+        from conformance.plugin.options import option as _option
 
-        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or _option(self.config, "ics_export"):
+        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or _option(
+            self.config, "ics_export"
+        ):
             channels.append("export")
         errors = list(self.collection_errors)
         if session.shouldfail or session.shouldstop:
@@ -522,7 +536,7 @@ class VerdictCollector:
             seed=context.seed,
             run_id=context.run_id,
             started_at=self.started_at,
-            finished_at=datetime.now(timezone.utc),
+            finished_at=datetime.now(UTC),
             command=self.invocation().command,
             errors=[self._scrub(e) for e in errors],
         )
@@ -548,9 +562,8 @@ class VerdictCollector:
 
 def pytest_invocation(config: pytest.Config) -> Invocation:
     """The invocation of a plain ``pytest`` run (what to type to re-run a check)."""
-    from conformance.redaction import Redactor
-
-    from conformance.plugin import _option
+    from conformance.certificate.redaction import Redactor
+    from conformance.plugin.options import option as _option
 
     context = config.stash.get(CONTEXT_KEY, None)
     args: list[str] = []
@@ -569,22 +582,21 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
             args += ["--ics-seed", str(context.seed)]
     raw = " ".join(shlex.quote(str(a)) for a in config.invocation_params.args)
     command = Redactor("none").text(f"pytest {raw}".strip())
-    from conformance.plugin import _explicit_paths
+    from conformance.plugin.options import explicit_paths as _explicit_paths
 
     return Invocation(tool="pytest", args=tuple(args), command=command, explicit_paths=_explicit_paths(config))
 
 
 def _report_dir(config: pytest.Config) -> Path | None:
-    from conformance.plugin import _option
+    from conformance.plugin.options import option as _option
 
     value = _option(config, "ics_report")
     return Path(value) if value else None
 
 
 def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
-    from conformance.redaction import Redactor
-
-    from conformance.plugin import _option
+    from conformance.certificate.redaction import Redactor
+    from conformance.plugin.options import option as _option
 
     export = _option(config, "ics_export")
     return {
@@ -598,12 +610,12 @@ def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
 
 def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
     """Record an INCONCLUSIVE result for a target that failed pre-flight (and write it)."""
-    from conformance._session import PENDING_KEY
-    from conformance.redaction import Redactor
+    from conformance.certificate.redaction import Redactor
+    from conformance.plugin.options import PENDING_KEY
 
     pending = config.stash.get(PENDING_KEY, {})
     invocation = config.stash.get(INVOCATION_KEY, None) or pytest_invocation(config)
-    started = datetime.fromtimestamp(pending.get("started", time.time()), timezone.utc)
+    started = datetime.fromtimestamp(pending.get("started", time.time()), UTC)
     url = pending.get("url")
     result = build_result(
         phase=pending.get("phase", "1B"),
@@ -621,7 +633,7 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
         seed=pending.get("seed"),
         run_id=pending.get("run_id"),
         started_at=started,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(UTC),
         command=invocation.command,
         errors=[message],
     )
@@ -644,7 +656,9 @@ _ORDER = ("PASS", "FAIL", "ERROR", "WAIVED", "NOT_APPLICABLE", "SKIPPED", "NOT_R
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
-    lines = [f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"]
+    lines = [
+        f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
+    ]
     judged = any(req.get("checks") for req in result.get("requirements", []))
     if not judged:
         lines.extend(f"  error: {error}" for error in result.get("errors") or ["no check ran"])

@@ -56,7 +56,9 @@ class EvidenceLog:
     def items(self) -> list[dict[str, Any]]:
         return list(self._items)
 
-    def record(self, request: httpx.Request, response: httpx.Response | None, elapsed: float, error: str | None) -> None:
+    def record(
+        self, request: httpx.Request, response: httpx.Response | None, elapsed: float, error: str | None
+    ) -> None:
         entry: dict[str, Any] = {
             "kind": "http",
             "request": {

@@ -1,30 +1,21 @@
-"""In-memory search oracle and helpers shared by the search and records checks.
+"""Helpers shared by the search and records checks (the oracle itself is
+:mod:`conformance.domain.search`).
 
-The oracle is the harness's own statement of what ``GET /children`` must return for the
-children a check created (design.md §4, catalogue ICS-1B-SRCH-001..010). Name matching is
-:func:`conformance.names.name_matches`, given and family names being matched against the
-same name record (the current name or one alias). It knows nothing of records the harness
-did not create: results are always restricted to known IDs before they are compared (open
-world).
-
-Also here: run-unique synthetic names (letters only, so they are legal names), valid and
-deliberately corrupted identifiers made with :mod:`conformance.identifiers`, and a
+Here: run-unique synthetic names (letters only, so they are legal names), valid and
+deliberately corrupted identifiers made with :mod:`conformance.domain.identifiers`, and a
 bounded search walker that judges the shape of every page it reads.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from conformance import identifiers
-from conformance.checks import RequirementFailure, describe, fail
-from conformance.names import name_matches, normalise
-from conformance.world import Practitioner, World
+from conformance.checking.checks import RequirementFailure, describe, fail
+from conformance.checking.world import Practitioner, World
+from conformance.domain import identifiers
 
 #: Hard cap on the pages one search may walk (100 children a page): a target that answers
 #: an identifier search with the whole database must not make a check run for ever.
@@ -104,7 +95,9 @@ def search_items(
     """
     found: list[dict[str, Any]] = []
     for page in range(1, max_pages + 1):
-        response = world.client.get("/children", token=actor.token, params={**params, "page": page, "page_size": page_size})
+        response = world.client.get(
+            "/children", token=actor.token, params={**params, "page": page, "page_size": page_size}
+        )
         if response.status_code != 200:
             fail(requirements, f"search {dict(params)} page {page}: expected HTTP 200, got {describe(response)}")
         body = _json(response, requirements)
@@ -146,64 +139,6 @@ def child_id(body: Any, requirements: str | Iterable[str], what: str = "the crea
     return str(body["id"])
 
 
-# -- the oracle ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NameRecord:
-    """One name of a child: its current name, or an alias / previous / known-as name."""
-
-    given: str
-    family: str
-    kind: str = "current"
-
-
-@dataclass
-class KnownChild:
-    """What the oracle knows of one child the harness created."""
-
-    id: str
-    names: list[NameRecord] = field(default_factory=list)
-
-
-def record_matches(record: NameRecord, given: str | None, family: str | None) -> bool:
-    """Both given terms match this one name record (an absent term matches anything)."""
-    return (given is None or name_matches(given, record.given)) and (family is None or name_matches(family, record.family))
-
-
-def oracle_matches(child: KnownChild, given: str | None, family: str | None) -> bool:
-    """True when the name criteria select ``child`` (design.md §4: the same record)."""
-    return any(record_matches(r, given, family) for r in child.names)
-
-
-def cross_record_matches(child: KnownChild, given: str | None, family: str | None) -> bool:
-    """True when each term matches *some* name of the child, not necessarily the same one."""
-    return (given is None or any(name_matches(given, r.given) for r in child.names)) and (
-        family is None or any(name_matches(family, r.family) for r in child.names)
-    )
-
-
-@dataclass
-class SearchOracle:
-    """The children one check (or one state machine example) created, by ID."""
-
-    children: dict[str, KnownChild] = field(default_factory=dict)
-
-    def add_child(self, cid: str, given: str, family: str) -> KnownChild:
-        child = KnownChild(cid, [NameRecord(given, family)])
-        self.children[cid] = child
-        return child
-
-    def add_alias(self, cid: str, given: str, family: str, kind: str) -> None:
-        self.children[cid].names.append(NameRecord(given, family, kind))
-
-    def expected(self, given: str | None, family: str | None) -> set[str]:
-        """IDs of the known children the name criteria must return."""
-        return {cid for cid, c in self.children.items() if oracle_matches(c, given, family)}
-
-    def restrict(self, ids: Iterable[str]) -> set[str]:
-        """The returned IDs that belong to known children (everything else is ignored)."""
-        return {i for i in ids if i in self.children}
-
-
 # -- precise failures for Hypothesis ----------------------------------------------------------
 _FAILURE_TYPES: dict[tuple[str, ...], type[RequirementFailure]] = {}
 
@@ -224,7 +159,6 @@ def fail_distinct(requirements: str | Iterable[str], message: str) -> NoReturn:
 
 
 # -- scoping and diagnosis helpers for the stateful search check -----------------------------
-_RAW_PARTS = re.compile(r"[\s\-]+")
 _AREA_1 = "ABCDEFGHIJKLMNOPRSTUWYZ"  # first letter of a postcode area (never Q, V, X)
 _AREA_2 = "ABCDEFGHKLMNOPQRSTUVWXY"  # second letter (never I, J, Z)
 _INWARD = "ABDEFGHJLNPQRSTUWXYZ"  # inward-code letters (never C, I, K, M, O, V)
@@ -234,24 +168,3 @@ def random_postcode() -> str:
     """A random, well-formed ``AA99 9AA`` postcode (rarely shared: used to scope searches)."""
     pick = secrets.choice
     return f"{pick(_AREA_1)}{pick(_AREA_2)}{secrets.randbelow(90) + 10} {secrets.randbelow(10)}{pick(_INWARD)}{pick(_INWARD)}"
-
-
-def raw_equivalent(term: str, value: str) -> str | None:
-    """The shortest prefix of ``value`` (or of one of its raw parts) that normalises to the
-    same key as ``term``: the same search with no case, accent or apostrophe folding needed.
-
-    None when ``term`` does not match ``value`` at all.
-    """
-    key = normalise(term)
-    if not key:
-        return None
-    for candidate in (value, *(p for p in _RAW_PARTS.split(value) if p)):
-        for i in range(1, len(candidate) + 1):
-            if normalise(candidate[:i]) == key:
-                return candidate[:i]
-    return None
-
-
-def is_whole(term: str, value: str) -> bool:
-    """True when ``term`` is the whole of ``value`` after normalising (not a partial term)."""
-    return normalise(term) == normalise(value)

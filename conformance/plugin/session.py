@@ -20,13 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.client import Client, EvidenceLog, TargetUnavailable
-from conformance.world import CONTEXT_KEY, RunContext, new_run_id
+from conformance.checking.client import Client, EvidenceLog, TargetUnavailable
+from conformance.checking.world import CONTEXT_KEY, RunContext, new_run_id
+from conformance.plugin.options import PENDING_KEY
 
 _REFERENCE_KEY = pytest.StashKey[Any]()
 _TRANSPORT_KEY = pytest.StashKey["BreakerTransport"]()
-#: Facts about the session kept even when pre-flight fails (run ID, target, start time).
-PENDING_KEY = pytest.StashKey[dict[str, Any]]()
 DEFAULT_TOKEN_ENV = "ICS_ADMIN_TOKEN"
 DEFAULT_TIMEOUT = 10.0
 #: Largest seed drawn when none is given (short enough to copy by hand).
@@ -34,7 +33,7 @@ _SEED_RANGE = 1_000_000
 
 
 def _opt(config: pytest.Config, name: str) -> Any:
-    from conformance.plugin import _option
+    from conformance.plugin.options import option as _option
 
     return _option(config, name)
 
@@ -118,7 +117,7 @@ def configure(config: pytest.Config) -> None:
     """Establish the RunContext (starting the built-in reference when no target is given)."""
     if hasattr(config, "workerinput") and "ics_context" in config.workerinput:  # xdist worker
         data = dict(config.workerinput["ics_context"])
-        from conformance.capabilities import CapabilityStatement
+        from conformance.spec.capabilities import CapabilityStatement
 
         data["capabilities"] = CapabilityStatement(data["capabilities"])
         data["faults"] = tuple(data["faults"])
@@ -150,7 +149,7 @@ def configure(config: pytest.Config) -> None:
     cap_file = _opt(config, "ics_capabilities")
     if cap_file and not Path(cap_file).is_file():
         raise pytest.UsageError(f"--ics-capabilities {cap_file}: no such file")
-    from conformance.plugin import export_only
+    from conformance.plugin.options import export_only
 
     if export_only(config):
         _configure_export_only(config, pending)
@@ -177,12 +176,12 @@ def configure(config: pytest.Config) -> None:
         about = preflight(url, timeout)
     except PreflightError as exc:
         message = f"INCONCLUSIVE: pre-flight failed: {exc}"
-        from conformance import _collect
+        from conformance.plugin import collect as _collect
 
         _collect.preflight_failed(config, message)
         pytest.exit(f"ics-conformance: {message}", returncode=3)
-    from conformance.capabilities import from_about, load_capabilities, merge
     from conformance.errors import ConformanceError
+    from conformance.spec.capabilities import from_about, load_capabilities, merge
 
     try:
         statement = from_about(about.get("capabilities") or {})
@@ -212,7 +211,7 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
     export = Path(str(_opt(config, "ics_export")))
     if not export.exists():
         raise pytest.UsageError(f"--ics-export {export}: no such file or directory")
-    from conformance.capabilities import CapabilityStatement
+    from conformance.spec.capabilities import CapabilityStatement
 
     pending["url"] = None
     context = RunContext(
@@ -234,7 +233,7 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
 
 
 def _load_profile(config: pytest.Config, context: RunContext) -> None:
-    from conformance import _profiles
+    from conformance.plugin import profiles as _profiles
 
     _profiles.activate(config, context.profile, context.seed)
 
@@ -251,7 +250,7 @@ def configure_node(config: pytest.Config, workerinput: dict[str, Any]) -> None:
 
 
 def unconfigure(config: pytest.Config) -> None:
-    from conformance import _profiles
+    from conformance.plugin import profiles as _profiles
 
     _profiles.deactivate(config)
     manager = config.stash.get(_REFERENCE_KEY, None)
@@ -264,7 +263,7 @@ def make_evidence_log(config: pytest.Config) -> EvidenceLog:
     """Evidence redacted at capture: credentials always, personal data unless the target is the built-in reference."""
     context = config.stash.get(CONTEXT_KEY, None)
     try:
-        from conformance.redaction import Redactor
+        from conformance.certificate.redaction import Redactor
     except ImportError:
         return EvidenceLog()
     if context is None or context.builtin_reference:
@@ -292,7 +291,9 @@ class BreakerTransport(httpx.BaseTransport):
     ``probe_interval`` seconds one request is let through; a success closes the circuit.
     """
 
-    def __init__(self, inner: httpx.BaseTransport | None = None, *, threshold: int = 3, probe_interval: float = 5.0) -> None:
+    def __init__(
+        self, inner: httpx.BaseTransport | None = None, *, threshold: int = 3, probe_interval: float = 5.0
+    ) -> None:
         self._inner = inner or httpx.HTTPTransport()
         self.threshold = threshold
         self.probe_interval = probe_interval

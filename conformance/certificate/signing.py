@@ -46,9 +46,7 @@ __all__ = [
 
 def canonical_json(obj: Any) -> bytes:
     """Serialise ``obj`` in the project's canonical JSON form (see module docstring)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -128,7 +126,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     """Load an Ed25519 public key (PEM SubjectPublicKeyInfo); :class:`UsageError` on anything else."""
     data = _read_key_file(path, "public")
     if b"PRIVATE KEY" in data:
-        raise UsageError(f"{path}: this is a private key; verification needs the public key (keep the private key secret)")
+        raise UsageError(
+            f"{path}: this is a private key; verification needs the public key (keep the private key secret)"
+        )
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from conformance.errors import UsageError
 
 if TYPE_CHECKING:
-    from conformance.catalogue import Requirement
+    from conformance.spec.catalogue import Requirement
 
 __all__ = [
     "DEFAULTS",
@@ -110,7 +110,9 @@ def from_about(about_capabilities: Mapping[str, Any]) -> CapabilityStatement:
 def merge(about: CapabilityStatement, override: CapabilityStatement) -> CapabilityStatement:
     """``about`` with every value ``override`` declares replaced; the result is checked in full."""
     merged = CapabilityStatement({**about.declared, **override.declared})
-    _check_combinations(merged.declared, "capability statement (target /about merged with the override file)", strict=True)
+    _check_combinations(
+        merged.declared, "capability statement (target /about merged with the override file)", strict=True
+    )
     return merged
 
 
@@ -179,7 +181,7 @@ def _check_combinations(declared: Mapping[str, Any], source: str, *, strict: boo
 def _schema() -> dict[str, Any]:
     import json
 
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     return json.loads(spec_path("schemas", "capabilities.schema.json").read_text(encoding="utf-8"))
 

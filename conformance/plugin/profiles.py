@@ -76,7 +76,7 @@ def deactivate(config: pytest.Config) -> None:
     del config.stash[_SAVED_KEY]
     try:
         settings.load_profile(saved["profile"])
-    except Exception:  # noqa: BLE001 - an unregistered profile name: leave the default
+    except Exception:
         settings.load_profile("default")
     core.global_force_seed = saved["seed"]
 

@@ -169,9 +169,7 @@ class Catalogue:
             if unknown:
                 raise UsageError(f"unknown channel(s) {sorted(unknown)} (known channels: {', '.join(CHANNELS)})")
         return tuple(
-            r
-            for r in self.requirements
-            if r.in_phase(phase) and (wanted is None or wanted.intersection(r.channels()))
+            r for r in self.requirements if r.in_phase(phase) and (wanted is None or wanted.intersection(r.channels()))
         )
 
     def __contains__(self, requirement_id: object) -> bool:
@@ -201,7 +199,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
 
 @cache
 def _load_default() -> Catalogue:
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     return _load(spec_path("catalogue"))
 
@@ -236,7 +234,9 @@ def _load(directory: Path) -> Catalogue:
     errors: list[str] = []
     files = sorted(p for p in cat_dir.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     if not files:
-        raise SpecError(f"{_display(cat_dir)}: no catalogue files (expected {', '.join(f'phase-{p}.yaml' for p in PHASES)})")
+        raise SpecError(
+            f"{_display(cat_dir)}: no catalogue files (expected {', '.join(f'phase-{p}.yaml' for p in PHASES)})"
+        )
 
     seen: dict[str, str] = {}  # requirement ID -> display name of the file defining it
     requirements: list[Requirement] = []
@@ -278,10 +278,24 @@ def _load(directory: Path) -> Catalogue:
         errors.append(f"{_display(cat_dir)}: field 'spec_version': phase files disagree ({listed})")
     if errors:
         raise SpecError(_summarise(errors))
-    return Catalogue(spec_version=next(iter(versions.values())), requirements=tuple(requirements), phases=phases, directory=cat_dir)
+    return Catalogue(
+        spec_version=next(iter(versions.values())), requirements=tuple(requirements), phases=phases, directory=cat_dir
+    )
 
 
-_FIELDS = ("id", "title", "statement", "level", "phase", "area", "channel", "rationale", "source", "capability", "retired")
+_FIELDS = (
+    "id",
+    "title",
+    "statement",
+    "level",
+    "phase",
+    "area",
+    "channel",
+    "rationale",
+    "source",
+    "capability",
+    "retired",
+)
 
 
 def _summarise(errors: Sequence[str]) -> str:
@@ -300,7 +314,9 @@ def _validate_file(
     """Schema and per-file rules for one phase file: ``(errors, parsed data or None)``."""
     match = _FILE_RE.match(path.name)
     if match is None:
-        return [f"{shown}: not a catalogue file name (expected phase-<PHASE>.yaml with PHASE one of {', '.join(PHASES)})"], None
+        return [
+            f"{shown}: not a catalogue file name (expected phase-<PHASE>.yaml with PHASE one of {', '.join(PHASES)})"
+        ], None
     file_phase = match["phase"]
     if file_phase not in PHASES:
         return [f"{shown}: unknown phase {file_phase!r} in the file name (known phases: {', '.join(PHASES)})"], None
@@ -309,7 +325,9 @@ def _validate_file(
     except SpecError as exc:
         return [f"{shown}: {exc}"], None
     if not isinstance(data, dict):
-        return [f"{shown}: expected a mapping with spec_version, phase, status, title, requirements; got {type(data).__name__}"], None
+        return [
+            f"{shown}: expected a mapping with spec_version, phase, status, title, requirements; got {type(data).__name__}"
+        ], None
 
     errors = [_format_schema_error(shown, data, err) for err in sorted(validator.iter_errors(data), key=_error_order)]
     if data.get("phase") in PHASES and data["phase"] != file_phase:
@@ -320,7 +338,9 @@ def _validate_file(
     return errors, data
 
 
-def _requirement_rules(shown: str, index: int, raw: Mapping[str, Any], file_phase: str, capabilities: frozenset[str]) -> list[str]:
+def _requirement_rules(
+    shown: str, index: int, raw: Mapping[str, Any], file_phase: str, capabilities: frozenset[str]
+) -> list[str]:
     """Rules a schema cannot express: ID vs phase/area, known capability, retirement order."""
     where = f"{shown}: {_requirement_label(raw, index)}"
     errors: list[str] = []
@@ -328,14 +348,18 @@ def _requirement_rules(shown: str, index: int, raw: Mapping[str, Any], file_phas
     match = _ID_RE.match(rid) if isinstance(rid, str) else None
     if match:
         if match["phase"] != file_phase:
-            errors.append(f"{where}: field 'id': ID phase {match['phase']} does not match the file's phase {file_phase}")
+            errors.append(
+                f"{where}: field 'id': ID phase {match['phase']} does not match the file's phase {file_phase}"
+            )
         phase = raw.get("phase")
         if isinstance(phase, str) and phase != file_phase:
             errors.append(f"{where}: field 'phase': {phase!r} does not match the file's phase {file_phase}")
         area = raw.get("area")
         expected = AREAS.get(match["area"])
         if isinstance(area, str) and expected is not None and area != expected:
-            errors.append(f"{where}: field 'area': {area!r} does not match the ID's area code {match['area']} (expected {expected!r})")
+            errors.append(
+                f"{where}: field 'area': {area!r} does not match the ID's area code {match['area']} (expected {expected!r})"
+            )
     capability = raw.get("capability")
     if isinstance(capability, str) and capability not in capabilities:
         errors.append(
@@ -343,7 +367,9 @@ def _requirement_rules(shown: str, index: int, raw: Mapping[str, Any], file_phas
         )
     retired = raw.get("retired")
     if retired in PHASES and raw.get("phase") in PHASES and not _phase_index(raw["phase"]) < _phase_index(retired):
-        errors.append(f"{where}: field 'retired': {retired!r} is not after the phase it was introduced in ({raw['phase']})")
+        errors.append(
+            f"{where}: field 'retired': {retired!r} is not after the phase it was introduced in ({raw['phase']})"
+        )
     return errors
 
 
@@ -394,9 +420,7 @@ def _read_yaml(path: Path) -> Any:
         for key_node, _value in node.value:
             key = loader.construct_object(key_node, deep=deep)
             if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             keys.add(key)
         return loader.construct_mapping(node, deep=deep)
 
@@ -408,7 +432,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -418,7 +442,7 @@ def _read_yaml(path: Path) -> Any:
 
 @cache
 def _schema(name: str) -> dict[str, Any]:
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     path = spec_path("schemas", name)
     try:
@@ -450,7 +474,7 @@ def spec_digest(directory: Path | str | None = None) -> str:
 
 @cache
 def _default_digest() -> str:
-    from conformance._resources import specs_dir
+    from conformance.spec.resources import specs_dir
 
     return _digest(specs_dir())
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance.checks import expect_status, fail
-from conformance.client import Client, EvidenceLog
+from conformance.checking.checks import expect_status, fail
+from conformance.checking.client import Client, EvidenceLog
 
 ROLES = ("admin", "manager", "practitioner", "read_only")
 MAX_PAGE_SIZE = 100
@@ -41,7 +41,7 @@ class RunContext:
     run_id: str
     phase: str
     profile: str
-    capabilities: Any  # conformance.capabilities.CapabilityStatement
+    capabilities: Any  # conformance.spec.capabilities.CapabilityStatement
     about: dict[str, Any]
     timeout: float = 10.0
     builtin_reference: bool = False
@@ -138,12 +138,20 @@ class World:
         if "expected_date_of_birth" in fields and "date_of_birth" not in fields:
             payload.pop("date_of_birth", None)
         who = actor or self.practitioner("practitioner")
-        return expect_status(self.client.post("/children", token=who.token, json=payload), 201, self.requirements, "create a child")
+        return expect_status(
+            self.client.post("/children", token=who.token, json=payload), 201, self.requirements, "create a child"
+        )
 
-    def alias(self, child_id: str, given_name: str, family_name: str, kind: str = "alias", actor: Practitioner | None = None) -> dict[str, Any]:
+    def alias(
+        self, child_id: str, given_name: str, family_name: str, kind: str = "alias", actor: Practitioner | None = None
+    ) -> dict[str, Any]:
         who = actor or self.practitioner("practitioner")
         return expect_status(
-            self.client.post(f"/children/{child_id}/aliases", token=who.token, json={"given_name": given_name, "family_name": family_name, "type": kind}),
+            self.client.post(
+                f"/children/{child_id}/aliases",
+                token=who.token,
+                json={"given_name": given_name, "family_name": family_name, "type": kind},
+            ),
             201,
             self.requirements,
             "record an alias",
@@ -152,7 +160,11 @@ class World:
     def allocate(self, child_id: str, practitioner: Practitioner, **fields: Any) -> dict[str, Any]:
         manager = self.practitioner("manager")
         return expect_status(
-            self.client.post(f"/children/{child_id}/allocations", token=manager.token, json={"practitioner_id": practitioner.id, **fields}),
+            self.client.post(
+                f"/children/{child_id}/allocations",
+                token=manager.token,
+                json={"practitioner_id": practitioner.id, **fields},
+            ),
             201,
             self.requirements,
             "allocate a practitioner",
@@ -169,22 +181,44 @@ class World:
 
     def case_note(self, child_id: str, author: Practitioner, text: str, *, restricted: bool = False) -> dict[str, Any]:
         return expect_status(
-            self.client.post(f"/children/{child_id}/case-notes", token=author.token, json={"text": text, "restricted": restricted}),
+            self.client.post(
+                f"/children/{child_id}/case-notes", token=author.token, json={"text": text, "restricted": restricted}
+            ),
             201,
             self.requirements,
             "add a case note",
         )
 
-    def referral(self, child_id: str, received_on: str, *, source: str = "school", reason: str = "Concern raised", actor: Practitioner | None = None) -> dict[str, Any]:
+    def referral(
+        self,
+        child_id: str,
+        received_on: str,
+        *,
+        source: str = "school",
+        reason: str = "Concern raised",
+        actor: Practitioner | None = None,
+    ) -> dict[str, Any]:
         who = actor or self.practitioner("practitioner")
         return expect_status(
-            self.client.post("/referrals", token=who.token, json={"child_id": child_id, "received_on": received_on, "source": source, "reason": reason}),
+            self.client.post(
+                "/referrals",
+                token=who.token,
+                json={"child_id": child_id, "received_on": received_on, "source": source, "reason": reason},
+            ),
             201,
             self.requirements,
             "record a referral",
         )
 
-    def assessment(self, child_id: str, start_date: str, *, kind: str = "initial", referral_id: str | None = None, actor: Practitioner | None = None) -> dict[str, Any]:
+    def assessment(
+        self,
+        child_id: str,
+        start_date: str,
+        *,
+        kind: str = "initial",
+        referral_id: str | None = None,
+        actor: Practitioner | None = None,
+    ) -> dict[str, Any]:
         who = actor or self.practitioner("practitioner")
         body: dict[str, Any] = {"type": kind, "start_date": start_date}
         if referral_id:
@@ -196,7 +230,15 @@ class World:
             "start an assessment",
         )
 
-    def visit(self, assessment_id: str, visit_date: str, *, child_seen: bool = True, seen_alone: bool | None = None, actor: Practitioner | None = None):
+    def visit(
+        self,
+        assessment_id: str,
+        visit_date: str,
+        *,
+        child_seen: bool = True,
+        seen_alone: bool | None = None,
+        actor: Practitioner | None = None,
+    ):
         """Record a visit; returns the raw response (checks judge refusals themselves)."""
         who = actor or self.practitioner("practitioner")
         body: dict[str, Any] = {"visit_date": visit_date, "child_seen": child_seen}
@@ -213,11 +255,21 @@ class World:
         return self.client.post(f"/assessments/{assessment_id}/complete", token=who.token, json=body)
 
     # -- reading ------------------------------------------------------------------------
-    def pages(self, path: str, actor: Practitioner, params: dict[str, Any] | None = None, *, page_size: int = MAX_PAGE_SIZE, max_pages: int = 1000) -> Iterator[dict[str, Any]]:
+    def pages(
+        self,
+        path: str,
+        actor: Practitioner,
+        params: dict[str, Any] | None = None,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        max_pages: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
         """Yield each page body of a paged collection, judging only well-formedness."""
         for page in range(1, max_pages + 1):
             body = expect_status(
-                self.client.get(path, token=actor.token, params={**(params or {}), "page": page, "page_size": page_size}),
+                self.client.get(
+                    path, token=actor.token, params={**(params or {}), "page": page, "page_size": page_size}
+                ),
                 200,
                 self.requirements,
                 f"GET {path} page {page}",

@@ -2,7 +2,7 @@
 
 Every entry point — the pytest plugin, ``certify``, ``validate-export`` — reduces its
 checks to :class:`CheckResult` objects and calls :func:`build_result`, so requirement
-and phase verdicts are computed in exactly one place (:mod:`conformance.verdicts`).
+and phase verdicts are computed in exactly one place (:mod:`conformance.results.verdicts`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import platform
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from conformance._version import __version__
-from conformance.verdicts import Verdict, phase_verdict, requirement_verdict
+from conformance.results.verdicts import Verdict, phase_verdict, requirement_verdict
 
 RESULT_FORMAT = "ics-conformance/result/1"
 RESULT_FILENAME = "result.json"
@@ -95,8 +95,8 @@ class CheckResult:
 
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def dependency_versions() -> dict[str, str]:
@@ -132,8 +132,8 @@ def build_result(
     meets ``channels``. A requirement whose capability the target does not declare is
     NOT_APPLICABLE whatever its checks did; one no check reached is NOT_RUN.
     """
-    from conformance.capabilities import CapabilityStatement, applies
-    from conformance.catalogue import load_catalogue, spec_digest
+    from conformance.spec.capabilities import CapabilityStatement, applies
+    from conformance.spec.catalogue import load_catalogue, spec_digest
 
     catalogue = load_catalogue()
     statement = CapabilityStatement(dict(capabilities or {}))
@@ -175,7 +175,7 @@ def build_result(
         areas[r["area"]][r["verdict"]] += 1
     overall = phase_verdict((r["level"], Verdict(r["verdict"])) for r in requirements)
     if errors and overall.value == "CERTIFIED":
-        from conformance.verdicts import PhaseVerdict
+        from conformance.results.verdicts import PhaseVerdict
 
         overall = PhaseVerdict.INCONCLUSIVE
     return {
@@ -228,7 +228,7 @@ def result_problems(result: Mapping[str, Any]) -> list[str]:
     """
     import jsonschema
 
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     schema = orjson.loads(spec_path("schemas", "result.schema.json").read_bytes())
     validator = jsonschema.Draft202012Validator(schema)

@@ -14,7 +14,7 @@ A waiver file (YAML or JSON, schema ``specs/schemas/waivers.schema.json``)::
 
 The signature is **embedded**: ``ics-conformance waivers sign`` adds a ``signature``
 member ``{"alg": "Ed25519", "key_id": ..., "value": <base64>}`` over the canonical JSON
-(:func:`conformance.signing.canonical_json`) of the document without ``signature`` and
+(:func:`conformance.certificate.signing.canonical_json`) of the document without ``signature`` and
 writes the result as JSON. One file therefore travels alone and stays readable.
 
 :func:`load_waivers` refuses unsigned, wrongly signed, malformed and wholly expired files;
@@ -39,9 +39,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from conformance.certificate.signing import canonical_json, key_id, load_private_key, load_public_key, sign, verify
 from conformance.errors import UsageError
-from conformance.signing import canonical_json, key_id, load_private_key, load_public_key, sign, verify
-from conformance.verdicts import PhaseVerdict, Verdict, phase_verdict
+from conformance.results.verdicts import PhaseVerdict, Verdict, phase_verdict
 
 WAIVERS_FORMAT = "ics-conformance/waivers/1"
 _MAX_FILE = 4 * 1024 * 1024
@@ -127,7 +127,7 @@ class WaiverSet:
 
 @cache
 def _schema() -> dict[str, Any]:
-    from conformance._resources import spec_path
+    from conformance.spec.resources import spec_path
 
     return json.loads(spec_path("schemas", "waivers.schema.json").read_text(encoding="utf-8"))
 
@@ -177,7 +177,9 @@ def _validate(document: Mapping[str, Any], path: Path) -> None:
     import jsonschema
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = jsonschema.Draft202012Validator(
+        _schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
@@ -219,9 +221,7 @@ def sign_waivers(path: Path, private_key: Path | Ed25519PrivateKey, out: Path | 
     return out
 
 
-def load_waivers(
-    path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.date | None = None
-) -> WaiverSet:
+def load_waivers(path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.date | None = None) -> WaiverSet:
     """Load and verify a signed waiver file; :class:`UsageError` with a message if refused.
 
     Refused: unreadable or malformed files, unsigned files, a signature that does not
@@ -235,7 +235,11 @@ def load_waivers(
     signature = document.pop("signature", None)
     if signature is None:
         raise UsageError(f"waivers {path}: unsigned; the certifier signs it with 'ics-conformance waivers sign'")
-    if not isinstance(signature, Mapping) or signature.get("alg") != "Ed25519" or not isinstance(signature.get("value"), str):
+    if (
+        not isinstance(signature, Mapping)
+        or signature.get("alg") != "Ed25519"
+        or not isinstance(signature.get("value"), str)
+    ):
         raise UsageError(f"waivers {path}: malformed signature (expected alg Ed25519 and a base64 value)")
     try:
         signature_bytes = base64.b64decode(signature["value"], validate=True)
@@ -266,7 +270,9 @@ def load_waivers(
     expired = tuple(w for w in entries if w.expires < today)
     if len(expired) == len(entries):
         latest = max(w.expires for w in entries)
-        raise UsageError(f"waivers {path}: expired: every waiver expired by {today.isoformat()} (latest expiry {latest.isoformat()})")
+        raise UsageError(
+            f"waivers {path}: expired: every waiver expired by {today.isoformat()} (latest expiry {latest.isoformat()})"
+        )
     return WaiverSet(
         issued_by=document["issued_by"],
         issued_at=document["issued_at"],
@@ -291,7 +297,7 @@ def apply_waivers(
     A waiver applies when it has not expired, the target (``target_about``: supplier,
     product, version from ``/about``; ``council``) is in its scope, and its requirement
     is FAIL in this run. The requirement and its failing checks become WAIVED, the phase
-    verdict is recomputed with :func:`conformance.verdicts.phase_verdict`, and
+    verdict is recomputed with :func:`conformance.results.verdicts.phase_verdict`, and
     ``result["waivers"]`` records ``applied``, ``unmatched`` (matched no FAIL) and
     ``refused`` (expired or out of scope) entries, each with a reason.
     """

@@ -21,7 +21,7 @@ _REQ_ID = re.compile(r"ICS-[0-9][A-Z]-(?P<area>[A-Z]+)-[0-9]{3}")
 
 def area_of(nodeid: str) -> str:
     """The area of the first requirement named in a check's node ID ("other" if none)."""
-    from conformance.catalogue import AREAS
+    from conformance.spec.catalogue import AREAS
 
     match = _REQ_ID.search(nodeid)
     return AREAS.get(match.group("area"), "other") if match else "other"
@@ -52,11 +52,16 @@ class Progress:
         self._line(f"running {count} checks in {len(self.total)} areas: {', '.join(sorted(self.total))}")
         if self.use_bar and count:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
 
             self._bar = Bar(
-                TextColumn("[bold]checks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(file=self.stream), transient=True,
+                TextColumn("[bold]checks"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
             )
             self._bar.start()
             self._task = self._bar.add_task("checks", total=count)

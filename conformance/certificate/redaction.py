@@ -248,7 +248,12 @@ class Redactor:
                 "headers_named_like": list(_SECRET_HEADER_PARTS),
                 "fields_named_like": list(_SECRET_FIELD_PARTS),
                 "query_parameters_named_like": list(_SECRET_FIELD_PARTS),
-                "free_text": ["Bearer/Basic credentials", "--*token* options", "*TOKEN*= assignments", "user:password@ in URLs"],
+                "free_text": [
+                    "Bearer/Basic credentials",
+                    "--*token* options",
+                    "*TOKEN*= assignments",
+                    "user:password@ in URLs",
+                ],
             },
         }
         if self.hashes_personal_data:

@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conformance.errors import ConformanceError, EXIT_USAGE
+from conformance.errors import EXIT_USAGE, ConformanceError
 
 __all__ = ["ChromiumError", "find_chromium", "render_html", "run_headless", "write_pdf"]
 
@@ -105,7 +105,7 @@ def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("conformance", "templates"),
+        loader=jinja2.PackageLoader("conformance.certificate", "templates"),
         autoescape=True,  # everything, whatever the template name
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -149,11 +149,15 @@ def _exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
         else {},
         "response_body": _pretty(response.get("json", response.get("body"))),
         "error": _text(entry.get("error", "")),
-        "other": "" if entry.get("kind") == "http" else _pretty({k: v for k, v in entry.items() if k not in ("request", "response")}),
+        "other": ""
+        if entry.get("kind") == "http"
+        else _pretty({k: v for k, v in entry.items() if k not in ("request", "response")}),
     }
 
 
-def _view(result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], manifest_info: Mapping[str, Any]) -> dict[str, Any]:
+def _view(
+    result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], manifest_info: Mapping[str, Any]
+) -> dict[str, Any]:
     target = result.get("target") or {}
     about = target.get("about") or {}
     requirements = list(result.get("requirements") or [])
@@ -196,7 +200,9 @@ def _view(result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], mani
         for check in req.get("checks") or []:
             for entry in check.get("evidence") or []:
                 if isinstance(entry, Mapping):
-                    exchanges.append(dict(_exchange(entry), requirement=_text(req.get("id")), check=_text(check.get("id"))))
+                    exchanges.append(
+                        dict(_exchange(entry), requirement=_text(req.get("id")), check=_text(check.get("id")))
+                    )
     for entry in evidence:
         if isinstance(entry, Mapping):
             exchanges.append(dict(_exchange(entry), requirement="", check="run"))
@@ -205,7 +211,9 @@ def _view(result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], mani
     must_fail = sum(1 for r in requirements if r.get("level") == "MUST" and r.get("verdict") == "FAIL")
     errors = sum(1 for r in requirements if r.get("verdict") == "ERROR") + len(result.get("errors") or [])
     if verdict == "CERTIFIED":
-        summary = "Every in-scope MUST requirement passed, was waived by a signed waiver, or does not apply to this system."
+        summary = (
+            "Every in-scope MUST requirement passed, was waived by a signed waiver, or does not apply to this system."
+        )
     elif verdict == "NOT_CERTIFIED":
         summary = f"{must_fail} MUST requirement{'s' if must_fail != 1 else ''} failed. The failures are listed below with a way to reproduce each."
     else:

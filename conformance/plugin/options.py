@@ -1,0 +1,145 @@
+"""The plugin's options (``--ics-*`` and their ini twins) and the questions asked of them.
+
+Imported by the hooks (:mod:`conformance.plugin`), the session set-up and the verdict
+collector alike; it imports nothing of theirs, so the plugin has no import cycle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PHASES = ("1A", "1B", "1C")
+PROFILES = ("quick", "certification")
+COLLECTOR_NAME = "ics-conformance-verdicts"
+
+_INI_NAMES = {
+    "ics_target",
+    "ics_phase",
+    "ics_profile",
+    "ics_capabilities",
+    "ics_report",
+    "ics_token_env",
+    "ics_token_file",
+    "ics_timeout",
+    "ics_seed",
+    "ics_export",
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``--ics-*`` options (one group) and their ini settings."""
+    group = parser.getgroup("ics-conformance", "ICS conformance checks")
+    group.addoption(
+        "--ics-target",
+        dest="ics_target",
+        metavar="URL",
+        help="base URL of the ICS API under test (default: the built-in reference service)",
+    )
+    group.addoption("--ics-phase", dest="ics_phase", choices=PHASES, help="phase to check (cumulative): 1A, 1B or 1C")
+    group.addoption(
+        "--ics-profile", dest="ics_profile", choices=PROFILES, help="Hypothesis budget: quick or certification"
+    )
+    group.addoption(
+        "--ics-token-env",
+        dest="ics_token_env",
+        metavar="VAR",
+        help="environment variable holding the admin bearer token (default ICS_ADMIN_TOKEN)",
+    )
+    group.addoption(
+        "--ics-token-file", dest="ics_token_file", metavar="FILE", help="file holding the admin bearer token"
+    )
+    group.addoption(
+        "--ics-capabilities",
+        dest="ics_capabilities",
+        metavar="FILE",
+        help="capability statement (YAML/JSON) overriding the target's /about",
+    )
+    group.addoption("--ics-report", dest="ics_report", metavar="DIR", help="write result.json into DIR")
+    group.addoption("--ics-export", dest="ics_export", metavar="PATH", help="export directory or zip to validate")
+    group.addoption(
+        "--ics-timeout",
+        dest="ics_timeout",
+        type=float,
+        metavar="SECONDS",
+        help="timeout of every HTTP call (default 10)",
+    )
+    group.addoption(
+        "--ics-seed",
+        dest="ics_seed",
+        type=int,
+        metavar="N",
+        help="seed for Hypothesis (default: random, recorded in result.json)",
+    )
+    group.addoption(
+        "--ics-reference-fault",
+        dest="ics_reference_faults",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault into the built-in reference service (repeatable)",
+    )
+    for name, help_text in (
+        ("ics_target", "base URL of the ICS API under test"),
+        ("ics_phase", "phase to check: 1A, 1B or 1C"),
+        ("ics_profile", "Hypothesis budget: quick or certification"),
+        ("ics_capabilities", "capability statement file"),
+        ("ics_report", "directory for result.json"),
+        ("ics_token_env", "environment variable holding the admin token"),
+        ("ics_token_file", "file holding the admin token"),
+        ("ics_timeout", "timeout in seconds of every HTTP call"),
+        ("ics_seed", "seed for Hypothesis"),
+        ("ics_export", "export directory or zip to validate"),
+    ):
+        parser.addini(name, help_text, default=None)
+    parser.addini(
+        "ics_contract_waive",
+        "Schemathesis check names waived for the contract checks (recorded in the result)",
+        type="linelist",
+        default=[],
+    )
+
+
+def option(config: pytest.Config, name: str) -> Any:
+    """An ``--ics-*`` option, falling back to the ini setting of the same name."""
+    value = config.getoption(name, default=None)
+    if value in (None, [], ""):
+        value = config.getini(name) if name in _INI_NAMES else None
+    return value or None
+
+
+def ics_enabled(config: pytest.Config) -> bool:
+    """True when this run asked for ICS conformance checks."""
+    return any(option(config, n) for n in ("ics_target", "ics_phase", "ics_export")) or bool(
+        config.getoption("ics_reference_faults", default=None)
+    )
+
+
+def export_only(config: pytest.Config) -> bool:
+    """True when the run judges an export file alone: ``--ics-export`` without a target.
+
+    Then no reference service is started, no API is contacted, only the export checks
+    are collected, and the verdict covers the export channel's requirements.
+    """
+    return (
+        bool(option(config, "ics_export"))
+        and not option(config, "ics_target")
+        and not config.getoption("ics_reference_faults", default=None)
+    )
+
+
+def suites_dir() -> Path:
+    """Directory of the built-in conformance suites."""
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+def explicit_paths(config: pytest.Config) -> bool:
+    """True when the command line named test paths (then they are run instead of the built-ins)."""
+    source = getattr(config, "args_source", None)
+    return source is not None and source == pytest.Config.ArgsSource.ARGS
+
+
+#: Facts about the session kept even when pre-flight fails (run ID, target, start time).
+PENDING_KEY = pytest.StashKey[dict[str, Any]]()

@@ -1,0 +1,1 @@
+"""The API operations of the reference service, one module per resource group."""

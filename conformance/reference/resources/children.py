@@ -1,0 +1,244 @@
+"""Child records and their search (design.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from conformance.reference import rules
+from conformance.reference.openapi import FieldError, Operation
+from conformance.reference.service import (
+    CHILD_FIELDS,
+    SEARCH_CRITERIA,
+    ApiError,
+    Service,
+    field_error,
+    invalid,
+    json_response,
+    now_stamp,
+    parse_date,
+)
+from conformance.reference.store import new_id
+
+
+class ChildRoutes(Service):
+    def _child_out(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {k: row[k] for k in CHILD_FIELDS}
+        out["shielded"] = bool(out["shielded"])
+        if self.has("child-read-back-drops-postcode"):
+            out["postcode"] = None
+        return out
+
+    def _check_child(self, record: dict[str, Any], self_id: str | None) -> dict[str, Any]:
+        """Apply the domain rules to a complete child record; return the columns to store."""
+        for name in ("given_name", "family_name"):
+            if not rules.valid_name(record[name]):
+                raise field_error(
+                    "INVALID_NAME", name, "only letters, combining marks, spaces, hyphens, apostrophes and full stops"
+                )
+        dob, expected = record.get("date_of_birth"), record.get("expected_date_of_birth")
+        if self.has("unborn-requires-dob") and not dob:
+            raise invalid([FieldError("date_of_birth", "a date of birth is required")])
+        if bool(dob) == bool(expected):
+            raise invalid([FieldError("date_of_birth", "give exactly one of date_of_birth and expected_date_of_birth")])
+        today = self.today()
+        born, died = parse_date(dob), parse_date(record.get("date_of_death"))
+        if born and born > today:
+            raise field_error("DATE_IN_FUTURE", "date_of_birth", "is in the future")
+        if died and died > today:
+            raise field_error("DATE_IN_FUTURE", "date_of_death", "is in the future")
+        if born and died and died < born and not self.has("records-accepts-death-before-birth"):
+            raise field_error("DATE_ORDER", "date_of_death", "is before the date of birth")
+        columns = dict(record)
+        if record.get("upn") is not None:
+            columns["upn"] = rules.check_upn(record["upn"], self.faults)
+            if columns["upn"] is None:
+                raise field_error("INVALID_UPN", "upn", "not a UPN with a valid check letter")
+        if record.get("nhs_number") is not None:
+            columns["nhs_number"] = rules.check_nhs_number(record["nhs_number"], self.faults)
+            if columns["nhs_number"] is None:
+                raise field_error("INVALID_NHS_NUMBER", "nhs_number", "not a 10-digit NHS number passing modulus 11")
+        if record.get("postcode") is not None:
+            columns["postcode"] = rules.canonical_postcode(record["postcode"])
+            if columns["postcode"] is None:
+                raise field_error("INVALID_POSTCODE", "postcode", "not a UK postcode")
+        local_id = record.get("local_id")
+        if local_id is not None and not self.has("local-id-duplicates-allowed"):
+            clash = self.store.one("SELECT id FROM children WHERE local_id = ? AND id != ?", (local_id, self_id or ""))
+            if clash is not None:
+                raise ApiError(409, "DUPLICATE_LOCAL_ID", f"local_id {local_id!r} is already used")
+        columns["gender"] = str(record["gender"])
+        columns["shielded"] = 1 if record.get("shielded") else 0
+        columns["postcode_key"] = rules.postcode_key(columns["postcode"]) if columns.get("postcode") else None
+        columns["given_keys"] = rules.name_keys(record["given_name"])
+        columns["family_keys"] = rules.name_keys(record["family_name"])
+        return columns
+
+    def _gender_skip(self, body: Any) -> frozenset[str]:
+        if self.has("accepts-invalid-input") and isinstance(body, dict) and isinstance(body.get("gender"), str):
+            return frozenset({"gender"})
+        return frozenset()
+
+    async def _child_body(self, request: Request, op: Operation) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            peek = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            peek = None
+        return await self._body(request, op, self._gender_skip(peek))
+
+    async def create_child(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
+        body = await self._child_body(request, op)
+        record = {k: None for k in CHILD_FIELDS if k not in ("id", "created_at", "updated_at")}
+        record.update(body)
+        with self.store.lock:
+            columns = self._check_child(record, None)
+            stamp = now_stamp()
+            columns.update(id=new_id("c"), created_at=stamp, updated_at=stamp)
+            self.store.insert("children", columns)
+            self._audit(who, columns["id"], "create")
+        return json_response(self._child_out(columns), 201)
+
+    def get_child(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
+        child_id = request.path_params["child_id"]
+        row = self.store.get("children", child_id)
+        if row is None:
+            if self.has("server-error-on-unknown-child"):
+                return json_response({"code": "INTERNAL_ERROR", "message": "unexpected error"}, 500)
+            raise ApiError(404, "NOT_FOUND", f"no child {child_id!r}")
+        hidden = (
+            row["shielded"]
+            and who["role"] != "admin"
+            and not self.has("search-shows-shielded")
+            and not self._allocated(who["id"], child_id)
+        )
+        if not self.has("audit-misses-views"):
+            self._audit(who, child_id, "view")
+        if hidden:
+            raise ApiError(404, "NOT_FOUND", f"no child {child_id!r}")
+        return json_response(self._child_out(row))
+
+    async def update_child(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
+        child_id = request.path_params["child_id"]
+        self._child_row(child_id)
+        body = await self._child_body(request, op)
+        with self.store.lock:
+            row = self._child_row(child_id)
+            record = {k: row[k] for k in CHILD_FIELDS if k not in ("id", "created_at", "updated_at")}
+            record["shielded"] = bool(record["shielded"])
+            record.update(body)
+            columns = self._check_child(record, child_id)
+            if self.has("patch-ignored"):
+                return json_response(self._child_out(row))
+            columns["updated_at"] = now_stamp()
+            self.store.update("children", child_id, columns)
+            self._audit(who, child_id, "update")
+            row = self._child_row(child_id)
+        return json_response(self._child_out(row))
+
+    def search_children(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
+        q = self._query(request, op)
+        if not any(k in q for k in SEARCH_CRITERIA):
+            raise invalid([FieldError("query", f"give at least one of: {', '.join(SEARCH_CRITERIA)}")])
+        where, params = ["1 = 1"], []
+        if "date_of_birth" in q and not self.has("search-ignores-dob"):
+            if self.has("search-ignores-unborn"):
+                where.append("date_of_birth = ?")
+                params.append(q["date_of_birth"])
+            else:
+                where.append("(date_of_birth = ? OR (date_of_birth IS NULL AND expected_date_of_birth = ?))")
+                params += [q["date_of_birth"], q["date_of_birth"]]
+        if "gender" in q:
+            where.append("gender = ?")
+            params.append(q["gender"])
+        if "postcode" in q:
+            if self.has("search-postcode-exact"):
+                where.append("postcode = ?")
+                params.append(q["postcode"])
+            else:
+                where.append("postcode_key = ?")
+                params.append(rules.postcode_key(q["postcode"]))
+        if "upn" in q:
+            where.append("upn = ?")
+            params.append(rules.search_identifier("upn", q["upn"]))
+        if "nhs_number" in q:
+            where.append("0 = 1" if self.has("search-ignores-nhs-number") else "nhs_number = ?")
+            if not self.has("search-ignores-nhs-number"):
+                params.append(rules.search_identifier("nhs_number", q["nhs_number"]))
+        if not q.get("include_deceased") and not self.has("search-includes-deceased"):
+            where.append("date_of_death IS NULL")
+        if who["role"] != "admin" and not self.has("search-shows-shielded"):
+            where.append(
+                "(shielded = 0 OR id IN (SELECT child_id FROM allocations WHERE practitioner_id = ? "
+                "AND (end_date IS NULL OR end_date > ?)))"
+            )
+            params += [who["id"], self.today().isoformat()]
+        names = {k: q[k] for k in ("given_name", "family_name") if k in q}
+        if names and rules.clean_name_search(self.faults):
+            self._prefilter_names(names, where, params)
+        condition = " AND ".join(where)
+        rows = self.store.all(f"SELECT * FROM children WHERE {condition} ORDER BY seq", params)
+        if "local_id" in q:
+            wanted = rules.search_identifier("local_id", q["local_id"])
+            rows = [
+                r
+                for r in rows
+                if r["local_id"] is not None and rules.search_identifier("local_id", r["local_id"]) == wanted
+            ]
+        if names:
+            aliases: list[dict[str, Any]] = []
+            if rows and not self.has("search-ignores-aliases"):
+                aliases = self.store.all(
+                    "SELECT child_id, given_name, family_name, given_keys, family_keys FROM aliases "
+                    f"WHERE child_id IN (SELECT id FROM children WHERE {condition})",
+                    params,
+                )
+            rows = self._match_names(rows, aliases, names.get("given_name"), names.get("family_name"))
+        page, size = self._page(q)
+        total = len(rows)
+        start = (page - 1) * size
+        if self.has("search-repeats-across-pages") and page > 1:
+            start -= 1
+        items = rows[start : start + size]
+        if self.has("search-drops-last-page") and page > 1 and start + size >= total:
+            items = []
+        return json_response(
+            {"items": [self._child_out(r) for r in items], "page": page, "page_size": size, "total": total}
+        )
+
+    @staticmethod
+    def _prefilter_names(names: dict[str, str], where: list[str], params: list[Any]) -> None:
+        """Narrow the SQL scan to children whose current name or an alias has a key starting with each term.
+
+        Only a superset (LIKE ignores ASCII case): :meth:`_match_names` still decides, per name record.
+        """
+        for field, term in names.items():
+            key = rules.like_prefix(term)
+            column = "given_keys" if field == "given_name" else "family_keys"
+            where.append(
+                f"((char(31) || {column}) LIKE ? ESCAPE '\\' OR id IN "
+                f"(SELECT child_id FROM aliases WHERE (char(31) || {column}) LIKE ? ESCAPE '\\'))"
+            )
+            params += [key, key]
+
+    def _match_names(
+        self, rows: list[dict[str, Any]], alias_rows: list[dict[str, Any]], given: str | None, family: str | None
+    ) -> list[dict[str, Any]]:
+        norm, match = rules.name_matcher(self.faults)
+        g_term = norm(given) if given is not None else None
+        f_term = norm(family) if family is not None else None
+        if g_term == "" or f_term == "":
+            return []
+        aliases: dict[str, list[dict[str, Any]]] = {}
+        for a in alias_rows:
+            aliases.setdefault(a["child_id"], []).append(a)
+
+        def record_matches(rec: dict[str, Any]) -> bool:
+            return (g_term is None or match(g_term, rec["given_name"], rec["given_keys"])) and (
+                f_term is None or match(f_term, rec["family_name"], rec["family_keys"])
+            )
+
+        return [r for r in rows if record_matches(r) or any(record_matches(a) for a in aliases.get(r["id"], ()))]

@@ -1,0 +1,1 @@
+"""Verdicts and their roll-up, and the ``result.json`` document built from them."""
