@@ -133,8 +133,9 @@ def _failing_example(check: Mapping[str, Any]) -> str:
 
 
 def _exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
-    request = entry.get("request") if isinstance(entry.get("request"), Mapping) else {}
-    response = entry.get("response") if isinstance(entry.get("response"), Mapping) else {}
+    raw_request, raw_response = entry.get("request"), entry.get("response")
+    request: Mapping[str, Any] = raw_request if isinstance(raw_request, Mapping) else {}
+    response: Mapping[str, Any] = raw_response if isinstance(raw_response, Mapping) else {}
     return {
         "kind": _text(entry.get("kind", "")),
         "method": _text(request.get("method", "")),

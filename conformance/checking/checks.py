@@ -8,7 +8,7 @@ and becomes ERROR, never FAIL and never PASS.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import httpx
@@ -101,7 +101,7 @@ def prerequisite_missing(reason: str) -> NoReturn:
 KINDS = ("scenario", "property", "contract", "export")
 
 
-def check(*requirements: str, kind: str = "scenario"):
+def check(*requirements: str, kind: str = "scenario") -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a test function as a conformance check of ``requirements``.
 
     The suite's ``pytest_generate_tests`` puts the requirement IDs into the test ID

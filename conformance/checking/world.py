@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
 from conformance.checking.checks import expect_status, fail
@@ -238,7 +239,7 @@ class World:
         child_seen: bool = True,
         seen_alone: bool | None = None,
         actor: Practitioner | None = None,
-    ):
+    ) -> httpx.Response:
         """Record a visit; returns the raw response (checks judge refusals themselves)."""
         who = actor or self.practitioner("practitioner")
         body: dict[str, Any] = {"visit_date": visit_date, "child_seen": child_seen}
@@ -246,7 +247,9 @@ class World:
             body["seen_alone"] = seen_alone
         return self.client.post(f"/assessments/{assessment_id}/visits", token=who.token, json=body)
 
-    def complete(self, assessment_id: str, completed_on: str | None = None, *, actor: Practitioner | None = None):
+    def complete(
+        self, assessment_id: str, completed_on: str | None = None, *, actor: Practitioner | None = None
+    ) -> httpx.Response:
         """Attempt completion; returns the raw response."""
         who = actor or self.practitioner("practitioner")
         body: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from conformance.errors import UsageError
 DEFAULT_TOKEN_FILE = "ics-reference-admin-token"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve-reference`` sub-command."""
     parser = subparsers.add_parser(
         "serve-reference",

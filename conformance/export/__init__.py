@@ -9,6 +9,8 @@ Public surface::
 
 from __future__ import annotations
 
+from typing import Any
+
 from conformance.export.archive import Limits
 from conformance.export.findings import EXPORT_REQUIREMENTS, Finding
 from conformance.export.reconcile import ExpectedRecords, reconcile
@@ -26,7 +28,7 @@ __all__ = [
 __all__ += ["generate_export"]
 
 
-def __getattr__(name: str):  # lazy: Faker is only imported when generating
+def __getattr__(name: str) -> Any:  # lazy: Faker is only imported when generating
     if name == "generate_export":
         from conformance.export.generate import generate_export
 

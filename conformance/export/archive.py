@@ -203,7 +203,7 @@ class _ZipMember(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         return self._stream.read(size)
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # io.RawIOBase takes any writable buffer
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -224,10 +224,10 @@ def open_member(spec: SourceSpec, name: str) -> BinaryIO:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise OSError(f"{name}: not a regular file")
-        return os.fdopen(fd, "rb", buffering=0)  # type: ignore[return-value]
+        return os.fdopen(fd, "rb", buffering=0)
     archive = zipfile.ZipFile(spec.path)
     try:
-        return _ZipMember(archive, spec.prefix + name)  # type: ignore[return-value]
+        return _ZipMember(archive, spec.prefix + name)  # type: ignore[return-value]  # a RawIOBase read like a BinaryIO
     except BaseException:
         archive.close()
         raise

@@ -53,7 +53,7 @@ PAIR = np.dtype([("h", "<i8"), ("line", "<i8")])
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
 
@@ -302,7 +302,7 @@ def duplicate_lines(
         for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(h)]):
             seen: set[Any] = set()
             for n in line[a:b].tolist():
-                value = values.get(n)
+                value = str(values.get(n))
                 if value in seen:
                     count += 1
                     if len(best) < keep:

@@ -38,8 +38,8 @@ def iter_batches(
             block = block[cut + 1 :]
             skipping = False
         data = pending + block if pending else block
-        lines: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
-        pending = lines.pop()  # type: ignore[assignment]
+        lines: list[bytes | None] = data.split(b"\n")
+        pending = lines.pop()  # type: ignore[assignment]  # split() gives bytes; None only appended after
         if len(pending) > max_line:
             lines.append(None)
             pending = b""

@@ -18,12 +18,12 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, BinaryIO
 
 import jsonschema_rs
 import numpy as np
@@ -144,7 +144,7 @@ def _calendar(first: int, last: int) -> np.busdaycalendar:
     return np.busdaycalendar(holidays=np.array(days, dtype="datetime64[D]"))
 
 
-def due_dates(kinds: tuple[str, ...], starts: tuple[str, ...]) -> list[str]:
+def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str]:
     """:func:`conformance.domain.workingdays.due_date` of each assessment (ISO dates), vectorised."""
     begin = np.array(starts, dtype="datetime64[D]")
     years = begin.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -409,13 +409,13 @@ class _Scanner:
         """Check ``lines`` (numbered from ``first``); ``final``: the last may be truncated."""
         self.records += len(lines)
         try:
-            objs = list(map(orjson.loads, lines))
+            objs = list(map(orjson.loads, lines))  # type: ignore[arg-type]  # a None (overlong) line raises TypeError: handled below
         except (orjson.JSONDecodeError, TypeError):
             objs = None
         if objs is not None and self.batch_valid(objs):
-            if len(orjson.dumps(objs)) != sum(map(len, lines)) + len(lines) + 1:
+            if len(orjson.dumps(objs)) != sum(map(len, lines)) + len(lines) + 1:  # type: ignore[arg-type]  # every line parsed: none is None
                 for k, (line, obj) in enumerate(zip(lines, objs)):
-                    self._keys_unique(line, obj, first + k)  # type: ignore[arg-type]
+                    self._keys_unique(line, obj, first + k)  # type: ignore[arg-type]  # every line parsed: none is None
             self._valid(objs, np.arange(first, first + len(lines), dtype=np.int64))
             return
         valid: list[dict[str, Any]] = []
@@ -537,14 +537,14 @@ class _Scanner:
                 if not slow(values[k]):
                     out.append((int(lines[k]), order, EXP_IDENTIFIERS, pointer, wording.format(values[k])))
         self._emit(out)
-        self.table.add(h1=h, h2=keys2(ids), line=lines, death=days(death))  # type: ignore[union-attr]
+        self.table.add(h1=h, h2=keys2(ids), line=lines, death=days(death))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
     def _practitioners(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        self.table.add(h1=h, h2=keys2(ids), line=lines)  # type: ignore[union-attr]
+        self.table.add(h1=h, h2=keys2(ids), line=lines)  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
     def _referrals(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, received = _fields(objs, "child_id", "received_on")
-        self.table.add(h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), received=days(received))  # type: ignore[union-attr]
+        self.table.add(h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), received=days(received))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
     def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         child, referral, kind, start, due, completed = _fields(
@@ -564,7 +564,7 @@ class _Scanner:
         ]
         self._emit(out)
         refs = [r if r is not None else "" for r in referral]
-        self.table.add(  # type: ignore[union-attr]
+        self.table.add(  # type: ignore[union-attr]  # the scanner of a keyed type has its table
             h1=h,
             h2=keys2(ids),
             line=lines,
@@ -580,6 +580,8 @@ class _Scanner:
     def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         aid, visit_date, child_seen = _fields(objs, "assessment_id", "visit_date", "child_seen")
         table = self.assessments
+        if table is None:
+            raise RuntimeError("visits scanned before the assessments table was loaded (a harness bug)")
         out: list[tuple[int, int, str, str, str]] = []
         rows = self._missing(table, aid, "assessment_id", "assessments", lines, 0, out)
         hit = rows >= 0
@@ -673,16 +675,17 @@ def scan_file(
     gc.disable()  # records hold no cycles: no need to walk each chunk's dicts again and again
     try:
         with member(spec, name) as raw:
-            stream = raw
+            stream: BinaryIO | _Part = raw
             if byte_range is not None:
-                stream = _Part(
+                window = _Part(
                     raw,
                     byte_range[0],
                     byte_range[1],
                     seekable=spec.kind == "directory",
                     hasher=hasher if hash_all else None,
                 )
-                skipped = stream.skipped if hash_all else 0
+                skipped = window.skipped if hash_all else 0
+                stream = window
             for k, (first, lines, final) in enumerate(iter_batches(stream, hasher, limits.max_line_bytes, counter), 1):
                 last = first - 1 + len(lines)
                 for i in range(0, len(lines), CHUNK):

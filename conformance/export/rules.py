@@ -315,10 +315,10 @@ def check_seen(
     Columns of the assessments table: ``start``, ``completed`` and ``line`` of each entry;
     ``seen``: a mask of the entries that have such a visit.
     """
-    unseen = (start > 0) & (completed > 0)
+    mask = (start > 0) & (completed > 0)
     if seen is not None:
-        unseen &= ~seen
-    unseen = np.flatnonzero(unseen)
+        mask &= ~seen
+    unseen = np.flatnonzero(mask)
     emit(
         sink,
         "assessments.jsonl",

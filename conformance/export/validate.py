@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -138,6 +138,7 @@ class ExportReport:
             verdict = self.verdict(rid)
             count = self.count(rid)
             examples = self.examples(rid)
+            message: str | None
             if verdict is Verdict.FAIL:
                 message = (
                     f"{count} finding{'s' if count != 1 else ''}; first: {examples[0]}"
@@ -232,7 +233,7 @@ def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:
 class _Inline(Executor):
     """Runs tasks immediately in this process (small exports, ``workers=1``)."""
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -414,7 +415,7 @@ class _Pipeline:
         self.source, self.spec, self.executor, self.work = source, source.spec, executor, work
         self.workers, self.parallel, self.limits, self.report = workers, parallel, limits, report
         self.part_size = max(MIN_PART, min(MAX_PART, total // max(1, workers * PARTS_PER_WORKER)))
-        self.kwargs = {"max_examples": max_examples, "limits": limits, "work": work}
+        self.kwargs: dict[str, Any] = {"max_examples": max_examples, "limits": limits, "work": work}
         self.expected = {f"{t}.jsonl": t for t in RECORD_TYPES}
         self.scans: dict[str, FileScan] = {}
         self.jobs: dict[str, tuple[list[Future[Any]], Future[Any] | None]] = {}
@@ -429,7 +430,7 @@ class _Pipeline:
         spec, members = self.spec, self.source.members
         for n in sorted((n for n in names if n in members), key=lambda n: -members[n]):
             size, bits = members[n], partition_bits(members[n])
-            kwargs = {**self.kwargs, "context": context or {}, "bits": bits}
+            kwargs: dict[str, Any] = {**self.kwargs, "context": context or {}, "bits": bits}
             if self.parallel and size > self.part_size:
                 directory = spec.kind == "directory"
                 count = -(-size // self.part_size) if directory else 1
@@ -442,8 +443,8 @@ class _Pipeline:
                         spec,
                         n,
                         self.expected[n],
-                        byte_range=(a, b),
-                        part=k,  # type: ignore[arg-type]
+                        byte_range=(cast(int, a), b),  # only the last bound is None
+                        part=k,
                         hash_all=not directory and b is None,
                         **kwargs,
                     )
@@ -491,7 +492,7 @@ class _Pipeline:
         return {name: directory}
 
     def run(self) -> dict[str, FileScan]:
-        file = lambda t: f"{t}.jsonl"  # noqa: E731
+        file = lambda t: f"{t}.jsonl"  # noqa: E731  (a one-line naming helper, read inline)
         self.scan([file("children"), file("practitioners")])
         self.scan([file("referrals"), file("assessments")])
         self.collect([file("children"), file("practitioners")])

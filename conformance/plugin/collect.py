@@ -347,7 +347,7 @@ class VerdictCollector:
             report.user_properties.append(("ics_requirements", " ".join(state.requirements)))
         if report.when == "teardown":
             result = self._finish(item, state)
-            report.ics_check = result  # type: ignore[attr-defined]
+            report.ics_check = result
             report.user_properties.extend(
                 [("ics_requirements", " ".join(result["requirements"])), ("ics_verdict", result["verdict"])]
             )
@@ -377,9 +377,11 @@ class VerdictCollector:
             return
         verdict, blamed, message = classify(exc, when, state.requirements)
         if verdict is Verdict.FAIL:
-            blamed = self._attribute(state, blamed)
-            if blamed is None:
+            attributed = self._attribute(state, blamed)
+            if attributed is None:
                 verdict, blamed = Verdict.ERROR, ()
+            else:
+                blamed = attributed
                 message = "the check blamed requirement IDs the catalogue does not hold:\n" + message
         if state.verdict in (None, Verdict.PASS):
             log = item.stash.get(EVIDENCE_KEY, None)

@@ -43,7 +43,8 @@ def register() -> None:
             derandomize=False,  # the seed is forced instead (see activate)
             verbosity=Verbosity.normal,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-            **BUDGETS[profile],
+            max_examples=BUDGETS[profile]["max_examples"],
+            stateful_step_count=BUDGETS[profile]["stateful_step_count"],
         )
 
 
@@ -63,7 +64,7 @@ def activate(config: pytest.Config, profile: str, seed: int | None) -> None:
     if seed is not None and config.getoption("hypothesis_seed", default=None) is None:
         # The public route is ``--hypothesis-seed``; Hypothesis' own plugin reads it after us.
         config.option.hypothesis_seed = str(seed)
-        core.global_force_seed = seed
+        core.global_force_seed = seed  # type: ignore[assignment]  # typed None upstream; Hypothesis' own plugin sets it the same way
 
 
 def deactivate(config: pytest.Config) -> None:

@@ -154,6 +154,7 @@ def configure(config: pytest.Config) -> None:
     if export_only(config):
         _configure_export_only(config, pending)
         return
+    token: str | None
     if builtin:
         check_faults(faults)
         from conformance.reference import serve

@@ -117,7 +117,7 @@ def _records(store: Store, record_type: str, faults: Collection[str]) -> Iterato
             yield record
 
 
-def write_export(store: Store, faults: Collection[str], producer: dict[str, str]) -> tempfile.SpooledTemporaryFile:  # type: ignore[type-arg]
+def write_export(store: Store, faults: Collection[str], producer: dict[str, str]) -> tempfile.SpooledTemporaryFile:
     """Write the whole export as a zip into a spooled temporary file and return it (position at end)."""
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     files: list[dict[str, Any]] = []
@@ -132,7 +132,7 @@ def write_export(store: Store, faults: Collection[str], producer: dict[str, str]
                     digest.update(line)
                     size += len(line)
                     count += 1
-            entry = {
+            entry: dict[str, Any] = {
                 "path": path,
                 "record_type": record_type,
                 "count": count,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from functools import cache
 
@@ -114,7 +114,7 @@ def _faulty_normalise(text: str, *, accents: bool, case: bool) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def name_matcher(faults: Collection[str]):
+def name_matcher(faults: Collection[str]) -> tuple[Callable[[str], str], Callable[[str, str, str], bool]]:
     """Return ``match(term_key, raw_name, stored_keys) -> bool`` and the term normaliser for the faults."""
     accent = "search-accent-sensitive" in faults
     case = "search-case-sensitive" in faults

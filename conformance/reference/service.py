@@ -200,7 +200,7 @@ class Service:
         out: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> Response:
         page, size = self._page(values)
-        total = self.store.one(f"SELECT COUNT(*) AS n {sql_from}", params)["n"]  # type: ignore[index]
+        total = self.store.one(f"SELECT COUNT(*) AS n {sql_from}", params)["n"]  # type: ignore[index]  # COUNT(*) always yields a row
         rows = self.store.all(f"SELECT * {sql_from} ORDER BY seq LIMIT ? OFFSET ?", (*params, size, (page - 1) * size))
         return json_response({"items": [out(r) for r in rows], "page": page, "page_size": size, "total": total})
 

@@ -268,7 +268,7 @@ def _load(directory: Path) -> Catalogue:
                     continue
                 seen[rid] = shown
             if not file_errors:
-                requirements.append(Requirement(**{k: raw.get(k) for k in _FIELDS}))
+                requirements.append(Requirement(**{k: raw.get(k) for k in _FIELDS}))  # type: ignore[arg-type]  # validated against the catalogue schema above
 
     missing = [p for p in PHASES if p not in phases]
     if missing and not errors:
@@ -332,7 +332,8 @@ def _validate_file(
     errors = [_format_schema_error(shown, data, err) for err in sorted(validator.iter_errors(data), key=_error_order)]
     if data.get("phase") in PHASES and data["phase"] != file_phase:
         errors.append(f"{shown}: field 'phase': {data['phase']!r} does not match the file name (phase {file_phase})")
-    for index, raw in enumerate(data.get("requirements") if isinstance(data.get("requirements"), list) else ()):
+    listed = data.get("requirements")
+    for index, raw in enumerate(listed if isinstance(listed, list) else ()):
         if isinstance(raw, dict):
             errors.extend(_requirement_rules(shown, index, raw, file_phase, capabilities))
     return errors, data
@@ -412,7 +413,7 @@ def _read_yaml(path: Path) -> Any:
     """Parse YAML safely, refusing duplicate keys; errors as SpecError with line and column."""
     import yaml
 
-    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # base chosen at run time (C loader when built)
         pass
 
     def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -142,7 +142,8 @@ def test_visits_listed_on_the_assessment(world: World) -> None:
             ids[str(body["id"])] = (day, seen)
     read = get_assessment(world, aid, ASMT_003)
     visits = read.get("visits")
-    require(isinstance(visits, list), ASMT_003, f"assessment {aid} has no visits list: {str(read)[:300]}")
+    if not isinstance(visits, list):
+        fail(ASMT_003, f"assessment {aid} has no visits list: {str(read)[:300]}")
     listed = {(v.get("visit_date"), v.get("child_seen")) for v in visits if isinstance(v, dict)}
     missing = recorded - listed
     require(

@@ -140,7 +140,7 @@ def examples_per_operation() -> int:
         return value
     from hypothesis import settings
 
-    return max(1, settings.default.max_examples // PROFILE_DIVISOR)
+    return max(1, settings().max_examples // PROFILE_DIVISOR)
 
 
 # -- Schemathesis plumbing --------------------------------------------------------------------

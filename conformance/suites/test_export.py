@@ -10,6 +10,7 @@ each requirement is then one check whose verdict is that requirement's findings.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
         )
 
 
-def _make_check(requirement: str):
+def _make_check(requirement: str) -> tuple[str, Callable[..., None]]:
     @check(requirement, kind="export")
     def test(export_run: ExportRun, ics_context: RunContext) -> None:
         _judge(export_run, ics_context, requirement)

@@ -207,7 +207,7 @@ def test_gating_matches_model(world: World, today: date) -> None:
                 f"{'with completed_on ' + iso(completed_on) if when is not None else 'with completed_on omitted (today)'}"
             )
             if completed_on < assessment.start:
-                reasons = {GATE_001}
+                reasons: set[str | None] = {GATE_001}
                 accept = False
                 codes = {"DATE_ORDER", "CHILD_NOT_SEEN"}
             else:
@@ -266,7 +266,7 @@ def test_gating_matches_model(world: World, today: date) -> None:
 
     # The profile decides the budget; the explain phase (re-running variations of a failing
     # example to annotate it) is dropped: over HTTP it costs more than the whole search.
-    phases = [p for p in settings.default.phases if p is not Phase.explain]
+    phases = [p for p in settings().phases if p is not Phase.explain]
     run_settings = settings(
         deadline=None,
         phases=phases,
@@ -279,5 +279,5 @@ def test_gating_matches_model(world: World, today: date) -> None:
         if not leaves or not all(isinstance(e, RequirementFailure) for e in leaves):
             raise
         parts = [str(e) + "".join("\n" + n for n in getattr(e, "__notes__", ())) for e in leaves]
-        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]
+        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]  # all RequirementFailure (checked above)
         raise RequirementFailure(requirements, "\n\n".join(parts)) from group

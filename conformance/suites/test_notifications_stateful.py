@@ -343,7 +343,7 @@ def test_notifications_match_model(world: World) -> None:
                 self._compare(final=True)
 
     # no explain phase: it traces every line of the process (the in-process reference too) and adds minutes
-    phases = tuple(phase for phase in settings.default.phases if phase is not Phase.explain)
+    phases = tuple(phase for phase in settings().phases if phase is not Phase.explain)
     run_settings = settings(
         deadline=None, phases=phases, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
     )
@@ -354,5 +354,5 @@ def test_notifications_match_model(world: World) -> None:
         if not leaves or not all(isinstance(e, RequirementFailure) for e in leaves):
             raise
         parts = [str(e) + "".join("\n" + n for n in getattr(e, "__notes__", ())) for e in leaves]
-        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]
+        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]  # all RequirementFailure (checked above)
         raise RequirementFailure(requirements, "\n\n".join(parts)) from group

@@ -306,7 +306,7 @@ def test_name_search_matches_model(world: World) -> None:
         if not leaves or not all(isinstance(e, RequirementFailure) for e in leaves):
             raise
         parts = [str(e) + "".join("\n" + n for n in getattr(e, "__notes__", ())) for e in leaves]
-        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]
+        requirements = sorted({r for e in leaves for r in e.requirements})  # type: ignore[attr-defined]  # all RequirementFailure (checked above)
         raise RequirementFailure(requirements, "\n\n".join(parts)) from group
 
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from export_support import INVALID, ROOT, VALID, run_cli  # noqa: F401
+from export_support import INVALID, ROOT, VALID, run_cli  # noqa: F401  (re-exported to the export tests)
 
 
 @pytest.fixture

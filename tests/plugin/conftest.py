@@ -14,19 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # In-process pytester runs drop the modules first imported inside them; import the
 # harness here once so every inner run shares the same modules (and catalogue cache).
 import httpcore  # noqa: F401  (httpx caches its exception map on first use)
-import hypothesis.stateful  # noqa: F401
+import hypothesis.stateful  # noqa: F401  (imported once, outside the inner runs)
 from stub import stub_target
 
 import conformance.certificate.redaction
 import conformance.plugin.collect
 import conformance.plugin.profiles
 import conformance.plugin.session
-import conformance.suites.conftest  # noqa: F401
+import conformance.suites.conftest  # noqa: F401  (imported once, outside the inner runs)
 from conformance.spec.catalogue import load_catalogue
 
 load_catalogue()
 
-from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts  # noqa: E402,F401
+from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts  # noqa: E402,F401  (after the path set-up; re-exported to the plugin tests)
 
 #: conftest of a synthetic suite: the built-in suites' fixtures (world, ics_context, ...).
 SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
@@ -34,7 +34,7 @@ SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
 
 def reference_available() -> bool:
     try:
-        from conformance.reference import serve  # noqa: F401
+        from conformance.reference import serve  # noqa: F401  (only whether it imports)
     except ImportError:
         return False
     return True

@@ -14,12 +14,12 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis import checks as core_checks  # noqa: E402
-from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402  (after importorskip)
+from schemathesis import GenerationMode  # noqa: E402  (after importorskip)
+from schemathesis import checks as core_checks  # noqa: E402  (after importorskip)
+from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402  (after importorskip)
 
-from conformance.spec.resources import spec_path  # noqa: E402
+from conformance.spec.resources import spec_path  # noqa: E402  (after importorskip)
 
 #: examples per operation and mode; ICS_REFERENCE_CONTRACT_EXAMPLES scales both up for a deeper local run
 _SCALE = int(os.environ.get("ICS_REFERENCE_CONTRACT_EXAMPLES", "0") or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +36,7 @@ class AuditRoutes(Service):
         producer = {"supplier": "ics-conformance", "product": "ICS reference service", "version": __version__}
         spool = await run_in_threadpool(write_export, self.store, self.faults, producer)
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             with spool:
                 spool.seek(0)
                 while block := spool.read(65536):

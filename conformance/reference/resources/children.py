@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -176,7 +177,7 @@ class ChildRoutes(Service):
                 "AND (end_date IS NULL OR end_date > ?)))"
             )
             params += [who["id"], self.today().isoformat()]
-        names = {k: q[k] for k in ("given_name", "family_name") if k in q}
+        names: dict[str, str] = {k: q[k] for k in ("given_name", "family_name") if k in q}
         if names and rules.clean_name_search(self.faults):
             self._prefilter_names(names, where, params)
         condition = " AND ".join(where)
@@ -210,7 +211,7 @@ class ChildRoutes(Service):
         )
 
     @staticmethod
-    def _prefilter_names(names: dict[str, str], where: list[str], params: list[Any]) -> None:
+    def _prefilter_names(names: Mapping[str, str], where: list[str], params: list[Any]) -> None:
         """Narrow the SQL scan to children whose current name or an alias has a key starting with each term.
 
         Only a superset (LIKE ignores ASCII case): :meth:`_match_names` still decides, per name record.
