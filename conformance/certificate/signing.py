@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_public_key",
     "sign",
     "verify",
+    "write_new_file",
 ]
 
 
@@ -59,13 +61,16 @@ def generate_keypair(out_dir: Path, *, force: bool = False) -> tuple[Path, Path]
     """Write a new Ed25519 pair into ``out_dir``; return ``(private_path, public_path)``.
 
     The private key file is created with mode 0600. Existing files are never replaced
-    unless ``force`` is true.
+    unless ``force`` is true. Symbolic links are never followed: each file is written as a
+    new file beside its final name (``O_CREAT | O_EXCL | O_NOFOLLOW``) and then linked
+    (no ``force``: fails if the name exists, even as a dangling link) or renamed over it
+    (``force``: replaces a link itself, never its target).
     """
     out_dir = Path(out_dir)
     private_path, public_path = out_dir / PRIVATE_KEY_NAME, out_dir / PUBLIC_KEY_NAME
     if not force:
         for path in (private_path, public_path):
-            if path.exists():
+            if os.path.lexists(path):
                 raise UsageError(f"{path} already exists; use --force to replace it")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,18 +83,58 @@ def generate_keypair(out_dir: Path, *, force: bool = False) -> tuple[Path, Path]
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
+    written: list[Path] = []
     try:
-        fd = os.open(private_path, flags, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(private_pem)
-        os.chmod(private_path, 0o600)  # O_CREAT's mode does not apply to an existing file
-        public_path.write_bytes(public_pem)
+        write_new_file(private_path, private_pem, mode=0o600, replace=force)
+        written.append(private_path)
+        write_new_file(public_path, public_pem, mode=0o644, replace=force)
     except FileExistsError as exc:
-        raise UsageError(f"{exc.filename} already exists; use --force to replace it") from exc
+        for path in written:  # never leave half a pair behind
+            path.unlink(missing_ok=True)
+        raise UsageError(f"{out_dir / str(exc.filename or '')} already exists; use --force to replace it") from exc
     except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
         raise UsageError(f"cannot write key files in {out_dir}: {exc.strerror}") from exc
     return private_path, public_path
+
+
+def write_new_file(path: Path, data: bytes, *, mode: int, replace: bool = False) -> None:
+    """Write ``data`` to ``path`` without following a symbolic link at any step.
+
+    A temporary file is created in the same directory with ``O_CREAT | O_EXCL |
+    O_NOFOLLOW`` and mode ``mode``, written and synced, then either hard-linked to
+    ``path`` (``replace`` false: :class:`FileExistsError` when ``path`` exists in any
+    form) or renamed over it (``replace`` true: a link at ``path`` is replaced, not
+    followed). The directory is opened once, so the names are resolved in one place.
+    """
+    path = Path(path)
+    name = path.name
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, mode, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), mode)  # whatever the umask
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if replace:
+                os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            else:
+                try:
+                    os.link(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                except FileExistsError as exc:
+                    raise FileExistsError(exc.errno, exc.strerror, name) from None
+        finally:
+            try:
+                os.unlink(temporary, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass  # renamed
+    finally:
+        os.close(dir_fd)
 
 
 def _read_key_file(path: Path, what: str) -> bytes:

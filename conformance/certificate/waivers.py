@@ -30,23 +30,38 @@ import copy
 import datetime as dt
 import hashlib
 import json
-from collections import Counter, defaultdict
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from conformance.certificate.documents import DocumentError, load_json, load_json_or_yaml
+from conformance.certificate.keyring import CERTIFIER_ROLE, KeyEntry, Keyring
 from conformance.certificate.signing import canonical_json, key_id, load_private_key, load_public_key, sign, verify
 from conformance.errors import UsageError
-from conformance.results.verdicts import PhaseVerdict, Verdict, phase_verdict
+from conformance.results.result import roll_up
+from conformance.results.verdicts import Verdict
 
 WAIVERS_FORMAT = "ics-conformance/waivers/1"
+#: Where the applied waiver file travels inside a bundle (listed in the manifest).
+WAIVERS_IN_BUNDLE = "waivers.json"
 _MAX_FILE = 4 * 1024 * 1024
 
-__all__ = ["Waiver", "WaiverSet", "apply_waivers", "load_waivers", "sign_waivers"]
+__all__ = [
+    "WAIVERS_IN_BUNDLE",
+    "Waiver",
+    "WaiverSet",
+    "apply_waivers",
+    "load_waivers",
+    "sign_waivers",
+    "signer_key_id",
+    "split_signature",
+    "verify_bundled_waivers",
+]
 
 
 @dataclass(frozen=True)
@@ -113,15 +128,17 @@ class WaiverSet:
     sha256: str
     source: str = ""
     expired: tuple[Waiver, ...] = field(default=())
+    raw: bytes = field(default=b"", repr=False)
 
     def record(self) -> dict[str, Any]:
-        """Identity of the file, as recorded on the certificate."""
+        """Identity of the file, as recorded on the certificate (``path``: its copy in the bundle)."""
         return {
             "issued_by": self.issued_by,
             "issued_at": self.issued_at,
             "key_id": self.key_id,
             "sha256": self.sha256,
             "entries": len(self.waivers),
+            "path": WAIVERS_IN_BUNDLE,
         }
 
 
@@ -155,22 +172,23 @@ def _read_document(path: Path) -> tuple[dict[str, Any], bytes]:
         raise UsageError(f"waivers {path}: file not found") from exc
     except OSError as exc:
         raise UsageError(f"waivers {path}: cannot read: {exc.strerror}") from exc
+    return _parse_document(raw, str(path)), raw
+
+
+def _parse_document(raw: bytes, label: str) -> dict[str, Any]:
+    """JSON or YAML; a repeated key anywhere is refused (tools would disagree on its value)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"waivers {path}: not UTF-8 text") from exc
+        raise UsageError(f"waivers {label}: not UTF-8 text") from exc
     try:
-        data = json.loads(text)
-    except ValueError:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"waivers {path}: malformed (neither JSON nor YAML): {exc}") from exc
+        data = load_json_or_yaml(text)
+    except DocumentError as exc:
+        raise UsageError(f"waivers {label}: malformed: {exc}") from exc
     if not isinstance(data, dict):
-        raise UsageError(f"waivers {path}: malformed: expected a mapping with 'issued_by', 'issued_at' and 'waivers'")
-    return _normalise_dates(data), raw
+        raise UsageError(f"waivers {label}: malformed: expected a mapping with 'issued_by', 'issued_at' and 'waivers'")
+    normalised: dict[str, Any] = _normalise_dates(data)
+    return normalised
 
 
 def _validate(document: Mapping[str, Any], path: Path) -> None:
@@ -221,41 +239,54 @@ def sign_waivers(path: Path, private_key: Path | Ed25519PrivateKey, out: Path | 
     return out
 
 
-def load_waivers(path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.date | None = None) -> WaiverSet:
-    """Load and verify a signed waiver file; :class:`UsageError` with a message if refused.
+def split_signature(document: dict[str, Any], label: str) -> tuple[dict[str, Any], dict[str, Any], bytes]:
+    """``(document without its signature, signature block, raw signature bytes)``.
 
-    Refused: unreadable or malformed files, unsigned files, a signature that does not
-    verify with ``public_key``, and files whose every entry has expired by ``today``
-    (default: the current date). Individually expired entries of an otherwise valid file
-    are kept in :attr:`WaiverSet.expired` and reported as refused by :func:`apply_waivers`.
+    Refused (:class:`UsageError`): no signature; a block that is not exactly
+    ``{alg: Ed25519, key_id: <16 hex digits>, value: <base64 of 64 bytes>}``.
     """
-    path = Path(path)
-    key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(public_key)
-    document, raw = _read_document(path)
-    signature = document.pop("signature", None)
+    body = dict(document)
+    signature = body.pop("signature", None)
     if signature is None:
-        raise UsageError(f"waivers {path}: unsigned; the certifier signs it with 'ics-conformance waivers sign'")
+        raise UsageError(f"waivers {label}: unsigned; the certifier signs it with 'ics-conformance waivers sign'")
+    malformed = (
+        f"waivers {label}: malformed signature (expected exactly alg Ed25519, a 16-hex-digit key_id and a base64 value)"
+    )
+    if not isinstance(signature, Mapping) or set(signature) != {"alg", "key_id", "value"}:
+        raise UsageError(malformed)
     if (
-        not isinstance(signature, Mapping)
-        or signature.get("alg") != "Ed25519"
+        signature.get("alg") != "Ed25519"
+        or not isinstance(signature.get("key_id"), str)
+        or not re.fullmatch(r"[0-9a-f]{16}", signature["key_id"])
         or not isinstance(signature.get("value"), str)
     ):
-        raise UsageError(f"waivers {path}: malformed signature (expected alg Ed25519 and a base64 value)")
+        raise UsageError(malformed)
     try:
         signature_bytes = base64.b64decode(signature["value"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise UsageError(f"waivers {path}: malformed signature (not base64)") from exc
+        raise UsageError(f"waivers {label}: malformed signature (not base64)") from exc
+    if len(signature_bytes) != 64 or base64.b64encode(signature_bytes).decode("ascii") != signature["value"]:
+        raise UsageError(f"waivers {label}: malformed signature (not the base64 of a 64-byte Ed25519 signature)")
+    return body, dict(signature), signature_bytes
+
+
+def _verified(document: dict[str, Any], raw: bytes, label: str, key: Ed25519PublicKey, source: str) -> WaiverSet:
+    """Check the signature of ``document`` with ``key`` and its shape; every entry kept (expiry judged later)."""
+    body, signature, signature_bytes = split_signature(document, label)
+    if signature["key_id"] != key_id(key):
+        raise UsageError(
+            f"waivers {label}: signed by key {signature['key_id']}, not by the certifier key {key_id(key)}"
+        )
     try:
-        signed_bytes = canonical_json(document)
+        signed_bytes = canonical_json(body)
     except ValueError as exc:
-        raise UsageError(f"waivers {path}: malformed: {exc}") from exc
+        raise UsageError(f"waivers {label}: malformed: {exc}") from exc
     if not verify(key, signed_bytes, signature_bytes):
         raise UsageError(
-            f"waivers {path}: signature does not verify with the certifier key {key_id(key)} "
+            f"waivers {label}: signature does not verify with the certifier key {key_id(key)} "
             "(the file was altered after signing, or signed with another key)"
         )
-    _validate(document, path)
-    today = today or dt.date.today()
+    _validate(body, Path(label))
     entries = tuple(
         Waiver(
             requirement=e["requirement"],
@@ -265,23 +296,79 @@ def load_waivers(path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.d
             expires=dt.date.fromisoformat(e["expires"]),
             id=e.get("id"),
         )
-        for e in document["waivers"]
+        for e in body["waivers"]
     )
-    expired = tuple(w for w in entries if w.expires < today)
-    if len(expired) == len(entries):
-        latest = max(w.expires for w in entries)
+    stored = raw if _is_json(raw) else canonical_json(dict(body, signature=signature))
+    return WaiverSet(
+        issued_by=body["issued_by"],
+        issued_at=body["issued_at"],
+        waivers=entries,
+        key_id=key_id(key),
+        sha256=hashlib.sha256(stored).hexdigest(),
+        source=source,
+        raw=stored,
+    )
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        load_json(raw)
+    except DocumentError:
+        return False
+    return True
+
+
+def load_waivers(path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.date | None = None) -> WaiverSet:
+    """Load and verify a signed waiver file; :class:`UsageError` with a message if refused.
+
+    Refused: unreadable or malformed files (a repeated key included), unsigned files, a
+    malformed signature block, a signature that is not by ``public_key`` or does not
+    verify, and files whose every entry has expired by ``today`` (default: the current
+    date). Individually expired entries of an otherwise valid file are kept in
+    :attr:`WaiverSet.expired` and reported as refused by :func:`apply_waivers`.
+    """
+    path = Path(path)
+    key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(public_key)
+    document, raw = _read_document(path)
+    waiver_set = _verified(document, raw, str(path), key, path.name)
+    today = today or dt.date.today()
+    expired = tuple(w for w in waiver_set.waivers if w.expires < today)
+    if len(expired) == len(waiver_set.waivers):
+        latest = max(w.expires for w in waiver_set.waivers)
         raise UsageError(
             f"waivers {path}: expired: every waiver expired by {today.isoformat()} (latest expiry {latest.isoformat()})"
         )
-    return WaiverSet(
-        issued_by=document["issued_by"],
-        issued_at=document["issued_at"],
-        waivers=entries,
-        key_id=key_id(key),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        source=path.name,
-        expired=expired,
-    )
+    return replace(waiver_set, expired=expired)
+
+
+def signer_key_id(path: Path) -> str | None:
+    """The key ID a waiver file says signed it (unchecked), to find that key in a keyring."""
+    document, _ = _read_document(Path(path))
+    _, signature, _ = split_signature(document, str(path))
+    return str(signature["key_id"])
+
+
+def verify_bundled_waivers(raw: bytes, label: str, keyring: Keyring) -> tuple[WaiverSet, KeyEntry]:
+    """Re-check a waiver file carried in a bundle: strict JSON, signed by a certifier key of ``keyring``.
+
+    Returns the file and the keyring entry of its signer; :class:`UsageError` naming
+    the problem otherwise (expiry and scope are judged per entry by the caller).
+    """
+    try:
+        document = load_json(raw)
+    except DocumentError as exc:
+        raise UsageError(f"waivers {label}: malformed: {exc}") from exc
+    if not isinstance(document, dict):
+        raise UsageError(f"waivers {label}: malformed: not a waiver file")
+    _, signature, _ = split_signature(document, label)
+    entry = keyring.get(signature["key_id"])
+    if entry is None:
+        raise UsageError(f"waivers {label}: signed by key {signature['key_id']}, which is not in the keyring")
+    if entry.role != CERTIFIER_ROLE:
+        raise UsageError(
+            f"waivers {label}: signed by {entry.describe()}; only a {CERTIFIER_ROLE} key (the certifier) signs waivers"
+        )
+    return _verified(document, raw, label, entry.public_key, label), entry
 
 
 def apply_waivers(
@@ -350,14 +437,7 @@ def apply_waivers(
 
 
 def _recompute(result: dict[str, Any]) -> None:
-    requirements = result.get("requirements", [])
-    counts = Counter(r["verdict"] for r in requirements)
-    areas: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in requirements:
-        areas[r["area"]][r["verdict"]] += 1
-    overall = phase_verdict((r["level"], Verdict(r["verdict"])) for r in requirements)
-    if result.get("errors") and overall is PhaseVerdict.CERTIFIED:
-        overall = PhaseVerdict.INCONCLUSIVE
+    overall, counts, areas = roll_up(result.get("requirements", []), result.get("errors") or [])
     result["verdict"] = overall.value
-    result["counts"] = dict(sorted(counts.items()))
-    result["areas"] = {area: dict(sorted(c.items())) for area, c in sorted(areas.items())}
+    result["counts"] = counts
+    result["areas"] = areas

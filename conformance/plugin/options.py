@@ -57,6 +57,13 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="capability statement (YAML/JSON) overriding the target's /about",
     )
+    group.addoption(
+        "--ics-allow-capability-override",
+        dest="ics_allow_capability_override",
+        action="store_true",
+        default=False,
+        help="run even when --ics-capabilities switches off a capability the target declares (recorded in the result)",
+    )
     group.addoption("--ics-report", dest="ics_report", metavar="DIR", help="write result.json into DIR")
     group.addoption("--ics-export", dest="ics_export", metavar="PATH", help="export directory or zip to validate")
     group.addoption(

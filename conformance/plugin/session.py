@@ -182,12 +182,15 @@ def configure(config: pytest.Config) -> None:
         _collect.preflight_failed(config, message)
         pytest.exit(f"ics-conformance: {message}", returncode=3)
     from conformance.errors import ConformanceError
-    from conformance.spec.capabilities import from_about, load_capabilities, merge
+    from conformance.spec.capabilities import from_about, load_capabilities, merge, weakening_refused
 
     try:
         statement = from_about(about.get("capabilities") or {})
         if cap_file:
-            statement = merge(statement, load_capabilities(Path(cap_file)))
+            declared, statement = statement, merge(statement, load_capabilities(Path(cap_file)))
+            refused = weakening_refused(declared, statement)
+            if refused and not config.getoption("ics_allow_capability_override", default=False):
+                raise pytest.UsageError(f"capability statement refused: --ics-capabilities {cap_file}: {refused}")
     except ConformanceError as exc:
         raise pytest.UsageError(f"capability statement refused: {exc}") from None
     context = RunContext(

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from conformance._version import __version__
-from conformance.results.verdicts import Verdict, phase_verdict, requirement_verdict
+from conformance.results.verdicts import PhaseVerdict, Verdict, phase_verdict, requirement_verdict
 
 RESULT_FORMAT = "ics-conformance/result/1"
 RESULT_FILENAME = "result.json"
@@ -132,7 +132,7 @@ def build_result(
     meets ``channels``. A requirement whose capability the target does not declare is
     NOT_APPLICABLE whatever its checks did; one no check reached is NOT_RUN.
     """
-    from conformance.spec.capabilities import CapabilityStatement, applies
+    from conformance.spec.capabilities import CapabilityStatement, applies, differences
     from conformance.spec.catalogue import load_catalogue, spec_digest
 
     catalogue = load_catalogue()
@@ -145,14 +145,7 @@ def build_result(
 
     requirements: list[dict[str, Any]] = []
     for req in catalogue.in_scope(phase, channels=channels):
-        contributions = [c.verdict_for(req.id) for c in by_requirement.get(req.id, [])]
-        verdicts = [v for v in contributions if v is not None]
-        if not applies(req, statement):
-            verdict = Verdict.NOT_APPLICABLE
-        elif not verdicts and by_requirement.get(req.id):
-            verdict = Verdict.NOT_RUN  # every check failed on other requirements first
-        else:
-            verdict = requirement_verdict(verdicts)
+        verdict = derive_requirement_verdict(req.id, by_requirement.get(req.id, []), applicable=applies(req, statement))
         requirements.append(
             {
                 "id": req.id,
@@ -169,15 +162,9 @@ def build_result(
             }
         )
 
-    counts = Counter(r["verdict"] for r in requirements)
-    areas: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in requirements:
-        areas[r["area"]][r["verdict"]] += 1
-    overall = phase_verdict((r["level"], Verdict(r["verdict"])) for r in requirements)
-    if errors and overall.value == "CERTIFIED":
-        from conformance.results.verdicts import PhaseVerdict
-
-        overall = PhaseVerdict.INCONCLUSIVE
+    overall, counts, areas = roll_up(requirements, errors)
+    about = target.get("about")
+    declared = about.get("capabilities") if isinstance(about, Mapping) else None
     return {
         "format": RESULT_FORMAT,
         "run_id": run_id,
@@ -192,19 +179,63 @@ def build_result(
         },
         "target": dict(target),
         "capabilities": dict(capabilities or {}),
+        "capability_overrides": differences(declared, dict(capabilities or {}))
+        if isinstance(declared, Mapping)
+        else None,
         "profile": profile,
         "seed": seed,
         "started_at": _iso(started_at),
         "finished_at": _iso(finished_at),
         "command": command,
-        "counts": dict(sorted(counts.items())),
-        "areas": {area: dict(sorted(c.items())) for area, c in sorted(areas.items())},
+        "counts": counts,
+        "areas": areas,
         "requirements": requirements,
         "unknown_requirements": sorted(set(by_requirement) - {r.id for r in catalogue}),
         "findings": [dict(f) for f in findings],
         "waivers": {"applied": [], "unmatched": [], "refused": []},
         "errors": list(errors),
     }
+
+
+def derive_requirement_verdict(
+    requirement_id: str, checks: Sequence[CheckResult], *, applicable: bool = True
+) -> Verdict:
+    """The verdict of one requirement from the checks that name it: the only place this is decided.
+
+    Not ``applicable`` (its capability is not in the statement the run used):
+    NOT_APPLICABLE whatever its checks did. Checks that all failed on other requirements
+    first: NOT_RUN. Otherwise :func:`~conformance.results.verdicts.requirement_verdict`
+    of the checks' contributions. ``build_result`` and ``verify`` both call this.
+    """
+    if not applicable:
+        return Verdict.NOT_APPLICABLE
+    contributions = [c.verdict_for(requirement_id) for c in checks]
+    verdicts = [v for v in contributions if v is not None]
+    if not verdicts and checks:
+        return Verdict.NOT_RUN  # every check failed on other requirements first
+    return requirement_verdict(verdicts)
+
+
+def roll_up(
+    requirements: Sequence[Mapping[str, Any]], errors: Sequence[Any] = ()
+) -> tuple[PhaseVerdict, dict[str, int], dict[str, dict[str, int]]]:
+    """Phase verdict, verdict counts and per-area counts of requirement records.
+
+    The phase verdict is :func:`~conformance.results.verdicts.phase_verdict`; a run that
+    recorded errors of its own is never CERTIFIED (INCONCLUSIVE instead).
+    """
+    counts = Counter(str(r["verdict"]) for r in requirements)
+    areas: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in requirements:
+        areas[str(r["area"])][str(r["verdict"])] += 1
+    overall = phase_verdict((str(r["level"]), Verdict(r["verdict"])) for r in requirements)
+    if errors and overall is PhaseVerdict.CERTIFIED:
+        overall = PhaseVerdict.INCONCLUSIVE
+    return (
+        overall,
+        dict(sorted(counts.items())),
+        {area: dict(sorted(c.items())) for area, c in sorted(areas.items())},
+    )
 
 
 def dumps(result: Mapping[str, Any]) -> bytes:

@@ -28,9 +28,11 @@ __all__ = [
     "REQUIRES",
     "CapabilityStatement",
     "applies",
+    "differences",
     "from_about",
     "load_capabilities",
     "merge",
+    "weakening_refused",
 ]
 
 #: Values used when a capability is not declared (booleans default to False).
@@ -119,6 +121,50 @@ def merge(about: CapabilityStatement, override: CapabilityStatement) -> Capabili
 def applies(requirement: Requirement, statement: CapabilityStatement) -> bool:
     """False (NOT_APPLICABLE) when the requirement's capability is not declared true."""
     return requirement.capability is None or statement.has(requirement.capability)
+
+
+def differences(declared: Mapping[str, Any], used: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every capability whose value in ``used`` differs from the target's ``declared`` one.
+
+    ``declared`` is the target's ``/about`` statement (complete: an undeclared boolean is
+    false, an undeclared latency 60 s); ``used`` the statement the run judged by. Each
+    entry is ``{capability, declared, used, weakens}``; ``weakens`` is true when the
+    change makes the run more lenient than the target's own claim: a capability declared
+    true but switched off (its requirements become NOT_APPLICABLE), or a notification
+    latency bound raised. Unknown names are ignored (the loaders refuse them).
+    """
+    out: list[dict[str, Any]] = []
+    for name in sorted(_schema()["properties"]):
+        default = DEFAULTS.get(name, False if name in _boolean_names() else None)
+        before, after = declared.get(name, default), used.get(name, default)
+        if before == after:
+            continue
+        if name in _boolean_names():
+            weakens = before is True and after is not True
+        else:
+            weakens = isinstance(before, int) and isinstance(after, int) and after > before
+        out.append({"capability": name, "declared": before, "used": after, "weakens": weakens})
+    return out
+
+
+def weakening_refused(declared: CapabilityStatement, used: CapabilityStatement) -> str | None:
+    """Why running with ``used`` instead of the target's ``declared`` statement needs explicit consent, or None."""
+    weakened = [d for d in differences(declared.declared, used.declared) if d["weakens"]]
+    if not weakened:
+        return None
+    listed = ", ".join(
+        f"{d['capability']} (declared {_show(d['declared'])}, would be {_show(d['used'])})" for d in weakened
+    )
+    return (
+        f"the capability statement weakens what the target declares in GET /about: {listed}; its requirements "
+        "would not be judged as the target claims. Pass --allow-capability-override (pytest: "
+        "--ics-allow-capability-override) to run anyway: the override is then recorded on the certificate, "
+        "shown on the report's first screen and by verify"
+    )
+
+
+def _show(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
 
 
 # --------------------------------------------------------------------------- helpers
