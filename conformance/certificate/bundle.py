@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from conformance._version import __version__
+from conformance.certificate.keyring import Keyring
 from conformance.certificate.redaction import Redactor
 from conformance.certificate.signing import canonical_json, key_id, load_private_key, sign
+from conformance.certificate.waivers import WAIVERS_IN_BUNDLE
 from conformance.errors import UsageError
 
 __all__ = [
@@ -45,11 +47,18 @@ __all__ = [
     "CERTIFICATE_FORMAT",
     "KNOWN_SPEC_DIGESTS",
     "MANIFEST_FORMAT",
+    "OLD_CERTIFICATE_FORMATS",
+    "derived_files",
+    "manifest_facts",
     "known_spec_digests",
+    "report_info",
+    "signer_record",
     "write_bundle",
 ]
 
-CERTIFICATE_FORMAT = "ics-conformance/certificate/1"
+CERTIFICATE_FORMAT = "ics-conformance/certificate/2"
+#: Certificates before the trust model (no signer record, waiver file not carried, report not bound).
+OLD_CERTIFICATE_FORMATS = ("ics-conformance/certificate/1",)
 MANIFEST_FORMAT = "ics-conformance/manifest/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -396,6 +405,78 @@ def _allure_files(result: Mapping[str, Any]) -> dict[str, bytes]:
     return files
 
 
+def manifest_facts(clean: Mapping[str, Any], signer: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the manifest repeats of the certificate (``verify`` checks the two agree)."""
+    target = clean.get("target") or {}
+    about = target.get("about") or {}
+    spec = clean.get("spec") or {}
+    return {
+        "harness": {"version": (clean.get("harness") or {}).get("version", __version__)},
+        "spec": {"version": spec.get("version"), "sha256": spec.get("sha256")},
+        "phase": clean.get("phase"),
+        "verdict": clean.get("verdict"),
+        "run_id": clean.get("run_id"),
+        "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
+        "council": clean.get("council"),
+        "signing": dict({"alg": "Ed25519"}, **signer) if signer else None,
+    }
+
+
+def signer_record(private_key: Any, result: Mapping[str, Any], keyring: Keyring | None) -> dict[str, Any]:
+    """Who signs this certificate and at which assurance level (see the keyring module)."""
+    from conformance.certificate.keyring import SELF_ASSESSED, OutOfScope, assess
+
+    ident = key_id(private_key.public_key())
+    if keyring is None:
+        return {"key_id": ident, "party": None, "role": None, "assurance": SELF_ASSESSED}
+    entry = keyring.get(ident)
+    if entry is None:
+        raise UsageError(f"signing key {ident} is not in the keyring {keyring.source}; the department adds it first")
+    about = (result.get("target") or {}).get("about") or {}
+    try:
+        level = assess(
+            entry, supplier=about.get("supplier"), product=about.get("product"), council=result.get("council")
+        )
+    except OutOfScope as exc:
+        raise UsageError(f"not signing: {exc}") from None
+    return dict(entry.record(), assurance=level)
+
+
+def report_info(
+    name: str, key_ident: str | None, policy: str, certificate: bytes, signer: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the report shows of its bundle: name, key, redaction, the certificate it renders, the signer."""
+    return {
+        "name": name,
+        "key_id": key_ident,
+        "redaction": policy,
+        "certificate_sha256": hashlib.sha256(certificate).hexdigest(),
+        "signer": dict(signer) if signer else None,
+    }
+
+
+def derived_files(
+    clean: Mapping[str, Any],
+    extra: Sequence[Mapping[str, Any]],
+    info: Mapping[str, Any],
+    *,
+    junit: bool = True,
+) -> dict[str, bytes]:
+    """Every bundle file that is a function of the certificate's result (and the run evidence).
+
+    ``report.html``, ``junit.xml``, ``allure-results/`` and ``evidence/``: ``verify``
+    renders them again from ``certificate.json`` and compares them byte for byte.
+    """
+    from conformance.certificate.report import render_html
+
+    files: dict[str, bytes] = {"report.html": render_html(clean, evidence=extra, bundle_info=info).encode("utf-8")}
+    if junit:
+        files["junit.xml"] = _junit_xml(clean)
+    files.update(_allure_files(clean))
+    files.update(_evidence_files(clean, extra))
+    return files
+
+
 def _write_zip(directory: Path, name: str, files: Sequence[str], zip_path: Path) -> None:
     tmp = zip_path.with_name(zip_path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -417,6 +498,8 @@ def write_bundle(
     junit: bool = True,
     redactor: Redactor | None = None,
     name: str | None = None,
+    waiver_file: bytes | None = None,
+    keyring: Keyring | None = None,
 ) -> Bundle:
     """Write the bundle for ``result`` under ``output_dir``: ``<name>/`` and ``<name>.zip``.
 
@@ -425,10 +508,24 @@ def write_bundle(
     ``redactor``: the one used at capture (its policy is recorded in the manifest and
     applied again, idempotently, as a safety net); default
     ``Redactor.for_target(target.builtin_reference)``. ``name`` overrides the bundle name.
+    ``waiver_file``: the exact bytes of the signed waiver file applied to ``result``
+    (required when ``result`` records one): it travels in the bundle as ``waivers.json``.
+    ``keyring``: names the signer and its role on the certificate and decides the
+    assurance level (:func:`conformance.certificate.keyring.assess`); a signing key
+    outside the keyring, or outside its scope for this target, is refused. Without a
+    keyring the certificate claims *self-assessed* and names no party.
     """
     if not isinstance(result, Mapping) or not isinstance(result.get("requirements"), list):
         raise UsageError("write_bundle: not an ics-conformance result (no 'requirements' list)")
     private_key = load_private_key(sign_key) if sign_key is not None else None
+    waiver_record = (result.get("waivers") or {}).get("file")
+    if waiver_record and waiver_file is None:
+        raise UsageError("write_bundle: the result applies a waiver file; its signed bytes must travel in the bundle")
+    if waiver_file is not None and not waiver_record:
+        raise UsageError("write_bundle: a waiver file was given but the result records none applied")
+    if waiver_file is not None and hashlib.sha256(waiver_file).hexdigest() != waiver_record.get("sha256"):
+        raise UsageError("write_bundle: the waiver file given is not the one the result records (sha256 differs)")
+    signer = signer_record(private_key, result, keyring) if private_key is not None else None
     target = result.get("target") or {}
     redactor = redactor or Redactor.for_target(bool(target.get("builtin_reference")))
     clean = _redacted_result(result, redactor)
@@ -455,16 +552,21 @@ def write_bundle(
     policy = redactor.policy_record()
     files: dict[str, bytes] = {}
     waivers = clean.get("waivers") or {"applied": [], "unmatched": [], "refused": []}
-    files["certificate.json"] = canonical_json({"format": CERTIFICATE_FORMAT, "result": clean, "waivers": waivers})
-    from conformance.certificate.report import render_html, write_pdf
+    files["certificate.json"] = canonical_json(
+        {"format": CERTIFICATE_FORMAT, "result": clean, "waivers": waivers, "signer": signer}
+    )
+    if waiver_file is not None:
+        files[WAIVERS_IN_BUNDLE] = waiver_file
+    from conformance.certificate.report import write_pdf
 
-    files["report.html"] = render_html(
-        clean, evidence=extra, bundle_info={"name": bundle_name, "key_id": key_ident, "redaction": redactor.policy}
-    ).encode("utf-8")
-    if junit:
-        files["junit.xml"] = _junit_xml(clean)
-    files.update(_allure_files(clean))
-    files.update(_evidence_files(clean, extra))
+    files.update(
+        derived_files(
+            clean,
+            extra,
+            report_info(bundle_name, key_ident, redactor.policy, files["certificate.json"], signer),
+            junit=junit,
+        )
+    )
     try:
         for rel, data in files.items():
             path = staging / rel
@@ -474,21 +576,12 @@ def write_bundle(
             write_pdf(staging / "report.html", staging / "report.pdf")
             files["report.pdf"] = (staging / "report.pdf").read_bytes()
 
-        clean_target = clean.get("target") or {}
-        about = clean_target.get("about") or {}
-        spec = clean.get("spec") or {}
         manifest = {
             "format": MANIFEST_FORMAT,
             "bundle": bundle_name,
             "created_by": f"ics-conformance {__version__}",
-            "harness": {"version": (clean.get("harness") or {}).get("version", __version__)},
-            "spec": {"version": spec.get("version"), "sha256": spec.get("sha256")},
-            "phase": clean.get("phase"),
-            "verdict": clean.get("verdict"),
-            "run_id": clean.get("run_id"),
-            "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": clean_target.get("url")},
+            **manifest_facts(clean, signer),
             "redaction": policy,
-            "signing": {"alg": "Ed25519", "key_id": key_ident} if key_ident else None,
             "files": [
                 {"path": rel, "sha256": hashlib.sha256(files[rel]).hexdigest(), "size": len(files[rel])}
                 for rel in sorted(files)

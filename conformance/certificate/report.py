@@ -225,7 +225,31 @@ def _view(
     spec = result.get("spec") or {}
     harness = result.get("harness") or {}
     waivers = result.get("waivers") or {}
+    overrides = [o for o in result.get("capability_overrides") or [] if isinstance(o, Mapping)]
+    switched_off = {str(o.get("capability")) for o in overrides if o.get("weakens")}
     return {
+        "assurance": _assurance(manifest_info.get("signer")),
+        "certificate_sha256": _text(manifest_info.get("certificate_sha256")),
+        "council": _text(result.get("council")),
+        "overrides": [
+            {
+                "capability": _text(o.get("capability")),
+                "declared": _flag(o.get("declared")),
+                "used": _flag(o.get("used")),
+                "weakens": bool(o.get("weakens")),
+            }
+            for o in overrides
+        ],
+        "override_not_applicable": [
+            _text(r.get("id"))
+            for r in requirements
+            if r.get("verdict") == "NOT_APPLICABLE" and r.get("level") == "MUST" and r.get("capability") in switched_off
+        ],
+        "musts_not_applicable": [
+            (_text(r.get("id")), _text(r.get("capability")))
+            for r in requirements
+            if r.get("verdict") == "NOT_APPLICABLE" and r.get("level") == "MUST"
+        ],
         "verdict": verdict,
         "summary": summary,
         "phase": _text(result.get("phase")),
@@ -262,6 +286,31 @@ def _view(
         "exchanges": exchanges,
         "bundle": dict(manifest_info),
     }
+
+
+def _flag(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else _text(value)
+
+
+def _assurance(signer: Any) -> dict[str, str]:
+    """The assurance level as the report states it (first screen and a meta element)."""
+    if not isinstance(signer, Mapping):
+        return {
+            "level": "unsigned",
+            "label": "NOT SIGNED",
+            "text": "This bundle is not signed: it proves nothing about who ran the checks.",
+        }
+    level = _text(signer.get("assurance"))
+    key = _text(signer.get("key_id"))
+    party, role = _text(signer.get("party")), _text(signer.get("role"))
+    who = f"{party} ({role})" if party else f"the holder of key {key}"
+    if level == "witnessed":
+        text = f"Run and signed by {who}, a party independent of the supplier of the system tested. Key {key}."
+    else:
+        text = f"Run and signed by {who} for a system of its own; no independent party witnessed the run. Key {key}."
+        if not party:
+            text += " The signer was not named by a keyring when the bundle was written."
+    return {"level": level, "label": level.upper(), "text": text}
 
 
 def render_html(

@@ -68,6 +68,11 @@ def register(subparsers: Any) -> None:
         "--capabilities", type=Path, metavar="FILE", help="capability statement overriding the target's /about"
     )
     parser.add_argument(
+        "--allow-capability-override",
+        action="store_true",
+        help="run even when --capabilities switches off a capability the target declares (recorded on the certificate)",
+    )
+    parser.add_argument(
         "--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})"
     )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
@@ -88,7 +93,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--sign-key", type=Path, metavar="FILE", help="Ed25519 private key (PEM) signing the bundle")
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="signed waiver file")
     parser.add_argument("--waiver-key", type=Path, metavar="PUBFILE", help="certifier public key verifying --waivers")
-    parser.add_argument("--council", metavar="NAME", help="council the run is for (scopes waivers)")
+    parser.add_argument(
+        "--keyring",
+        type=Path,
+        metavar="FILE",
+        help="trusted keys: names the --sign-key's party and role on the certificate (its assurance level) "
+        "and finds the department key verifying --waivers",
+    )
+    parser.add_argument(
+        "--council", metavar="NAME", help="council the run is for (recorded on the certificate; scopes waivers)"
+    )
     parser.add_argument("--pdf", action="store_true", help="also write report.pdf (needs Chromium)")
     parser.add_argument("--no-bundle", action="store_true", help="write result.json only, no bundle")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -134,11 +148,14 @@ def _validate(args: argparse.Namespace) -> str | None:
         (args.sign_key, "--sign-key"),
         (args.waivers, "--waivers"),
         (args.waiver_key, "--waiver-key"),
+        (args.keyring, "--keyring"),
         (args.token_file, "--token-file"),
     ):
         _readable(path, option)
-    if bool(args.waivers) != bool(args.waiver_key):
-        raise _usage("--waivers and --waiver-key go together (the waiver file is verified with the certifier's key)")
+    if args.waiver_key and not args.waivers:
+        raise _usage("--waiver-key verifies --waivers: give the waiver file too")
+    if args.waivers and not (args.waiver_key or args.keyring):
+        raise _usage("--waivers needs --waiver-key or --keyring (the waiver file is verified with the certifier's key)")
     if args.capabilities is not None:
         from conformance.spec.capabilities import load_capabilities
 
@@ -156,6 +173,29 @@ def _validate(args: argparse.Namespace) -> str | None:
             if not token:
                 raise _usage(f"no admin credential for --target: set {TOKEN_ENV} or pass --token-file FILE")
     return token
+
+
+def _trust(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The keyring (if any) and the verified waiver file (if any), refused before anything runs."""
+    from conformance.certificate.keyring import CERTIFIER_ROLE, load_keyring
+    from conformance.certificate.signing import key_id, load_private_key, load_public_key
+    from conformance.certificate.waivers import load_waivers, signer_key_id
+
+    keyring = load_keyring(args.keyring) if args.keyring is not None else None
+    if keyring is not None and args.sign_key is not None:
+        ident = key_id(load_private_key(args.sign_key).public_key())
+        if keyring.get(ident) is None:
+            raise _usage(f"--sign-key {args.sign_key}: key {ident} is not in the keyring {args.keyring}")
+    if args.waivers is None:
+        return keyring, None
+    if keyring is not None:
+        ident = key_id(load_public_key(args.waiver_key)) if args.waiver_key else signer_key_id(args.waivers)
+        entry = keyring.get(ident)
+        if entry is None or entry.role != CERTIFIER_ROLE:
+            who = entry.describe() if entry else f"key {ident}, which is not in the keyring"
+            raise _usage(f"--waivers {args.waivers}: signed by {who}; only a {CERTIFIER_ROLE} key signs waivers")
+        return keyring, load_waivers(args.waivers, entry.public_key)
+    return keyring, load_waivers(args.waivers, args.waiver_key)
 
 
 def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Path) -> list[str]:
@@ -204,6 +244,8 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         argv += ["--ics-reference-fault", fault]
     if args.capabilities is not None:
         argv += ["--ics-capabilities", str(args.capabilities)]
+    if args.allow_capability_override:
+        argv += ["--ics-allow-capability-override"]
     if args.timeout is not None:
         argv += ["--ics-timeout", str(args.timeout)]
     if args.keyword:
@@ -225,6 +267,8 @@ def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
         out += ["--reference-fault", fault]
     if args.capabilities is not None:
         out += ["--capabilities", str(args.capabilities)]
+    if args.allow_capability_override:
+        out += ["--allow-capability-override"]
     return tuple(out)
 
 
@@ -266,11 +310,7 @@ def run(args: argparse.Namespace) -> int:
     from conformance.results.result import read_result, write_result
 
     token = _validate(args)
-    waiver_set = None
-    if args.waivers is not None:
-        from conformance.certificate.waivers import load_waivers
-
-        waiver_set = load_waivers(args.waivers, args.waiver_key)
+    keyring, waiver_set = _trust(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     out = sys.stdout
     command = " ".join(["ics-conformance certify", *(shlex.quote(a) for a in _rebuild_argv(args, seed))])
@@ -305,11 +345,17 @@ def run(args: argparse.Namespace) -> int:
         if not result_file.is_file():
             return _no_result(code, log_text)
         result = read_result(result_file)
+        result["council"] = args.council
         if waiver_set is not None:
             from conformance.certificate.waivers import apply_waivers
 
+            finished = datetime.fromisoformat(str(result.get("finished_at")).replace("Z", "+00:00")).date()
             result = apply_waivers(
-                result, waiver_set, target_about=(result.get("target") or {}).get("about") or {}, council=args.council
+                result,
+                waiver_set,
+                target_about=(result.get("target") or {}).get("about") or {},
+                council=args.council,
+                today=finished,
             )
         run_dir = args.output / f"ics-{args.phase}-{_stamp()}-{result.get('run_id') or 'run'}"
         try:
@@ -318,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
             raise _usage(f"cannot create run directory {run_dir}: {exc.strerror}") from None
         write_result(result, run_dir)
         (run_dir / "pytest.log").write_text(log_text, encoding="utf-8")
-        bundle = None if args.no_bundle else _write_bundle(result, run_dir, args)
+        bundle = None if args.no_bundle else _write_bundle(result, run_dir, args, keyring, waiver_set)
     print("", file=out)
     for line in summary_lines(result):
         print(line, file=out)
@@ -344,11 +390,15 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
         ("--sign-key", args.sign_key),
         ("--waivers", args.waivers),
         ("--waiver-key", args.waiver_key),
+        ("--keyring", args.keyring),
+        ("--council", args.council),
     ):
         if value is not None:
             out += [option, str(value)]
     for fault in args.reference_fault:
         out += ["--reference-fault", fault]
+    if args.allow_capability_override:
+        out += ["--allow-capability-override"]
     if str(args.workers) != str(DEFAULT_WORKERS):
         out += ["-n", str(args.workers)]
     return out
@@ -366,9 +416,18 @@ def _no_result(code: int, log_text: str) -> int:
     return 3
 
 
-def _write_bundle(result: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> Any:
+def _write_bundle(
+    result: dict[str, Any], run_dir: Path, args: argparse.Namespace, keyring: Any, waiver_set: Any
+) -> Any:
     try:
         from conformance.certificate.bundle import write_bundle
     except ImportError:
         return None
-    return write_bundle(result, run_dir, sign_key=args.sign_key, pdf=args.pdf)
+    return write_bundle(
+        result,
+        run_dir,
+        sign_key=args.sign_key,
+        pdf=args.pdf,
+        keyring=keyring,
+        waiver_file=waiver_set.raw if waiver_set is not None else None,
+    )

@@ -102,7 +102,7 @@ def test_bundle_contents(bundle: Bundle) -> None:
     raw = (bundle.directory / "certificate.json").read_bytes()
     certificate = json.loads(raw)
     assert raw == canonical_json(certificate)  # canonical form
-    assert certificate["format"] == "ics-conformance/certificate/1"
+    assert certificate["format"] == "ics-conformance/certificate/2"
     assert certificate["result"]["verdict"] == "NOT_CERTIFIED"
     assert "waivers" in certificate
 

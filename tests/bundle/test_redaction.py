@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
-from bundle_samples import KNOWN_NAMES, KNOWN_TOKEN, http_evidence, make_result
+from bundle_samples import KNOWN_NAMES, KNOWN_TOKEN, http_evidence, make_result, requirement
 
 from conformance.certificate.bundle import write_bundle
 from conformance.certificate.redaction import Redactor
@@ -136,7 +136,7 @@ def test_grep_every_artefact_for_token_and_names(tmp_path: Path, keypair: tuple[
     result = make_result(builtin=False, evidence=captured)
     result["target"]["url"] = "https://ics-user:s3cr3t-password@ics.council.example/api"
     result["command"] = f"ics-conformance certify --target https://ics.council.example/api --admin-token {KNOWN_TOKEN}"
-    check = result["requirements"][4]["checks"][0]
+    check = requirement(result, "ICS-1B-SRCH-001")["checks"][0]
     check["reproduce"] = f"ICS_ADMIN_TOKEN={KNOWN_TOKEN} ics-conformance certify -k test_accent_insensitive"
     check["example"] = {"given_name": given, "family_name": family}
     # Run-level evidence handed over raw: the bundle's safety net must still redact it.

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_samples import make_result
+from bundle_samples import make_result, requirement
+from markupsafe import escape
 
 from conformance.certificate.bundle import write_bundle
 from conformance.certificate.report import ChromiumError, render_html, run_headless, write_pdf
@@ -54,7 +55,7 @@ def hostile_result() -> dict[str, Any]:
     about = {"supplier": SCRIPT, "product": IMG, "version": JS_URL, "spec_versions": ["2008.1"], "homepage": JS_URL}
     result = make_result(about=about, builtin=True)
     result["target"]["url"] = JS_URL
-    check = result["requirements"][4]["checks"][0]
+    check = requirement(result, "ICS-1B-SRCH-001")["checks"][0]
     check["message"] = f"child {SCRIPT} not found; see {JS_URL} {IMG}"
     check["reproduce"] = f"ics-conformance certify --target '{JS_URL}' # {SCRIPT}"
     check["example"] = {"given_name": SCRIPT, "family_name": IMG}
@@ -87,7 +88,8 @@ def test_report_structure_and_escaping_static() -> None:
 def test_report_has_failure_details(sample_result: dict[str, Any]) -> None:
     html = render_html(sample_result)
     assert "NOT CERTIFIED" in html and "Acme Care Systems" in html and "2008.1" in html
-    assert "The system finds names case- and accent-insensitively." in html  # requirement statement
+    statement = requirement(sample_result, "ICS-1B-SRCH-001")["statement"]
+    assert str(escape(statement)) in html  # requirement statement
     assert "Minimal failing example" in html and "Climbie" in html
     assert "ics-conformance certify --phase 1B --target http://127.0.0.1:8765 --seed 1234" in html
     assert "GET http://127.0.0.1:8765/children?given_name=Victoria" in html  # evidence

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from bundle_samples import make_result
+from bundle_samples import make_result, requirement, write_keyring
 
 from conformance.certificate.bundle import write_bundle
+from conformance.certificate.keyring import load_keyring
 from conformance.certificate.signing import generate_keypair
 from conformance.certificate.verify import verify_bundle
 from conformance.certificate.waivers import apply_waivers, load_waivers, sign_waivers
@@ -69,7 +70,7 @@ def test_sign_via_cli_and_apply(
     assert [u["waiver"]["requirement"] for u in out["waivers"]["unmatched"]] == ["ICS-1B-NOTIF-001"]
     assert "PASS" in out["waivers"]["unmatched"][0]["reason"]
     assert out["verdict"] == "NOT_CERTIFIED" and out["counts"]["WAIVED"] == 1
-    assert result["requirements"][4]["verdict"] == "FAIL"  # input untouched
+    assert requirement(result, "ICS-1B-SRCH-001")["verdict"] == "FAIL"  # input untouched
 
 
 def test_waiving_every_must_failure_certifies_and_shows_on_certificate(
@@ -77,16 +78,22 @@ def test_waiving_every_must_failure_certifies_and_shows_on_certificate(
 ) -> None:
     path = sign_waivers(_write(tmp_path, [_entry("ICS-1B-SRCH-001"), _entry("ICS-1A-API-001")]), certifier[0])
     result = make_result()
-    result["requirements"][3]["verdict"] = "PASS"  # the SHOULD skip is irrelevant; make MUSTs decide
     out = apply_waivers(result, load_waivers(path, certifier[1], today=TODAY), target_about=ABOUT, today=TODAY)
     assert out["verdict"] == "CERTIFIED"
-    bundle = write_bundle(out, tmp_path / "out", sign_key=certifier[0])
+    keyring = write_keyring(tmp_path / "keyring.json", (certifier[1], "DCSF ICS certification", "department", None))
+    bundle = write_bundle(
+        out, tmp_path / "out", sign_key=certifier[0], waiver_file=path.read_bytes(), keyring=load_keyring(keyring)
+    )
     certificate = json.loads((bundle.directory / "certificate.json").read_bytes())
     assert [w["requirement"] for w in certificate["waivers"]["applied"]] == ["ICS-1B-SRCH-001", "ICS-1A-API-001"]
-    assert certificate["waivers"]["file"]["key_id"]
+    assert certificate["waivers"]["file"]["key_id"] and certificate["waivers"]["file"]["path"] == "waivers.json"
+    assert (bundle.directory / "waivers.json").read_bytes() == path.read_bytes()
     html = (bundle.directory / "report.html").read_text()
     assert "DCSF-W-2008-001" in html and "APPLIED" in html
-    assert verify_bundle(bundle.zip_path, certifier[1]).waivers_applied == 2
+    outcome = verify_bundle(bundle.zip_path, keyring=keyring)
+    assert outcome.ok and outcome.waivers_applied == 2, outcome.message
+    outcome = verify_bundle(bundle.zip_path, certifier[1])  # the key alone cannot re-check waivers
+    assert not outcome.ok and outcome.bad_file == "waivers.json" and "--keyring" in outcome.problem
 
 
 def test_unsigned_file_refused(tmp_path: Path, certifier: tuple[Path, Path]) -> None:
