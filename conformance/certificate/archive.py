@@ -381,9 +381,9 @@ class ZipSource(Source):
         members: dict[str, zipfile.ZipInfo] = {}
         for entry, name in decoded:
             if name is None:
-                self._unsafe.append(
-                    (_shown(entry.name), "name is not plain ASCII (extractors may decode it differently)")
-                )
+                shown = _shown(entry.name)
+                shown = shown[len(root) + 1 :] if shown.startswith(root + "/") else shown
+                self._unsafe.append((shown, "name is not plain ASCII (extractors may decode it differently)"))
                 continue
             info = by_offset[entry.offset]
             if info.filename != name:
@@ -402,9 +402,9 @@ class ZipSource(Source):
                 self._unsafe.append((rel(name), "appears twice in the zip"))
                 continue
             members[name] = info
-        clash = collisions(members)
+        clash = collisions(rel(name) for name in members)
         if clash:
-            self._unsafe.append((rel(clash[0]), clash[1]))
+            self._unsafe.append(clash)
         for name, info in members.items():
             if "/" not in name or name.split("/", 1)[0] != root:
                 self._unsafe.append((name, f"outside the bundle folder {root!r} of the zip (extra file)"))
