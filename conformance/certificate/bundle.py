@@ -4,17 +4,21 @@ A bundle is a directory ``<name>/`` and the same content as ``<name>.zip`` (one 
 folder ``<name>/``)::
 
     certificate.json   the result (design §7), redacted, checks sorted, in canonical JSON,
-                       wrapped as {"format": "ics-conformance/certificate/1", "result": ...,
-                       "waivers": ...}
-    report.html        the human report (self-contained)
+                       wrapped as {"format": "ics-conformance/certificate/2", "result": ...,
+                       "waivers": ..., "signer": {key_id, party, role, assurance} | null}
+    waivers.json       the signed waiver file applied (exact bytes), when there is one
+    report.html        the human report (self-contained); states the certificate's sha256
     report.pdf         only with pdf=True (headless Chromium)
     junit.xml          one testcase per (requirement, check); names carry requirement IDs
     allure-results/    one allure result per check (+ JSON attachments of its evidence)
     evidence/          redacted evidence, one JSON file per check that kept any
     manifest.json      sha256 and size of every file above, redaction policy, spec and
-                       harness versions, verdict; canonical JSON
+                       harness versions, and the certificate's phase, verdict, run, target,
+                       council and signer; canonical JSON
     manifest.sig       raw 64-byte Ed25519 signature over the exact bytes of manifest.json
 
+Everything but certificate.json, waivers.json and report.pdf is a function of the
+certificate (:func:`derived_files`), so ``verify`` renders it again and compares.
 """
 
 from __future__ import annotations
@@ -521,10 +525,11 @@ def write_bundle(
     waiver_record = (result.get("waivers") or {}).get("file")
     if waiver_record and waiver_file is None:
         raise UsageError("write_bundle: the result applies a waiver file; its signed bytes must travel in the bundle")
-    if waiver_file is not None and not waiver_record:
-        raise UsageError("write_bundle: a waiver file was given but the result records none applied")
-    if waiver_file is not None and hashlib.sha256(waiver_file).hexdigest() != waiver_record.get("sha256"):
-        raise UsageError("write_bundle: the waiver file given is not the one the result records (sha256 differs)")
+    if waiver_file is not None:
+        if not isinstance(waiver_record, Mapping):
+            raise UsageError("write_bundle: a waiver file was given but the result records none applied")
+        if hashlib.sha256(waiver_file).hexdigest() != waiver_record.get("sha256"):
+            raise UsageError("write_bundle: the waiver file given is not the one the result records (sha256 differs)")
     signer = signer_record(private_key, result, keyring) if private_key is not None else None
     target = result.get("target") or {}
     redactor = redactor or Redactor.for_target(bool(target.get("builtin_reference")))

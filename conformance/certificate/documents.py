@@ -52,7 +52,7 @@ def load_yaml(text: str) -> Any:
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=deep)
             try:
                 seen = key in out
             except TypeError as exc:
@@ -61,7 +61,7 @@ def load_yaml(text: str) -> Any:
                 raise DocumentError(
                     f"duplicate key {key!r} at line {key_node.start_mark.line + 1} (parsers disagree on which value counts)"
                 )
-            out[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+            out[key] = loader.construct_object(value_node, deep=deep)
         return out
 
     _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)

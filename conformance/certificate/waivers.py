@@ -341,7 +341,7 @@ def load_waivers(path: Path, public_key: Path | Ed25519PublicKey, *, today: dt.d
     return replace(waiver_set, expired=expired)
 
 
-def signer_key_id(path: Path) -> str | None:
+def signer_key_id(path: Path) -> str:
     """The key ID a waiver file says signed it (unchecked), to find that key in a keyring."""
     document, _ = _read_document(Path(path))
     _, signature, _ = split_signature(document, str(path))
