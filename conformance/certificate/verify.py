@@ -238,6 +238,7 @@ class _Verifier:
         extra = sorted(present - set(listed) - {MANIFEST, SIGNATURE})
         if extra:
             raise Bad(extra[0], "not listed in the manifest (extra file)")
+        self._refuse_old_format()
         spec = manifest.get("spec") or {}
         known = known_spec_digests()
         if spec.get("sha256") not in known:
@@ -281,18 +282,21 @@ class _Verifier:
 
     # ------------------------------------------------------------------ 4-5: certificate, signer
 
-    def _certificate(self, ident: str, entry: KeyEntry | None) -> VerifyResult:
-        certificate_bytes = self.source.read("certificate.json", MAX_FILE_BYTES)
+    def _refuse_old_format(self) -> None:
+        """A certificate written before the trust model gets a clear message, before anything it lacks is missed."""
         try:
-            fmt = load_json(certificate_bytes).get("format")
+            fmt = load_json(self.source.read("certificate.json", MAX_FILE_BYTES)).get("format")
         except (DocumentError, AttributeError):
-            fmt = None
+            return
         if fmt in OLD_CERTIFICATE_FORMATS:
             raise Bad(
                 "certificate.json",
                 f"format {fmt} was written before the trust checks (no signer record, waiver file not carried, "
                 f"report not bound to the certificate): ics-conformance {__version__} cannot vouch for it; certify again",
             )
+
+    def _certificate(self, ident: str, entry: KeyEntry | None) -> VerifyResult:
+        certificate_bytes = self.source.read("certificate.json", MAX_FILE_BYTES)
         certificate = _strict_canonical(certificate_bytes, "certificate.json")
         if not isinstance(certificate, dict) or certificate.get("format") != CERTIFICATE_FORMAT:
             raise Bad("certificate.json", f"not a certificate (format {CERTIFICATE_FORMAT!r} expected)")

@@ -35,8 +35,10 @@ def register(subparsers: Any) -> None:
         description="Verify the signature of a signed waiver file and list its entries and their expiry.",
     )
     check.add_argument("file", type=Path, metavar="FILE", help="signed waiver file")
-    check.add_argument(
-        "--key", required=True, type=Path, metavar="PUBFILE", help="the certifier's Ed25519 public key (PEM)"
+    who = check.add_mutually_exclusive_group(required=True)
+    who.add_argument("--key", type=Path, metavar="PUBFILE", help="the certifier's Ed25519 public key (PEM)")
+    who.add_argument(
+        "--keyring", type=Path, metavar="FILE", help="trusted keys: the file must be signed by a department key in it"
     )
     check.add_argument("--today", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="judge expiry as of this date")
     check.set_defaults(func=_check)
@@ -62,9 +64,21 @@ def _check(args: argparse.Namespace) -> int:
     from conformance.certificate.waivers import load_waivers
 
     today = args.today or dt.date.today()
-    waivers = load_waivers(args.file, args.key, today=today)
+    key, signer = args.key, ""
+    if args.keyring is not None:
+        from conformance.certificate.keyring import CERTIFIER_ROLE, load_keyring
+        from conformance.certificate.waivers import signer_key_id
+        from conformance.errors import UsageError
+
+        ident = signer_key_id(args.file)
+        entry = load_keyring(args.keyring).get(ident)
+        if entry is None or entry.role != CERTIFIER_ROLE:
+            who = entry.describe() if entry else f"key {ident}, which is not in the keyring"
+            raise UsageError(f"waivers {args.file}: signed by {who}; only a {CERTIFIER_ROLE} key signs waivers")
+        key, signer = entry.public_key, f" ({entry.party})"
+    waivers = load_waivers(args.file, key, today=today)
     print(
-        f"valid: {len(waivers.waivers)} waiver(s) issued by {waivers.issued_by} on {waivers.issued_at}, key {waivers.key_id}"
+        f"valid: {len(waivers.waivers)} waiver(s) issued by {waivers.issued_by} on {waivers.issued_at}, key {waivers.key_id}{signer}"
     )
     for waiver in waivers.waivers:
         scope = ", ".join(f"{k}={v}" for k, v in sorted(waiver.scope.items())) or "everyone"

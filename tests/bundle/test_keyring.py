@@ -233,3 +233,14 @@ def test_waiver_file_with_repeated_keys_refused(tmp_path: Path, keys: dict[str, 
     unsigned.write_text("issued_by: a\nissued_by: b\nissued_at: 2008-09-01\nwaivers: []\n")
     with pytest.raises(UsageError, match="duplicate key 'issued_by'"):
         sign_waivers(unsigned, keys["dept"][0])
+
+
+def test_waivers_check_with_a_keyring(
+    tmp_path: Path, keyring: Path, keys: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _signed(tmp_path, keys["dept"][0])
+    assert main(["waivers", "check", str(good), "--keyring", str(keyring)]) == 0
+    assert "(DCSF)" in capsys.readouterr().out
+    bad = _signed(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, keys["acme"][0])
+    assert main(["waivers", "check", str(bad), "--keyring", str(keyring)]) == 2
+    assert "Acme Care Systems (supplier" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -869,3 +870,22 @@ def test_directory_held_to_the_same_name_rules(
     bundle = copy_bundle(genuine, tmp_path)
     (bundle / "Report.html").write_text("<p>CERTIFIED</p>")
     _refused(bundle, trust, capsys, "only in case")
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP unzip not installed")
+def test_zip_that_unzip_extracts_differently_is_refused(
+    genuine: Path, tmp_path: Path, trust: Trust, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10's differential: a directory entry whose 0x7075 field makes unzip write a forged certificate.json."""
+    root = genuine.name
+    decoy = f"{root}/zz/".encode()
+    forged = Member(decoy, _forged_certificate(genuine), extra=unicode_path_extra(decoy, f"{root}/certificate.json"))
+    members = sorted(_with(genuine), key=lambda m: not m.name.endswith(b"/certificate.json"))  # genuine one first
+    data = build_zip([*members, forged])
+    extracted = tmp_path / "unzipped"
+    extracted.mkdir()
+    (tmp_path / "crafted.zip").write_bytes(data)
+    subprocess.run(["unzip", "-o", "-q", str(tmp_path / "crafted.zip")], cwd=extracted, check=True)
+    assert load(extracted / root)["result"]["verdict"] == "CERTIFIED"  # what unzip wrote
+    assert load(genuine)["result"]["verdict"] == "NOT_CERTIFIED"  # what the signer signed
+    _zip_refused(data, tmp_path, trust, capsys, "zz/", "Info-ZIP Unicode Path extra field (0x7075)")
