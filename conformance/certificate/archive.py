@@ -347,6 +347,7 @@ class ZipSource(Source):
     def __init__(self, path: Path) -> None:
         self._unsafe: list[tuple[str, str]] = []
         self.infos: dict[str, zipfile.ZipInfo] = {}
+        self.archive: zipfile.ZipFile | None = None
         try:
             size = path.stat().st_size
             with open(path, "rb") as handle:
@@ -354,7 +355,6 @@ class ZipSource(Source):
             self.archive = zipfile.ZipFile(path)
             infos = self.archive.infolist()
         except ZipStructureError as exc:
-            self.archive = None  # type: ignore[assignment]
             member = (
                 exc.member.split("/", 1)[1] if exc.member.count("/") and not exc.member.startswith("/") else exc.member
             )
@@ -430,6 +430,8 @@ class ZipSource(Source):
         if info.file_size > MAX_FILE_BYTES:
             raise Bad(rel, f"larger than {MAX_FILE_BYTES} bytes")
         total = 0
+        if self.archive is None:  # pragma: no cover - names() refused the zip before any read
+            raise Bad(rel, "the zip was refused")
         try:
             with self.archive.open(info) as handle:
                 while chunk := handle.read(_CHUNK):

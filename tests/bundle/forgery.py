@@ -148,7 +148,7 @@ def _local(member: Member, name: bytes, extra: bytes) -> bytes:
 def build_zip(
     members: list[Member],
     *,
-    hidden: list[Member] = (),  # type: ignore[assignment]
+    hidden: tuple[Member, ...] | list[Member] = (),
     prefix: bytes = b"",
     suffix: bytes = b"",
 ) -> bytes:

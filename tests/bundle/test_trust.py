@@ -125,7 +125,7 @@ def spoofed() -> Iterator[_Spoofed]:
         "capabilities": dict(CAPABILITIES),
     }
     app = _SpoofAbout(create_app(faults=[FAULT], admin_token=TOKEN), about)
-    with run_in_thread(app, host="127.0.0.1", port=0, admin_token=TOKEN, faults=[FAULT]) as service:  # type: ignore[arg-type]
+    with run_in_thread(app, host="127.0.0.1", port=0, admin_token=TOKEN, faults=[FAULT]) as service:  # type: ignore[arg-type]  # any ASGI app serves
         yield _Spoofed(service.url)
 
 
