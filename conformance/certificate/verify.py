@@ -491,6 +491,7 @@ class _Verifier:
             if recorded != final.value:
                 raise Bad("certificate.json", f"requirement {rid} says {recorded}, but its checks give {final.value}")
             finals.append({"level": record["level"], "area": record["area"], "verdict": final.value, "id": rid})
+        self._same_checks_everywhere()
         overall, counts, areas = roll_up(finals, result.get("errors") or [])
         if result["verdict"] != overall.value:
             failing = [f["id"] for f in finals if f["level"] == "MUST" and f["verdict"] == "FAIL"]
@@ -501,6 +502,30 @@ class _Verifier:
             )
         if result["counts"] != counts or result["areas"] != areas:
             raise Bad("certificate.json", "verdict counts (overall or per area) do not match the requirement verdicts")
+
+    def _same_checks_everywhere(self) -> None:
+        """A check is one record, listed under every in-scope requirement it names (a waiver may mark one copy WAIVED)."""
+        in_scope = {r["id"] for r in self.result["requirements"]}
+        seen: dict[str, tuple[bytes, str, set[str]]] = {}
+        listed: dict[str, set[str]] = {}
+        for record in self.result["requirements"]:
+            for raw in record["checks"]:
+                check_id = str(raw["id"])
+                normal = {k: v for k, v in raw.items() if k != "waived_by"}
+                if normal.get("verdict") == "WAIVED":
+                    normal["verdict"] = "FAIL"
+                form = canonical_json(normal)
+                first = seen.setdefault(check_id, (form, record["id"], {str(r) for r in raw["requirements"]}))
+                if first[0] != form:
+                    raise Bad(
+                        "certificate.json",
+                        f"check {check_id} is recorded differently under {first[1]} and {record['id']}",
+                    )
+                listed.setdefault(check_id, set()).add(record["id"])
+        for check_id, (_, _, names) in sorted(seen.items()):
+            missing = sorted((names & in_scope) - listed[check_id])
+            if missing:
+                raise Bad("certificate.json", f"check {check_id} names {', '.join(missing)} but is not listed under it")
 
     # ------------------------------------------------------------------ 8: waivers
 

@@ -370,7 +370,9 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=out)
     print(f"run directory: {run_dir}", file=out)
     if bundle is not None:
-        signed = f"signed, key {bundle.key_id}" if bundle.signed else "unsigned"
+        signing = bundle.manifest.get("signing") or {}
+        who = f" by {signing['party']} ({signing['role']})" if signing.get("party") else ""
+        signed = f"{signing.get('assurance')}: signed{who}, key {bundle.key_id}" if bundle.signed else "unsigned"
         print(f"bundle: {bundle.directory} ({signed}); {bundle.zip_path}", file=out)
     out.flush()
     from conformance.results.verdicts import PhaseVerdict

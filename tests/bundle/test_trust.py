@@ -171,6 +171,7 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Trust:
         root, "waived", *common, "--sign-key", str(keys["supplier"][0]), "--waivers", str(waivers["genuine"])
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "(self-assessed: signed by ics-conformance (supplier), key " in done.stdout
     runs["waived"] = _bundle(root, "waived")
     return Trust(root, keys, keyring, waivers, runs)
 
@@ -469,6 +470,33 @@ def test_flipped_requirement_verdict(trust: Trust, tmp_path: Path, capsys: pytes
 
     bundle = forge(copy_bundle(trust.runs["self"], tmp_path), trust.keys["supplier"][0], edit)
     _refused(bundle, trust, capsys, "requirement ICS-1B-SRCH-001 says PASS, but its checks give FAIL")
+
+
+def test_failing_check_hidden_from_one_of_its_requirements(
+    trust: Trust, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A check is the same record under each requirement it names: dropping or editing one copy is refused."""
+    certificate = load(trust.runs["waived"])
+    shared = next(
+        (r["id"], c["id"])
+        for r in certificate["result"]["requirements"]
+        for c in r["checks"]
+        if len(c["requirements"]) > 1 and r["id"] == c["requirements"][-1]
+    )
+
+    def drop(certificate: dict[str, Any]) -> None:
+        requirement = next(r for r in certificate["result"]["requirements"] if r["id"] == shared[0])
+        requirement["checks"] = [c for c in requirement["checks"] if c["id"] != shared[1]]
+
+    bundle = forge(copy_bundle(trust.runs["waived"], tmp_path), trust.keys["supplier"][0], drop)
+    _refused(bundle, trust, capsys, f"check {shared[1]} names {shared[0]} but is not listed under it")
+
+    def edit(certificate: dict[str, Any]) -> None:
+        requirement = next(r for r in certificate["result"]["requirements"] if r["id"] == shared[0])
+        next(c for c in requirement["checks"] if c["id"] == shared[1])["message"] = "all good"
+
+    bundle = forge(copy_bundle(trust.runs["waived"], tmp_path / "e"), trust.keys["supplier"][0], edit)
+    _refused(bundle, trust, capsys, f"check {shared[1]} is recorded differently under")
 
 
 @pytest.mark.parametrize(
