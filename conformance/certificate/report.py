@@ -25,7 +25,7 @@ from typing import Any
 
 from conformance.errors import EXIT_USAGE, ConformanceError
 
-__all__ = ["ChromiumError", "find_chromium", "render_html", "run_headless", "write_pdf"]
+__all__ = ["ChromiumError", "find_chromium", "render_html", "run_headless", "target_identity", "write_pdf"]
 
 _VERDICT_CLASSES = {
     "PASS": "pass",
@@ -231,6 +231,7 @@ def _view(
         "assurance": _assurance(manifest_info.get("signer")),
         "certificate_sha256": _text(manifest_info.get("certificate_sha256")),
         "council": _text(result.get("council")),
+        "target_identity": target_identity(result),
         "overrides": [
             {
                 "capability": _text(o.get("capability")),
@@ -286,6 +287,19 @@ def _view(
         "exchanges": exchanges,
         "bundle": dict(manifest_info),
     }
+
+
+def target_identity(result: Mapping[str, Any]) -> str:
+    """sha256 of the target's supplier, product, version (from ``/about``) and the council, as the report states it.
+
+    A digest, not the names: target-supplied text never goes into an attribute of the page.
+    """
+    import hashlib
+
+    about = (result.get("target") or {}).get("about") or {}
+    about = about if isinstance(about, Mapping) else {}
+    facts = [_text(about.get(k)) for k in ("supplier", "product", "version")] + [_text(result.get("council"))]
+    return hashlib.sha256(json.dumps(facts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _flag(value: Any) -> str:

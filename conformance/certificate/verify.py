@@ -24,7 +24,8 @@
    entry of the signed waiver file carried in the bundle, signed by a department key of
    the keyring, in scope of the target and council, not expired when the run finished,
    and covering a requirement whose checks really FAILed;
-9. the report: it states the sha256 of ``certificate.json``; with the harness version that
+9. the report: it states the sha256 of ``certificate.json`` and the certificate's verdict,
+   phase, run, assurance, target and council; with the harness version that
    wrote the bundle, the report, JUnit XML, allure results and evidence are rendered
    again from the certificate and compared byte for byte (otherwise the report's first
    screen is compared with the certificate);
@@ -623,20 +624,20 @@ class _Verifier:
                 "report.html",
                 f"renders another certificate (states sha256 {stated[:16]}…, certificate.json is {certificate_sha[:16]}…)",
             )
+        from conformance.certificate.report import _verdict_label, target_identity
+
         result, signer = self.result, self.certificate["signer"]
         first_screen = {
             "ics-verdict": result.get("verdict"),
             "ics-phase": result.get("phase"),
             "ics-run-id": result.get("run_id") or "",
             "ics-assurance": signer.get("assurance") if signer else "unsigned",
+            "ics-target-sha256": target_identity(result),
         }
         for name, value in first_screen.items():
             if facts.get(name) != value:
-                raise Bad(
-                    "report.html",
-                    f"states {name.removeprefix('ics-')} {facts.get(name)!r}, certificate.json says {value!r}",
-                )
-        from conformance.certificate.report import _verdict_label
+                what = "another target or council" if name == "ics-target-sha256" else f"{name.removeprefix('ics-')}"
+                raise Bad("report.html", f"states {what} {facts.get(name)!r}, certificate.json says {value!r}")
 
         shown = facts.get("#phase-verdict", "")
         if not shown.startswith(_verdict_label(result.get("verdict"))):

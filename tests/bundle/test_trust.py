@@ -586,6 +586,17 @@ def test_report_of_another_harness_version_is_checked_by_its_first_screen(
         },
     )
     _refused(bundle, trust, capsys, "its first screen shows 'CERTIFIED")
+    forge(
+        bundle,
+        trust.keys["supplier"][0],
+        rerender=False,
+        files={
+            "report.html": genuine.replace(
+                'name="ics-target-sha256" content="', 'name="ics-target-sha256" content="0'
+            ).encode()
+        },
+    )
+    _refused(bundle, trust, capsys, "report.html: states another target or council")
 
 
 def test_junit_rewritten_to_pass_is_refused(trust: Trust, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
