@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("conformance.reference",),  # the reference service
     ("conformance.plugin",),  # the pytest plugin
     ("conformance.suites",),  # the built-in checks
+    ("conformance.registry",),  # the certifier's registry: store, migrations, compliance rules, demo
+    ("conformance.dashboard",),  # the national dashboard over the registry (Starlette + Jinja2)
     ("conformance.cli", "conformance.__main__"),
 )
 
