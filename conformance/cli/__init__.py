@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "keys",
     "waivers",
     "registry",
+    "dashboard",
 )
 
 

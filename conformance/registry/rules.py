@@ -14,11 +14,13 @@ deployment's ``from_date`` (exclusive); a certificate proves from the day its ru
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 CERTIFIED = "CERTIFIED"
+_REQUIREMENT_PHASE = re.compile(r"^ICS-(\d[A-Z])-")
 #: An interval of days [start, end); end None = open-ended.
 Interval = tuple[dt.date, dt.date | None]
 
@@ -53,12 +55,18 @@ class Cert:
     revoked_reason: str | None = None
     verified_ok: bool = True
     verify_problem: str | None = None
-    #: The earliest expiry of the waivers it relies on (None: no waiver).
-    waiver_expiry: dt.date | None = None
+    #: The waivers it relies on: (phase of the waived requirement, last valid day).
+    waivers: tuple[tuple[str, dt.date], ...] = ()
 
     @property
     def short(self) -> str:
         return self.id[:12]
+
+    def waiver_expiry(self, rule: PhaseRule, ordinals: dict[str, int]) -> dt.date | None:
+        """The earliest expiry among the waivers that matter for ``rule``'s phase (a waiver of a
+        1B requirement does not matter when the certificate is read as proof of 1A)."""
+        relevant = [day for phase, day in self.waivers if ordinals.get(phase, 0) <= rule.ordinal]
+        return min(relevant, default=None)
 
     @property
     def local_qa(self) -> bool:
@@ -109,6 +117,12 @@ def _day(moment: dt.date) -> str:
     return moment.isoformat()
 
 
+def requirement_phase(requirement_id: str) -> str:
+    """The phase a requirement belongs to, from its ID (``ICS-1B-SRCH-001`` -> ``1B``; unknown -> ``""``)."""
+    match = _REQUIREMENT_PHASE.match(requirement_id)
+    return match.group(1) if match else ""
+
+
 def certificate_problem(cert: Cert, rule: PhaseRule, ordinals: dict[str, int], on: dt.date | None) -> str | None:
     """Why ``cert`` does not prove ``rule``'s phase on ``on`` (None: it does).
 
@@ -126,8 +140,9 @@ def certificate_problem(cert: Cert, rule: PhaseRule, ordinals: dict[str, int], o
         return f"assurance {cert.assurance}; phase {rule.code} requires {rule.min_assurance}"
     if on is not None and cert.finished_on > on:
         return f"run finished {_day(cert.finished_on)}, after {_day(on)}"
-    if on is not None and cert.waiver_expiry is not None and cert.waiver_expiry < on:
-        return f"relies on a waiver that expired on {_day(cert.waiver_expiry)}"
+    expiry = cert.waiver_expiry(rule, ordinals)
+    if on is not None and expiry is not None and expiry < on:
+        return f"relies on a waiver that expired on {_day(expiry)}"
     return None
 
 
@@ -135,7 +150,8 @@ def certificate_interval(cert: Cert, rule: PhaseRule, ordinals: dict[str, int]) 
     """The days on which ``cert`` proves ``rule``'s phase (None: never)."""
     if certificate_problem(cert, rule, ordinals, None) is not None:
         return None
-    end = cert.waiver_expiry + dt.timedelta(days=1) if cert.waiver_expiry is not None else None
+    expiry = cert.waiver_expiry(rule, ordinals)
+    end = expiry + dt.timedelta(days=1) if expiry is not None else None
     if end is not None and end <= cert.finished_on:
         return None
     return (cert.finished_on, end)

@@ -25,7 +25,7 @@ from conformance.errors import UsageError
 from conformance.registry import db, intake, migrate
 from conformance.registry import schema as t
 from conformance.registry.intake import Facts, KeyInfo, Refused
-from conformance.registry.rules import Cert, Deployment, PhaseRule, Programme, Status, Version
+from conformance.registry.rules import Cert, Deployment, PhaseRule, Programme, Status, Version, requirement_phase
 
 COUNCILS_CSV = Path(__file__).resolve().parent / "data" / "councils-2008.csv"
 EXPECTED_COUNCILS = 150
@@ -885,11 +885,6 @@ def load_programme(c: Connection, council_code: int | None = None) -> Programme:
         versions = versions.where(t.versions.c.product_id.in_(products))
     for vrow in c.execute(versions):
         programme.versions[vrow[0]] = Version(*vrow)
-    expiry = (
-        sa.select(t.waivers.c.certificate_id, sa.func.min(t.waivers.c.expires).label("expiry"))
-        .group_by(t.waivers.c.certificate_id)
-        .subquery()
-    )
     certs = (
         sa.select(
             t.certificates.c.id,
@@ -904,14 +899,20 @@ def load_programme(c: Connection, council_code: int | None = None) -> Programme:
             t.certificates.c.revoked_reason,
             t.certificates.c.verified_ok,
             t.certificates.c.verify_problem,
-            expiry.c.expiry,
         )
         .join(t.keys, t.keys.c.key_id == t.certificates.c.signer_key_id)
         .join(t.parties, t.parties.c.id == t.keys.c.party_id)
-        .outerjoin(expiry, expiry.c.certificate_id == t.certificates.c.id)
     )
+    waivers = sa.select(t.waivers.c.certificate_id, t.waivers.c.requirement, t.waivers.c.expires)
     if council_code is not None:
-        certs = certs.where(t.certificates.c.version_id.in_(list(programme.versions) or [-1]))
+        wanted = list(programme.versions) or [-1]
+        certs = certs.where(t.certificates.c.version_id.in_(wanted))
+        waivers = waivers.join(t.certificates, t.certificates.c.id == t.waivers.c.certificate_id).where(
+            t.certificates.c.version_id.in_(wanted)
+        )
+    waived: dict[str, list[tuple[str, dt.date]]] = {}
+    for cert_id, requirement, expires in c.execute(waivers):
+        waived.setdefault(cert_id, []).append((requirement_phase(requirement), expires))
     for row in c.execute(certs):
         programme.add_certificate(
             Cert(
@@ -927,7 +928,7 @@ def load_programme(c: Connection, council_code: int | None = None) -> Programme:
                 revoked_reason=row[9],
                 verified_ok=bool(row[10]),
                 verify_problem=row[11],
-                waiver_expiry=row[12],
+                waivers=tuple(waived.get(row[0], ())),
             )
         )
     return programme
