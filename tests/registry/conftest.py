@@ -183,3 +183,30 @@ def parties(registry: Registry, keys: dict[str, tuple[Path, Path]]) -> dict[str,
     """The registry with every test party's key registered; returns the key pairs."""
     register_parties(registry, keys)
     return keys
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def programme(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    keys: dict[str, tuple[Path, Path]],
+    real_run: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
+    """A registry holding the demo programme (built from synthetic variants of the real run) and one
+    certificate with a hostile target identity, once per backend per module:
+    ``{"registry", "url", "hostile", "work"}``."""
+    from registry_support import build_test_programme
+
+    work = tmp_path_factory.mktemp(f"programme-{request.param}")
+    database = None
+    if request.param == "sqlite":
+        url = str(work / "registry.sqlite")
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        database = cluster.create_database()
+        url = cluster.url(database)
+    with Registry(url) as registry:
+        hostile = build_test_programme(registry, work / "demo", real_run["result"], keys["lab"])
+        yield {"registry": registry, "url": url, "hostile": hostile, "work": work}
+    if database is not None:
+        cluster.drop_database(database)

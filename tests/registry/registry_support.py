@@ -105,3 +105,134 @@ def counts(registry: Registry) -> dict[str, int]:
                 ("versions", t.versions),
             )
         }
+
+
+HOSTILE_SUPPLIER = "<script>alert('pwned')</script> Ltd"
+HOSTILE_PRODUCT = '"><img src=x onerror=alert(1)>'
+
+
+def synthetic_runs(result: dict[str, Any]) -> dict[str, Run]:
+    """The demo's run kinds made from one real 1B result (fast, for tests): 1A by dropping the 1B
+    requirements, the faulty runs by turning the faulted requirement FAIL, 1C as INCONCLUSIVE."""
+    draft = variant(result, phase="1C")
+    draft["errors"] = ["synthetic for the registry tests: the 1C checks did not run"]
+    draft = variant(draft)
+    return {
+        "1A-clean": Run("1A-clean", variant(result, phase="1A"), None),
+        "1B-clean": Run("1B-clean", result, None),
+        "1B-search-fault": Run("1B-search-fault", variant(result, fail=("ICS-1B-SRCH-001",)), None),
+        "1B-gating-fault": Run("1B-gating-fault", variant(result, fail=("ICS-1B-GATE-001",)), None),
+        "1C-draft": Run("1C-draft", draft, None),
+    }
+
+
+def build_test_programme(registry: Registry, work: Path, result: dict[str, Any], lab_key: tuple[Path, Path]) -> str:
+    """The demo programme from synthetic runs, plus one certificate whose target identity is hostile
+    markup (signed by a test lab, which may sign for anyone). Returns that certificate's id."""
+    from conformance.registry.demo import build_programme
+
+    build_programme(registry, work, synthetic_runs(result))
+    registry.add_key("Hostile-name test lab (fictional)", "test_lab", lab_key[1].read_text())
+    bundle = issue(
+        result, work / "hostile", lab_key[0], supplier=HOSTILE_SUPPLIER, product=HOSTILE_PRODUCT, version="6.6"
+    )
+    outcome = registry.submit(bundle)
+    registry.deploy("Rutland", HOSTILE_PRODUCT, "6.6", dt.date(2008, 5, 1), supplier=HOSTILE_SUPPLIER)
+    return outcome.certificate_id
+
+
+def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB/RGBA non-interlaced PNG (what Chromium writes) into rows of RGB pixels."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width, height, bpp = 8, b"", 0, 0, 3
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
+            assert depth == 8 and colour in (2, 6) and interlace == 0
+            bpp = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows: list[bytes] = []
+    prev = bytearray(stride)
+    for y in range(height):
+        filt = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if filt == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif filt == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif filt == 3:
+                line[i] = (line[i] + ((a + b) >> 1)) & 0xFF
+            elif filt == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line) if bpp == 3 else bytes(v for i, v in enumerate(line) if i % 4 != 3))
+        prev = line
+    return width, height, rows
+
+
+def count_colour(rows: list[bytes], rgb: tuple[int, int, int], y0: int = 0, y1: int | None = None) -> int:
+    """Pixels of exactly this colour (flat fills are painted exactly) in rows y0..y1.
+
+    Counts whole pixels only (a colour's bytes starting at a pixel boundary)."""
+    target = bytes(rgb)
+    total = 0
+    for row in rows[y0:y1]:
+        start = row.find(target)
+        while start >= 0:
+            if start % 3 == 0:
+                total += 1
+            start = row.find(target, start + 1)
+    return total
+
+
+class Served:
+    """An ASGI app served by uvicorn from a thread on a free loopback port (``with Served(app) as url:``)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread: Any = None
+
+    def __enter__(self) -> str:
+        import threading
+        import time
+
+        import httpx
+
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/static/dashboard.css", timeout=2)
+                return self.url
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("the dashboard did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.sock.close()
