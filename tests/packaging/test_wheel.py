@@ -108,3 +108,39 @@ def test_installed_wheel_runs_specs_list(site: Path, tmp_path: Path) -> None:
     from conformance.spec.catalogue import spec_digest
 
     assert info["digest"] == spec_digest(), "installed spec data differs from the checkout's specs/"
+
+
+_REGISTRY_SCRIPT = """
+import sys
+sys.path.insert(0, {site!r})
+from conformance.cli import main
+code = main(["registry", "init", "--db", "registry.sqlite"])
+code = code or main(["registry", "status", "--db", "registry.sqlite", "--council", "938", "--phase", "1B", "--on", "2008-09-30"]) - 1
+code = code or main(["dashboard", "--db", "registry.sqlite", "--static", "site"])
+sys.exit(code)
+"""
+
+
+def test_installed_wheel_runs_the_registry_and_dashboard(wheel: Path, site: Path, tmp_path: Path) -> None:
+    """Migrations, the councils data, templates and the stylesheet ship inside the package."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for shipped in (
+        "conformance/registry/data/councils-2008.csv",
+        "conformance/registry/migrations/env.py",
+        "conformance/registry/migrations/versions/r0001_initial.py",
+        "conformance/dashboard/templates/overview.html",
+        "conformance/dashboard/static/dashboard.css",
+    ):
+        assert shipped in names, shipped
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _REGISTRY_SCRIPT.format(site=str(site))],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "150 added" in proc.stdout and "NO: West Sussex (938)" in proc.stdout
+    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / "static" / "dashboard.css").is_file()

@@ -109,7 +109,10 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     if bindir is None:
         _require("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
     assert bindir is not None
-    cluster = PostgresCluster(bindir)
+    try:
+        cluster = PostgresCluster(bindir)
+    except (LookupError, OSError) as exc:  # e.g. no 'postgres' user to own the cluster
+        _require(f"cannot prepare a PostgreSQL cluster directory: {exc}")
     try:
         cluster.start()
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
