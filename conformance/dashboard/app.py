@@ -31,6 +31,8 @@ from conformance.dashboard.pages import (
 from conformance.errors import UsageError
 from conformance.registry.store import Registry
 
+#: Rendered pages kept per registry snapshot (dropped whenever the registry changes).
+VIEW_CACHE_ENTRIES = 2048
 _PAGES = {"": "overview", "matrix": "matrix", "suppliers": "suppliers", "waivers": "waivers"}
 
 
@@ -51,15 +53,27 @@ def create_app(registry: Registry, *, default_on: dt.date | None = None) -> Star
     cache = SnapshotCache(registry)
 
     def respond(request: Request, name: str, params: dict[str, str], *, api: bool = False) -> Response:
+        as_json = api or _wants_json(request)
+        snapshot = cache.get()
+        key = (name, tuple(sorted(params.items())), as_json)
+        cached = snapshot.views.get(key)
+        if cached is None:
+            cached = render(snapshot, name, params, as_json)
+            if len(snapshot.views) < VIEW_CACHE_ENTRIES:
+                snapshot.views[key] = cached  # pages are pure functions of (snapshot, request)
+        status, body, media_type = cached
+        return Response(body, status_code=status, media_type=media_type, headers=_headers())
+
+    def render(snapshot: Any, name: str, params: dict[str, str], as_json: bool) -> tuple[int, bytes, str]:
         try:
-            page = build_page(cache.get(), name, params, default_on=default_on)
+            page = build_page(snapshot, name, params, default_on=default_on)
         except ValueError as exc:
             page = Page("error", "error.html", "Bad request", {"message": str(exc), "on": None}, status=400)
-        if api or _wants_json(request):
-            body: Any = page.json() if page.status == 200 else {"error": page.data["message"]}
-            return JSONResponse(body, status_code=page.status, headers=_headers())
-        links = Links(on=_explicit_on(params))
-        return HTMLResponse(page.html(links), status_code=page.status, headers=_headers())
+        if as_json:
+            data: Any = page.json() if page.status == 200 else {"error": page.data["message"]}
+            return page.status, bytes(JSONResponse(data).body), "application/json"
+        html = page.html(Links(on=_explicit_on(params)))
+        return page.status, html.encode("utf-8"), "text/html; charset=utf-8"
 
     def page_route(request: Request) -> Response:
         path = request.url.path.strip("/")

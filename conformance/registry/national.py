@@ -27,16 +27,21 @@ WAIVER_HORIZON_DAYS = 90
 
 @dataclass
 class Snapshot:
-    """Everything the national view needs, read in one transaction."""
+    """Everything the national view needs, read in one transaction.
+
+    Certificates are held as the rules' light :class:`Cert` rows; the full row of one
+    certificate (for its page) is read on demand with :meth:`certificate_row`.
+    """
 
     programme: Programme
     councils: dict[int, dict[str, Any]]
-    certificates: dict[str, dict[str, Any]]
+    certificates: dict[str, Cert]
     waivers: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
+    engine: Any = None
     view_date: dt.date | None = None
     generation: str | None = None
-    by_version: dict[int, list[str]] = field(default_factory=dict)
+    views: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, registry: Registry) -> Snapshot:
@@ -45,38 +50,6 @@ class Snapshot:
             councils = {
                 r["code"]: dict(r) for r in c.execute(sa.select(t.councils).order_by(t.councils.c.code)).mappings()
             }
-            query = certificate_query().with_only_columns(
-                t.certificates.c.id,
-                t.certificates.c.run_id,
-                t.certificates.c.phase,
-                t.certificates.c.verdict,
-                t.certificates.c.assurance,
-                t.certificates.c.signer_key_id,
-                t.certificates.c.version_id,
-                t.certificates.c.council_code,
-                t.certificates.c.target_url,
-                t.certificates.c.builtin_reference,
-                t.certificates.c.faults,
-                t.certificates.c.spec_version,
-                t.certificates.c.harness_version,
-                t.certificates.c.started_at,
-                t.certificates.c.finished_at,
-                t.certificates.c.finished_on,
-                t.certificates.c.counts,
-                t.certificates.c.submitted_at,
-                t.certificates.c.verified_at,
-                t.certificates.c.verified_ok,
-                t.certificates.c.verify_problem,
-                t.certificates.c.revoked_at,
-                t.certificates.c.revoked_reason,
-                t.versions.c.version,
-                t.products.c.name.label("product"),
-                t.suppliers.c.name.label("supplier"),
-                t.parties.c.name.label("signer"),
-                t.parties.c.role.label("signer_role"),
-                t.councils.c.name.label("council"),
-            )
-            certificates = {r["id"]: dict(r) for r in c.execute(query).mappings()}
             waivers = [dict(r) for r in c.execute(sa.select(t.waivers).order_by(t.waivers.c.expires)).mappings()]
             deployments = [
                 dict(r)
@@ -93,18 +66,23 @@ class Snapshot:
             ]
             meta = dict(c.execute(sa.select(t.meta.c.key, t.meta.c.value)).all())
         view = meta.get("view_date")
-        snapshot = cls(
+        certificates = {cert.id: cert for certs in programme.certificates.values() for cert in certs}
+        return cls(
             programme=programme,
             councils=councils,
             certificates=certificates,
             waivers=waivers,
             deployments=deployments,
+            engine=registry.engine,
             view_date=dt.date.fromisoformat(view) if view else None,
             generation=meta.get("generation"),
         )
-        for cert_id, row in certificates.items():
-            snapshot.by_version.setdefault(row["version_id"], []).append(cert_id)
-        return snapshot
+
+    def certificate_row(self, cert_id: str) -> dict[str, Any] | None:
+        """The full row of one certificate (target, signer, run, verification, revocation)."""
+        with self.engine.connect() as c:
+            row = c.execute(certificate_query().where(t.certificates.c.id == cert_id)).mappings().first()
+        return dict(row) if row else None
 
     # ------------------------------------------------------------------ helpers
 
@@ -121,23 +99,25 @@ class Snapshot:
         }
 
     def cert_summary(self, cert_id: str) -> dict[str, Any]:
-        row = self.certificates[cert_id]
+        cert = self.certificates[cert_id]
+        version = self.programme.versions.get(cert.version_id)
+        council = self.councils.get(cert.council_code) if cert.council_code is not None else None
         return {
             "id": cert_id,
             "short": cert_id[:12],
-            "phase": row["phase"],
-            "verdict": row["verdict"],
-            "assurance": row["assurance"],
-            "supplier": row["supplier"],
-            "product": row["product"],
-            "version": row["version"],
-            "signer": row["signer"],
-            "signer_role": row["signer_role"],
-            "key_id": row["signer_key_id"],
-            "finished_on": row["finished_on"],
-            "revoked": row["revoked_at"] is not None,
-            "verified_ok": bool(row["verified_ok"]),
-            "local_qa_for": row["council"] if row["signer_role"] == "council" else None,
+            "phase": cert.phase,
+            "verdict": cert.verdict,
+            "assurance": cert.assurance,
+            "supplier": version.supplier if version else None,
+            "product": version.product if version else None,
+            "version": version.version if version else None,
+            "signer": cert.signer,
+            "signer_role": cert.signer_role,
+            "key_id": cert.key_id,
+            "finished_on": cert.finished_on,
+            "revoked": cert.revoked,
+            "verified_ok": cert.verified_ok,
+            "local_qa_for": council["name"] if council and cert.local_qa else None,
         }
 
     def status_json(self, status: Status) -> dict[str, Any]:
@@ -216,7 +196,7 @@ def overview_view(snapshot: Snapshot, on: dt.date | None = None) -> dict[str, An
                 "timeline": [{"date": d, "compliant": n} for d, n in steps],
             }
         )
-    verdicts = Counter(row["verdict"] for row in snapshot.certificates.values())
+    verdicts = Counter(cert.verdict for cert in snapshot.certificates.values())
     expiring = waivers_view(snapshot, day)["expiring"]
     return {
         "on": day,
@@ -331,16 +311,19 @@ def council_view(snapshot: Snapshot, code: int, on: dt.date | None = None) -> di
                 when = f"the deadline {rule.deadline.isoformat()} has passed"
             missing.append({"phase": rule.code, "deadline": rule.deadline, "when": when, "reason": status.reason})
     versions = sorted({row["version_id"] for row in mine})
-    certs = sorted(
-        (
-            cid
-            for v in versions
-            for cid in snapshot.by_version.get(v, ())
-            if snapshot.certificates[cid]["council_code"] in (None, code)
-        ),
-        key=lambda cid: (snapshot.certificates[cid]["finished_on"], cid),
-        reverse=True,
-    )
+    certs = [
+        cert.id
+        for cert in sorted(
+            (
+                cert
+                for v in versions
+                for cert in snapshot.programme.certificates.get(v, ())
+                if cert.council_code in (None, code)
+            ),
+            key=lambda cert: (cert.finished_on, cert.id),
+            reverse=True,
+        )
+    ]
     proving_ids = {c["id"] for s in statuses for c in s["proving"] + s["local_qa"]}
     waivers = [
         _waiver_json(snapshot, w, day)
@@ -359,7 +342,8 @@ def council_view(snapshot: Snapshot, code: int, on: dt.date | None = None) -> di
 
 
 def _waiver_json(snapshot: Snapshot, waiver: Mapping[str, Any], day: dt.date) -> dict[str, Any]:
-    cert = snapshot.certificates.get(waiver["certificate_id"], {})
+    cert = snapshot.certificates.get(waiver["certificate_id"])
+    version = snapshot.programme.versions.get(cert.version_id) if cert else None
     return {
         "certificate": waiver["certificate_id"],
         "short": waiver["certificate_id"][:12],
@@ -369,18 +353,18 @@ def _waiver_json(snapshot: Snapshot, waiver: Mapping[str, Any], day: dt.date) ->
         "expires": waiver["expires"],
         "days_left": (waiver["expires"] - day).days,
         "expired": waiver["expires"] < day,
-        "supplier": cert.get("supplier"),
-        "product": cert.get("product"),
-        "version": cert.get("version"),
+        "supplier": version.supplier if version else None,
+        "product": version.product if version else None,
+        "version": version.version if version else None,
     }
 
 
 def certificate_view(snapshot: Snapshot, cert_id: str, on: dt.date | None = None) -> dict[str, Any] | None:
-    row = snapshot.certificates.get(cert_id)
-    if row is None:
+    cert = snapshot.certificates.get(cert_id)
+    row = snapshot.certificate_row(cert_id) if cert is not None else None
+    if cert is None or row is None:
         return None
     day = snapshot.today(on)
-    cert = next(c for c in snapshot.programme.certificates[row["version_id"]] if c.id == cert_id)
     problems = {
         code: certificate_problem(cert, rule, snapshot.programme.ordinals, day)
         for code, rule in snapshot.programme.phases.items()
@@ -461,12 +445,12 @@ def waivers_view(snapshot: Snapshot, on: dt.date | None = None, days: int = WAIV
     for code in snapshot.councils:
         found = snapshot.programme.deployment_on(code, day)
         if found:
-            for cid in snapshot.by_version.get(found[0].version_id, ()):
-                relied[cid] += 1
+            for held in snapshot.programme.certificates.get(found[0].version_id, ()):
+                relied[held.id] += 1
     expiring, expired = [], []
     for waiver in snapshot.waivers:
         cert = snapshot.certificates.get(waiver["certificate_id"])
-        if cert is None or cert["revoked_at"] is not None:
+        if cert is None or cert.revoked:
             continue
         entry = _waiver_json(snapshot, waiver, day) | {"councils": relied.get(waiver["certificate_id"], 0)}
         delta = (waiver["expires"] - day).days

@@ -39,9 +39,9 @@ class PhaseRule:
     history: tuple[tuple[dt.date | None, str, dt.datetime], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cert:
-    """A stored certificate, as the rules need it."""
+    """A stored certificate, as the rules need it (and as the national view lists it)."""
 
     id: str
     version_id: int
@@ -57,6 +57,8 @@ class Cert:
     verify_problem: str | None = None
     #: The waivers it relies on: (phase of the waived requirement, last valid day).
     waivers: tuple[tuple[str, dt.date], ...] = ()
+    key_id: str = ""
+    signer: str = ""
 
     @property
     def short(self) -> str:
@@ -207,6 +209,8 @@ class Programme:
     versions: dict[int, Version] = field(default_factory=dict)
     deployments: dict[int, list[Deployment]] = field(default_factory=lambda: defaultdict(list))
     certificates: dict[int, list[Cert]] = field(default_factory=lambda: defaultdict(list))
+    #: Memo of :meth:`version_intervals`; cleared when a certificate is added.
+    _spans: dict[tuple[int, str, int | None], list[Interval]] = field(default_factory=dict, repr=False)
 
     @property
     def ordinals(self) -> dict[str, int]:
@@ -217,11 +221,19 @@ class Programme:
 
     def add_certificate(self, cert: Cert) -> None:
         self.certificates[cert.version_id].append(cert)
+        self._spans.clear()
 
     # ------------------------------------------------------------------ intervals
 
     def version_intervals(self, version_id: int, rule: PhaseRule, council_code: int | None = None) -> list[Interval]:
         """Days on which ``version_id`` holds a proving certificate (``council_code``: its local QA only)."""
+        key = (version_id, rule.code, council_code)
+        cached = self._spans.get(key)
+        if cached is None:
+            cached = self._spans[key] = self._version_intervals(version_id, rule, council_code)
+        return cached
+
+    def _version_intervals(self, version_id: int, rule: PhaseRule, council_code: int | None) -> list[Interval]:
         ordinals = self.ordinals
         spans = []
         for cert in self.certificates.get(version_id, ()):

@@ -899,6 +899,8 @@ def load_programme(c: Connection, council_code: int | None = None) -> Programme:
             t.certificates.c.revoked_reason,
             t.certificates.c.verified_ok,
             t.certificates.c.verify_problem,
+            t.certificates.c.signer_key_id,
+            t.parties.c.name,
         )
         .join(t.keys, t.keys.c.key_id == t.certificates.c.signer_key_id)
         .join(t.parties, t.parties.c.id == t.keys.c.party_id)
@@ -913,22 +915,27 @@ def load_programme(c: Connection, council_code: int | None = None) -> Programme:
     waived: dict[str, list[tuple[str, dt.date]]] = {}
     for cert_id, requirement, expires in c.execute(waivers):
         waived.setdefault(cert_id, []).append((requirement_phase(requirement), expires))
-    for row in c.execute(certs):
-        programme.add_certificate(
+    by_version = programme.certificates
+    for cid, vid, phase, verdict, level, day, role, council, revoked, why, ok, problem, kid, signer in c.execute(
+        certs
+    ).all():
+        by_version[vid].append(
             Cert(
-                id=row[0],
-                version_id=row[1],
-                phase=row[2],
-                verdict=row[3],
-                assurance=row[4],
-                finished_on=row[5],
-                signer_role=row[6],
-                council_code=row[7],
-                revoked=row[8] is not None,
-                revoked_reason=row[9],
-                verified_ok=bool(row[10]),
-                verify_problem=row[11],
-                waivers=tuple(waived.get(row[0], ())),
-            )
+                cid,
+                vid,
+                phase,
+                verdict,
+                level,
+                day,
+                role,
+                council,
+                revoked is not None,
+                why,
+                bool(ok),
+                problem,
+                tuple(waived.get(cid, ())),
+                kid,
+                signer,
+            )  # fmt: skip
         )
     return programme
