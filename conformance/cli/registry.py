@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
         description=(
             "The certifier's side: a registry of verified certification bundles, the councils' deployments "
             "and the programme's phases and deadlines; answers 'is council C compliant for phase P on day D?'. "
-            "Compliance rules: docs/design.md §9."
+            "Compliance rules: docs/design.md §10."
         ),
         epilog="Exit codes: 0 ok / compliant, 1 refused / not compliant / a bundle no longer verifies, 2 usage error.",
     )

@@ -1,4 +1,4 @@
-"""When is a council compliant? The rules of docs/design.md §9, as pure functions.
+"""When is a council compliant? The rules of docs/design.md §10, as pure functions.
 
 Nothing here touches the database: :class:`Programme` holds the rows that matter (loaded by
 :mod:`conformance.registry.store`, all of them for the dashboard, one council's for ``status``)

@@ -309,7 +309,7 @@ class Registry:
         return info
 
     def import_parties(self, path: Path) -> list[KeyInfo]:
-        """Register the parties and keys of a parties file (YAML; format in docs/design.md §9)."""
+        """Register the parties and keys of a parties file (YAML; format in docs/design.md §10)."""
         import yaml
 
         path = Path(path)

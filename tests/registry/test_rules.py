@@ -1,4 +1,4 @@
-"""The compliance rules (docs/design.md §9) on hand-made rows: no database, every rule and boundary."""
+"""The compliance rules (docs/design.md §10) on hand-made rows: no database, every rule and boundary."""
 
 from __future__ import annotations
 
