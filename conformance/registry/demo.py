@@ -283,8 +283,12 @@ def reissue(
     sign_key: Path,
     out_dir: Path,
     waiver_set: Any = None,
+    council: str | None = None,
 ) -> Path:
-    """Write ``run``'s result as a bundle of another product and date (see the module docstring)."""
+    """Write ``run``'s result as a bundle of another product and date (see the module docstring).
+
+    ``waiver_set``: ``(WaiverSet, signed file bytes)`` applied and carried in the bundle;
+    ``council``: the council the run is recorded for (a council's local QA)."""
     from conformance.certificate.bundle import write_bundle
 
     result = copy.deepcopy(run.result)
@@ -305,12 +309,20 @@ def reissue(
         f"{result.get('command', 'ics-conformance certify')}  "
         f"# registry demo: run {run.result.get('run_id')} re-issued as {supplier} {product} {version}, dated {finished:%Y-%m-%d}"
     )
+    if council is not None:
+        result["council"] = council
+    waiver_bytes = None
     if waiver_set is not None:
         from conformance.certificate.waivers import apply_waivers
 
-        result = apply_waivers(result, waiver_set, target_about=target["about"], today=finished.date())
+        waivers, waiver_bytes = waiver_set
+        result = apply_waivers(result, waivers, target_about=target["about"], council=council, today=finished.date())
     bundle = write_bundle(
-        result, out_dir, sign_key=sign_key, name=f"demo-{_slug(supplier)}-{_slug(version)}-{finished:%Y%m%d%H}"
+        result,
+        out_dir,
+        sign_key=sign_key,
+        name=f"demo-{_slug(supplier)}-{_slug(version)}-{finished:%Y%m%d%H}",
+        waiver_file=waiver_bytes,
     )
     return bundle.zip_path
 
@@ -353,7 +365,7 @@ def demo_waivers(
     source = out / f"waivers-{_slug(supplier)}-{_slug(version)}.yaml"
     source.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     signed = sign_waivers(source, keys[0])
-    return load_waivers(signed, keys[1], today=issued)
+    return load_waivers(signed, keys[1], today=issued), signed.read_bytes()
 
 
 # --------------------------------------------------------------------------- programme
@@ -396,6 +408,9 @@ def build_programme(registry: Registry, work: Path, runs: Mapping[str, Run], *, 
         shutil.rmtree(bundles)
     certificates: dict[tuple[str, str], str] = {}
     for issue in ISSUES:
+        if issue.run not in runs:
+            _say(log, f"skipped {issue.supplier} {issue.version}: no {issue.run} run")
+            continue
         product = SUPPLIERS[issue.supplier][0]
         waiver_set = None
         if issue.waive_until is not None:
@@ -459,6 +474,7 @@ def build_programme(registry: Registry, work: Path, runs: Mapping[str, Run], *, 
             finished=dt.datetime.combine(day + dt.timedelta(days=7), dt.time(14, 0)),
             sign_key=keys[_council_party(name)][0],
             out_dir=bundles,
+            council=name,
         )
         outcome = registry.submit(path)
         submitted += 1

@@ -1,18 +1,14 @@
 """The one seam between the registry and bundle verification.
 
-:func:`verify_and_extract` verifies a bundle with :func:`conformance.certificate.verify.verify_bundle`
-against the key its manifest names (looked up among the registry's keys) and returns the
-certificate facts the registry stores: phase, verdict, signer, target identity, spec version,
-run dates, waivers and assurance level. Everything else in the registry works from those
-facts, so moving to a keyring-aware ``verify`` (signer role and scope, assurance level and
-waivers re-checked by the verifier) changes this module only: the lookup becomes the keyring,
-and the facts are read from the verifier's answer instead of being derived here.
+:func:`verify_and_extract` verifies a bundle with :func:`conformance.certificate.verify.verify_bundle`,
+the registry's registered and unrevoked keys serving as the trust model's keyring
+(:func:`keyring_of`), and returns the certificate facts the registry stores: phase, verdict,
+signer, target identity, spec version, run dates, waivers and the assurance level the
+verifier established. Everything else in the registry works from those facts.
 
-Until then the registry applies its own signer rule (:func:`signer_problem`): a supplier's key
-signs only for that supplier's products; a council's key signs its own local QA runs; the
-certifier's and test labs' keys sign for anyone. The assurance level is the one the
-certificate declares when it declares one (future bundles), else derived from the signer's
-role: certifier or test lab -> ``witnessed``, supplier or council -> ``self-assessed``.
+The registry also applies its own signer rule (:func:`signer_problem`, now also checked by
+the verifier's keyring scopes): a supplier's key signs only for that supplier's products; a
+council's key signs its own local QA runs; the certifier's and test labs' keys sign for anyone.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +52,7 @@ class KeyInfo:
     role: str
     supplier: str | None = None  # the supplier a supplier-role party signs for
     council_code: int | None = None  # the council a council-role party is
+    council_name: str | None = None
     revoked_at: dt.datetime | None = None
     revoked_reason: str | None = None
 
@@ -102,6 +99,10 @@ class Facts:
 
 
 KeyLookup = Callable[[str], KeyInfo | None]
+KeyList = Callable[[], Sequence[KeyInfo]]
+
+#: Registry roles -> the trust model's keyring roles (docs/design.md §9).
+KEYRING_ROLES = {"certifier": "department", "test_lab": "test-lab", "supplier": "supplier", "council": "council"}
 
 
 # --------------------------------------------------------------------------- reading the bundle
@@ -185,7 +186,29 @@ def manifest_key_id(path: Path) -> tuple[str, str]:
     return hashlib.sha256(raw).hexdigest(), key_id
 
 
-def verify_and_extract(path: Path, lookup: KeyLookup, *, filename: str | None = None) -> Facts:
+def keyring_of(keys: Sequence[KeyInfo]) -> Any:
+    """The registry's registered, unrevoked keys as a trust-model keyring."""
+    from cryptography.hazmat.primitives import serialization
+
+    from conformance.certificate.keyring import KeyEntry, Keyring
+
+    entries = []
+    for key in keys:
+        if key.revoked_at is not None:
+            continue
+        scope: dict[str, Any] = {}
+        if key.role == "supplier" and key.supplier:
+            scope = {"supplier": key.supplier}
+        elif key.role == "council" and key.council_name:
+            scope = {"council": key.council_name}
+        public = serialization.load_pem_public_key(key.public_key_pem.encode("ascii"))
+        entries.append(KeyEntry(key.key_id, public, key.party, KEYRING_ROLES[key.role], scope))  # type: ignore[arg-type]
+    return Keyring(tuple(entries), "registry")
+
+
+def verify_and_extract(
+    path: Path, lookup: KeyLookup, *, filename: str | None = None, keys: KeyList | None = None
+) -> Facts:
     """Verify the bundle zip at ``path`` and return its facts; :class:`Refused` with the reason otherwise.
 
     ``lookup`` maps a key id to the registered key (None: not registered). The bundle must
@@ -204,7 +227,7 @@ def verify_and_extract(path: Path, lookup: KeyLookup, *, filename: str | None = 
         raise Refused(
             f"signed by key {key_id} ({key.party}), revoked on {key.revoked_at.date().isoformat()}: {key.revoked_reason}"
         )
-    outcome = _verify(path, key.public_key_pem)
+    outcome = _verify(path, key.public_key_pem, keys)
     if not outcome.ok:
         raise Refused(f"does not verify: {outcome.bad_file}: {outcome.problem}")
     try:
@@ -218,10 +241,13 @@ def verify_and_extract(path: Path, lookup: KeyLookup, *, filename: str | None = 
     return facts
 
 
-def _verify(path: Path, public_key_pem: str) -> Any:
-    """``verify_bundle`` with a key held as text (the verifier reads keys from files)."""
+def _verify(path: Path, public_key_pem: str, keys: KeyList | None = None) -> Any:
+    """``verify_bundle`` with the registry's keys as the keyring (signer, role, scope, assurance
+    level and waivers checked by the verifier), or with the signer's key alone."""
     from conformance.certificate.verify import verify_bundle
 
+    if keys is not None:
+        return verify_bundle(path, keyring=keyring_of(keys()))
     with tempfile.TemporaryDirectory(prefix="ics-registry-key-") as tmp:
         key_path = Path(tmp) / "signer.pem"
         key_path.write_text(public_key_pem, encoding="ascii")
@@ -294,7 +320,7 @@ def _facts(
         run_id=_text(result.get("run_id"), 100),
         phase=str(outcome.phase or result.get("phase")),
         verdict=str(outcome.verdict or result.get("verdict")),
-        assurance=assurance_level(certificate, key),
+        assurance=assurance_level(certificate, key, getattr(outcome, "assurance", None)),
         signer=key,
         supplier=str(identity["supplier"]),
         product=str(identity["product"]),
@@ -313,10 +339,12 @@ def _facts(
     )
 
 
-def assurance_level(certificate: Mapping[str, Any], key: KeyInfo) -> str:
-    """The certificate's declared assurance level if it has one, else the signer role's."""
+def assurance_level(certificate: Mapping[str, Any], key: KeyInfo, verified: str | None = None) -> str:
+    """The assurance level the verifier established, else the certificate's declared one, else the signer role's."""
+    if verified in ("self-assessed", "witnessed"):
+        return verified
     result = certificate.get("result") or {}
-    for holder in (certificate, result):
+    for holder in (certificate, result, certificate.get("signer") or {}):
         declared = holder.get("assurance") if isinstance(holder, Mapping) else None
         if isinstance(declared, Mapping):
             declared = declared.get("level")

@@ -372,9 +372,11 @@ class Registry:
                 t.parties.c.role,
                 t.parties.c.council_code,
                 t.suppliers.c.name.label("supplier"),
+                t.councils.c.name.label("council_name"),
             )
             .join(t.parties, t.parties.c.id == t.keys.c.party_id)
             .outerjoin(t.suppliers, t.suppliers.c.id == t.parties.c.supplier_id)
+            .outerjoin(t.councils, t.councils.c.code == t.parties.c.council_code)
         )
 
     @staticmethod
@@ -386,6 +388,7 @@ class Registry:
             role=row["role"],
             supplier=row["supplier"],
             council_code=row["council_code"],
+            council_name=row["council_name"],
             revoked_at=row["revoked_at"],
             revoked_reason=row["revoked_reason"],
         )
@@ -455,7 +458,7 @@ class Registry:
         content, filename = intake.bundle_bytes(Path(path))
         scratch = intake.scratch_file(content)
         try:
-            facts = intake.verify_and_extract(scratch, self.lookup_key, filename=filename)
+            facts = intake.verify_and_extract(scratch, self.lookup_key, filename=filename, keys=self.keys)
         finally:
             scratch.unlink(missing_ok=True)
         return self.store(facts)
@@ -669,7 +672,7 @@ class Registry:
             return f"the stored bundle changed since it was submitted (sha256 {actual[:16]}…, stored {expected[:16]}…)"
         scratch = intake.scratch_file(content)
         try:
-            facts = intake.verify_and_extract(scratch, self.lookup_key)
+            facts = intake.verify_and_extract(scratch, self.lookup_key, keys=self.keys)
         except Refused as refused:
             return refused.reason
         except UsageError as exc:

@@ -113,16 +113,13 @@ HOSTILE_PRODUCT = '"><img src=x onerror=alert(1)>'
 
 def synthetic_runs(result: dict[str, Any]) -> dict[str, Run]:
     """The demo's run kinds made from one real 1B result (fast, for tests): 1A by dropping the 1B
-    requirements, the faulty runs by turning the faulted requirement FAIL, 1C as INCONCLUSIVE."""
-    draft = variant(result, phase="1C")
-    draft["errors"] = ["synthetic for the registry tests: the 1C checks did not run"]
-    draft = variant(draft)
+    requirements, the faulty runs by turning the faulted requirement FAIL (no 1C run: a 1C result
+    needs the 1C requirements, which a 1B run does not have)."""
     return {
         "1A-clean": Run("1A-clean", variant(result, phase="1A"), None),
         "1B-clean": Run("1B-clean", result, None),
         "1B-search-fault": Run("1B-search-fault", variant(result, fail=("ICS-1B-SRCH-001",)), None),
         "1B-gating-fault": Run("1B-gating-fault", variant(result, fail=("ICS-1B-GATE-001",)), None),
-        "1C-draft": Run("1C-draft", draft, None),
     }
 
 
