@@ -243,7 +243,14 @@ def certify_runs(work: Path, lab_key: Path, *, fresh: bool = False, log: Log = N
                 "--seed",
                 str(DEMO_SEED),
             ]
-            command += ["--output", str(folder), "--sign-key", str(lab_key)]
+            command += [
+                "--output",
+                str(folder),
+                "--sign-key",
+                str(lab_key),
+                "--keyring",
+                str(_lab_keyring(work, lab_key)),
+            ]
             for fault in faults:
                 command += ["--reference-fault", fault]
             done = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -260,6 +267,17 @@ def certify_runs(work: Path, lab_key: Path, *, fresh: bool = False, log: Log = N
         _say(log, f"  {kind}: {result.get('verdict')} (run {result.get('run_id')})")
         runs[kind] = Run(kind, result, zip_path)
     return runs
+
+
+def _lab_keyring(work: Path, lab_key: Path) -> Path:
+    """A keyring naming the demo test lab, so certify records the signer and its assurance level."""
+    import yaml
+
+    public = (lab_key.parent / "ed25519-public.pem").read_text(encoding="ascii")
+    path = work / "lab-keyring.yaml"
+    entry = {"party": LAB, "role": "test-lab", "public_key": public}
+    path.write_text(yaml.safe_dump({"format": "ics-conformance/keyring/1", "keys": [entry]}), encoding="utf-8")
+    return path
 
 
 def _cached_run(folder: Path) -> tuple[Path, Path] | None:
@@ -284,6 +302,7 @@ def reissue(
     out_dir: Path,
     waiver_set: Any = None,
     council: str | None = None,
+    keyring: Any = None,
 ) -> Path:
     """Write ``run``'s result as a bundle of another product and date (see the module docstring).
 
@@ -323,6 +342,7 @@ def reissue(
         sign_key=sign_key,
         name=f"demo-{_slug(supplier)}-{_slug(version)}-{finished:%Y%m%d%H}",
         waiver_file=waiver_bytes,
+        keyring=keyring,
     )
     return bundle.zip_path
 
@@ -392,6 +412,9 @@ def build_programme(registry: Registry, work: Path, runs: Mapping[str, Run], *, 
     keys = demo_keys(work, local_qa)
     parties = write_parties_file(work, keys, local_qa)
     registry.import_parties(parties)
+    from conformance.registry.intake import keyring_of
+
+    keyring = keyring_of(registry.keys())
     _say(log, f"parties and keys: {len(keys)} registered from {parties}")
 
     submitted = 0
@@ -433,6 +456,7 @@ def build_programme(registry: Registry, work: Path, runs: Mapping[str, Run], *, 
             sign_key=keys[issue.signer][0],
             out_dir=bundles,
             waiver_set=waiver_set,
+            keyring=keyring,
         )
         outcome = registry.submit(path)
         submitted += 1
@@ -475,6 +499,7 @@ def build_programme(registry: Registry, work: Path, runs: Mapping[str, Run], *, 
             sign_key=keys[_council_party(name)][0],
             out_dir=bundles,
             council=name,
+            keyring=keyring,
         )
         outcome = registry.submit(path)
         submitted += 1

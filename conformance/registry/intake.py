@@ -201,8 +201,11 @@ def keyring_of(keys: Sequence[KeyInfo]) -> Any:
             scope = {"supplier": key.supplier}
         elif key.role == "council" and key.council_name:
             scope = {"council": key.council_name}
+        from conformance.certificate.signing import key_id as key_id_of
+
         public = serialization.load_pem_public_key(key.public_key_pem.encode("ascii"))
-        entries.append(KeyEntry(key.key_id, public, key.party, KEYRING_ROLES[key.role], scope))  # type: ignore[arg-type]
+        ident = key_id_of(public)  # type: ignore[arg-type]
+        entries.append(KeyEntry(ident, public, key.party, KEYRING_ROLES[key.role], scope))  # type: ignore[arg-type]
     return Keyring(tuple(entries), "registry")
 
 

@@ -48,12 +48,22 @@ def variant(result: dict[str, Any], *, phase: str | None = None, fail: tuple[str
         order = {"1A": 1, "1B": 2, "1C": 3}
         out["phase"] = phase
         out["requirements"] = [r for r in out["requirements"] if order[r["phase"]] <= order[phase]]
+    failing_checks: dict[str, list[str]] = {}
     for requirement in out["requirements"]:
         if requirement["id"] in fail:
             requirement["verdict"] = Verdict.FAIL.value
             for check in requirement.get("checks") or []:
+                failing_checks.setdefault(check["id"], []).append(requirement["id"])
+    for requirement in out["requirements"]:  # a check is recorded alike under every requirement it names
+        for check in requirement.get("checks") or []:
+            if check["id"] in failing_checks:
+                named = [
+                    r["id"] for r in out["requirements"] if any(c["id"] == check["id"] for c in r.get("checks") or [])
+                ]
                 check["verdict"] = Verdict.FAIL.value
                 check["message"] = "synthetic failure for the registry tests"
+                check["failed_requirements"] = failing_checks[check["id"]]
+                check["passed_requirements"] = [r for r in named if r not in failing_checks[check["id"]]]
     counts = Counter(r["verdict"] for r in out["requirements"])
     areas: dict[str, Counter[str]] = defaultdict(Counter)
     for r in out["requirements"]:
@@ -79,9 +89,13 @@ def issue(
     phase: str | None = None,
     fail: tuple[str, ...] = (),
     waiver_set: Any = None,
+    council: str | None = None,
 ) -> Path:
-    """A signed bundle zip of ``result`` re-issued for a product and day (see registry.demo.reissue)."""
+    """A signed bundle zip of ``result`` re-issued for a product and day (see registry.demo.reissue),
+    recording its signer with the test parties' keyring."""
     changed = variant(result, phase=phase, fail=fail) if (phase or fail) else result
+    if council is not None:
+        changed = dict(changed, council=council)
     return reissue(
         Run("test", changed, None),
         supplier=supplier,
@@ -91,7 +105,46 @@ def issue(
         sign_key=key,
         out_dir=out_dir,
         waiver_set=waiver_set,
+        council=council,
+        keyring=test_keyring(key.parent.parent),
     )
+
+
+def test_keyring(folder: Path) -> Any:
+    """The test parties (see PARTIES) as a trust-model keyring."""
+    from conformance.registry.intake import KeyInfo, keyring_of
+
+    keys = make_keys(folder)
+    infos = [
+        KeyInfo(
+            key_id="",
+            public_key_pem=keys[name][1].read_text(),
+            party=party,
+            role=role,
+            supplier=supplier,
+            council_name="Leeds" if council else None,
+        )
+        for name, (party, role, supplier, council) in PARTIES.items()
+    ]
+    return keyring_of(infos)
+
+
+def write_keyring_file(folder: Path, path: Path) -> Path:
+    """The test parties as a keyring file (for certify --keyring)."""
+    import yaml
+
+    keys = make_keys(folder)
+    roles = {"certifier": "department", "test_lab": "test-lab", "supplier": "supplier", "council": "council"}
+    entries = []
+    for name, (party, role, supplier, council) in PARTIES.items():
+        entry: dict[str, Any] = {"party": party, "role": roles[role], "public_key": keys[name][1].read_text()}
+        if supplier:
+            entry["scope"] = {"supplier": supplier}
+        elif council:
+            entry["scope"] = {"council": "Leeds"}
+        entries.append(entry)
+    path.write_text(yaml.safe_dump({"format": "ics-conformance/keyring/1", "keys": entries}), encoding="utf-8")
+    return path
 
 
 def counts(registry: Registry) -> dict[str, int]:

@@ -279,7 +279,9 @@ def test_deadline_history_and_phase_rules(
     registry.set_phase_rules("1B", requires_local_qa=True)
     status = registry.status("Leeds", "1B", D(2008, 6, 1))[0]
     assert not status.compliant and "local QA" in status.reason
-    registry.submit(issue(real_run["result"], tmp_path, parties["leeds"][0], version="3.5", finished="2008-05-01"))
+    registry.submit(
+        issue(real_run["result"], tmp_path, parties["leeds"][0], version="3.5", finished="2008-05-01", council="Leeds")
+    )
     status = registry.status("Leeds", "1B", D(2008, 6, 1))[0]
     assert status.compliant and len(status.local_qa) == 1
     registry.set_phase_rules("1B", requires_local_qa=False, min_assurance="witnessed")
