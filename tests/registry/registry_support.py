@@ -182,7 +182,7 @@ def build_test_programme(registry: Registry, work: Path, result: dict[str, Any],
     from conformance.registry.demo import build_programme
 
     build_programme(registry, work, synthetic_runs(result))
-    registry.add_key("Hostile-name test lab (fictional)", "test_lab", lab_key[1].read_text())
+    registry.add_key(PARTIES["lab"][0], "test_lab", lab_key[1].read_text())
     bundle = issue(
         result, work / "hostile", lab_key[0], supplier=HOSTILE_SUPPLIER, product=HOSTILE_PRODUCT, version="6.6"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_support import issue
+from registry_support import PARTIES, issue
 
 from conformance.cli import main
 
@@ -36,7 +36,7 @@ def test_registry_cli(
         ("leeds", "council", ("--council", "Leeds")),
     ):
         code, out, _ = run(
-            capsys, "registry", "keys", "add", *db, "--party", name.title(), "--role", role,
+            capsys, "registry", "keys", "add", *db, "--party", PARTIES[name][0], "--role", role,
             "--public-key", str(keys[name][1]), *extra,
         )  # fmt: skip
         assert code == 0 and "registered key" in out
