@@ -652,14 +652,21 @@ def area_table(result: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
     return [(area, dict(counts)) for area, counts in sorted((result.get("areas") or {}).items())]
 
 
+_EXPORT_WORDS = {"CERTIFIED": "CONFORMANT", "NOT CERTIFIED": "NOT CONFORMANT"}
 _ORDER = ("PASS", "FAIL", "ERROR", "WAIVED", "NOT_APPLICABLE", "SKIPPED", "NOT_RUN")
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
+    scope = f"Phase {result.get('phase')}"
+    if result.get("channels") == ["export"]:
+        # An export judged alone is not a certification of the system: the same word
+        # as `ics-conformance validate-export` (CONFORMANT / NOT CONFORMANT).
+        scope += " export"
+        verdict = _EXPORT_WORDS.get(verdict, verdict)
     lines = [
-        f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
+        f"{scope}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
     ]
     judged = any(req.get("checks") for req in result.get("requirements", []))
     if not judged:
