@@ -30,6 +30,7 @@ import re
 import shlex
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +240,9 @@ class VerdictCollector:
         self.started: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
         self.deselected_out_of_phase = 0
+        #: built-in checks of the phase deselected by the user (-k, -m, --deselect, addopts)
+        self.deselected_checks: set[str] = set()
+        self._phase_drops: set[int] = set()
         self.started_at = datetime.now(UTC)
         self._catalogue: Any = None
 
@@ -318,13 +322,27 @@ class VerdictCollector:
             keep.append(item)
         if drop:
             self.deselected_out_of_phase += len(drop)
+            self._phase_drops = {id(item) for item in drop}
             config.hook.pytest_deselected(items=drop)
+            self._phase_drops = set()
         if self.is_worker:
             # xdist hands checks out in collection order: start the long ones (Schemathesis,
             # stateful machines) first so that they do not end up as the run's tail. Every
             # worker sorts identically (stable sort), as xdist requires.
             keep.sort(key=lambda it: -_KIND_WEIGHT.get((_marker_info(it) or ((), ""))[1], 0))
         items[:] = keep
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        """Checks of the phase deselected by -k / -m / --deselect make the run a subset."""
+        for item in items:
+            if id(item) not in self._phase_drops and _marker_info(item) is not None:
+                self.deselected_checks.add(item.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: a worker's deselections (it collected; the controller did not)."""
+        output = getattr(node, "workeroutput", None) or {}
+        self.deselected_checks.update(output.get("ics_deselected", ()))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -501,7 +519,10 @@ class VerdictCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or RESULT_KEY in self.config.stash:
+        if self.is_worker:
+            self.config.workeroutput["ics_deselected"] = sorted(self.deselected_checks)  # type: ignore[attr-defined]
+            return
+        if RESULT_KEY in self.config.stash:
             return
         context = self.config.stash.get(CONTEXT_KEY, None)
         if context is None:
@@ -518,13 +539,11 @@ class VerdictCollector:
                 ),
             )
         checks = sorted(self.results.values(), key=lambda c: c.id)
-        channels = [] if context.export_only else ["api"]
-        from conformance.plugin.options import option as _option
-
-        if any(c.kind == "export" and c.verdict is not Verdict.NOT_APPLICABLE for c in checks) or _option(
-            self.config, "ics_export"
-        ):
-            channels.append("export")
+        # The channels judged are those of the run, not of the checks that happened to run:
+        # a run against a target always has the export channel in scope (its bulk export is
+        # fetched through the API; without bulk_export those requirements are NOT_APPLICABLE),
+        # so that a -k / -m subset keeps the same in-scope requirements as the whole run.
+        channels = ["export"] if context.export_only else ["api", "export"]
         errors = list(self.collection_errors)
         if session.shouldfail or session.shouldstop:
             errors.append(f"session stopped early: {session.shouldfail or session.shouldstop}")
@@ -542,6 +561,9 @@ class VerdictCollector:
             command=self.invocation().command,
             errors=[self._scrub(e) for e in errors],
         )
+        selection = subset_selection(self.config, len(self.deselected_checks))
+        if selection is not None:
+            result["selection"] = dict(selection, **subset_result(result["requirements"]))
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
         if report_dir is not None:
@@ -647,20 +669,65 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
     return result
 
 
+def subset_selection(config: pytest.Config, deselected: int) -> dict[str, Any] | None:
+    """How ``-k`` / ``-m`` / ``--deselect`` narrowed the checks (``deselected`` of them), or None for a whole run."""
+    if not deselected:
+        return None
+    keyword = str(config.getoption("keyword", "") or "")
+    markexpr = str(config.getoption("markexpr", "") or "")
+    deselect = [str(d) for d in (config.getoption("deselect", None) or [])]
+    return {"subset": True, "keyword": keyword or None, "markexpr": markexpr or None, "deselect": deselect}
+
+
+def subset_result(requirements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The subset's own result: the roll-up over the requirements its checks judged.
+
+    The phase verdict of a subset stays the roll-up over every in-scope requirement, so it
+    is INCONCLUSIVE by design (MUSTs no check reached are NOT_RUN) unless a MUST failed.
+    """
+    from conformance.results.result import roll_up
+
+    judged = [r for r in requirements if r.get("checks")]
+    verdict, counts, _ = roll_up(judged)
+    value = verdict.value if judged else "INCONCLUSIVE"  # nothing judged proves nothing
+    return {"judged": len(judged), "in_scope": len(requirements), "verdict": value, "counts": counts}
+
+
 def area_table(result: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
     """Per-area requirement verdict counts, in area order."""
     return [(area, dict(counts)) for area, counts in sorted((result.get("areas") or {}).items())]
 
 
+_EXPORT_WORDS = {"CERTIFIED": "CONFORMANT", "NOT CERTIFIED": "NOT CONFORMANT"}
 _ORDER = ("PASS", "FAIL", "ERROR", "WAIVED", "NOT_APPLICABLE", "SKIPPED", "NOT_RUN")
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
+    scope = f"Phase {result.get('phase')}"
+    if result.get("channels") == ["export"]:
+        # An export judged alone is not a certification of the system: the same word
+        # as `ics-conformance validate-export` (CONFORMANT / NOT CONFORMANT).
+        scope += " export"
+        verdict = _EXPORT_WORDS.get(verdict, verdict)
     lines = [
-        f"Phase {result.get('phase')}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
+        f"{scope}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
     ]
+    selection = result.get("selection")
+    if selection:
+        given = [
+            f"{flag} {value!r}"
+            for flag, value in (("-k", selection.get("keyword")), ("-m", selection.get("markexpr")))
+            if value
+        ]
+        given += [f"--deselect {d}" for d in selection.get("deselect") or []]
+        why = "a failing MUST decides it" if result.get("verdict") == "NOT_CERTIFIED" else "INCONCLUSIVE by design"
+        lines.append(f"  subset ({', '.join(given)}): a subset never certifies the phase; its phase verdict is {why}")
+        lines.append(
+            f"  subset result: {str(selection.get('verdict')).replace('_', ' ')}   "
+            f"({selection.get('judged')} of {selection.get('in_scope')} in-scope requirements judged)"
+        )
     judged = any(req.get("checks") for req in result.get("requirements", []))
     if not judged:
         lines.extend(f"  error: {error}" for error in result.get("errors") or ["no check ran"])

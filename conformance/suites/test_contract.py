@@ -13,8 +13,9 @@ judge it:
   ``not_a_server_error``.
 * ICS-1A-API-002 (responses conform): schema-valid requests, checks
   ``status_code_conformance``, ``content_type_conformance``,
-  ``response_schema_conformance``, ``response_headers_conformance``. A 5xx response is
-  left to API-001 and not judged here.
+  ``response_schema_conformance``, ``response_headers_conformance`` and
+  ``positive_data_acceptance`` (a schema-valid request is not refused as invalid; see
+  :func:`positive_data_acceptance`). A 5xx response is left to API-001 and not judged here.
 * ICS-1A-API-003 (invalid input rejected): schema-violating requests, checks
   ``negative_data_rejection`` (a 4xx) and ``error_body_has_code`` (the harness's own: the
   4xx body is JSON whose ``code`` is one of design.md §4's codes). 5xx is left to API-001.
@@ -93,11 +94,33 @@ ERROR_CODES = frozenset(
     }
 )
 SERVER_ERROR_CHECKS = ("not_a_server_error",)
+ACCEPTANCE_CHECK = "positive_data_acceptance"
 CONFORMANCE_CHECKS = (
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
     "response_headers_conformance",
+    ACCEPTANCE_CHECK,
+)
+#: The OpenAPI extension naming query parameters of which at least one must be given
+#: (``GET /children``: a search needs a criterion); OpenAPI cannot state it otherwise.
+AT_LEAST_ONE_OF = "x-ics-at-least-one-of"
+#: Refusal codes of rules the document states only in prose (design.md section 4): check
+#: letters, dates against today and each other, known practitioners, state. A schema-valid
+#: request refused with one of these is not a departure from the document.
+RULE_CODES = frozenset(
+    {
+        "INVALID_UPN",
+        "INVALID_NHS_NUMBER",
+        "INVALID_POSTCODE",
+        "DATE_IN_FUTURE",
+        "DATE_ORDER",
+        "UNKNOWN_PRACTITIONER",
+        "CHILD_NOT_SEEN",
+        "DUPLICATE_LOCAL_ID",
+        "ASSESSMENT_ALREADY_OPEN",
+        "ASSESSMENT_NOT_OPEN",
+    }
 )
 NEGATIVE_CHECKS = ("negative_data_rejection", CUSTOM_CHECK)
 KNOWN_CHECKS = frozenset(SERVER_ERROR_CHECKS + CONFORMANCE_CHECKS + NEGATIVE_CHECKS)
@@ -181,11 +204,54 @@ def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
+def missing_criteria(case: Any) -> list[str]:
+    """The ``x-ics-at-least-one-of`` parameters of the case's operation when it gives none of them, else []."""
+    raw = getattr(getattr(case.operation, "definition", None), "raw", None) or {}
+    wanted = raw.get(AT_LEAST_ONE_OF) if isinstance(raw, dict) else None
+    if not wanted:
+        return []
+    query = case.query or {}
+    given = [name for name in wanted if query.get(name) not in (None, "", [])]
+    return [] if given else list(wanted)
+
+
+def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Schemathesis' ``positive_data_acceptance`` (API-002), knowing what the document states only in prose.
+
+    A schema-valid request must not be refused as invalid. Not judged: a request that breaks
+    the operation's ``x-ics-at-least-one-of`` (it is not valid by the document), a refusal
+    with one of :data:`RULE_CODES`, and a ``VALIDATION_ERROR`` for a request body (cross-field
+    rules of bodies, e.g. exactly one of ``date_of_birth`` and ``expected_date_of_birth``,
+    are prose). Judged: every other refusal, e.g. ``INVALID_NAME`` for a name the ``Name``
+    pattern admits, or a search with a criterion refused with ``VALIDATION_ERROR``.
+    """
+    from schemathesis.specs.openapi import checks as openapi_checks
+
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive or missing_criteria(case):
+        return None
+    if response.status_code in (400, 422):
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+        code = body.get("code") if isinstance(body, dict) else None
+        raw = getattr(getattr(case.operation, "definition", None), "raw", None) or {}
+        has_body = isinstance(raw, dict) and "requestBody" in raw
+        if code in RULE_CODES or (code == "VALIDATION_ERROR" and has_body):
+            return None
+    result: bool | None = openapi_checks.positive_data_acceptance(ctx, response, case)
+    return result
+
+
 def _check_functions(names: Sequence[str]) -> list[Callable[..., Any]]:
     from schemathesis import checks as core_checks
     from schemathesis.specs.openapi import checks as openapi_checks
 
-    table: dict[str, Callable[..., Any]] = {CUSTOM_CHECK: error_body_has_code}
+    table: dict[str, Callable[..., Any]] = {
+        CUSTOM_CHECK: error_body_has_code,
+        ACCEPTANCE_CHECK: positive_data_acceptance,
+    }
     for name in names:
         if name not in table:
             table[name] = getattr(openapi_checks, name, None) or getattr(core_checks, name)

@@ -46,6 +46,9 @@ def test_valid_export_alone_is_certified_on_the_export_channel_only(pytester: py
     assert not any(rid.startswith("ICS-1B-") for rid in judged), sorted(judged)  # no API-only requirement in scope
     assert run.ret == 0
     assert "--ics-export" in result["command"]
+    # one word for one thing: an export judged alone is CONFORMANT, as validate-export says
+    assert "Phase 1B export: CONFORMANT" in run.stdout.str(), run.stdout.str()
+    assert "CERTIFIED" not in run.stdout.str()
 
 
 def test_invalid_export_alone_fails_exactly_its_requirement(pytester: pytest.Pytester) -> None:
@@ -55,6 +58,7 @@ def test_invalid_export_alone_fails_exactly_its_requirement(pytester: pytest.Pyt
     failed = {r["id"] for r in result["requirements"] if r["verdict"] == "FAIL"}
     assert failed == {"ICS-1A-EXP-005"}, failed
     assert "test_export_005" in run.stdout.str() and run.ret == 1
+    assert "Phase 1B export: NOT CONFORMANT" in run.stdout.str()
 
 
 def test_duplicate_local_ids_fail_rec_008_through_the_plugin(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -96,3 +100,19 @@ def test_ini_export_setting_alone_selects_export_only(pytester: pytest.Pytester)
     run, result = _run(pytester)
     assert result is not None, run.stdout.str()
     assert result["channels"] == ["export"] and result["verdict"] == "CERTIFIED"
+
+
+def test_summary_words_match_validate_export() -> None:
+    from conformance.plugin.collect import summary_lines
+
+    base = {"phase": "1B", "run_id": "r-1", "profile": "quick", "seed": 1, "requirements": []}
+    words = {
+        ("CERTIFIED", ("export",)): "Phase 1B export: CONFORMANT",
+        ("NOT_CERTIFIED", ("export",)): "Phase 1B export: NOT CONFORMANT",
+        ("INCONCLUSIVE", ("export",)): "Phase 1B export: INCONCLUSIVE",
+        ("CERTIFIED", ("api", "export")): "Phase 1B: CERTIFIED",
+        ("NOT_CERTIFIED", ("api",)): "Phase 1B: NOT CERTIFIED",
+    }
+    for (verdict, channels), first in words.items():
+        line = summary_lines(dict(base, verdict=verdict, channels=list(channels)))[0]
+        assert line.startswith(first + " "), line

@@ -45,11 +45,26 @@ def test_keyword_selects_by_requirement_id(run_checks, stub_url) -> None:
     assert _ran(result) == {"test_search_one", "test_search_two"}, run.stdout.str()
     assert requirement_verdicts(result)["ICS-1B-SRCH-002"] == "FAIL"
     assert result["verdict"] == "NOT_CERTIFIED"
+    selection = result["selection"]
+    assert selection["keyword"] == "ICS-1B-SRCH" and selection["markexpr"] is None
+    assert (selection["judged"], selection["in_scope"], selection["verdict"]) == (2, 62, "NOT_CERTIFIED")
+    assert "subset result: NOT CERTIFIED   (2 of 62 in-scope requirements judged)" in run.stdout.str()
 
 
 def test_marker_selects_by_area(run_checks, stub_url) -> None:
     run, result = run_checks(MIXED, "-m", "notifications or records", "--strict-markers", target=stub_url)
     assert _ran(result) == {"test_notifications", "test_records"}, run.stdout.str()
+    # a subset's phase verdict is INCONCLUSIVE by design; its own result is reported beside it
+    assert result["verdict"] == "INCONCLUSIVE"
+    assert result["selection"]["verdict"] == "CERTIFIED" and result["selection"]["judged"] == 2
+    out = run.stdout.str()
+    assert "Phase 1B: INCONCLUSIVE" in out and "INCONCLUSIVE by design" in out, out
+    assert "subset result: CERTIFIED" in out, out
+    # the in-scope requirements do not depend on which checks ran (export included)
+    whole_run, whole = run_checks(MIXED, target=stub_url)
+    assert "selection" not in whole
+    assert len(result["requirements"]) == len(whole["requirements"]) == 62
+    assert result["channels"] == whole["channels"] == ["api", "export"]
 
 
 def test_phase_deselects_later_phases(run_checks, stub_url) -> None:
