@@ -19,6 +19,20 @@ def is_valid_upn(value: str) -> bool:
     return upn.is_valid(value)
 
 
+def compact_local_id(value: str) -> str:
+    """Return a local child ID compacted as the catalogue defines it: whitespace removed, upper case.
+
+    A system may store the local ID as written or compacted (ICS-1A-REC-001); either way the
+    stored form must equal the written one or its compact form.
+    """
+    return "".join(value.split()).upper()
+
+
+def same_local_id(stored: object, written: str) -> bool:
+    """True when ``stored`` is ``written`` as written or compacted (the two forms REC-001 allows)."""
+    return isinstance(stored, str) and stored in (written, compact_local_id(written))
+
+
 def compact_nhs_number(value: str) -> str:
     """Return the NHS number without spaces or hyphens."""
     return nhs.compact(value)

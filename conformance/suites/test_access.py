@@ -19,6 +19,7 @@ import httpx
 from conformance.checking.checks import check, describe, error_code, expect_status, fail, not_applicable
 from conformance.checking.search_oracle import child_id, name_token, search_items
 from conformance.checking.world import Practitioner, World
+from conformance.domain.identifiers import compact_local_id
 
 ACC_001 = "ICS-1B-ACC-001"
 ACC_002 = "ICS-1B-ACC-002"
@@ -44,7 +45,7 @@ def test_authentication_required(world: World) -> None:
     family = name_token()
     local_id = world.unique("acc")
     cid = child_id(world.child(family_name=family, local_id=local_id), ACC_001)
-    record_data = [family, local_id]
+    record_data = [family, local_id, compact_local_id(local_id)]  # stored as written or compacted (REC-001)
     new_family = name_token()
     requests: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = [
         ("GET", "/children", {"family_name": family}, None),

@@ -25,7 +25,7 @@ from conformance.checking.search_oracle import (
     wrong_modulus_nhs_number,
 )
 from conformance.checking.world import World
-from conformance.domain.identifiers import is_valid_nhs_number
+from conformance.domain.identifiers import is_valid_nhs_number, same_local_id
 from conformance.domain.names import normalise_postcode
 
 REC_001 = "ICS-1A-REC-001"
@@ -49,9 +49,12 @@ def _get_child(world: World, cid: str, requirement: str) -> dict[str, Any]:
 
 
 def _stored_with_local_id(world: World, local_id: str, requirement: str) -> list[dict[str, Any]]:
-    """The children the target holds under ``local_id`` (admin search, filtered by the field itself)."""
+    """The children the target holds under ``local_id`` (admin search, filtered by the field itself).
+
+    A child counts when its ``local_id`` reads back as written or compacted (REC-001 allows either).
+    """
     items = search_items(world, world.admin, requirement, {"local_id": local_id}, max_pages=5)
-    return [item for item in items if item.get("local_id") == local_id]
+    return [item for item in items if same_local_id(item.get("local_id"), local_id)]
 
 
 def _refused_and_not_stored(world: World, payload: dict[str, Any], requirement: str, code: str, what: str) -> None:
@@ -79,8 +82,8 @@ def _base(world: World, **fields: Any) -> dict[str, Any]:
 @check(REC_001, kind="scenario")
 def test_child_created_and_read_back_unchanged(world: World) -> None:
     """REC-001: every field of a created child reads back as written, in the 201 answer and
-    from GET, with the NHS number (written with spaces) compacted and the postcode equal
-    after normalising."""
+    from GET, with the NHS number (written with spaces) compacted, the postcode equal
+    after normalising and the local child ID as written or compacted (the statement allows either)."""
     upn, nhs = valid_upn(), valid_nhs_number()
     family = f"{name_token()}-O\u2019Brien"
     payload = _base(
@@ -101,6 +104,8 @@ def test_child_created_and_read_back_unchanged(world: World) -> None:
             got = body.get(name)
             if name == "postcode":
                 ok = isinstance(got, str) and normalise_postcode(got) == normalise_postcode(value)
+            elif name == "local_id":
+                ok = same_local_id(got, value)
             else:
                 ok = got == value
             if not ok:

@@ -85,7 +85,14 @@ GENDERS = ("male", "female", "not_known", "not_specified")
 ALIAS_TYPES = ("alias", "previous", "known_as")
 SOURCES = ("police", "school", "health", "self", "family", "local_authority", "other")
 EXPORT_TYPES = (
-    "children", "aliases", "practitioners", "allocations", "referrals", "case_notes", "assessments", "visits",
+    "children",
+    "aliases",
+    "practitioners",
+    "allocations",
+    "referrals",
+    "case_notes",
+    "assessments",
+    "visits",
 )
 CAPABILITIES: dict[str, Any] = {
     "unborn_children": True,
@@ -216,38 +223,74 @@ class F:
 
 NAME = F("name", max_len=100)
 BODIES: dict[str, tuple[dict[str, F], frozenset[str]]] = {
-    "PractitionerCreate": ({"name": F("str", max_len=200), "role": F("enum", choices=ROLES)},
-                           frozenset({"name", "role"})),
-    "ChildCreate": ({
-        "local_id": F("str", max_len=100), "given_name": NAME, "family_name": NAME,
-        "date_of_birth": F("date"), "expected_date_of_birth": F("date"), "gender": F("enum", choices=GENDERS),
-        "date_of_death": F("date", nullable=True), "upn": F("str", nullable=True, max_len=20),
-        "nhs_number": F("str", nullable=True, max_len=20), "postcode": F("str", nullable=True, max_len=16),
-        "shielded": F("bool"),
-    }, frozenset({"given_name", "family_name", "gender"})),
-    "ChildUpdate": ({
-        "local_id": F("str", max_len=100), "given_name": NAME, "family_name": NAME,
-        "date_of_birth": F("date", nullable=True), "expected_date_of_birth": F("date", nullable=True),
-        "gender": F("enum", choices=GENDERS), "date_of_death": F("date", nullable=True),
-        "upn": F("str", nullable=True, max_len=20), "nhs_number": F("str", nullable=True, max_len=20),
-        "postcode": F("str", nullable=True, max_len=16), "shielded": F("bool"),
-    }, frozenset()),
-    "AliasCreate": ({"given_name": NAME, "family_name": NAME, "type": F("enum", choices=ALIAS_TYPES)},
-                    frozenset({"given_name", "family_name", "type"})),
-    "AllocationCreate": ({"practitioner_id": F("str", max_len=200), "start_date": F("date")},
-                         frozenset({"practitioner_id"})),
+    "PractitionerCreate": (
+        {"name": F("str", max_len=200), "role": F("enum", choices=ROLES)},
+        frozenset({"name", "role"}),
+    ),
+    "ChildCreate": (
+        {
+            "local_id": F("str", max_len=100),
+            "given_name": NAME,
+            "family_name": NAME,
+            "date_of_birth": F("date"),
+            "expected_date_of_birth": F("date"),
+            "gender": F("enum", choices=GENDERS),
+            "date_of_death": F("date", nullable=True),
+            "upn": F("str", nullable=True, max_len=20),
+            "nhs_number": F("str", nullable=True, max_len=20),
+            "postcode": F("str", nullable=True, max_len=16),
+            "shielded": F("bool"),
+        },
+        frozenset({"given_name", "family_name", "gender"}),
+    ),
+    "ChildUpdate": (
+        {
+            "local_id": F("str", max_len=100),
+            "given_name": NAME,
+            "family_name": NAME,
+            "date_of_birth": F("date", nullable=True),
+            "expected_date_of_birth": F("date", nullable=True),
+            "gender": F("enum", choices=GENDERS),
+            "date_of_death": F("date", nullable=True),
+            "upn": F("str", nullable=True, max_len=20),
+            "nhs_number": F("str", nullable=True, max_len=20),
+            "postcode": F("str", nullable=True, max_len=16),
+            "shielded": F("bool"),
+        },
+        frozenset(),
+    ),
+    "AliasCreate": (
+        {"given_name": NAME, "family_name": NAME, "type": F("enum", choices=ALIAS_TYPES)},
+        frozenset({"given_name", "family_name", "type"}),
+    ),
+    "AllocationCreate": (
+        {"practitioner_id": F("str", max_len=200), "start_date": F("date")},
+        frozenset({"practitioner_id"}),
+    ),
     "AllocationEnd": ({"end_date": F("date")}, frozenset()),
     "CaseNoteCreate": ({"text": F("str", max_len=10000), "restricted": F("bool")}, frozenset({"text"})),
-    "ReferralCreate": ({
-        "child_id": F("str", max_len=200), "received_on": F("date"), "source": F("enum", choices=SOURCES),
-        "reason": F("str", max_len=2000),
-    }, frozenset({"child_id", "received_on", "source", "reason"})),
-    "AssessmentCreate": ({
-        "type": F("enum", choices=("initial", "core")), "start_date": F("date"), "referral_id": F("str", max_len=200),
-    }, frozenset({"type", "start_date"})),
+    "ReferralCreate": (
+        {
+            "child_id": F("str", max_len=200),
+            "received_on": F("date"),
+            "source": F("enum", choices=SOURCES),
+            "reason": F("str", max_len=2000),
+        },
+        frozenset({"child_id", "received_on", "source", "reason"}),
+    ),
+    "AssessmentCreate": (
+        {
+            "type": F("enum", choices=("initial", "core")),
+            "start_date": F("date"),
+            "referral_id": F("str", max_len=200),
+        },
+        frozenset({"type", "start_date"}),
+    ),
     "AssessmentComplete": ({"completed_on": F("date"), "authorised_by": F("str", max_len=200)}, frozenset()),
-    "VisitCreate": ({"visit_date": F("date"), "child_seen": F("bool"), "seen_alone": F("bool", nullable=True)},
-                    frozenset({"visit_date", "child_seen"})),
+    "VisitCreate": (
+        {"visit_date": F("date"), "child_seen": F("bool"), "seen_alone": F("bool", nullable=True)},
+        frozenset({"visit_date", "child_seen"}),
+    ),
 }
 
 
@@ -294,8 +337,9 @@ def validate_body(schema: str, body: Any) -> dict[str, Any]:
             if len(value) < spec.min_len or (spec.max_len is not None and len(value) > spec.max_len):
                 raise invalid(name, f"length must be {spec.min_len}..{spec.max_len}")
             if spec.kind == "name" and not all(_is_name_char(ch) for ch in value):
-                raise invalid(name, "letters, combining marks, spaces, hyphens, apostrophes and full stops only",
-                              "INVALID_NAME")
+                raise invalid(
+                    name, "letters, combining marks, spaces, hyphens, apostrophes and full stops only", "INVALID_NAME"
+                )
             out[name] = value
     return out
 
@@ -325,7 +369,7 @@ def page_of(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any
     page = query_int(query, "page", 1, 1, 1_000_000)
     size = query_int(query, "page_size", 20, 1, 100)
     start = (page - 1) * size
-    return {"items": items[start:start + size], "page": page, "page_size": size, "total": len(items)}
+    return {"items": items[start : start + size], "page": page, "page_size": size, "total": len(items)}
 
 
 # ---------------------------------------------------------------- the store
@@ -359,15 +403,31 @@ class Notification:
 
     def public(self) -> dict[str, Any]:
         return {
-            "id": self.id, "practitioner_id": self.practitioner_id, "child_id": self.child_id,
-            "case_note_id": self.case_note_id, "created_at": self.created_at,
-            "acknowledged_at": self.acknowledged_at, "preview": self.preview,
+            "id": self.id,
+            "practitioner_id": self.practitioner_id,
+            "child_id": self.child_id,
+            "case_note_id": self.case_note_id,
+            "created_at": self.created_at,
+            "acknowledged_at": self.acknowledged_at,
+            "preview": self.preview,
         }
 
 
 CHILD_FIELDS = (
-    "id", "local_id", "given_name", "family_name", "date_of_birth", "expected_date_of_birth", "gender",
-    "date_of_death", "upn", "nhs_number", "postcode", "shielded", "created_at", "updated_at",
+    "id",
+    "local_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "expected_date_of_birth",
+    "gender",
+    "date_of_death",
+    "upn",
+    "nhs_number",
+    "postcode",
+    "shielded",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -421,8 +481,16 @@ class Store:
         return child
 
     def record_audit(self, person: Practitioner, child_id: str, action: str) -> None:
-        self.audit.append({"id": new_id(), "at": now_stamp(), "practitioner_id": person.id, "child_id": child_id,
-                           "action": action, "_seq": self.next_seq()})
+        self.audit.append(
+            {
+                "id": new_id(),
+                "at": now_stamp(),
+                "practitioner_id": person.id,
+                "child_id": child_id,
+                "action": action,
+                "_seq": self.next_seq(),
+            }
+        )
 
     # ---- children
 
@@ -475,8 +543,9 @@ class Store:
         for a in self.assessments.values():
             if a["child_id"] == child_id:
                 dates.append(a["start_date"])
-                dates.extend(v["visit_date"] for v in self.visits.values()
-                             if v["assessment_id"] == a["id"] and v["child_seen"])
+                dates.extend(
+                    v["visit_date"] for v in self.visits.values() if v["assessment_id"] == a["id"] and v["child_seen"]
+                )
         return max(dates, default=None)
 
     def create_child(self, person: Practitioner, body: dict[str, Any]) -> dict[str, Any]:
@@ -520,7 +589,9 @@ class Store:
         given_key = name_key(given).strip() if given is not None else None
         family_key = name_key(family).strip() if family is not None else None
         if given_key == "" or family_key == "":
-            raise invalid("given_name" if given_key == "" else "family_name", "nothing left to search after normalising")
+            raise invalid(
+                "given_name" if given_key == "" else "family_name", "nothing left to search after normalising"
+            )
         postcode_key = compact(postcode) if postcode is not None else None
         upn_key = compact(upn) if upn is not None else None
         nhs_key = compact(nhs) if nhs is not None else None
@@ -528,7 +599,9 @@ class Store:
 
         def names_of(child: dict[str, Any]) -> list[tuple[str, str]]:
             found = [(child["given_name"], child["family_name"])]
-            found += [(a["given_name"], a["family_name"]) for a in self.aliases.values() if a["child_id"] == child["id"]]
+            found += [
+                (a["given_name"], a["family_name"]) for a in self.aliases.values() if a["child_id"] == child["id"]
+            ]
             return found
 
         def matches_name(record: tuple[str, str]) -> bool:
@@ -598,8 +671,10 @@ def assessment_out(store: Store, assessment: dict[str, Any], *, export: bool = F
         out["overdue"] = today() > due
     else:
         out["overdue"] = assessment["completed_on"] > due
-    visits = sorted((v for v in store.visits.values() if v["assessment_id"] == assessment["id"]),
-                    key=lambda v: (v["visit_date"], v["_seq"]))
+    visits = sorted(
+        (v for v in store.visits.values() if v["assessment_id"] == assessment["id"]),
+        key=lambda v: (v["visit_date"], v["_seq"]),
+    )
     out["visits"] = [dated(v) for v in visits]
     return out
 
@@ -705,8 +780,14 @@ def h_allocate(person: Practitioner, query: dict[str, str], body: Any, args: lis
     for existing in STORE.current_allocations(child["id"]):
         if existing["practitioner_id"] == data["practitioner_id"]:
             return 201, dated(existing)
-    record = {"id": new_id(), "child_id": child["id"], "practitioner_id": data["practitioner_id"],
-              "start_date": start, "end_date": None, "_seq": STORE.next_seq()}
+    record = {
+        "id": new_id(),
+        "child_id": child["id"],
+        "practitioner_id": data["practitioner_id"],
+        "start_date": start,
+        "end_date": None,
+        "_seq": STORE.next_seq(),
+    }
     STORE.allocations[record["id"]] = record
     return 201, dated(record)
 
@@ -739,8 +820,15 @@ def h_add_note(person: Practitioner, query: dict[str, str], body: Any, args: lis
     need(person, WRITERS)
     child = STORE.child_for(person, args[0])
     data = validate_body("CaseNoteCreate", body)
-    note = {"id": new_id(), "child_id": child["id"], "author_id": person.id, "text": data["text"],
-            "restricted": data.get("restricted", False), "created_at": now_stamp(), "_seq": STORE.next_seq()}
+    note = {
+        "id": new_id(),
+        "child_id": child["id"],
+        "author_id": person.id,
+        "text": data["text"],
+        "restricted": data.get("restricted", False),
+        "created_at": now_stamp(),
+        "_seq": STORE.next_seq(),
+    }
     STORE.notes[note["id"]] = note
     STORE.raise_notifications(person, note)
     return 201, note_out(note, person)
@@ -797,9 +885,18 @@ def h_start_assessment(person: Practitioner, query: dict[str, str], body: Any, a
         raise invalid("start_date", "after the child's date of death", "DATE_ORDER")
     if any(a["child_id"] == child["id"] and a["status"] == "open" for a in STORE.assessments.values()):
         raise ApiError(409, "ASSESSMENT_ALREADY_OPEN", "the child already has an open assessment")
-    record = {"id": new_id(), "child_id": child["id"], "referral_id": referral_id, "type": data["type"],
-              "start_date": start, "due_date": due_date(data["type"], start), "status": "open",
-              "completed_on": None, "authorised_by": None, "_seq": STORE.next_seq()}
+    record = {
+        "id": new_id(),
+        "child_id": child["id"],
+        "referral_id": referral_id,
+        "type": data["type"],
+        "start_date": start,
+        "due_date": due_date(data["type"], start),
+        "status": "open",
+        "completed_on": None,
+        "authorised_by": None,
+        "_seq": STORE.next_seq(),
+    }
     STORE.assessments[record["id"]] = record
     return 201, assessment_out(STORE, record)
 
@@ -836,8 +933,15 @@ def h_add_visit(person: Practitioner, query: dict[str, str], body: Any, args: li
     death = STORE.children[record["child_id"]]["date_of_death"]
     if data["child_seen"] and death is not None and when > death:
         raise invalid("visit_date", "after the child's date of death", "DATE_ORDER")
-    visit = {"id": new_id(), "assessment_id": record["id"], "visit_date": when, "child_seen": data["child_seen"],
-             "seen_alone": data.get("seen_alone"), "recorded_by": person.id, "_seq": STORE.next_seq()}
+    visit = {
+        "id": new_id(),
+        "assessment_id": record["id"],
+        "visit_date": when,
+        "child_seen": data["child_seen"],
+        "seen_alone": data.get("seen_alone"),
+        "recorded_by": person.id,
+        "_seq": STORE.next_seq(),
+    }
     STORE.visits[visit["id"]] = visit
     return 201, dated(visit)
 
@@ -853,8 +957,10 @@ def h_complete(person: Practitioner, query: dict[str, str], body: Any, args: lis
         raise invalid("completed_on", "after today", "DATE_IN_FUTURE")
     if done < record["start_date"]:
         raise invalid("completed_on", "before the assessment start", "DATE_ORDER")
-    seen = any(v["assessment_id"] == record["id"] and v["child_seen"] and record["start_date"] <= v["visit_date"] <= done
-               for v in STORE.visits.values())
+    seen = any(
+        v["assessment_id"] == record["id"] and v["child_seen"] and record["start_date"] <= v["visit_date"] <= done
+        for v in STORE.visits.values()
+    )
     if not seen:
         raise invalid("completed_on", "no visit saw the child between the start and the completion", "CHILD_NOT_SEEN")
     record.update(status="completed", completed_on=done, authorised_by=data.get("authorised_by"))
@@ -865,9 +971,12 @@ def h_audit(person: Practitioner, query: dict[str, str], body: Any, args: list[s
     need(person, MANAGERS)
     child_id = query_str(query, "child_id", 200)
     practitioner_id = query_str(query, "practitioner_id", 200)
-    items = [dated(e) for e in STORE.audit
-             if (child_id is None or e["child_id"] == child_id)
-             and (practitioner_id is None or e["practitioner_id"] == practitioner_id)]
+    items = [
+        dated(e)
+        for e in STORE.audit
+        if (child_id is None or e["child_id"] == child_id)
+        and (practitioner_id is None or e["practitioner_id"] == practitioner_id)
+    ]
     return 200, page_of(items, query)
 
 
@@ -898,10 +1007,21 @@ def build_export(store: Store) -> bytes:
             data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in rows[record_type])
             path = f"{record_type}.jsonl"
             archive.writestr(path, data)
-            files.append({"path": path, "record_type": record_type, "count": len(rows[record_type]),
-                          "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-        manifest = {"spec_version": SPEC_VERSIONS[-1], "generated_at": now_stamp(),
-                    "producer": {"supplier": SUPPLIER, "product": PRODUCT, "version": VERSION}, "files": files}
+            files.append(
+                {
+                    "path": path,
+                    "record_type": record_type,
+                    "count": len(rows[record_type]),
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+        manifest = {
+            "spec_version": SPEC_VERSIONS[-1],
+            "generated_at": now_stamp(),
+            "producer": {"supplier": SUPPLIER, "product": PRODUCT, "version": VERSION},
+            "files": files,
+        }
         archive.writestr("manifest.json", json.dumps(manifest, indent=1))
     return buffer.getvalue()
 
@@ -942,8 +1062,13 @@ OPTIONAL_BODY = frozenset({h_end_allocation, h_complete})
 
 
 def about() -> dict[str, Any]:
-    return {"supplier": SUPPLIER, "product": PRODUCT, "version": VERSION, "spec_versions": SPEC_VERSIONS,
-            "capabilities": CAPABILITIES}
+    return {
+        "supplier": SUPPLIER,
+        "product": PRODUCT,
+        "version": VERSION,
+        "spec_versions": SPEC_VERSIONS,
+        "capabilities": CAPABILITIES,
+    }
 
 
 # ---------------------------------------------------------------- HTTP
@@ -1006,7 +1131,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             status, payload = self.route(raw)
         except ApiError as error:
             status, payload = error.status, error.body()
-        except Exception as error:  # noqa: BLE001 - test equipment: show the bug rather than drop the connection
+        except Exception as error:
             status, payload = 500, {"code": "VALIDATION_ERROR", "message": f"internal error: {error!r}"}
             print(f"impl2: internal error on {self.command} {self.path}: {error!r}", file=sys.stderr, flush=True)
         headers = {"Allow": "GET, POST, PATCH"} if status == 405 else None
@@ -1056,6 +1181,12 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (QUERY, PROPFIND, ...) is dispatched too: answered 405, never 501."""
+        if name.startswith("do_"):
+            return self.dispatch
+        raise AttributeError(name)
+
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
@@ -1079,8 +1210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099, help="0 picks a free port")
-    parser.add_argument("--admin-token", default=os.environ.get("ICS_ADMIN_TOKEN"),
-                        help="bearer token of the provisioned admin (default $ICS_ADMIN_TOKEN)")
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("ICS_ADMIN_TOKEN"),
+        help="bearer token of the provisioned admin (default $ICS_ADMIN_TOKEN)",
+    )
     options = parser.parse_args(argv)
     if not options.admin_token:
         parser.error("an admin token is required (--admin-token or ICS_ADMIN_TOKEN)")
