@@ -26,7 +26,7 @@ from conformance.domain.identifiers import nhs_check_digit, upn_check_letter
 from conformance.domain.workingdays import due_date
 from conformance.export.records import RECORD_TYPES
 
-SPEC_VERSION = "2008.1"
+SPEC_VERSION = "2008.1.1"
 #: The export's "today": every generated date is on or before it.
 AS_OF = date(2008, 9, 30)
 _LA_CODES = (202, 204, 306, 330, 341, 350, 373, 800, 825, 850, 873, 926, 938)

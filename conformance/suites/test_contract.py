@@ -63,6 +63,8 @@ API_003 = "ICS-1A-API-003"
 API_004 = "ICS-1A-API-004"
 
 SPEC_VERSION = "2008.1"
+#: ``/about`` declares the spec line "2008.1" or one of its patch levels (API-004).
+SPEC_VERSION_DECLARED = re.compile(r"2008\.1(\.[0-9]+)?")
 WAIVE_ENV = "ICS_CONTRACT_WAIVE"
 WAIVE_INI = "ics_contract_waive"
 EXAMPLES_ENV = "ICS_CONTRACT_EXAMPLES"
@@ -600,7 +602,7 @@ def test_invalid_input_rejected(world: World, request: pytest.FixtureRequest) ->
 
 @check(API_004, kind="scenario")
 def test_about_without_authentication(world: World) -> None:
-    """API-004: ``GET /about`` needs no token and names supplier, product, version, spec versions (with 2008.1), capabilities."""
+    """API-004: ``GET /about`` needs no token and names supplier, product, version, spec versions (2008.1 or a patch level), capabilities."""
     response = world.client.get("/about")
     body = expect_status(response, 200, API_004, "GET /about without a token")
     content_type = response.headers.get("content-type", "")
@@ -623,7 +625,9 @@ def test_about_without_authentication(world: World) -> None:
         f"GET /about: spec_versions is {versions!r}, expected a list of strings",
     )
     require(
-        SPEC_VERSION in versions, API_004, f"GET /about: spec_versions {versions!r} does not include {SPEC_VERSION!r}"
+        any(SPEC_VERSION_DECLARED.fullmatch(v) for v in versions),
+        API_004,
+        f"GET /about: spec_versions {versions!r} includes neither {SPEC_VERSION!r} nor a patch level of it",
     )
     capabilities = body.get("capabilities")
     require(

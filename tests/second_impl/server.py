@@ -69,7 +69,7 @@ import holidays
 from stdnum.gb import nhs as stdnum_nhs
 from stdnum.gb import upn as stdnum_upn
 
-SPEC_VERSIONS = ["2008.1"]
+SPEC_VERSIONS = ["2008.1.1"]
 SUPPLIER = "Second Implementation Test Equipment"
 PRODUCT = "ics-impl2"
 VERSION = "0.1.0"
