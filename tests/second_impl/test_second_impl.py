@@ -1,0 +1,230 @@
+"""The second, independent implementation (``server.py``) as a certification target.
+
+It was written from ``specs/`` and ``docs/design.md`` without reading the reference service,
+making the other choice wherever the statements leave one open. A check that FAILs it
+asserts more than its requirement's statement (or the implementation is wrong: the basics
+tests here tell which). Each test starts it as a real server process on a free loopback
+port and always stops it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import jsonschema
+import pytest
+
+from conformance.spec.resources import spec_path
+
+SERVER = Path(__file__).with_name("server.py")
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+QUICK_SEED = 2008
+
+
+@dataclass
+class Target:
+    """A running second implementation: its base URL, admin token and process."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[str]
+    stderr: IO[str]
+
+    def log_tail(self) -> str:
+        self.stderr.flush()
+        self.stderr.seek(0)
+        return self.stderr.read()[-3000:]
+
+
+def _start(tmp_dir: Path) -> Target:
+    """Start ``server.py --port 0`` and wait for its ``listening on URL`` line."""
+    token = f"impl2-admin-{secrets.token_hex(12)}"
+    stderr = (tmp_dir / "impl2-stderr.log").open("w+", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), "--port", "0", "--admin-token", token],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+    line = process.stdout.readline() if ready else ""
+    if not line.startswith("listening on "):
+        _stop(process)
+        stderr.seek(0)
+        pytest.fail(f"the second implementation did not start: {line!r}\n{stderr.read()[-3000:]}")
+    return Target(line.split("listening on ", 1)[1].strip(), token, process, stderr)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Terminate the server process (kill it if it does not stop)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@pytest.fixture
+def impl2(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Target]:
+    """A fresh second implementation for one test, always stopped afterwards."""
+    target = _start(tmp_path)
+    request.addfinalizer(lambda: (_stop(target.process), target.stderr.close()))
+    yield target
+
+
+def _certify(target: Target, tmp_path: Path, profile: str, seed: int) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run ``ics-conformance certify`` against ``target``; return the process and its result.json."""
+    out = tmp_path / f"reports-{profile}-{seed}"
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "certify",
+        "--target",
+        target.url,
+        "--phase",
+        "1B",
+        "--profile",
+        profile,
+        "--seed",
+        str(seed),
+        "--output",
+        str(out),
+        "--no-bundle",
+        "--quiet",
+    ]
+    env = {**os.environ, "ICS_ADMIN_TOKEN": target.token}
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1800, env=env)
+    runs = sorted(out.glob("ics-*/result.json"))
+    assert len(runs) == 1, f"no result.json (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done, json.loads(runs[0].read_text(encoding="utf-8"))
+
+
+def _not_passed(result: dict) -> list[str]:
+    """Every in-scope requirement that is not PASS, with the messages of its checks."""
+    lines = []
+    for requirement in result["requirements"]:
+        if requirement["verdict"] != "PASS":
+            messages = "; ".join(
+                f"{c['id']}: {c['verdict']} {(c.get('message') or '')[:500]}"
+                for c in requirement["checks"]
+                if c["verdict"] != "PASS"
+            )
+            lines.append(f"{requirement['id']} {requirement['verdict']}: {messages}")
+    return lines
+
+
+def _assert_certified(target: Target, done: subprocess.CompletedProcess[str], result: dict) -> None:
+    problems = _not_passed(result)
+    assert not problems, "\n".join(problems) + f"\nserver log:\n{target.log_tail()}"
+    assert result["verdict"] == "CERTIFIED" and done.returncode == 0, done.stdout[-2000:]
+    assert {r["phase"] for r in result["requirements"]} == {"1A", "1B"}
+
+
+# -- the implementation itself -----------------------------------------------------------
+
+
+def test_about_declares_identity_and_capabilities(impl2: Target) -> None:
+    """GET /about needs no token and declares a valid capability statement and the spec line."""
+    about = httpx.get(f"{impl2.url}/about", timeout=10)
+    assert about.status_code == 200 and about.headers["content-type"].startswith("application/json")
+    body = about.json()
+    assert body["product"] == "ics-impl2" and any(v.startswith("2008.1") for v in body["spec_versions"])
+    schema = json.loads(spec_path("schemas", "capabilities.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(body["capabilities"])
+
+
+def test_basic_record_life(impl2: Target) -> None:
+    """Authentication, a practitioner, a child (identifiers compacted), search, audit and export answer."""
+    admin = {"Authorization": f"Bearer {impl2.token}"}
+    with httpx.Client(base_url=impl2.url, timeout=10) as client:
+        refused = client.get("/practitioners/me")
+        assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHENTICATED"
+        assert client.get("/practitioners/me", headers=admin).json()["role"] == "admin"
+        worker: dict[str, Any] = client.post(
+            "/practitioners", headers=admin, json={"name": "Pat", "role": "practitioner"}
+        ).json()
+        mine = {"Authorization": f"Bearer {worker['token']}"}
+        child = client.post(
+            "/children",
+            headers=mine,
+            json={
+                "given_name": "Victoria",
+                "family_name": "Climbi\u00e9",
+                "gender": "female",
+                "date_of_birth": "1991-11-02",
+                "postcode": "sw1a 1aa",
+                "local_id": "la 42",
+                "nhs_number": "943 476 5919",
+            },
+        )
+        assert child.status_code == 201, child.text
+        record = child.json()
+        assert (record["local_id"], record["postcode"], record["nhs_number"]) == ("LA42", "SW1A1AA", "9434765919")
+        found = client.get("/children", headers=mine, params={"family_name": "CLIMBIE", "postcode": "SW1A 1AA"})
+        assert [c["id"] for c in found.json()["items"]] == [record["id"]]
+        assert client.get(f"/children/{record['id']}", headers=mine).status_code == 200
+        audit = client.get("/audit", headers=admin, params={"child_id": record["id"]}).json()
+        assert [e["action"] for e in audit["items"]] == ["create", "view"]
+        export = client.get("/export", headers=admin)
+        assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
+        assert client.request("QUERY", "/children", headers=admin).status_code == 405
+
+
+# -- certification -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(1800)
+def test_certified_quick(impl2: Target, tmp_path: Path) -> None:
+    """One quick certification run: exit 0, CERTIFIED, every in-scope 1A/1B requirement PASS."""
+    done, result = _certify(impl2, tmp_path, "quick", QUICK_SEED)
+    _assert_certified(impl2, done, result)
+
+
+SEEDS_QUICK = tuple(range(1, 21))
+SEEDS_CERTIFICATION = (1, 2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(6 * 3600)
+def test_certified_on_many_seeds(tmp_path: Path) -> None:
+    """20 seeds quick and a few certification, each against a fresh server: every one CERTIFIED."""
+    failures: dict[str, list[str]] = {}
+    started = time.monotonic()
+    runs = [("quick", s) for s in SEEDS_QUICK] + [("certification", s) for s in SEEDS_CERTIFICATION]
+    for profile, seed in runs:
+        work = tmp_path / f"{profile}-{seed}"
+        work.mkdir()
+        target = _start(work)
+        try:
+            done, result = _certify(target, work, profile, seed)
+            problems = _not_passed(result)
+            if problems or result["verdict"] != "CERTIFIED" or done.returncode != 0:
+                failures[f"{profile} seed {seed}"] = problems or [
+                    f"verdict {result['verdict']}, exit {done.returncode}"
+                ]
+        finally:
+            _stop(target.process)
+            target.stderr.close()
+    elapsed = time.monotonic() - started
+    assert not failures, f"{len(failures)} of {len(runs)} runs not CERTIFIED ({elapsed:.0f} s):\n" + "\n".join(
+        f"{run}: {problems}" for run, problems in failures.items()
+    )
