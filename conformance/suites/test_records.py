@@ -25,7 +25,7 @@ from conformance.checking.search_oracle import (
     wrong_modulus_nhs_number,
 )
 from conformance.checking.world import World
-from conformance.domain.identifiers import is_valid_nhs_number, same_local_id
+from conformance.domain.identifiers import compact_local_id, is_valid_nhs_number, same_local_id
 from conformance.domain.names import normalise_postcode
 
 REC_001 = "ICS-1A-REC-001"
@@ -282,11 +282,27 @@ def test_patch_updates_child(world: World) -> None:
 @check(REC_008, kind="scenario")
 def test_local_id_unique(world: World) -> None:
     """REC-008: a second child with a local ID already held is refused with 409
-    ``DUPLICATE_LOCAL_ID`` (on create and on update) and only the first is stored."""
+    ``DUPLICATE_LOCAL_ID`` (on create and on update) and only the first is stored.
+
+    Uniqueness is judged on the stored form: when the target stores local IDs compacted,
+    a local ID written differently that compacts to the same one is a duplicate too.
+    """
     local_id = world.unique("dup")
-    first = child_id(world.child(family_name=name_token(), local_id=local_id), REC_008)
+    created = world.child(family_name=name_token(), local_id=local_id)
+    first = child_id(created, REC_008)
     response = world.client.post("/children", token=world.practitioner().token, json=_base(world, local_id=local_id))
     expect_status(response, 409, REC_008, f"create a second child with local_id {local_id}", code="DUPLICATE_LOCAL_ID")
+    if created.get("local_id") != local_id and created.get("local_id") == compact_local_id(local_id):
+        variant = f"{local_id[:4]} {local_id[4:]}".lower()  # compacts to the stored form, written otherwise
+        response = world.client.post("/children", token=world.practitioner().token, json=_base(world, local_id=variant))
+        expect_status(
+            response,
+            409,
+            REC_008,
+            f"create a second child with local_id {variant!r}, stored compacted as {created['local_id']!r} "
+            "by a target that compacts local IDs",
+            code="DUPLICATE_LOCAL_ID",
+        )
     other = child_id(world.child(family_name=name_token()), REC_008)
     response = world.client.patch(f"/children/{other}", token=world.practitioner().token, json={"local_id": local_id})
     expect_status(response, 409, REC_008, f"PATCH another child's local_id to {local_id}", code="DUPLICATE_LOCAL_ID")
