@@ -532,8 +532,8 @@ class Store:
             latest = self.latest_event(own_id) if own_id is not None else None
             if latest is not None and dod < latest:
                 raise invalid("date_of_death", "before a recorded referral, assessment or seen visit", "DATE_ORDER")
-        local = out.get("local_id")
-        if local is not None and any(c["local_id"] == local and c["id"] != own_id for c in self.children.values()):
+        held = out.get("local_id")
+        if held is not None and any(c["local_id"] == held and c["id"] != own_id for c in self.children.values()):
             raise ApiError(409, "DUPLICATE_LOCAL_ID", "local_id already held by another child")
         return out
 
@@ -549,7 +549,7 @@ class Store:
         return max(dates, default=None)
 
     def create_child(self, person: Practitioner, body: dict[str, Any]) -> dict[str, Any]:
-        values = {name: None for name in CHILD_FIELDS}
+        values: dict[str, Any] = {name: None for name in CHILD_FIELDS}
         values.update(body)
         values["shielded"] = bool(body.get("shielded", False))
         values = self.normalise_child(values, None)
@@ -1219,8 +1219,7 @@ def main(argv: list[str] | None = None) -> int:
     if not options.admin_token:
         parser.error("an admin token is required (--admin-token or ICS_ADMIN_TOKEN)")
     server = serve(options.host, options.port, options.admin_token)
-    host, port = server.server_address[:2]
-    print(f"listening on http://{host}:{port}", flush=True)
+    print(f"listening on http://{options.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -86,7 +86,12 @@ def _stop(process: subprocess.Popen[str]) -> None:
 def impl2(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Target]:
     """A fresh second implementation for one test, always stopped afterwards."""
     target = _start(tmp_path)
-    request.addfinalizer(lambda: (_stop(target.process), target.stderr.close()))
+
+    def stop() -> None:
+        _stop(target.process)
+        target.stderr.close()
+
+    request.addfinalizer(stop)
     yield target
 
 
