@@ -398,9 +398,9 @@ class VerdictCollector:
             attributed = self._attribute(state, blamed)
             if attributed is None:
                 verdict, blamed = Verdict.ERROR, ()
+                message = "the check blamed requirement IDs the catalogue does not hold:\n" + message
             else:
                 blamed = attributed
-                message = "the check blamed requirement IDs the catalogue does not hold:\n" + message
         if state.verdict in (None, Verdict.PASS):
             log = item.stash.get(EVIDENCE_KEY, None)
             if log is not None:

@@ -88,6 +88,7 @@ def test_outcomes_map_to_verdicts(run_checks, stub_url) -> None:
     failed = checks["test_requirement_failure"]
     assert failed["evidence"] and failed["evidence"][0]["request"]["url"].endswith("/about")
     assert "search missed the child" in failed["message"]
+    assert "does not hold" not in failed["message"]  # that prefix is for unknown IDs only (an ERROR)
     assert failed["reproduce"].startswith("pytest --ics-target ")
     assert f"--ics-seed {result['seed']}" in failed["reproduce"]
     assert "test_checks.py::test_requirement_failure" in failed["reproduce"]
