@@ -17,6 +17,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.checking.checks import check, expect_status, fail, not_applicable, prerequisite_missing
@@ -80,6 +81,25 @@ def by_note(items: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """How one recipient's notification of a note was observed, in seconds after the note.
+
+    ``absent`` is when the last poll that did not show it began (None when the first poll
+    already did), ``seen`` when the poll that first showed it began. The notification
+    appeared somewhere between the two: a poll's granularity is the harness's, not the
+    target's, so only ``absent`` can prove it late.
+    """
+
+    absent: float | None
+    seen: float
+    item: dict[str, Any]
+
+    def late(self, bound: float) -> bool:
+        """Proven late (NOTIF-005): a poll begun at or after the bound still did not show it."""
+        return self.absent is not None and self.absent >= bound
+
+
 def await_note(
     world: World,
     recipients: Iterable[Practitioner],
@@ -87,25 +107,35 @@ def await_note(
     child_ids: Collection[str],
     since: float,
     until: float,
-) -> dict[str, tuple[float, dict[str, Any]]]:
+    bound: float | None = None,
+) -> dict[str, Arrival]:
     """Poll until every recipient's inbox shows ``case_note`` or ``until`` passes.
 
-    Returns, per practitioner ID that got it, the seconds after ``since`` of the poll
-    that first showed it and the notification itself (the first one for that note).
+    Returns, per practitioner ID that got it, its :class:`Arrival` (with the first
+    notification for that note). With ``bound``, one round of polls begins exactly at
+    ``since + bound`` (unless every notification was seen before), so that a notification
+    is either seen by then (on time) or proven absent at the bound (late).
     """
     people = {p.id: p for p in recipients}
-    found: dict[str, tuple[float, dict[str, Any]]] = {}
+    found: dict[str, Arrival] = {}
+    absent: dict[str, float] = {}
+    checkpoint = since + bound if bound is not None else None
     delay = _POLL_FIRST
     while True:
         for pid in [pid for pid in people if pid not in found]:
             asked = time.monotonic()
             mine = by_note(our_notifications(world, people[pid], child_ids)).get(case_note)
             if mine:
-                found[pid] = (asked - since, mine[0])
+                found[pid] = Arrival(absent.get(pid), asked - since, mine[0])
+            else:
+                absent[pid] = asked - since
         now = time.monotonic()
         if len(found) == len(people) or now >= until:
             return found
-        time.sleep(min(delay, max(0.0, until - now)))
+        wake = min(now + delay, until)
+        if checkpoint is not None and now < checkpoint < wake:
+            wake = checkpoint
+        sleep_until(wake)
         delay = min(delay * 2, _POLL_MAX)
 
 
@@ -131,7 +161,7 @@ def delivered(
         prerequisite_missing(
             f"{what}: no notification of case note {case_note} reached {', '.join(missing)}; cannot judge"
         )
-    return {pid: item for pid, (_, item) in found.items()}
+    return {pid: arrival.item for pid, arrival in found.items()}
 
 
 def dumps(item: Any) -> str:
@@ -161,23 +191,28 @@ class Violations:
 def _judge_arrivals(
     violations: Violations,
     recipients: Iterable[tuple[str, Practitioner]],
-    found: Mapping[str, tuple[float, dict[str, Any]]],
+    found: Mapping[str, Arrival],
     case_note: str,
     bound: float,
 ) -> bool:
     """Record missing (NOTIF-001) and late (NOTIF-005) notifications; True if any missing."""
     missing = False
     for label, person in recipients:
-        if person.id not in found:
+        arrival = found.get(person.id)
+        if arrival is None:
             missing = True
             violations.add(NOTIF_001, f"{label} (currently allocated) was never notified of case note {case_note}")
-        elif found[person.id][0] > bound:
-            violations.add(
-                NOTIF_005,
-                f"{label}'s notification of case note {case_note} appeared only after "
-                f"{found[person.id][0]:.1f} s; the target declares {bound:g} s",
-            )
+        elif arrival.late(bound):
+            violations.add(NOTIF_005, f"{label}'s notification of case note {case_note} {late_text(arrival, bound)}")
     return missing
+
+
+def late_text(arrival: Arrival, bound: float) -> str:
+    """How a late notification was observed, for a NOTIF-005 message."""
+    return (
+        f"was still absent {arrival.absent or 0.0:.1f} s after the note and first seen after {arrival.seen:.1f} s; "
+        f"the target declares {bound:g} s"
+    )
 
 
 # -- checks -----------------------------------------------------------------------------
@@ -216,7 +251,7 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
     if not n1:
         fail(NOTIF_001, "POST case-notes returned no note id; notifications cannot be matched to it")
     expected1 = [(names[p.id], p) for p in (a, b, leaver)]
-    found1 = await_note(world, [p for _, p in expected1], n1, child_ids, since, since + patience(bound))
+    found1 = await_note(world, [p for _, p in expected1], n1, child_ids, since, since + patience(bound), bound)
     some_missing = _judge_arrivals(violations, expected1, found1, n1, bound)
 
     leaver_allocation = allocations[leaver.id]
@@ -232,7 +267,13 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
         fail(NOTIF_001, "POST case-notes returned no note id; notifications cannot be matched to it")
     expected2 = [(names[p.id], p) for p in (a, b)]
     found2 = await_note(
-        world, [p for _, p in expected2], n2, child_ids, since, since + (bound if some_missing else patience(bound))
+        world,
+        [p for _, p in expected2],
+        n2,
+        child_ids,
+        since,
+        since + (bound if some_missing else patience(bound)),
+        bound,
     )
     _judge_arrivals(violations, expected2, found2, n2, bound)
 

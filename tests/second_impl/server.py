@@ -27,8 +27,9 @@ lists for the reference service (each still within the requirement statements):
   notes, referrals, assessments, visits); allocation endpoints stay open to managers, who
   grant access; a hidden ``GET /children/{id}`` is still audited as a ``view``;
 * notifications are delivered asynchronously: each becomes visible in the inbox a short
-  delay after the note (``NOTIFICATION_DELAY`` seconds), well inside the declared
-  ``notification_latency_seconds``;
+  delay after the note (``NOTIFICATION_DELAY`` seconds, 0.25 unless
+  ``ICS_IMPL2_NOTIFICATION_DELAY`` says otherwise), inside the declared
+  ``notification_latency_seconds`` (3);
 * visits may be recorded on a completed assessment (no 409), still dated within the rules;
 * a referral, assessment start or seen visit after the child's date of death is refused with
   DATE_ORDER, and so is a date of death before any of them, so the export always keeps
@@ -73,7 +74,9 @@ SPEC_VERSIONS = ["2008.1.1"]
 SUPPLIER = "Second Implementation Test Equipment"
 PRODUCT = "ics-impl2"
 VERSION = "0.1.0"
-NOTIFICATION_DELAY = 0.25
+#: Seconds between a case note and its notifications showing in the inbox (asynchronous delivery);
+#: ``ICS_IMPL2_NOTIFICATION_DELAY`` moves it, e.g. just inside the declared bound.
+NOTIFICATION_DELAY = float(os.environ.get("ICS_IMPL2_NOTIFICATION_DELAY", "0.25"))
 LATENCY_SECONDS = 3
 MAX_BODY = 1 << 20
 LONDON = ZoneInfo("Europe/London")
