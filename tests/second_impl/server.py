@@ -37,6 +37,11 @@ lists for the reference service (each still within the requirement statements):
 * a name search term that is empty after normalisation is refused (422 VALIDATION_ERROR);
 * export files are written in id order with compact JSON, deflated.
 
+Environment knobs for other supplier choices (defaults as above): ``ICS_IMPL2_ID_STYLE=serial``
+(decimal IDs counted per record type, so IDs of different types collide),
+``ICS_IMPL2_EXPORT_EOL=crlf`` and ``ICS_IMPL2_EXPORT_FINAL_EOL=0`` (JSON Lines ended CRLF, no
+line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``.
+
 Run: ``python tests/second_impl/server.py --port 8099 --admin-token SECRET`` (or
 ``python -m tests.second_impl.server``; ``--port 0`` picks a free port). The first line on
 stdout is ``listening on http://HOST:PORT``. The token may also come from ``ICS_ADMIN_TOKEN``.
@@ -378,7 +383,21 @@ def page_of(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any
 # ---------------------------------------------------------------- the store
 
 
-def new_id() -> str:
+#: Export line ends (``ICS_IMPL2_EXPORT_EOL``: ``lf`` or ``crlf``) and whether the last line has one
+#: (``ICS_IMPL2_EXPORT_FINAL_EOL``: ``1`` or ``0``): JSON Lines allows either.
+EXPORT_EOL = b"\r\n" if os.environ.get("ICS_IMPL2_EXPORT_EOL") == "crlf" else b"\n"
+EXPORT_FINAL_EOL = os.environ.get("ICS_IMPL2_EXPORT_FINAL_EOL", "1") == "1"
+#: ``uuid`` (default) or ``serial``: decimal numbers counted per record type, as many databases
+#: hand out, so that a child, a practitioner and a case note may all be "7" (``ICS_IMPL2_ID_STYLE``).
+ID_STYLE = os.environ.get("ICS_IMPL2_ID_STYLE", "uuid")
+_SERIALS: dict[str, int] = {}
+
+
+def new_id(kind: str) -> str:
+    """A new record ID of ``kind`` (called under the store lock)."""
+    if ID_STYLE == "serial":
+        _SERIALS[kind] = _SERIALS.get(kind, 0) + 1
+        return str(_SERIALS[kind])
     return str(uuid.uuid4())
 
 
@@ -454,7 +473,7 @@ class Store:
     seq: int = 0
 
     def add_practitioner(self, name: str, role: str, token: str | None = None) -> Practitioner:
-        person = Practitioner(new_id(), name, role, token or secrets.token_urlsafe(32))
+        person = Practitioner(new_id("practitioners"), name, role, token or secrets.token_urlsafe(32))
         self.practitioners[person.id] = person
         self.tokens[person.token] = person.id
         return person
@@ -486,7 +505,7 @@ class Store:
     def record_audit(self, person: Practitioner, child_id: str, action: str) -> None:
         self.audit.append(
             {
-                "id": new_id(),
+                "id": new_id("audit"),
                 "at": now_stamp(),
                 "practitioner_id": person.id,
                 "child_id": child_id,
@@ -557,7 +576,7 @@ class Store:
         values["shielded"] = bool(body.get("shielded", False))
         values = self.normalise_child(values, None)
         stamp = now_stamp()
-        values.update(id=new_id(), created_at=stamp, updated_at=stamp)
+        values.update(id=new_id("children"), created_at=stamp, updated_at=stamp)
         self.children[values["id"]] = values
         self.record_audit(person, values["id"], "create")
         return values
@@ -643,7 +662,9 @@ class Store:
         preview = None if note["restricted"] else note["text"][:100]
         visible = time.monotonic() + NOTIFICATION_DELAY
         for pid in sorted(recipients):
-            item = Notification(new_id(), pid, note["child_id"], note["id"], note["created_at"], visible, preview)
+            item = Notification(
+                new_id("notifications"), pid, note["child_id"], note["id"], note["created_at"], visible, preview
+            )
             self.notifications[item.id] = item
 
     def inbox(self, person: Practitioner) -> list[Notification]:
@@ -760,7 +781,7 @@ def h_add_alias(person: Practitioner, query: dict[str, str], body: Any, args: li
     need(person, WRITERS)
     child = STORE.child_for(person, args[0])
     data = validate_body("AliasCreate", body)
-    alias = {"id": new_id(), "child_id": child["id"], **data, "_seq": STORE.next_seq()}
+    alias = {"id": new_id("aliases"), "child_id": child["id"], **data, "_seq": STORE.next_seq()}
     STORE.aliases[alias["id"]] = alias
     return 201, dated(alias)
 
@@ -784,7 +805,7 @@ def h_allocate(person: Practitioner, query: dict[str, str], body: Any, args: lis
         if existing["practitioner_id"] == data["practitioner_id"]:
             return 201, dated(existing)
     record = {
-        "id": new_id(),
+        "id": new_id("allocations"),
         "child_id": child["id"],
         "practitioner_id": data["practitioner_id"],
         "start_date": start,
@@ -824,7 +845,7 @@ def h_add_note(person: Practitioner, query: dict[str, str], body: Any, args: lis
     child = STORE.child_for(person, args[0])
     data = validate_body("CaseNoteCreate", body)
     note = {
-        "id": new_id(),
+        "id": new_id("case_notes"),
         "child_id": child["id"],
         "author_id": person.id,
         "text": data["text"],
@@ -851,7 +872,7 @@ def h_create_referral(person: Practitioner, query: dict[str, str], body: Any, ar
         raise invalid("received_on", "after today", "DATE_IN_FUTURE")
     if child["date_of_death"] is not None and data["received_on"] > child["date_of_death"]:
         raise invalid("received_on", "after the child's date of death", "DATE_ORDER")
-    referral = {"id": new_id(), **data, "_seq": STORE.next_seq()}
+    referral = {"id": new_id("referrals"), **data, "_seq": STORE.next_seq()}
     STORE.referrals[referral["id"]] = referral
     return 201, dated(referral)
 
@@ -889,7 +910,7 @@ def h_start_assessment(person: Practitioner, query: dict[str, str], body: Any, a
     if any(a["child_id"] == child["id"] and a["status"] == "open" for a in STORE.assessments.values()):
         raise ApiError(409, "ASSESSMENT_ALREADY_OPEN", "the child already has an open assessment")
     record = {
-        "id": new_id(),
+        "id": new_id("assessments"),
         "child_id": child["id"],
         "referral_id": referral_id,
         "type": data["type"],
@@ -937,7 +958,7 @@ def h_add_visit(person: Practitioner, query: dict[str, str], body: Any, args: li
     if data["child_seen"] and death is not None and when > death:
         raise invalid("visit_date", "after the child's date of death", "DATE_ORDER")
     visit = {
-        "id": new_id(),
+        "id": new_id("visits"),
         "assessment_id": record["id"],
         "visit_date": when,
         "child_seen": data["child_seen"],
@@ -1007,7 +1028,8 @@ def build_export(store: Store) -> bytes:
     files = []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for record_type in reversed(EXPORT_TYPES):
-            data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in rows[record_type])
+            data = EXPORT_EOL.join(json.dumps(r, separators=(",", ":")).encode() for r in rows[record_type])
+            data += EXPORT_EOL if data and EXPORT_FINAL_EOL else b""
             path = f"{record_type}.jsonl"
             archive.writestr(path, data)
             files.append(

@@ -225,24 +225,35 @@ def test_notifications_just_inside_the_bound_are_on_time(tmp_path: Path, request
 
 SEEDS_QUICK = tuple(range(1, 21))
 SEEDS_CERTIFICATION = (1, 2, 3)
+#: Other choices a supplier may make, each run once (quick): serial IDs counted per record
+#: type, export lines ended CRLF with no final line end, notifications just inside the bound.
+VARIANTS: dict[str, dict[str, str]] = {
+    "serial-ids-crlf-export": {
+        "ICS_IMPL2_ID_STYLE": "serial",
+        "ICS_IMPL2_EXPORT_EOL": "crlf",
+        "ICS_IMPL2_EXPORT_FINAL_EOL": "0",
+    },
+    "notifications-near-bound": {"ICS_IMPL2_NOTIFICATION_DELAY": "2.8"},
+}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(6 * 3600)
 def test_certified_on_many_seeds(tmp_path: Path) -> None:
-    """20 seeds quick and a few certification, each against a fresh server: every one CERTIFIED."""
+    """20 seeds quick, a few certification and the variants, each against a fresh server: all CERTIFIED."""
     failures: dict[str, list[str]] = {}
     started = time.monotonic()
-    runs = [("quick", s) for s in SEEDS_QUICK] + [("certification", s) for s in SEEDS_CERTIFICATION]
-    for profile, seed in runs:
-        work = tmp_path / f"{profile}-{seed}"
+    runs = [("quick", s, "") for s in SEEDS_QUICK] + [("certification", s, "") for s in SEEDS_CERTIFICATION]
+    runs += [("quick", 7, name) for name in VARIANTS]
+    for profile, seed, variant in runs:
+        work = tmp_path / f"{profile}-{seed}{variant}"
         work.mkdir()
-        target = _start(work)
+        target = _start(work, VARIANTS.get(variant))
         try:
             done, result = _certify(target, work, profile, seed)
             problems = _not_passed(result)
             if problems or result["verdict"] != "CERTIFIED" or done.returncode != 0:
-                failures[f"{profile} seed {seed}"] = problems or [
+                failures[f"{profile} seed {seed} {variant}"] = problems or [
                     f"verdict {result['verdict']}, exit {done.returncode}"
                 ]
         finally:
