@@ -40,7 +40,8 @@ lists for the reference service (each still within the requirement statements):
 Environment knobs for other supplier choices (defaults as above): ``ICS_IMPL2_ID_STYLE=serial``
 (decimal IDs counted per record type, so IDs of different types collide),
 ``ICS_IMPL2_EXPORT_EOL=crlf`` and ``ICS_IMPL2_EXPORT_FINAL_EOL=0`` (JSON Lines ended CRLF, no
-line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``.
+line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``, ``ICS_IMPL2_EXTRA_FIELDS=1``
+(supplier fields on API records and pages).
 
 Run: ``python tests/second_impl/server.py --port 8099 --admin-token SECRET`` (or
 ``python -m tests.second_impl.server``; ``--port 0`` picks a free port). The first line on
@@ -1098,6 +1099,24 @@ def about() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- HTTP
 
+#: ``ICS_IMPL2_EXTRA_FIELDS=1``: API records and pages carry fields of the supplier's own, as the
+#: response schemas allow (never in the export, whose schemas do not).
+EXTRA_FIELDS = os.environ.get("ICS_IMPL2_EXTRA_FIELDS") == "1"
+
+
+def with_extra_fields(value: Any) -> Any:
+    """``value`` with a ``supplier_ref`` on every record and ``links`` on every page or list."""
+    if isinstance(value, list):
+        return [with_extra_fields(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: with_extra_fields(v) for k, v in value.items()}
+    if "id" in value:
+        out["supplier_ref"] = f"impl2:{value['id']}"
+    if "items" in value:
+        out["links"] = {"self": "#"}
+    return out
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     """Routes every method through :meth:`dispatch`; answers JSON (or the export zip)."""
@@ -1113,6 +1132,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         if isinstance(payload, bytes):
             data, kind = payload, "application/zip"
         else:
+            if EXTRA_FIELDS and status < 400 and self.path.split("?")[0] != "/about":
+                payload = with_extra_fields(payload)
             data, kind = json.dumps(payload).encode(), "application/json"
         self.send_response(status)
         self.send_header("Content-Type", kind)

@@ -226,12 +226,14 @@ def test_notifications_just_inside_the_bound_are_on_time(tmp_path: Path, request
 SEEDS_QUICK = tuple(range(1, 21))
 SEEDS_CERTIFICATION = (1, 2, 3)
 #: Other choices a supplier may make, each run once (quick): serial IDs counted per record
-#: type, export lines ended CRLF with no final line end, notifications just inside the bound.
+#: type, export lines ended CRLF with no final line end, supplier fields in API records;
+#: notifications just inside the bound.
 VARIANTS: dict[str, dict[str, str]] = {
-    "serial-ids-crlf-export": {
+    "serial-ids-crlf-export-extra-fields": {
         "ICS_IMPL2_ID_STYLE": "serial",
         "ICS_IMPL2_EXPORT_EOL": "crlf",
         "ICS_IMPL2_EXPORT_FINAL_EOL": "0",
+        "ICS_IMPL2_EXTRA_FIELDS": "1",
     },
     "notifications-near-bound": {"ICS_IMPL2_NOTIFICATION_DELAY": "2.8"},
 }
