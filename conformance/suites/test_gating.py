@@ -273,6 +273,8 @@ def test_not_seen_visit_does_not_count(world: World) -> None:
 def test_seen_before_start_does_not_count(world: World) -> None:
     """GATE-002: a seen visit before the start is refused (422 ``DATE_ORDER``) or recorded but not counted.
 
+    A target that declares ``bulk_export`` must refuse it: no export may hold a seen visit
+    before its assessment's start (EXP-006), so storing one cannot be reconciled with it.
     The same assessment then completes once the child is seen on the start date itself.
     """
     assessment = start_assessment(world, START)
@@ -280,6 +282,12 @@ def test_seen_before_start_does_not_count(world: World) -> None:
     wrong = WrongRefusals()
     early = START - timedelta(days=7)
     response = world.visit(aid, iso(early), child_seen=True)
+    if world.context.has("bulk_export") and response.status_code != 422:
+        fail(
+            GATE_002,
+            "recording a seen visit before the assessment start: the target declares bulk_export, so it must be "
+            f"refused with 422 DATE_ORDER (an export may not hold it, ICS-1A-EXP-006); got {describe(response)}",
+        )
     if response.status_code == 422:
         require(
             error_code(response) == "DATE_ORDER",

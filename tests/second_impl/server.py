@@ -41,7 +41,8 @@ Environment knobs for other supplier choices (defaults as above): ``ICS_IMPL2_ID
 (decimal IDs counted per record type, so IDs of different types collide),
 ``ICS_IMPL2_EXPORT_EOL=crlf`` and ``ICS_IMPL2_EXPORT_FINAL_EOL=0`` (JSON Lines ended CRLF, no
 line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``, ``ICS_IMPL2_EXTRA_FIELDS=1``
-(supplier fields on API records and pages).
+(supplier fields on API records and pages); ``ICS_IMPL2_LENIENT_VISITS=1`` is a deliberately
+non-conformant variant (see ``LENIENT_VISITS``).
 
 Run: ``python tests/second_impl/server.py --port 8099 --admin-token SECRET`` (or
 ``python -m tests.second_impl.server``; ``--port 0`` picks a free port). The first line on
@@ -944,14 +945,21 @@ def h_get_assessment(person: Practitioner, query: dict[str, str], body: Any, arg
     return 200, assessment_out(STORE, assessment_for(person, args[0]))
 
 
+#: ``ICS_IMPL2_LENIENT_VISITS=1``: visits dated before the assessment start or in the future are
+#: stored (they still never count towards completion). ICS-1B-GATE-003 allows that; GATE-002 (spec
+#: 2008.1.1) does not for a seen visit before the start when bulk_export is declared, as here: a
+#: deliberately non-conformant variant that proves the GATE-002 check.
+LENIENT_VISITS = os.environ.get("ICS_IMPL2_LENIENT_VISITS") == "1"
+
+
 def h_add_visit(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
     need(person, WRITERS)
     record = assessment_for(person, args[0])
     data = validate_body("VisitCreate", body)
     when = data["visit_date"]
-    if when > today():
+    if when > today() and not LENIENT_VISITS:
         raise invalid("visit_date", "after today", "DATE_IN_FUTURE")
-    if when < record["start_date"]:
+    if when < record["start_date"] and not LENIENT_VISITS:
         raise invalid("visit_date", "before the assessment start", "DATE_ORDER")
     if data.get("seen_alone") is True and not data["child_seen"]:
         raise invalid("seen_alone", "a child not seen cannot be seen alone")

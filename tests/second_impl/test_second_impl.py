@@ -223,6 +223,22 @@ def test_notifications_just_inside_the_bound_are_on_time(tmp_path: Path, request
     assert judged and set(judged.values()) == {"PASS"}, "\n".join(_not_passed(result))
 
 
+@pytest.mark.timeout(1800)
+def test_seen_visit_before_start_stored_fails_gate_002(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A variant that stores seen visits dated before the assessment start (never counting them)
+    FAILs ICS-1B-GATE-002, since it declares bulk_export and no export may hold one (EXP-006).
+
+    The reference has no such fault: this proves the GATE-002 check's refusal branch.
+    """
+    target = _start(tmp_path, {"ICS_IMPL2_LENIENT_VISITS": "1"})
+    request.addfinalizer(lambda: _stop_target(target))
+    done, result = _certify(target, tmp_path, "quick", QUICK_SEED, "-k", "test_seen_before_start_does_not_count")
+    verdicts = {r["id"]: r["verdict"] for r in result["requirements"]}
+    assert verdicts["ICS-1B-GATE-002"] == "FAIL" and done.returncode == 1, "\n".join(_not_passed(result))
+    message = next(c["message"] for r in result["requirements"] for c in r["checks"] if r["id"] == "ICS-1B-GATE-002")
+    assert "bulk_export" in message and "DATE_ORDER" in message
+
+
 SEEDS_QUICK = tuple(range(1, 21))
 SEEDS_CERTIFICATION = (1, 2, 3)
 #: Other choices a supplier may make, each run once (quick): serial IDs counted per record
