@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import io
 import json
 import os
 import random
@@ -64,9 +65,10 @@ AREAS = ("search", "notifications", "gating", "timescales", "identifiers", "acce
 #: file -> {top-level function or Class.method (or "<module>"): area}. What is not listed is
 #: not mutated: plumbing (bodies, paging, JSON), and helpers that exist only to carry an
 #: injected fault (rules.clean_name_search, _faulty_normalise, _holidays_2007_shifted,
-#: wrong_check_letter; export._perturb, _uk_date; ChildRoutes._gender_skip), and
-#: identifiers.upn_check_letter / nhs_check_digit (used by the checks' generators, not by
-#: the reference's correct path).
+#: wrong_check_letter; export._perturb, _uk_date; ChildRoutes._gender_skip), and domain
+#: functions the reference never calls (names.name_matches: the oracle's; identifiers.
+#: upn_check_letter, nhs_check_digit: the checks' generators): the mutated copy is loaded by
+#: the reference alone, so their mutants could only survive.
 SCOPE: dict[str, dict[str, str]] = {
     "conformance/reference/rules.py": {
         "valid_name": "records",
@@ -147,7 +149,6 @@ SCOPE: dict[str, dict[str, str]] = {
     "conformance/domain/names.py": {
         "normalise": "search",
         "name_keys": "search",
-        "name_matches": "search",
         "normalise_postcode": "search",
     },
     "conformance/domain/identifiers.py": {
@@ -648,7 +649,8 @@ def classify(mutants: list[Mutant], entries: list[dict[str, Any]]) -> None:
 
 
 def report(mutants: list[Mutant], out: Any = sys.stdout) -> dict[str, dict[str, int]]:
-    ran = [m for m in mutants if m.verdict in ("killed", "survived", "error")]
+    ran = [m for m in mutants if m.verdict in ("killed", "survived", "error") and m.area is not None]
+    dropped = sum(1 for m in mutants if m.verdict in ("killed", "survived", "error") and m.area is None)
     table: dict[str, Counter[str]] = defaultdict(Counter)
     for m in ran:
         row = table[m.area or "?"]
@@ -678,6 +680,8 @@ def report(mutants: list[Mutant], out: Any = sys.stdout) -> dict[str, dict[str, 
         print("survivors by classification: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), file=out)
     if pending:
         print(f"({pending} chosen mutants not run yet)", file=out)
+    if dropped:
+        print(f"({dropped} judged mutants left out: their code is no longer in SCOPE)", file=out)
     survivors = [m for m in ran if m.verdict == "survived"]
     if survivors:
         print("\nsurvivors:", file=out)
@@ -698,24 +702,80 @@ def report(mutants: list[Mutant], out: Any = sys.stdout) -> dict[str, dict[str, 
     return {a: dict(r) for a, r in table.items()}
 
 
-def survivors_markdown(mutants: list[Mutant]) -> str:
-    lines = [
-        "| area | where | mutation | classification | requirement / reason |",
-        "|---|---|---|---|---|",
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def survivors_markdown(mutants: list[Mutant], run: dict[str, Any]) -> str:
+    """The survivors (and errors) as a markdown page, for the test-design work."""
+    buffer = io.StringIO()
+    report(mutants, buffer)
+    table = buffer.getvalue().split("\n\nsurvivors:")[0].split("\n\nerrors:")[0]
+    out = [
+        "# Mutation score: surviving mutants",
+        "",
+        "Written by `benchmarks/mutation_score.py --survivors` from the session and",
+        "`benchmarks/mutation-classification.yaml` (edit that file, not this one). Each mutant is one",
+        "change to the reference service's rule code; `certify --phase 1B --profile quick --seed 1`",
+        "ran against a reference built from the mutated copy, with the checks unmutated.",
+        "",
+        "Run: " + ", ".join(f"{k} {v}" for k, v in run.items()),
+        "",
+        "```",
+        table.rstrip(),
+        "```",
+        "",
+        "score = killed / (killed + survived); `survived` leaves out the equivalent mutants; errors",
+        "(certify exit 3: a check ERRORed or the target failed pre-flight) are not counted.",
+        "",
     ]
-    for m in mutants:
-        if m.verdict != "survived":
+    for kind, title in (
+        ("gap", "Gaps: requirements the checks do not hold the mutant to"),
+        ("unspecified", "Unspecified: behaviour the catalogue leaves open"),
+        (None, "Not yet classified"),
+        ("equivalent", "Equivalent mutants"),
+    ):
+        rows = [
+            m
+            for m in mutants
+            if m.verdict == "survived" and m.area is not None and (m.classification or {}).get("kind") == kind
+        ]
+        if not rows:
             continue
-        old, new = m.change()
-        c = m.classification or {}
-        kind = c.get("kind", "UNCLASSIFIED")
-        why = c.get("reason") or f"{c.get('requirement', '')}: {c.get('case', '')}".strip(": ")
-        change = f"`{old}` → `{new}`".replace("|", "\\|")
-        lines.append(
-            f"| {m.area} | `{m.path}:{m.line}` ({m.qualname}) | {m.operator.removeprefix('core/')}: {change} "
-            f"| {kind} | {why.replace('|', '/')} |"
-        )
-    return "\n".join(lines) + "\n"
+        out += [f"## {title}", ""]
+        if kind == "equivalent":
+            out += ["| area | where | mutation | why it is equivalent |", "|---|---|---|---|"]
+        else:
+            out += ["| area | where | mutation | requirement | case missed | check that would kill it |"]
+            out += ["|---|---|---|---|---|---|"]
+        for m in rows:
+            old, new = m.change()
+            c = m.classification or {}
+            where = f"`{m.path}:{m.line}` ({m.qualname})"
+            change = f"{m.operator.removeprefix('core/')}: `{_cell(old)}` → `{_cell(new)}`"
+            if kind == "equivalent":
+                out.append(f"| {m.area} | {where} | {change} | {_cell(c.get('reason', ''))} |")
+            else:
+                out.append(
+                    f"| {m.area} | {where} | {change} | {_cell(c.get('requirement', ''))} "
+                    f"| {_cell(c.get('case', ''))} | {_cell(c.get('fix', ''))} |"
+                )
+        out.append("")
+    errors = [m for m in mutants if m.verdict == "error" and m.area is not None]
+    if errors:
+        out += ["## Errors (not counted)", "", "| area | where | mutation | outcome |", "|---|---|---|---|"]
+        for m in errors:
+            old, new = m.change()
+            r = m.result or {}
+            said = r.get("detail", "")
+            if r.get("failed"):
+                said += f"; FAIL {', '.join(r['failed'])}"
+            if r.get("errored"):
+                said += f"; ERROR {', '.join(r['errored'])}"
+            change = f"{m.operator.removeprefix('core/')}: `{_cell(old)}` → `{_cell(new)}`"
+            out.append(f"| {m.area} | `{m.path}:{m.line}` | {change} | {_cell(said)} |")
+        out.append("")
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- main
@@ -733,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the certify run of the unmutated tree")
     parser.add_argument("--resume", action="store_true", help="go on with the session in --workdir")
     parser.add_argument("--report", action="store_true", help="only report the session in --workdir")
+    parser.add_argument("--force", action="store_true", help="start a new session over one that has run")
     parser.add_argument("--survivors", type=Path, metavar="FILE", help="also write the survivors as a markdown table")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every judged mutant as JSON")
     sub = parser.add_subparsers(dest="command")
@@ -757,6 +818,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             write_config(workdir, args.timeout)
     else:
+        if args.list:
+            workdir = Path(tempfile.mkdtemp(prefix="ics-mutation-list-"))
+        elif (workdir / "progress.log").exists() and not args.force:
+            sys.exit(f"{workdir} holds a session that has run: --resume, --report, another --workdir, or --force")
+        (workdir / "progress.log").unlink(missing_ok=True)
         tree, session = init_session(workdir, args.timeout)
     mutants = load_mutants(session)
     if not (args.report or args.resume):
@@ -771,6 +837,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen_areas = Counter(str(m.area) for m in chosen)
         print(f"{len(chosen)} chosen: " + ", ".join(f"{k} {v}" for k, v in sorted(chosen_areas.items())))
         if args.list:
+            shutil.rmtree(workdir)
             return 0
         skip_all_but(session, mutants, chosen)
     if not args.report:
@@ -785,12 +852,23 @@ def main(argv: list[str] | None = None) -> int:
             f"start {time.strftime('%H:%M:%S')}; load average {Path('/proc/loadavg').read_text().strip()}", flush=True
         )
         subprocess.run([_cosmic_ray(), "exec", str(config.resolve()), str(session.resolve())], cwd=tree, check=True)
-        print(f"wall time {time.monotonic() - began:.0f} s; load average {Path('/proc/loadavg').read_text().strip()}")
+        wall = time.monotonic() - began
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        print(f"wall time {wall:.0f} s; load average {load}")
+        run = json.loads((workdir / "run.json").read_text()) if (workdir / "run.json").exists() else {}
+        run.setdefault("sample", args.sample if args.sample is not None else "all")
+        run.setdefault("sample seed", args.sample_seed)
+        run["wall time"] = f"{run.get('wall seconds', 0) + wall:.0f} s" if args.resume else f"{wall:.0f} s"
+        run["wall seconds"] = round(run.get("wall seconds", 0) * bool(args.resume) + wall)
+        run["load average at the end"] = load
+        (workdir / "run.json").write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
         mutants = load_mutants(session)
     classify(mutants, load_classification())
     report(mutants)
     if args.survivors:
-        args.survivors.write_text(survivors_markdown(mutants), encoding="utf-8")
+        run = json.loads((workdir / "run.json").read_text()) if (workdir / "run.json").exists() else {}
+        run.pop("wall seconds", None)
+        args.survivors.write_text(survivors_markdown(mutants, run), encoding="utf-8")
     if args.json:
         judged = [
             {
