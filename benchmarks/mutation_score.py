@@ -545,6 +545,14 @@ def skip_all_but(session: Path, mutants: list[Mutant], chosen: list[Mutant]) -> 
         db.set_multiple_results(skip, WorkResult(output="not chosen", worker_outcome=WorkerOutcome.SKIPPED))
 
 
+def forget_results(session: Path, job_ids: list[str]) -> None:
+    """Make these work items pending again (cosmic-ray runs items that have no result)."""
+    from cosmic_ray.work_db import WorkDB, WorkResultStorage, use_db
+
+    with use_db(str(session), WorkDB.Mode.open) as db, db._session_maker.begin() as orm:
+        orm.query(WorkResultStorage).filter(WorkResultStorage.job_id.in_(job_ids)).delete()
+
+
 # --------------------------------------------------------------------------- one mutant
 
 
@@ -599,13 +607,19 @@ def run_mutant(tree: Path, timeout: float) -> dict[str, Any]:
         seconds = round(time.monotonic() - began, 1)
         failed: list[str] = []
         errored: list[str] = []
+        messages: dict[str, str] = {}
         for result_file in Path(tmp).glob("*/result.json"):
             for req in json.loads(result_file.read_text())["requirements"]:
                 if req["verdict"] == "FAIL":
                     failed.append(req["id"])
                 elif req["verdict"] == "ERROR":
                     errored.append(req["id"])
+                    for check in req["checks"]:
+                        if check["verdict"] == "ERROR" and check["id"] not in messages:
+                            messages[check["id"]] = " ".join(str(check.get("message") or "").split())[:300]
     out: dict[str, Any] = {"exit": code, "seconds": seconds, "failed": failed, "errored": errored}
+    if messages:
+        out["error messages"] = messages
     if code == 0:
         out["outcome"] = "survived"
     elif code == 1:
@@ -639,6 +653,14 @@ def load_classification() -> list[dict[str, Any]]:
         for entry in data.get(kind) or []:
             entries.append({**entry, "kind": kind})
     return entries
+
+
+def load_notes() -> list[str]:
+    import yaml
+
+    if not CLASSIFICATION.exists():
+        return []
+    return list((yaml.safe_load(CLASSIFICATION.read_text(encoding="utf-8")) or {}).get("notes") or [])
 
 
 def classify(mutants: list[Mutant], entries: list[dict[str, Any]]) -> None:
@@ -719,7 +741,7 @@ def survivors_markdown(mutants: list[Mutant], run: dict[str, Any]) -> str:
         "change to the reference service's rule code; `certify --phase 1B --profile quick --seed 1`",
         "ran against a reference built from the mutated copy, with the checks unmutated.",
         "",
-        "Run: " + ", ".join(f"{k} {v}" for k, v in run.items()),
+        *(f"- {k}: {v}" for k, v in run.items()),
         "",
         "```",
         table.rstrip(),
@@ -729,6 +751,9 @@ def survivors_markdown(mutants: list[Mutant], run: dict[str, Any]) -> str:
         "(certify exit 3: a check ERRORed or the target failed pre-flight) are not counted.",
         "",
     ]
+    notes = load_notes()
+    if notes:
+        out += ["## Notes", "", *(f"- {' '.join(n.split())}" for n in notes), ""]
     for kind, title in (
         ("gap", "Gaps: requirements the checks do not hold the mutant to"),
         ("unspecified", "Unspecified: behaviour the catalogue leaves open"),
@@ -794,6 +819,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="go on with the session in --workdir")
     parser.add_argument("--report", action="store_true", help="only report the session in --workdir")
     parser.add_argument("--force", action="store_true", help="start a new session over one that has run")
+    parser.add_argument(
+        "--retry-errors", action="store_true", help="with --resume: run the mutants that ended in error again"
+    )
     parser.add_argument("--survivors", type=Path, metavar="FILE", help="also write the survivors as a markdown table")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every judged mutant as JSON")
     sub = parser.add_subparsers(dest="command")
@@ -817,6 +845,10 @@ def main(argv: list[str] | None = None) -> int:
         tree = workdir / "tree" if args.report else fresh_tree(workdir)
         if args.resume:
             write_config(workdir, args.timeout)
+            if args.retry_errors:
+                retry = [m.job_id for m in load_mutants(session) if m.verdict == "error"]
+                forget_results(session, retry)
+                print(f"{len(retry)} mutants in error made pending again")
     else:
         if args.list:
             workdir = Path(tempfile.mkdtemp(prefix="ics-mutation-list-"))
@@ -855,11 +887,11 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.monotonic() - began
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         print(f"wall time {wall:.0f} s; load average {load}")
-        run = json.loads((workdir / "run.json").read_text()) if (workdir / "run.json").exists() else {}
+        run = json.loads((workdir / "run.json").read_text()) if args.resume and (workdir / "run.json").exists() else {}
         run.setdefault("sample", args.sample if args.sample is not None else "all")
         run.setdefault("sample seed", args.sample_seed)
-        run["wall time"] = f"{run.get('wall seconds', 0) + wall:.0f} s" if args.resume else f"{wall:.0f} s"
-        run["wall seconds"] = round(run.get("wall seconds", 0) * bool(args.resume) + wall)
+        run["wall seconds"] = round((run.get("wall seconds", 0) if args.resume else 0) + wall)
+        run["wall time"] = f"{run['wall seconds']} s" + (" (all sittings)" if args.resume else "")
         run["load average at the end"] = load
         (workdir / "run.json").write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
         mutants = load_mutants(session)
