@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fault", action="append", default=[], metavar="NAME", help="inject a named fault (repeatable)"
     )
     parser.add_argument("--db", metavar="FILE", help="SQLite database file (default: in memory)")
+    parser.add_argument(
+        "--council", metavar="NAME", help="the council the service serves, named in its transfer packages (phase 1C)"
+    )
     parser.add_argument("--admin-token-file", metavar="FILE", help="file holding the admin bearer token")
     parser.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
     parser.set_defaults(func=run)
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: not a TCP port")
     token, origin = _admin_token(args)
-    app = create_app(faults=faults, admin_token=token, db_path=args.db)
+    app = create_app(faults=faults, admin_token=token, db_path=args.db, council=args.council)
     sock = bind(args.host, args.port)
     print(f"ICS reference service listening on {base_url(sock)}", flush=True)
     print(f"  admin token {origin}", flush=True)

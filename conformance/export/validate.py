@@ -22,6 +22,7 @@ import orjson
 from conformance.errors import UsageError
 from conformance.export import rules
 from conformance.export.archive import Limits, SourceSpec, member, open_export
+from conformance.export.extensions import EXTENSION_FILES, file_stats
 from conformance.export.findings import (
     EXP_DATES,
     EXP_MANIFEST,
@@ -243,7 +244,7 @@ class _Inline(Executor):
 
 
 def _read_manifest(
-    spec: SourceSpec, size: int, limits: Limits, sink: FindingSink
+    spec: SourceSpec, size: int, limits: Limits, sink: FindingSink, schema: str = "manifest"
 ) -> tuple[dict[str, Any] | None, bytes]:
     if size > limits.max_manifest_bytes:
         sink.add(
@@ -261,8 +262,8 @@ def _read_manifest(
     except orjson.JSONDecodeError as exc:
         sink.add(EXP_MANIFEST, MANIFEST, None, "", f"manifest is not valid JSON: {exc}")
         return None, raw
-    if not validator("manifest").is_valid(data):
-        for pointer, message in schema_errors("manifest", data):
+    if not validator(schema).is_valid(data):
+        for pointer, message in schema_errors(schema, data):
             sink.add(EXP_MANIFEST, MANIFEST, None, pointer, message)
         return (data if isinstance(data, dict) and isinstance(data.get("files"), list) else None), raw
     return data, raw
@@ -335,8 +336,15 @@ def validate_export(
     max_examples: int = 20,
     workers: int = 2,
     limits: Limits | None = None,
+    kind: str = "bulk",
 ) -> ExportReport:
     """Validate the export at ``path`` (directory or zip) against ICS-1A-EXP-001..008.
+
+    ``kind`` ``"transfer"`` reads a transfer package (phase 1C): the same files and rules,
+    its manifest checked against ``transfer-manifest.schema.json``. The phase 1C files
+    (``audit.jsonl`` and ``chronology.jsonl`` in a bulk export, ``chronology.jsonl`` in a
+    package) are not unexpected: their manifest entries are checked here, their content by
+    :mod:`conformance.export.extensions`.
 
     Raises :class:`~conformance.errors.UsageError` for a bad argument or missing path and
     :class:`~conformance.errors.InconclusiveError` for an archive that cannot be read.
@@ -345,6 +353,9 @@ def validate_export(
         raise UsageError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
     if max_examples < 0:
         raise UsageError("--max-examples must be >= 0")
+    if kind not in EXTENSION_FILES:
+        raise UsageError(f"unknown export kind {kind!r}; expected one of {', '.join(EXTENSION_FILES)}")
+    extensions = EXTENSION_FILES[kind]
     began = time.perf_counter()
     limits = limits or Limits()
     source = open_export(path, limits)
@@ -362,13 +373,14 @@ def validate_export(
             sink.add(
                 EXP_PRESENT, fname, None, "", f"{fname} missing from the export (one file per record type is required)"
             )
-    for name in sorted(present - set(expected) - {MANIFEST}):
+    for name in sorted(present - set(expected) - set(extensions) - {MANIFEST}):
         sink.add(EXP_MANIFEST, name, None, "", "unexpected file in the export (not a record type file)")
 
     manifest, raw_manifest = None, b""
     if MANIFEST in present:
         try:
-            manifest, raw_manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink)
+            schema = "transfer-manifest" if kind == "transfer" else "manifest"
+            manifest, raw_manifest = _read_manifest(source.spec, source.members[MANIFEST], limits, sink, schema)
         except Exception as exc:
             sink.crashed(EXP_MANIFEST, MANIFEST, exc)
 
@@ -382,6 +394,14 @@ def validate_export(
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
             close_tables()
+    for name in sorted(set(extensions) & present):
+        try:
+            records, size, digest = file_stats(source.spec, name, limits)
+        except Exception as exc:
+            sink.crashed(EXP_MANIFEST, name, exc)
+            continue
+        scans[name] = FileScan(name, extensions[name], records=records, bytes=size, sha256=digest)
+        report.files.append(FileStats(name, extensions[name], records, size, digest, 0.0))
     try:
         _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
     except Exception as exc:

@@ -32,19 +32,29 @@ def create_app(
     admin_token: str,
     db_path: str | Path | None = None,
     today: Callable[[], date] | None = None,
+    council: str | None = None,
 ) -> Starlette:
     """Build the reference service's ASGI app.
 
     ``faults`` are fault names from :data:`FAULTS` (unknown -> ``UsageError``);
     ``admin_token`` is the bearer token of the built-in admin (stored only as a sha256);
-    ``db_path`` a SQLite file (default: in memory); ``today`` overrides the Europe/London date.
+    ``db_path`` a SQLite file (default: in memory); ``today`` overrides the Europe/London date;
+    ``council`` names the council the service serves (``/about``, transfer packages).
     """
     from conformance.reference.app import build_app
 
     chosen = resolve_faults(faults)
     if not admin_token:
         raise ValueError("admin_token must be a non-empty string")
-    return build_app(faults=chosen, admin_token=admin_token, db_path=str(db_path) if db_path else None, today=today)
+    from conformance.reference.service import DEFAULT_COUNCIL
+
+    return build_app(
+        faults=chosen,
+        admin_token=admin_token,
+        db_path=str(db_path) if db_path else None,
+        today=today,
+        council=council or DEFAULT_COUNCIL,
+    )
 
 
 @contextmanager
@@ -56,6 +66,7 @@ def serve(
     admin_token: str | None = None,
     db_path: str | Path | None = None,
     today: Callable[[], date] | None = None,
+    council: str | None = None,
 ) -> Iterator[RunningService]:
     """Run the reference service on ``host:port`` (0: a free port) in a background thread.
 
@@ -66,6 +77,6 @@ def serve(
 
     names = tuple(dict.fromkeys(faults))
     token = admin_token or secrets.token_urlsafe(24)
-    app = create_app(faults=names, admin_token=token, db_path=db_path, today=today)
+    app = create_app(faults=names, admin_token=token, db_path=db_path, today=today, council=council)
     with run_in_thread(app, host=host, port=port, admin_token=token, faults=names) as service:
         yield service

@@ -24,11 +24,14 @@ from conformance.reference.resources.aliases import AliasRoutes
 from conformance.reference.resources.allocations import AllocationRoutes
 from conformance.reference.resources.assessments import AssessmentRoutes
 from conformance.reference.resources.audit import AuditRoutes
+from conformance.reference.resources.audit_log import AuditLogRoutes
 from conformance.reference.resources.children import ChildRoutes
+from conformance.reference.resources.chronology import ChronologyRoutes
 from conformance.reference.resources.notes import NoteRoutes
 from conformance.reference.resources.practitioners import PractitionerRoutes
 from conformance.reference.resources.referrals import ReferralRoutes
-from conformance.reference.service import ADMINS, MANAGERS, READERS, WRITERS, ApiError, json_response
+from conformance.reference.resources.transfers import TransferRoutes
+from conformance.reference.service import ADMINS, DEFAULT_COUNCIL, MANAGERS, READERS, WRITERS, ApiError, json_response
 from conformance.reference.store import Store
 
 
@@ -41,6 +44,9 @@ class Reference(
     ReferralRoutes,
     AssessmentRoutes,
     AuditRoutes,
+    AuditLogRoutes,
+    ChronologyRoutes,
+    TransferRoutes,
 ):
     """The service: every resource group's operations over one store."""
 
@@ -78,11 +84,17 @@ class Reference(
             ("/assessments/{assessment_id}/complete", "POST", "completeAssessment", self.complete_assessment, WRITERS),
             ("/audit", "GET", "listAudit", self.list_audit, MANAGERS),
             ("/export", "GET", "bulkExport", self.export, MANAGERS),
+            # phase 1C
+            ("/children/{child_id}/chronology", "GET", "getChronology", self.get_chronology, READERS),
+            ("/children/{child_id}/transfer-package", "GET", "getTransferPackage", self.get_transfer_package, READERS),
+            ("/transfers", "POST", "importTransfer", self.import_transfer, MANAGERS),
+            ("/transfers/{transfer_id}", "GET", "getTransfer", self.get_transfer, MANAGERS),
         ]
         by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
         for path, method, operation_id, handler, roles in table:
             by_path.setdefault(path, {})[method] = self._endpoint(operation_id, handler, roles)
-        return [Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
+        routes = [Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
+        return routes + self.fault_routes()
 
 
 def _dispatch(methods: dict[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request], Awaitable[Response]]:
@@ -109,10 +121,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(
-    *, faults: Collection[str], admin_token: str, db_path: str | None, today: Callable[[], date] | None
+    *,
+    faults: Collection[str],
+    admin_token: str,
+    db_path: str | None,
+    today: Callable[[], date] | None,
+    council: str = DEFAULT_COUNCIL,
 ) -> Starlette:
     """Assemble the Starlette application (faults already validated by the caller)."""
-    service = Reference(Store(db_path), faults, admin_token, today)
+    service = Reference(Store(db_path), faults, admin_token, today, council)
     app = Starlette(
         routes=service.routes(), exception_handlers={HTTPException: _http_error, Exception: _internal_error}
     )

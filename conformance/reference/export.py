@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import zipfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from conformance.reference import rules
+from conformance.reference.chronology import events
 from conformance.reference.store import Store
 
 SPEC_VERSION = "2008.1"
@@ -53,8 +54,15 @@ RECORD_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
         "assessments",
         ("id", "child_id", "referral_id", "type", "start_date", "due_date", "status", "completed_on", "authorised_by"),
     ),
-    "visits": ("visits", ("id", "assessment_id", "visit_date", "child_seen", "seen_alone", "recorded_by")),
+    "visits": (
+        "visits",
+        ("id", "assessment_id", "visit_date", "child_seen", "seen_alone", "not_seen_alone_reason", "recorded_by"),
+    ),
 }
+#: Phase 1C files of the bulk export: the audit log (capability audit) and the chronology
+#: (capability chronology_export, computed by :mod:`conformance.reference.chronology`).
+AUDIT_COLUMNS = ("id", "at", "practitioner_id", "child_id", "action")
+EXTENSION_TYPES = ("audit", "chronology")
 _BOOLEANS = {"shielded", "restricted", "child_seen", "seen_alone"}
 
 
@@ -101,7 +109,27 @@ def _perturb(record_type: str, faults: Collection[str]) -> Callable[[dict[str, A
     return apply
 
 
+def rows(store: Store, record_type: str, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """The exported columns of ``record_type``'s rows matching ``where`` (booleans as JSON booleans), in order."""
+    table, columns = RECORD_TYPES[record_type]
+    found = store.all(f"SELECT {', '.join(columns)} FROM {table} {where} ORDER BY seq", params)
+    for row in found:
+        for key in _BOOLEANS.intersection(row):
+            if row[key] is not None:
+                row[key] = bool(row[key])
+    return found
+
+
 def _records(store: Store, record_type: str, faults: Collection[str]) -> Iterator[dict[str, Any]]:
+    if record_type == "chronology":
+        yield from events(store, faults)
+        return
+    if record_type == "audit":
+        for row in store.all(f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit ORDER BY seq"):
+            if "export-audit-orphans" in faults:
+                row["practitioner_id"] = "p-not-exported-" + row["practitioner_id"]
+            yield row
+        return
     table, columns = RECORD_TYPES[record_type]
     if record_type == "aliases" and "export-drops-aliases" in faults:
         return
@@ -117,16 +145,25 @@ def _records(store: Store, record_type: str, faults: Collection[str]) -> Iterato
             yield record
 
 
-def write_export(store: Store, faults: Collection[str], producer: dict[str, str]) -> tempfile.SpooledTemporaryFile:
-    """Write the whole export as a zip into a spooled temporary file and return it (position at end)."""
+def write_archive(
+    files: Iterable[tuple[str, Iterable[dict[str, Any]]]],
+    head: dict[str, Any],
+    adjust: Callable[[str, dict[str, Any]], None] | None = None,
+) -> tempfile.SpooledTemporaryFile:
+    """Write ``files`` (record type, records) as JSON Lines members of a zip, then ``manifest.json``.
+
+    The manifest is ``head`` plus the ``files`` entries (path, record type, count, bytes,
+    sha256, computed while writing); ``adjust`` may bend an entry (the manifest faults).
+    Returns the spooled file (position at its end).
+    """
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
-    files: list[dict[str, Any]] = []
-    with store.lock, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for record_type in RECORD_TYPES:
+    entries: list[dict[str, Any]] = []
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for record_type, records in files:
             path = f"{record_type}.jsonl"
             digest, size, count = hashlib.sha256(), 0, 0
             with archive.open(path, "w") as member:
-                for record in _records(store, record_type, faults):
+                for record in records:
                     line = orjson.dumps(record) + b"\n"
                     member.write(line)
                     digest.update(line)
@@ -139,16 +176,36 @@ def write_export(store: Store, faults: Collection[str], producer: dict[str, str]
                 "bytes": size,
                 "sha256": digest.hexdigest(),
             }
-            if record_type == "children" and "export-bad-manifest-count" in faults:
-                entry["count"] += 1
-            if record_type == "children" and "export-bad-hash" in faults:
-                entry["sha256"] = hashlib.sha256(b"not the file").hexdigest()
-            files.append(entry)
-        manifest = {
-            "spec_version": SPEC_VERSION,
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "producer": producer,
-            "files": files,
-        }
+            if adjust is not None:
+                adjust(record_type, entry)
+            entries.append(entry)
+        manifest = {**head, "files": entries}
         archive.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return spool
+
+
+def stamp() -> str:
+    """The manifest's ``generated_at``: now, UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def write_export(
+    store: Store, faults: Collection[str], producer: dict[str, str], extensions: Collection[str] = EXTENSION_TYPES
+) -> tempfile.SpooledTemporaryFile:
+    """Write the whole export as a zip into a spooled temporary file and return it (position at end).
+
+    ``extensions`` names the phase 1C files to include (those whose capability is declared).
+    """
+    types = [*RECORD_TYPES, *(t for t in EXTENSION_TYPES if t in extensions)]
+    if "export-drops-audit" in faults and "audit" in types:
+        types.remove("audit")
+
+    def adjust(record_type: str, entry: dict[str, Any]) -> None:
+        if record_type == "children" and "export-bad-manifest-count" in faults:
+            entry["count"] += 1
+        if record_type == "children" and "export-bad-hash" in faults:
+            entry["sha256"] = hashlib.sha256(b"not the file").hexdigest()
+
+    head = {"spec_version": SPEC_VERSION, "generated_at": stamp(), "producer": producer}
+    with store.lock:
+        return write_archive(((t, _records(store, t, faults)) for t in types), head, adjust)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from conformance.errors import UsageError
+from conformance.reference.faults_1c import PHASE_1C_FAULTS
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,12 @@ FAULTS: dict[str, Fault] = {
         ),
     )
 }
+
+
+# phase 1C (conformance/reference/faults_1c.py)
+FAULTS.update(
+    {name: _f(name, area, targets, text, collateral=also) for name, area, targets, text, also in PHASE_1C_FAULTS}
+)
 
 
 def resolve_faults(names: Iterable[str]) -> frozenset[str]:

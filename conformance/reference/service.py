@@ -51,9 +51,11 @@ CAPABILITIES = {
     "bulk_export": True,
     "notification_latency_seconds": 2,
     "seen_alone": True,
-    "inter_council_transfer": False,
-    "chronology_export": False,
+    "inter_council_transfer": True,
+    "chronology_export": True,
 }
+#: The council a reference service serves unless told otherwise (named in its transfer packages).
+DEFAULT_COUNCIL = "Reference Council"
 NOTIFY_DELAY_SECONDS = 6.0
 
 
@@ -107,9 +109,15 @@ class Service:
     """Store, faults and clock, and what every operation shares (the operations are mixed in)."""
 
     def __init__(
-        self, store: Store, faults: Collection[str], admin_token: str, today: Callable[[], date] | None
+        self,
+        store: Store,
+        faults: Collection[str],
+        admin_token: str,
+        today: Callable[[], date] | None,
+        council: str = DEFAULT_COUNCIL,
     ) -> None:
         self.store = store
+        self.council = council
         self.faults = frozenset(faults)
         self.today = today or london_today
         self.spec = load_openapi()
@@ -204,7 +212,7 @@ class Service:
         rows = self.store.all(f"SELECT * {sql_from} ORDER BY seq LIMIT ? OFFSET ?", (*params, size, (page - 1) * size))
         return json_response({"items": [out(r) for r in rows], "page": page, "page_size": size, "total": total})
 
-    def _audit(self, who: dict[str, Any], child_id: str, action: str) -> None:
+    def _audit(self, who: dict[str, Any], child_id: str | None, action: str) -> None:
         self.store.insert(
             "audit",
             {
@@ -222,11 +230,13 @@ class Service:
             raise ApiError(404, "NOT_FOUND", f"no child {child_id!r}")
         return row
 
-    def _allocated(self, practitioner_id: str, child_id: str) -> bool:
+    def _allocated(self, practitioner_id: str, child_id: str, *, ever: bool = False) -> bool:
+        """True when the practitioner is currently allocated to the child (``ever``: or ever was)."""
+        today = "0000-00-00" if ever else self.today().isoformat()
         return (
             self.store.one(
                 "SELECT 1 AS x FROM allocations WHERE child_id = ? AND practitioner_id = ? AND (end_date IS NULL OR end_date > ?)",
-                (child_id, practitioner_id, self.today().isoformat()),
+                (child_id, practitioner_id, today),
             )
             is not None
         )

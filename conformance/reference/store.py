@@ -54,12 +54,20 @@ CREATE TABLE IF NOT EXISTS assessments (
 CREATE INDEX IF NOT EXISTS assessments_child ON assessments(child_id);
 CREATE TABLE IF NOT EXISTS visits (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, assessment_id TEXT NOT NULL,
-  visit_date TEXT NOT NULL, child_seen INTEGER NOT NULL, seen_alone INTEGER, recorded_by TEXT NOT NULL);
+  visit_date TEXT NOT NULL, child_seen INTEGER NOT NULL, seen_alone INTEGER, recorded_by TEXT NOT NULL,
+  not_seen_alone_reason TEXT);
 CREATE INDEX IF NOT EXISTS visits_assessment ON visits(assessment_id);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, at TEXT NOT NULL,
-  practitioner_id TEXT NOT NULL, child_id TEXT NOT NULL, action TEXT NOT NULL);
+  practitioner_id TEXT NOT NULL, child_id TEXT, action TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_child ON audit(child_id);
+CREATE INDEX IF NOT EXISTS audit_practitioner ON audit(practitioner_id);
+CREATE TABLE IF NOT EXISTS transfers (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, child_id TEXT NOT NULL,
+  imported_at TEXT NOT NULL, imported_by TEXT NOT NULL, source TEXT NOT NULL, records TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS external_practitioners (
+  council TEXT NOT NULL, source_id TEXT NOT NULL, practitioner_id TEXT NOT NULL,
+  PRIMARY KEY (council, source_id));
 """
 
 
@@ -79,7 +87,14 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
         self.lock = threading.RLock()
+
+    def _migrate(self) -> None:
+        """Bring a database file written by an earlier version up to this schema (columns added since)."""
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(visits)")}
+        if "not_seen_alone_reason" not in columns:
+            self._conn.execute("ALTER TABLE visits ADD COLUMN not_seen_alone_reason TEXT")
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:

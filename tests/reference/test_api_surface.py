@@ -39,6 +39,11 @@ def test_registry_entries_are_well_formed() -> None:
         "access",
         "export",
         "contract",
+        "transfer",
+        "audit",
+        "shielding",
+        "visits",
+        "chronology",
     }
     for name, fault in FAULTS.items():
         assert isinstance(fault, Fault) and fault.name == name and fault.area in areas and fault.description

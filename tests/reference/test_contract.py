@@ -33,6 +33,7 @@ CHECKS = [
 ]
 NEGATIVE_CHECKS = [*CHECKS, openapi_checks.negative_data_rejection]
 
+schemathesis.serializer.alias("application/zip", "application/octet-stream")  # transfer packages (phase 1C)
 SCHEMA = schemathesis.openapi.from_path(spec_path("openapi.yaml"), config=schemathesis.Config())
 SCHEMA.config.generation.update(with_security_parameters=False)
 OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}

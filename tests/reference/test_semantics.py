@@ -18,7 +18,7 @@ def test_about_needs_no_token(api: Api) -> None:
     assert about["supplier"] == "ics-conformance" and about["product"] == "ICS reference service"
     assert about["version"] == __version__ and about["spec_versions"] == ["2008.1"]
     assert about["capabilities"]["notification_latency_seconds"] == 2
-    assert about["capabilities"]["inter_council_transfer"] is False
+    assert about["capabilities"]["inter_council_transfer"] is True and about["council"] == "Reference Council"
 
 
 def test_auth_and_rights(api: Api) -> None:

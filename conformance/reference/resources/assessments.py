@@ -23,6 +23,7 @@ class AssessmentRoutes(Service):
             "visit_date": row["visit_date"],
             "child_seen": bool(row["child_seen"]),
             "seen_alone": None if row["seen_alone"] is None else bool(row["seen_alone"]),
+            "not_seen_alone_reason": row.get("not_seen_alone_reason"),
             "recorded_by": row["recorded_by"],
         }
 
@@ -116,9 +117,15 @@ class AssessmentRoutes(Service):
             raise field_error("DATE_IN_FUTURE", "visit_date", "is in the future")
         if visit_date < assessment["start_date"] and not self.has("gating-ignores-start-date"):
             raise field_error("DATE_ORDER", "visit_date", "is before the assessment start")
-        if body.get("seen_alone") and not body["child_seen"]:
+        if body.get("seen_alone") and not body["child_seen"] and not self.has("seen-alone-unseen-accepted"):
             raise invalid([FieldError("seen_alone", "cannot be true when the child was not seen")])
-        seen_alone = body.get("seen_alone")
+        seen_alone = None if self.has("seen-alone-not-recorded") else body.get("seen_alone")
+        reason = body.get("not_seen_alone_reason")
+        seen_not_alone = bool(body["child_seen"]) and body.get("seen_alone") is False
+        if seen_not_alone and reason is None and not self.has("not-alone-reason-optional"):
+            raise invalid([FieldError("not_seen_alone_reason", "required when the child was seen but not alone")])
+        if reason is not None and not seen_not_alone:
+            raise invalid([FieldError("not_seen_alone_reason", "only for a child seen but not alone")])
         row = {
             "id": new_id("v"),
             "assessment_id": assessment["id"],
@@ -126,6 +133,7 @@ class AssessmentRoutes(Service):
             "child_seen": 1 if body["child_seen"] else 0,
             "seen_alone": None if seen_alone is None else int(seen_alone),
             "recorded_by": who["id"],
+            "not_seen_alone_reason": None if self.has("not-alone-reason-dropped") else reason,
         }
         self.store.insert("visits", row)
         return json_response(self._visit_out(row), 201)

@@ -114,11 +114,13 @@ class ChildRoutes(Service):
             row["shielded"]
             and who["role"] != "admin"
             and not self.has("search-shows-shielded")
-            and not self._allocated(who["id"], child_id)
+            and not self._allocated(who["id"], child_id, ever=self.has("shielded-ended-allocation-sees"))
         )
-        if not self.has("audit-misses-views"):
+        if not self.has("audit-misses-views") and not (hidden and self.has("shielded-attempt-not-audited")):
             self._audit(who, child_id, "view")
         if hidden:
+            if self.has("shielded-forbidden-not-hidden"):
+                raise ApiError(403, "FORBIDDEN", "this child is shielded")
             raise ApiError(404, "NOT_FOUND", f"no child {child_id!r}")
         return json_response(self._child_out(row))
 
@@ -206,6 +208,8 @@ class ChildRoutes(Service):
         items = rows[start : start + size]
         if self.has("search-drops-last-page") and page > 1 and start + size >= total:
             items = []
+        if not self.has("audit-misses-searches"):
+            self._audit(who, None, "search")
         return json_response(
             {"items": [self._child_out(r) for r in items], "page": page, "page_size": size, "total": total}
         )

@@ -95,6 +95,8 @@ class NoteRoutes(Service):
         self._child_row(child_id)
         order = "DESC" if self.has("case-notes-newest-first") else "ASC"
         rows = self.store.all(f"SELECT * FROM case_notes WHERE child_id = ? ORDER BY seq {order}", (child_id,))
+        if not self.has("audit-misses-note-reads"):
+            self._audit(who, child_id, "read_notes")
         return json_response({"items": [self._note_out(r, who) for r in rows]})
 
     @staticmethod

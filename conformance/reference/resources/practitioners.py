@@ -23,6 +23,7 @@ class PractitionerRoutes(Service):
                 "product": "ICS reference service",
                 "version": __version__,
                 "spec_versions": versions,
+                "council": self.council,
                 "capabilities": dict(CAPABILITIES),
             }
         )
