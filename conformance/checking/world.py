@@ -53,12 +53,73 @@ class RunContext:
     #: key of the keyed hashes that redact personal data in evidence; one per run, shared
     #: with xdist workers so the same value hashes alike everywhere; never written anywhere
     redaction_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    #: the peer of a pair run (phase 1C): a second system that transfers with the target
+    peer_url: str | None = None
+    peer_admin_token: str = field(default="", repr=False)
+    peer_about: dict[str, Any] | None = None
+    peer_capabilities: dict[str, Any] = field(default_factory=dict)
+    peer_builtin_reference: bool = False
+    peer_faults: tuple[str, ...] = ()
 
     def has(self, capability: str) -> bool:
         return bool(self.capabilities.has(capability))
 
     def get(self, capability: str, default: Any = None) -> Any:
         return self.capabilities.get(capability, default)
+
+    @property
+    def paired(self) -> bool:
+        """True in a pair run: the target and a peer transfer children to each other."""
+        return self.peer_url is not None
+
+    def side(self, name: str) -> Side:
+        """The target (``"target"``) or the peer (``"peer"``) of the run as one :class:`Side`."""
+        from conformance.spec.capabilities import CapabilityStatement
+
+        if name == TARGET:
+            return Side(
+                TARGET, self.target_url, self.admin_token, self.about, self.capabilities, self.builtin_reference
+            )
+        if name == PEER and self.peer_url is not None:
+            return Side(
+                PEER,
+                self.peer_url,
+                self.peer_admin_token,
+                self.peer_about or {},
+                CapabilityStatement(self.peer_capabilities),
+                self.peer_builtin_reference,
+            )
+        raise ValueError(f"no side {name!r} in this run (paired: {self.paired})")
+
+
+TARGET = "target"
+PEER = "peer"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two systems of a pair run (or the target alone): where it is and what it declares."""
+
+    name: str  # "target" or "peer"
+    url: str
+    admin_token: str = field(repr=False)
+    about: dict[str, Any]
+    capabilities: Any  # conformance.spec.capabilities.CapabilityStatement
+    builtin_reference: bool = False
+
+    def has(self, capability: str) -> bool:
+        return bool(self.capabilities.has(capability))
+
+    @property
+    def council(self) -> str:
+        """The council the system names in ``/about`` (its URL when it names none)."""
+        council = self.about.get("council") if isinstance(self.about, dict) else None
+        return str(council) if council else self.url
+
+    @property
+    def label(self) -> str:
+        """``target (Council A)``: how verdicts name the side."""
+        return f"{self.name} ({self.council})"
 
 
 #: Where the plugin keeps the session's RunContext (``config.stash``).
@@ -89,12 +150,14 @@ class World:
         *,
         requirements: Iterable[str] = (),
         pool: dict[str, Practitioner] | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.context = context
         self.client = client
         self.requirements: tuple[str, ...] = tuple(requirements)
         self._pool = pool if pool is not None else {}
-        self.admin = Practitioner(id="admin", name="admin", role="admin", token=context.admin_token)
+        token = context.admin_token if admin_token is None else admin_token
+        self.admin = Practitioner(id="admin", name="admin", role="admin", token=token)
 
     # -- naming -------------------------------------------------------------------------
     def unique(self, prefix: str = "x") -> str:
@@ -102,6 +165,12 @@ class World:
         return f"{self.context.run_id}-{prefix}-{next(self._counter)}-{secrets.token_hex(2)}"
 
     # -- practitioners ------------------------------------------------------------------
+    def for_requirements(self, *requirements: str) -> World:
+        """The same world (client, admin, practitioners) blaming ``requirements`` when the target refuses."""
+        return World(
+            self.context, self.client, requirements=requirements, pool=self._pool, admin_token=self.admin.token
+        )
+
     def practitioner(self, role: str = "practitioner", *, fresh: bool = False) -> Practitioner:
         """A practitioner of ``role``; shared within the session unless ``fresh``."""
         if role not in ROLES:

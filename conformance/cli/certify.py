@@ -25,6 +25,7 @@ from typing import Any
 PHASES = ("1A", "1B", "1C")
 PROFILES = ("quick", "certification")
 TOKEN_ENV = "ICS_ADMIN_TOKEN"
+PEER_TOKEN_ENV = "ICS_PEER_ADMIN_TOKEN"
 #: Default xdist workers: the checks run in worker processes, the built-in reference in
 #: this one, so client and server do not share one interpreter lock.
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -76,6 +77,31 @@ def register(subparsers: Any) -> None:
         "--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})"
     )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
+    pair = parser.add_argument_group(
+        "pair runs (phase 1C)",
+        "Transfer children between the target and a peer system both ways and judge both ends; every "
+        "verdict names the side that broke the requirement. With no --target and no --peer-target, two "
+        "built-in reference services are paired.",
+    )
+    pair.add_argument("--peer-target", metavar="URL", help="base URL of the peer ICS API")
+    pair.add_argument(
+        "--peer-token-env",
+        metavar="VAR",
+        help=f"environment variable holding the peer's admin bearer token (default {PEER_TOKEN_ENV})",
+    )
+    pair.add_argument("--peer-token-file", type=Path, metavar="FILE", help="file holding the peer's admin bearer token")
+    pair.add_argument(
+        "--peer-reference",
+        action="store_true",
+        help="pair the --target with the built-in reference service as peer",
+    )
+    pair.add_argument(
+        "--peer-reference-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault into the built-in peer reference (repeatable; implies --peer-reference)",
+    )
     parser.add_argument(
         "-n",
         "--workers",
@@ -135,6 +161,7 @@ def _validate(args: argparse.Namespace) -> str | None:
         unknown = [f for f in args.reference_fault if f not in FAULTS]
         if unknown:
             raise _usage(f"unknown reference fault(s): {', '.join(unknown)} (known: {', '.join(sorted(FAULTS))})")
+    _validate_peer(args)
     if args.workers not in ("auto", "logical"):
         try:
             if int(args.workers) < 0:
@@ -198,6 +225,48 @@ def _trust(args: argparse.Namespace) -> tuple[Any, Any]:
     return keyring, load_waivers(args.waivers, args.waiver_key)
 
 
+def _validate_peer(args: argparse.Namespace) -> None:
+    """Refuse a pair-run configuration that cannot work (the peer's token is read by the plugin)."""
+    asked = args.peer_target or args.peer_reference or args.peer_reference_fault
+    if not asked:
+        return
+    if args.phase != "1C":
+        raise _usage(
+            "--peer-target, --peer-reference and --peer-reference-fault are for phase 1C pair runs (--phase 1C)"
+        )
+    if args.peer_target and (args.peer_reference or args.peer_reference_fault):
+        raise _usage("--peer-reference and --peer-reference-fault apply to the built-in peer (no --peer-target)")
+    if args.peer_reference_fault:
+        from conformance.reference import FAULTS
+
+        unknown = [f for f in args.peer_reference_fault if f not in FAULTS]
+        if unknown:
+            raise _usage(f"unknown reference fault(s): {', '.join(unknown)} (known: {', '.join(sorted(FAULTS))})")
+    if args.peer_target:
+        if not args.peer_target.startswith(("http://", "https://")):
+            raise _usage(f"--peer-target {args.peer_target!r}: expected an http:// or https:// URL")
+        _readable(args.peer_token_file, "--peer-token-file")
+        env = args.peer_token_env or PEER_TOKEN_ENV
+        if args.peer_token_file is None and not os.environ.get(env):
+            raise _usage(f"no admin credential for --peer-target: set {env} or pass --peer-token-file FILE")
+
+
+def _peer_args(args: argparse.Namespace, prefix: str) -> list[str]:
+    """The pair-run options as ``--ics-peer-*`` (``prefix`` ``--ics-peer``) or as certify's own (``--peer``)."""
+    out: list[str] = []
+    if args.peer_target:
+        out += [f"{prefix}-target", args.peer_target]
+        if args.peer_token_file is not None:
+            out += [f"{prefix}-token-file", str(args.peer_token_file)]
+        if args.peer_token_env:
+            out += [f"{prefix}-token-env", args.peer_token_env]
+    if args.peer_reference:
+        out += [f"{prefix}-reference"]
+    for fault in args.peer_reference_fault:
+        out += [f"{prefix}-reference-fault", fault]
+    return out
+
+
 def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Path) -> list[str]:
     from conformance.plugin.options import suites_dir
 
@@ -242,6 +311,7 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
             argv += ["--ics-token-file", str(args.token_file)]
     for fault in args.reference_fault:
         argv += ["--ics-reference-fault", fault]
+    argv += _peer_args(args, "--ics-peer")
     if args.capabilities is not None:
         argv += ["--ics-capabilities", str(args.capabilities)]
     if args.allow_capability_override:
@@ -265,6 +335,7 @@ def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
             out += ["--token-file", str(args.token_file)]
     for fault in args.reference_fault:
         out += ["--reference-fault", fault]
+    out += [Redactor("none").text(a) for a in _peer_args(args, "--peer")]
     if args.capabilities is not None:
         out += ["--capabilities", str(args.capabilities)]
     if args.allow_capability_override:
@@ -323,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
         target = args.target or "the built-in reference service" + (
             f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else ""
         )
+        target += _pair_text(args)
         if not args.quiet:
             print(
                 f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})",
@@ -380,6 +452,18 @@ def run(args: argparse.Namespace) -> int:
     return PhaseVerdict(result.get("verdict", "INCONCLUSIVE")).exit_code
 
 
+def _pair_text(args: argparse.Namespace) -> str:
+    """How the start line names the peer of a pair run ("" when there is none)."""
+    if args.phase != "1C":
+        return ""
+    if args.peer_target:
+        return f", paired with {args.peer_target}"
+    faults = f" with fault(s) {', '.join(args.peer_reference_fault)}" if args.peer_reference_fault else ""
+    if args.peer_reference or args.peer_reference_fault or not args.target:
+        return f", paired with a built-in reference service{faults}"
+    return " (no peer: it imports its own transfer packages)"
+
+
 def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
     """The command line of this run (with the seed actually used), for ``result.json``."""
     out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
@@ -401,6 +485,7 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
         out += ["--reference-fault", fault]
     if args.allow_capability_override:
         out += ["--allow-capability-override"]
+    out += _peer_args(args, "--peer")
     if str(args.workers) != str(DEFAULT_WORKERS):
         out += ["-n", str(args.workers)]
     return out

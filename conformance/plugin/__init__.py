@@ -29,7 +29,15 @@ if TYPE_CHECKING:
 
     from conformance.checking.client import EvidenceLog
 
-from conformance.plugin.options import COLLECTOR_NAME, add_options, explicit_paths, export_only, ics_enabled, suites_dir
+from conformance.plugin.options import (
+    COLLECTOR_NAME,
+    EXPORT_SUITES,
+    add_options,
+    explicit_paths,
+    export_only,
+    ics_enabled,
+    suites_dir,
+)
 
 __all__ = [
     "make_evidence_log",
@@ -51,7 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not ics_enabled(config):
         return
     if not explicit_paths(config):
-        config.args[:] = [str(suites_dir() / "test_export.py")] if export_only(config) else [str(suites_dir())]
+        config.args[:] = (
+            [str(suites_dir() / name) for name in EXPORT_SUITES] if export_only(config) else [str(suites_dir())]
+        )
     if config.getoption("dist", default="no") == "load":
         config.option.dist = "loadgroup"  # honour xdist_group marks (e.g. the export checks)
     from conformance.plugin import collect, session
@@ -87,8 +97,8 @@ def make_evidence_log(config: pytest.Config) -> EvidenceLog:
     return session.make_evidence_log(config)
 
 
-def make_transport(config: pytest.Config) -> httpx.BaseTransport:
-    """The HTTP transport of the session's clients: fails fast once the target stopped answering."""
+def make_transport(config: pytest.Config, side: str = "target") -> httpx.BaseTransport:
+    """The HTTP transport of the session's clients: fails fast once the target (or the peer) stopped answering."""
     from conformance.plugin import session
 
-    return session.make_transport(config)
+    return session.make_transport(config, side)

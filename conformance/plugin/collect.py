@@ -270,14 +270,14 @@ class VerdictCollector:
     def session_configured(self) -> None:
         """Called by the plugin once the run context is established."""
 
-    def _secret(self) -> str | None:
+    def _secrets(self) -> tuple[str, ...]:
         context = self.config.stash.get(CONTEXT_KEY, None)
-        return context.admin_token if context is not None else None
+        return (context.admin_token, context.peer_admin_token) if context is not None else ()
 
     def _scrub(self, text: str) -> str:
-        secret = self._secret()
-        if secret and secret in text:
-            text = text.replace(secret, "[removed]")
+        for secret in self._secrets():
+            if secret and secret in text:
+                text = text.replace(secret, "[removed]")
         return text
 
     # -- collection ---------------------------------------------------------------------
@@ -441,6 +441,7 @@ class VerdictCollector:
         failed = state.failed if verdict is Verdict.FAIL else ()
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
         properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
+        side = properties.pop("ics_side", None)
         result = CheckResult(
             id=canonical_nodeid(item.nodeid),
             requirements=state.requirements,
@@ -454,6 +455,7 @@ class VerdictCollector:
             duration=round(state.duration, 3),
             reproduce=None,
             evidence=evidence,
+            side=side,
         ).to_json()
         result["selector"] = _selector(item)
         if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -560,6 +562,7 @@ class VerdictCollector:
             finished_at=datetime.now(UTC),
             command=self.invocation().command,
             errors=[self._scrub(e) for e in errors],
+            peer=_peer(context),
         )
         selection = subset_selection(self.config, len(self.deselected_checks))
         if selection is not None:
@@ -629,6 +632,24 @@ def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
         "faults": list(context.faults),
         "about": context.about,
         "export": str(export) if export else None,
+    }
+
+
+def _peer(context: Any) -> dict[str, Any] | None:
+    """The peer of a pair run for ``build_result`` (None: no pair)."""
+    from conformance.certificate.redaction import Redactor
+
+    if not context.paired:
+        return None
+    return {
+        "target": {
+            "url": Redactor("none").text(context.peer_url),
+            "builtin_reference": bool(context.peer_builtin_reference),
+            "faults": list(context.peer_faults),
+            "about": context.peer_about,
+            "export": None,
+        },
+        "capabilities": dict(context.peer_capabilities),
     }
 
 
@@ -702,10 +723,38 @@ _EXPORT_WORDS = {"CERTIFIED": "CONFORMANT", "NOT CERTIFIED": "NOT CONFORMANT"}
 _ORDER = ("PASS", "FAIL", "ERROR", "WAIVED", "NOT_APPLICABLE", "SKIPPED", "NOT_RUN")
 
 
+def _system(target: dict[str, Any]) -> str:
+    about = target.get("about") or {}
+    council = about.get("council") if isinstance(about, dict) else None
+    where = target.get("url") or "?"
+    faults = target.get("faults") or []
+    extra = f", fault(s) {', '.join(faults)}" if faults else ""
+    return f"{where}{f' ({council})' if council else ''}{extra}"
+
+
+def pair_lines(result: dict[str, Any]) -> list[str]:
+    """A pair run: each side with its verdict and, per side, the requirements it broke."""
+    peer = result.get("peer")
+    if not isinstance(peer, dict):
+        return []
+
+    def broke(requirements: list[dict[str, Any]]) -> str:
+        failed = [r["id"] for r in requirements if r.get("verdict") in ("FAIL", "ERROR")]
+        return f" - broke {', '.join(failed)}" if failed else ""
+
+    target_verdict = str(result.get("verdict", "")).replace("_", " ")
+    peer_verdict = str(peer.get("verdict", "")).replace("_", " ")
+    return [
+        "  pair run (transfers both ways, each side judged on its own part):",
+        f"    target {_system(result.get('target') or {})}: {target_verdict}{broke(result.get('requirements') or [])}",
+        f"    peer   {_system(peer.get('target') or {})}: {peer_verdict}{broke(peer.get('requirements') or [])}",
+    ]
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
-    scope = f"Phase {result.get('phase')}"
+    scope = f"Phase {result.get('phase')}" + (" (DRAFT)" if result.get("draft") else "")
     if result.get("channels") == ["export"]:
         # An export judged alone is not a certification of the system: the same word
         # as `ics-conformance validate-export` (CONFORMANT / NOT CONFORMANT).
@@ -728,6 +777,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"  subset result: {str(selection.get('verdict')).replace('_', ' ')}   "
             f"({selection.get('judged')} of {selection.get('in_scope')} in-scope requirements judged)"
         )
+    if result.get("draft"):
+        lines.append("  DRAFT: phase requirements still being specified; no sign-off applies to this verdict")
+    lines.extend(pair_lines(result))
     judged = any(req.get("checks") for req in result.get("requirements", []))
     if not judged:
         lines.extend(f"  error: {error}" for error in result.get("errors") or ["no check ran"])

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 PHASES = ("1A", "1B", "1C")
+#: The suites an export judged alone runs (``--ics-export`` without a target): the 1A export
+#: rules, and the phase 1C content of the export (audit log, chronology).
+EXPORT_SUITES = ("test_export.py", "test_export_1c.py")
 PROFILES = ("quick", "certification")
 COLLECTOR_NAME = "ics-conformance-verdicts"
 
@@ -26,6 +29,9 @@ _INI_NAMES = {
     "ics_timeout",
     "ics_seed",
     "ics_export",
+    "ics_peer_target",
+    "ics_peer_token_env",
+    "ics_peer_token_file",
 }
 
 
@@ -88,6 +94,36 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="inject a fault into the built-in reference service (repeatable)",
     )
+    group.addoption(
+        "--ics-peer-target",
+        dest="ics_peer_target",
+        metavar="URL",
+        help="phase 1C pair run: base URL of a second ICS API the target transfers children to and from",
+    )
+    group.addoption(
+        "--ics-peer-token-env",
+        dest="ics_peer_token_env",
+        metavar="VAR",
+        help="environment variable holding the peer's admin bearer token (default ICS_PEER_ADMIN_TOKEN)",
+    )
+    group.addoption(
+        "--ics-peer-token-file", dest="ics_peer_token_file", metavar="FILE", help="file holding the peer's admin token"
+    )
+    group.addoption(
+        "--ics-peer-reference",
+        dest="ics_peer_reference",
+        action="store_true",
+        default=False,
+        help="phase 1C pair run with the built-in reference service as the peer (the default with no --ics-target)",
+    )
+    group.addoption(
+        "--ics-peer-reference-fault",
+        dest="ics_peer_reference_faults",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault into the built-in peer reference service (repeatable; implies --ics-peer-reference)",
+    )
     for name, help_text in (
         ("ics_target", "base URL of the ICS API under test"),
         ("ics_phase", "phase to check: 1A, 1B or 1C"),
@@ -99,6 +135,9 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_timeout", "timeout in seconds of every HTTP call"),
         ("ics_seed", "seed for Hypothesis"),
         ("ics_export", "export directory or zip to validate"),
+        ("ics_peer_target", "phase 1C pair run: base URL of the peer ICS API"),
+        ("ics_peer_token_env", "environment variable holding the peer's admin token"),
+        ("ics_peer_token_file", "file holding the peer's admin token"),
     ):
         parser.addini(name, help_text, default=None)
     parser.addini(

@@ -25,8 +25,12 @@ from conformance.checking.world import CONTEXT_KEY, RunContext, new_run_id
 from conformance.plugin.options import PENDING_KEY
 
 _REFERENCE_KEY = pytest.StashKey[Any]()
-_TRANSPORT_KEY = pytest.StashKey["BreakerTransport"]()
+_PEER_REFERENCE_KEY = pytest.StashKey[Any]()
+_TRANSPORT_KEY = pytest.StashKey[dict[str, "BreakerTransport"]]()
 DEFAULT_TOKEN_ENV = "ICS_ADMIN_TOKEN"
+DEFAULT_PEER_TOKEN_ENV = "ICS_PEER_ADMIN_TOKEN"
+#: Councils of the two built-in references of a pair run (named in their transfer packages).
+PAIR_COUNCILS = ("Council A", "Council B")
 DEFAULT_TIMEOUT = 10.0
 #: Largest seed drawn when none is given (short enough to copy by hand).
 _SEED_RANGE = 1_000_000
@@ -38,18 +42,21 @@ def _opt(config: pytest.Config, name: str) -> Any:
     return _option(config, name)
 
 
-def _admin_token(config: pytest.Config) -> str | None:
-    token_file = _opt(config, "ics_token_file")
+def _admin_token(config: pytest.Config, prefix: str = "ics") -> str | None:
+    """The admin token of the target (``prefix`` ``ics``) or of the peer (``ics_peer``): file, else environment."""
+    token_file = _opt(config, f"{prefix}_token_file")
+    option = "--" + prefix.replace("_", "-")
     if token_file:
         path = Path(token_file)
         try:
             token = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise pytest.UsageError(f"--ics-token-file {path}: cannot read ({exc.strerror})") from None
+            raise pytest.UsageError(f"{option}-token-file {path}: cannot read ({exc.strerror})") from None
         if not token:
-            raise pytest.UsageError(f"--ics-token-file {path}: file is empty")
+            raise pytest.UsageError(f"{option}-token-file {path}: file is empty")
         return token
-    env = _opt(config, "ics_token_env") or DEFAULT_TOKEN_ENV
+    default = DEFAULT_TOKEN_ENV if prefix == "ics" else DEFAULT_PEER_TOKEN_ENV
+    env = _opt(config, f"{prefix}_token_env") or default
     return os.environ.get(env) or None
 
 
@@ -121,6 +128,7 @@ def configure(config: pytest.Config) -> None:
 
         data["capabilities"] = CapabilityStatement(data["capabilities"])
         data["faults"] = tuple(data["faults"])
+        data["peer_faults"] = tuple(data.get("peer_faults") or ())
         context = RunContext(**data)
         config.stash[CONTEXT_KEY] = context
         _load_profile(config, context)
@@ -154,13 +162,14 @@ def configure(config: pytest.Config) -> None:
     if export_only(config):
         _configure_export_only(config, pending)
         return
+    peer = _peer_plan(config, phase, builtin)
     token: str | None
     if builtin:
         check_faults(faults)
         from conformance.reference import serve
 
         token = secrets.token_urlsafe(24)
-        manager = serve(faults=list(faults), admin_token=token)
+        manager = serve(faults=list(faults), admin_token=token, council=PAIR_COUNCILS[0] if peer else None)
         service = manager.__enter__()
         config.stash[_REFERENCE_KEY] = manager
         url = service.url
@@ -173,6 +182,7 @@ def configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "no admin credential: set the ICS_ADMIN_TOKEN environment variable or pass --ics-token-file FILE"
             )
+    peer_fields = _start_peer(config, peer, timeout) if peer else {}
     try:
         about = preflight(url, timeout)
     except PreflightError as exc:
@@ -205,9 +215,85 @@ def configure(config: pytest.Config) -> None:
         builtin_reference=builtin,
         faults=faults,
         seed=seed,
+        **peer_fields,
     )
     config.stash[CONTEXT_KEY] = context
     _load_profile(config, context)
+
+
+def _peer_plan(config: pytest.Config, phase: str, builtin_target: bool) -> dict[str, Any] | None:
+    """The peer of a pair run: ``{"url": URL}`` (external), ``{"faults": (...)}`` (built-in), or None.
+
+    A pair run is phase 1C: the default with the built-in reference as target, or asked
+    for with ``--ics-peer-target`` / ``--ics-peer-reference`` / ``--ics-peer-reference-fault``.
+    """
+    url = _opt(config, "ics_peer_target")
+    faults = tuple(config.getoption("ics_peer_reference_faults", default=None) or ())
+    asked = bool(config.getoption("ics_peer_reference", default=False)) or bool(faults)
+    if (url or asked) and phase != "1C":
+        raise pytest.UsageError(
+            "a peer (--ics-peer-target, --ics-peer-reference, --ics-peer-reference-fault) is for phase 1C pair runs "
+            f"(inter-council transfer); this run is phase {phase}"
+        )
+    if url and asked:
+        raise pytest.UsageError(
+            "--ics-peer-reference and --ics-peer-reference-fault apply to the built-in peer (no --ics-peer-target)"
+        )
+    if url:
+        if not str(url).startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--ics-peer-target {url!r}: expected an http:// or https:// URL")
+        return {"url": str(url)}
+    if asked or (builtin_target and phase == "1C"):
+        check_faults(faults)
+        return {"faults": faults}
+    return None
+
+
+def _start_peer(config: pytest.Config, peer: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Start (built-in) or reach (external) the peer; the RunContext fields describing it."""
+    pending = config.stash[PENDING_KEY]
+    if "url" in peer:
+        url = peer["url"]
+        token = _admin_token(config, "ics_peer")
+        if not token:
+            raise pytest.UsageError(
+                "no admin credential for the peer: set the ICS_PEER_ADMIN_TOKEN environment variable "
+                "(or --ics-peer-token-env VAR) or pass --ics-peer-token-file FILE"
+            )
+        builtin, faults = False, ()
+    else:
+        from conformance.reference import serve
+
+        token = secrets.token_urlsafe(24)
+        faults = tuple(peer["faults"])
+        manager = serve(faults=list(faults), admin_token=token, council=PAIR_COUNCILS[1])
+        url = manager.__enter__().url
+        config.stash[_PEER_REFERENCE_KEY] = manager
+        builtin = True
+    pending["peer"] = {"url": url, "builtin_reference": builtin, "faults": list(faults)}
+    try:
+        about = preflight(url, timeout)
+    except PreflightError as exc:
+        message = f"INCONCLUSIVE: pre-flight of the peer failed: {exc}"
+        from conformance.plugin import collect as _collect
+
+        _collect.preflight_failed(config, message)
+        pytest.exit(f"ics-conformance: {message}", returncode=3)
+    from conformance.errors import ConformanceError
+    from conformance.spec.capabilities import from_about
+
+    try:
+        statement = from_about(about.get("capabilities") or {})
+    except ConformanceError as exc:
+        raise pytest.UsageError(f"the peer's capability statement refused: {exc}") from None
+    return {
+        "peer_url": url,
+        "peer_admin_token": token,
+        "peer_about": about,
+        "peer_capabilities": statement.to_dict(),
+        "peer_builtin_reference": builtin,
+        "peer_faults": faults,
+    }
 
 
 def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> None:
@@ -224,7 +310,7 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
         run_id=pending["run_id"],
         phase=pending["phase"],
         profile=pending["profile"],
-        capabilities=CapabilityStatement({"bulk_export": True}),
+        capabilities=CapabilityStatement(export_capabilities(export)),
         about={},
         timeout=timeout_of(config),
         builtin_reference=False,
@@ -234,6 +320,23 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
     )
     config.stash[CONTEXT_KEY] = context
     _load_profile(config, context)
+
+
+def export_capabilities(export: Path) -> dict[str, bool]:
+    """What an export judged alone declares: bulk_export, and the phase 1C capabilities whose files it holds
+    (``audit.jsonl``: audit; ``chronology.jsonl``: chronology_export)."""
+    declared = {"bulk_export": True}
+    try:
+        from conformance.export.archive import open_export
+
+        members = open_export(export).members
+    except Exception:  # unreadable: the export checks report it
+        return declared
+    if "audit.jsonl" in members:
+        declared["audit"] = True
+    if "chronology.jsonl" in members:
+        declared["chronology_export"] = True
+    return declared
 
 
 def _load_profile(config: pytest.Config, context: RunContext) -> None:
@@ -250,6 +353,7 @@ def configure_node(config: pytest.Config, workerinput: dict[str, Any]) -> None:
     data = {f.name: getattr(context, f.name) for f in fields(context)}
     data["capabilities"] = context.capabilities.to_dict()
     data["faults"] = list(context.faults)
+    data["peer_faults"] = list(context.peer_faults)
     workerinput["ics_context"] = data
 
 
@@ -257,10 +361,11 @@ def unconfigure(config: pytest.Config) -> None:
     from conformance.plugin import profiles as _profiles
 
     _profiles.deactivate(config)
-    manager = config.stash.get(_REFERENCE_KEY, None)
-    if manager is not None:
-        del config.stash[_REFERENCE_KEY]
-        manager.__exit__(None, None, None)
+    for key in (_REFERENCE_KEY, _PEER_REFERENCE_KEY):
+        manager = config.stash.get(key, None)
+        if manager is not None:
+            del config.stash[key]
+            manager.__exit__(None, None, None)
 
 
 def make_evidence_log(config: pytest.Config) -> EvidenceLog:
@@ -270,19 +375,21 @@ def make_evidence_log(config: pytest.Config) -> EvidenceLog:
         from conformance.certificate.redaction import Redactor
     except ImportError:
         return EvidenceLog()
-    if context is None or context.builtin_reference:
+    if context is None or (context.builtin_reference and (not context.paired or context.peer_builtin_reference)):
         redactor = Redactor.for_target(builtin_reference=bool(context))
     else:
         redactor = Redactor("keyed-hash", bytes.fromhex(context.redaction_key))
     return EvidenceLog(redact_body=redactor.body, redact_headers=redactor.headers, redact_text=redactor.text)
 
 
-def make_transport(config: pytest.Config) -> BreakerTransport:
-    """The session's (per process) circuit-breaking transport."""
-    transport = config.stash.get(_TRANSPORT_KEY, None)
-    if transport is None:
-        transport = config.stash[_TRANSPORT_KEY] = BreakerTransport()
-    return transport
+def make_transport(config: pytest.Config, side: str = "target") -> BreakerTransport:
+    """The session's (per process) circuit-breaking transport to the target, or to the peer (``side="peer"``)."""
+    transports = config.stash.get(_TRANSPORT_KEY, None)
+    if transports is None:
+        transports = config.stash[_TRANSPORT_KEY] = {}
+    if side not in transports:
+        transports[side] = BreakerTransport()
+    return transports[side]
 
 
 class BreakerTransport(httpx.BaseTransport):

@@ -58,6 +58,8 @@ class CheckResult:
     reproduce: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
     passed_requirements: tuple[str, ...] = ()
+    #: the system the check judged in a pair run: ``"target"``, ``"peer"``, or None (the target; no pair)
+    side: str | None = None
 
     def verdict_for(self, requirement_id: str) -> Verdict | None:
         """Return this check's contribution to ``requirement_id`` (None: no contribution)."""
@@ -75,6 +77,8 @@ class CheckResult:
         data["requirements"] = list(self.requirements)
         data["failed_requirements"] = list(self.failed_requirements)
         data["passed_requirements"] = list(self.passed_requirements)
+        if data["side"] is None:
+            del data["side"]
         return data
 
     @classmethod
@@ -90,6 +94,7 @@ class CheckResult:
             reproduce=data.get("reproduce"),
             evidence=list(data.get("evidence", [])),
             passed_requirements=tuple(data.get("passed_requirements", ())),
+            side=data.get("side"),
         )
 
 
@@ -125,50 +130,35 @@ def build_result(
     command: str | None = None,
     findings: Sequence[Mapping[str, Any]] = (),
     errors: Sequence[str] = (),
+    peer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Roll check results up into requirement verdicts and the phase verdict.
 
     In scope: the catalogue's requirements of ``phase`` (cumulative) whose channel
     meets ``channels``. A requirement whose capability the target does not declare is
     NOT_APPLICABLE whatever its checks did; one no check reached is NOT_RUN.
+
+    A pair run (phase 1C) passes ``peer`` (``{"target": ..., "capabilities": ...}`` of the
+    second system): checks that judged the peer (``side == "peer"``) are rolled up apart,
+    into ``result["peer"]``, over the requirements they judged; the run's own verdict is
+    the target's. ``draft`` says whether the phase is a draft (its verdict carries a DRAFT label).
     """
-    from conformance.spec.capabilities import CapabilityStatement, applies, differences
+    from conformance.spec.capabilities import differences
     from conformance.spec.catalogue import load_catalogue, spec_digest
 
     catalogue = load_catalogue()
-    statement = CapabilityStatement(dict(capabilities or {}))
     check_list = list(checks)
-    by_requirement: dict[str, list[CheckResult]] = defaultdict(list)
-    for check in check_list:
-        for rid in check.requirements:
-            by_requirement[rid].append(check)
-
-    requirements: list[dict[str, Any]] = []
-    for req in catalogue.in_scope(phase, channels=channels):
-        verdict = derive_requirement_verdict(req.id, by_requirement.get(req.id, []), applicable=applies(req, statement))
-        requirements.append(
-            {
-                "id": req.id,
-                "title": req.title,
-                "statement": req.statement,
-                "level": req.level,
-                "phase": req.phase,
-                "area": req.area,
-                "channel": req.channel,
-                "capability": req.capability,
-                "verdict": verdict.value,
-                "waiver": None,
-                "checks": [c.to_json() for c in by_requirement.get(req.id, [])],
-            }
-        )
-
+    target_checks = [c for c in check_list if c.side != "peer"]
+    requirements = _requirements(catalogue, phase, channels, target_checks, capabilities, only_judged=False)
     overall, counts, areas = roll_up(requirements, errors)
     about = target.get("about")
     declared = about.get("capabilities") if isinstance(about, Mapping) else None
-    return {
+    info = catalogue.phases.get(phase)
+    result: dict[str, Any] = {
         "format": RESULT_FORMAT,
         "run_id": run_id,
         "phase": phase,
+        "draft": bool(info is not None and info.status == "draft"),
         "channels": list(channels),
         "verdict": overall.value,
         "spec": {"version": catalogue.spec_version, "sha256": spec_digest()},
@@ -190,11 +180,69 @@ def build_result(
         "counts": counts,
         "areas": areas,
         "requirements": requirements,
-        "unknown_requirements": sorted(set(by_requirement) - {r.id for r in catalogue}),
+        "unknown_requirements": sorted({r for c in check_list for r in c.requirements} - {r.id for r in catalogue}),
         "findings": [dict(f) for f in findings],
         "waivers": {"applied": [], "unmatched": [], "refused": []},
         "errors": list(errors),
     }
+    if peer is not None:
+        result["peer"] = peer_block(catalogue, phase, channels, [c for c in check_list if c.side == "peer"], peer)
+    return result
+
+
+def peer_block(
+    catalogue: Any, phase: str, channels: Sequence[str], checks: Sequence[CheckResult], peer: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The peer of a pair run: its system, and the verdicts of the requirements judged on it."""
+    requirements = _requirements(catalogue, phase, channels, checks, peer.get("capabilities"), only_judged=True)
+    verdict, counts, _ = roll_up(requirements)
+    return {
+        "target": dict(peer.get("target") or {}),
+        "capabilities": dict(peer.get("capabilities") or {}),
+        "verdict": verdict.value,
+        "counts": counts,
+        "requirements": requirements,
+    }
+
+
+def _requirements(
+    catalogue: Any,
+    phase: str,
+    channels: Sequence[str],
+    check_list: Sequence[CheckResult],
+    capabilities: Mapping[str, Any] | None,
+    *,
+    only_judged: bool,
+) -> list[dict[str, Any]]:
+    """Requirement entries (verdict and checks) of ``phase``; ``only_judged``: just those a check reached."""
+    from conformance.spec.capabilities import CapabilityStatement, applies
+
+    statement = CapabilityStatement(dict(capabilities or {}))
+    by_requirement: dict[str, list[CheckResult]] = defaultdict(list)
+    for check in check_list:
+        for rid in check.requirements:
+            by_requirement[rid].append(check)
+    requirements: list[dict[str, Any]] = []
+    for req in catalogue.in_scope(phase, channels=channels):
+        if only_judged and req.id not in by_requirement:
+            continue
+        verdict = derive_requirement_verdict(req.id, by_requirement.get(req.id, []), applicable=applies(req, statement))
+        requirements.append(
+            {
+                "id": req.id,
+                "title": req.title,
+                "statement": req.statement,
+                "level": req.level,
+                "phase": req.phase,
+                "area": req.area,
+                "channel": req.channel,
+                "capability": req.capability,
+                "verdict": verdict.value,
+                "waiver": None,
+                "checks": [c.to_json() for c in by_requirement.get(req.id, [])],
+            }
+        )
+    return requirements
 
 
 def derive_requirement_verdict(

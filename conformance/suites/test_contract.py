@@ -93,6 +93,7 @@ ERROR_CODES = frozenset(
         "ASSESSMENT_ALREADY_OPEN",
         "ASSESSMENT_NOT_OPEN",
         "CHILD_NOT_SEEN",
+        "INVALID_TRANSFER_PACKAGE",  # phase 1C
     }
 )
 SERVER_ERROR_CHECKS = ("not_a_server_error",)
@@ -178,6 +179,7 @@ def _schema() -> Any:
 
     from conformance.spec.resources import spec_path
 
+    schemathesis.serializer.alias("application/zip", "application/octet-stream")  # transfer packages (phase 1C)
     schema = schemathesis.openapi.from_path(spec_path("openapi.yaml"), config=schemathesis.Config())
     # The harness sends real credentials itself; generating (and negating) security headers
     # would only produce requests whose Authorization header is then overridden.
@@ -528,6 +530,8 @@ def run_schemathesis(
     try:
         for result in schema.get_all_operations():
             operation = result.ok()  # an operation the document cannot describe is a harness error
+            if not in_scope(operation, world):
+                continue
             if "positive" in modes:
                 for identity in identities:
                     runner.fuzz(operation, identity)
@@ -536,6 +540,19 @@ def run_schemathesis(
     finally:
         runner.close()
     return runner.findings, runner.sent
+
+
+def in_scope(operation: Any, world: World) -> bool:
+    """An operation a later phase introduced (``x-ics-phase``), or whose capability (``x-ics-capability``)
+    the target does not declare, is not part of this run's contract."""
+    from conformance.spec.catalogue import phase_includes
+
+    definition = operation.definition.raw
+    phase = definition.get("x-ics-phase")
+    if phase and not phase_includes(world.context.phase, str(phase)):
+        return False
+    capability = definition.get("x-ics-capability")
+    return not capability or world.context.has(str(capability))
 
 
 def run_contract(
