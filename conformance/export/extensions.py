@@ -364,3 +364,18 @@ def _link_problem(
             f"{event_type} dated {obj['date']} but {wanted_type} {obj['source_id']!r} has {field_name} {day}",
         )
     return None
+
+
+def declared_capabilities(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, bool]:
+    """What an export judged alone declares: bulk_export, and the phase 1C capabilities whose files it holds
+    (``audit.jsonl``: audit; ``chronology.jsonl``: chronology_export). An unreadable export declares bulk_export."""
+    declared = {"bulk_export": True}
+    try:
+        members = open_export(path, limits).members
+    except Exception:  # unreadable: the export checks report it
+        return declared
+    if "audit.jsonl" in members:
+        declared["audit"] = True
+    if "chronology.jsonl" in members:
+        declared["chronology_export"] = True
+    return declared

@@ -301,6 +301,7 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
     export = Path(str(_opt(config, "ics_export")))
     if not export.exists():
         raise pytest.UsageError(f"--ics-export {export}: no such file or directory")
+    from conformance.export.extensions import declared_capabilities
     from conformance.spec.capabilities import CapabilityStatement
 
     pending["url"] = None
@@ -310,7 +311,7 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
         run_id=pending["run_id"],
         phase=pending["phase"],
         profile=pending["profile"],
-        capabilities=CapabilityStatement(export_capabilities(export)),
+        capabilities=CapabilityStatement(declared_capabilities(export)),
         about={},
         timeout=timeout_of(config),
         builtin_reference=False,
@@ -320,23 +321,6 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
     )
     config.stash[CONTEXT_KEY] = context
     _load_profile(config, context)
-
-
-def export_capabilities(export: Path) -> dict[str, bool]:
-    """What an export judged alone declares: bulk_export, and the phase 1C capabilities whose files it holds
-    (``audit.jsonl``: audit; ``chronology.jsonl``: chronology_export)."""
-    declared = {"bulk_export": True}
-    try:
-        from conformance.export.archive import open_export
-
-        members = open_export(export).members
-    except Exception:  # unreadable: the export checks report it
-        return declared
-    if "audit.jsonl" in members:
-        declared["audit"] = True
-    if "chronology.jsonl" in members:
-        declared["chronology_export"] = True
-    return declared
 
 
 def _load_profile(config: pytest.Config, context: RunContext) -> None:

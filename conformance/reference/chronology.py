@@ -30,6 +30,18 @@ def events(store: Store, faults: Collection[str], child_id: str | None = None) -
     )
     for visit in visits:
         visit["child_seen"] = bool(visit["child_seen"])
+    return from_records(faults, referrals=referrals, assessments=assessments, visits=visits, allocations=allocations)
+
+
+def from_records(
+    faults: Collection[str],
+    *,
+    referrals: list[dict[str, Any]],
+    assessments: list[dict[str, Any]],
+    visits: list[dict[str, Any]],
+    allocations: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The chronology of the given records (grouped by child, each child's in order), the chronology faults applied."""
     derived = derive_events(referrals=referrals, assessments=assessments, visits=visits, allocations=allocations)
     if "chronology-misses-seen-visits" in faults:
         derived = [e for e in derived if e.type != "child_seen"]
@@ -38,6 +50,5 @@ def events(store: Store, faults: Collection[str], child_id: str | None = None) -
         derived = [e._replace(source_id=assessment_of[e.source_id]) if e.type == "child_seen" else e for e in derived]
     out: list[Event] = []
     for _, group in groupby(sorted(derived, key=lambda e: e.child_id), key=lambda e: e.child_id):
-        ordered = sorted(group, key=order_key, reverse="chronology-newest-first" in faults)
-        out.extend(ordered)
+        out.extend(sorted(group, key=order_key, reverse="chronology-newest-first" in faults))
     return [e.to_json() for e in out]

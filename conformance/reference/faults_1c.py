@@ -87,8 +87,8 @@ PHASE_1C_FAULTS: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "shielded-forbidden-not-hidden",
         "shielding",
-        "1C-SHLD-001",
-        "a hidden shielded child is answered 403 FORBIDDEN (so it is known to exist)",
+        "1C-SHLD-001, 1C-XFER-006",
+        "a hidden shielded child is answered 403 FORBIDDEN (so it is known to exist), imported ones too",
         "",
     ),
     (

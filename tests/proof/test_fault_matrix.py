@@ -9,7 +9,8 @@ requirement may go unjudged only for a stated reason: a check covering it failed
 sibling requirement first, or skipped for a missing prerequisite. The clean reference must
 be CERTIFIED whatever the seed.
 
-The default test run covers three faults (an API search fault, a gating fault and an
+A phase 1C fault runs in a 1C pair run (two built-in references, the fault on the target),
+whose peer must stay CERTIFIED. The default test run covers three faults (an API search fault, a gating fault and an
 export fault) and one seed; the whole matrix and twenty seeds are marked ``slow``
 (``pytest -m slow``).
 """
@@ -33,7 +34,12 @@ SEEDS = range(1, 21)
 FAST_SEEDS = {1}
 
 
-def _certify(tmp_path: Path, *args: str) -> tuple[int, dict]:
+def _phase(fault: str) -> str:
+    """The phase a fault is proven in: the latest phase among its targets (1C faults in a 1C pair run)."""
+    return max(CATALOGUE.get(rid).phase for rid in FAULTS[fault].targets)
+
+
+def _certify(tmp_path: Path, *args: str, phase: str = "1B") -> tuple[int, dict]:
     env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
     proc = subprocess.run(
         [
@@ -42,7 +48,7 @@ def _certify(tmp_path: Path, *args: str) -> tuple[int, dict]:
             "conformance",
             "certify",
             "--phase",
-            "1B",
+            phase,
             "--profile",
             "quick",
             "-n",
@@ -82,7 +88,7 @@ def unjudged_without_reason(result: dict) -> list[str]:
     [pytest.param(name, marks=() if name in SAMPLED else pytest.mark.slow) for name in sorted(FAULTS)],
 )
 def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
-    code, result = _certify(tmp_path, "--reference-fault", fault, "--seed", "1")
+    code, result = _certify(tmp_path, "--reference-fault", fault, "--seed", "1", phase=_phase(fault))
     targets = set(FAULTS[fault].targets)
     allowed = targets | set(FAULTS[fault].collateral)
     failed = _verdicts(result, "FAIL")
@@ -93,6 +99,8 @@ def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
     )
     unexplained = unjudged_without_reason(result)
     assert not unexplained, f"{fault}: requirements not judged and no check says why: {unexplained}"
+    if "peer" in result:  # a 1C pair run: the fault is on the target, the peer is clean
+        assert result["peer"]["verdict"] == "CERTIFIED", f"{fault}: the clean peer was blamed"
     must = any(CATALOGUE.get(r).level == "MUST" for r in failed)  # a SHOULD target alone leaves it CERTIFIED
     assert result["verdict"] == ("NOT_CERTIFIED" if must else "CERTIFIED")
     assert code == (1 if must else 0)
@@ -132,4 +140,10 @@ def test_every_area_has_two_faults() -> None:
 def test_every_api_must_of_1b_is_targeted_by_a_fault() -> None:
     targeted = {rid for fault in FAULTS.values() for rid in fault.targets}
     untargeted = [r.id for r in CATALOGUE.in_scope("1B") if r.level == "MUST" and r.id not in targeted]
+    assert not untargeted, f"no fault proves these checks can fail: {untargeted}"
+
+
+def test_every_must_of_1c_is_targeted_by_a_fault() -> None:
+    targeted = {rid for fault in FAULTS.values() for rid in fault.targets}
+    untargeted = [r.id for r in CATALOGUE.in_scope("1C") if r.level == "MUST" and r.id not in targeted]
     assert not untargeted, f"no fault proves these checks can fail: {untargeted}"

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from conformance._version import __version__
 from conformance.reference import rules
-from conformance.reference.chronology import events
+from conformance.reference.chronology import from_records
 from conformance.reference.export import RECORD_TYPES, SPEC_VERSION, rows, stamp, write_archive
 from conformance.reference.openapi import FieldError, Operation
 from conformance.reference.service import (
@@ -73,8 +73,15 @@ class TransferRoutes(Service):
         referenced |= {v["recorded_by"] for v in found["visits"]}
         found["practitioners"] = [p for p in rows(self.store, "practitioners") if p["id"] in referenced]
         files = [(t, found[t]) for t in RECORD_TYPES]
-        if CAPABILITIES.get("chronology_export"):
-            files.append(("chronology", events(self.store, self.faults, cid)))
+        if CAPABILITIES.get("chronology_export"):  # the chronology of the package's own records
+            chronology = from_records(
+                self.faults,
+                referrals=found["referrals"],
+                assessments=found["assessments"],
+                visits=found["visits"],
+                allocations=found["allocations"],
+            )
+            files.append(("chronology", chronology))
         return files
 
     async def get_transfer_package(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
