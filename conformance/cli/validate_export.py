@@ -213,7 +213,7 @@ def _run_transfer(args: argparse.Namespace) -> int:
             message="a transfer package judged alone: no records were created through an API to reconcile",
         )
     )
-    summary = {
+    summary: dict[str, Any] = {
         "path": str(args.path),
         "kind": "transfer",
         "verdict": verdict.value,
