@@ -153,7 +153,9 @@ def _check_sort_key(check: Mapping[str, Any]) -> str:
 def _redacted_result(result: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
     """Deep copy with evidence, reproduction commands and URLs redacted, checks sorted."""
     out = copy.deepcopy(dict(result))
-    for requirement in out.get("requirements") or []:
+    raw_peer = out.get("peer")
+    peer: dict[str, Any] = raw_peer if isinstance(raw_peer, dict) else {}
+    for requirement in [*(out.get("requirements") or []), *(peer.get("requirements") or [])]:
         checks = requirement.get("checks") or []
         for check in checks:
             check["evidence"] = [redactor.evidence(e) for e in check.get("evidence") or [] if isinstance(e, Mapping)]
@@ -166,9 +168,9 @@ def _redacted_result(result: Mapping[str, Any], redactor: Redactor) -> dict[str,
     for key in ("command",):
         if isinstance(out.get(key), str):
             out[key] = redactor.text(out[key])
-    target = out.get("target")
-    if isinstance(target, dict) and isinstance(target.get("url"), str):
-        target["url"] = redactor.text(target["url"])
+    for target in (out.get("target"), peer.get("target")):
+        if isinstance(target, dict) and isinstance(target.get("url"), str):
+            target["url"] = redactor.text(target["url"])
     if out.get("errors"):
         out["errors"] = [redactor.text(e) if isinstance(e, str) else e for e in out["errors"]]
     return out
@@ -183,7 +185,8 @@ def _evidence_name(check_id: str) -> str:
 def _evidence_files(result: Mapping[str, Any], extra: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     by_check: dict[str, dict[str, Any]] = {}
-    for requirement in result.get("requirements") or []:
+    peer = result.get("peer") if isinstance(result.get("peer"), Mapping) else {}
+    for requirement in [*(result.get("requirements") or []), *(peer.get("requirements") or [])]:  # type: ignore[union-attr]  # a Mapping when set
         for check in requirement.get("checks") or []:
             entries = check.get("evidence") or []
             if not entries:

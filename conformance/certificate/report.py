@@ -156,6 +156,41 @@ def _exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pair(result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The peer of a pair run (phase 1C), for the report: its system, verdict and what it broke."""
+    peer = result.get("peer")
+    if not isinstance(peer, Mapping):
+        return None
+    system = peer.get("target") or {}
+    about = system.get("about") or {}
+    requirements = [r for r in peer.get("requirements") or [] if isinstance(r, Mapping)]
+    failures = [
+        {
+            "id": _text(r.get("id")),
+            "verdict": _text(r.get("verdict")),
+            "messages": [
+                _text(c.get("message")) for c in r.get("checks") or [] if c.get("verdict") in ("FAIL", "ERROR")
+            ],
+        }
+        for r in requirements
+        if r.get("verdict") in ("FAIL", "ERROR")
+    ]
+    own_about = (result.get("target") or {}).get("about") or {}
+    return {
+        "url": _text(system.get("url")),
+        "council": _text(about.get("council")),
+        "builtin": bool(system.get("builtin_reference")),
+        "faults": [_text(f) for f in system.get("faults") or []],
+        "verdict": _text(peer.get("verdict")),
+        "failed": [f["id"] for f in failures],
+        "failures": failures,
+        "target_council": _text(own_about.get("council")),
+        "target_failed": [
+            _text(r.get("id")) for r in result.get("requirements") or [] if r.get("verdict") in ("FAIL", "ERROR")
+        ],
+    }
+
+
 def _view(
     result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], manifest_info: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -253,6 +288,8 @@ def _view(
         ],
         "verdict": verdict,
         "summary": summary,
+        "draft": bool(result.get("draft")),
+        "pair": _pair(result),
         "phase": _text(result.get("phase")),
         "supplier": _text(about.get("supplier")) or "unknown supplier",
         "product": _text(about.get("product")) or "unknown product",
