@@ -297,6 +297,16 @@ class VerdictCollector:
                 f"ICS check {metafunc.definition.nodeid} {what} (spec {self.catalogue.spec_version})"
             )
 
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """Do not even collect a built-in suite module of a later phase than the run's (1C checks in a 1B run)."""
+        from conformance.plugin.options import suite_phase, suites_dir
+        from conformance.spec.catalogue import phase_includes
+
+        if collection_path.parent != suites_dir():
+            return None
+        later = suite_phase(collection_path.name)
+        return True if later is not None and not phase_includes(self.phase(), later) else None
+
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, which reads the markers added here
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]

@@ -15,6 +15,24 @@ PHASES = ("1A", "1B", "1C")
 #: The suites an export judged alone runs (``--ics-export`` without a target): the 1A export
 #: rules, and the phase 1C content of the export (audit log, chronology).
 EXPORT_SUITES = ("test_export.py", "test_export_1c.py")
+#: Built-in suite modules holding only checks of a later phase than 1A/1B, by phase: a run of an
+#: earlier phase does not even collect them.
+PHASE_SUITES: dict[str, tuple[str, ...]] = {
+    "1C": (
+        "test_transfer.py",
+        "test_audit.py",
+        "test_shielding.py",
+        "test_seen_alone.py",
+        "test_chronology.py",
+        "test_chronology_stateful.py",
+        "test_export_1c.py",
+    ),
+}
+
+
+def suite_phase(name: str) -> str | None:
+    """The phase a built-in suite module belongs to, when it holds only checks of one later phase."""
+    return next((phase for phase, names in PHASE_SUITES.items() if name in names), None)
 PROFILES = ("quick", "certification")
 COLLECTOR_NAME = "ics-conformance-verdicts"
 
