@@ -90,7 +90,7 @@ def _fallback_spec_digest() -> tuple[str, str]:  # pragma: no cover - until cata
         for p in root.rglob("*")
         if p.is_file()
     )
-    return "2008.1.1", hashlib.sha256(canonical_json(entries)).hexdigest()
+    return "2008.2", hashlib.sha256(canonical_json(entries)).hexdigest()
 
 
 @cache

@@ -33,6 +33,8 @@ PHASE_SUITES: dict[str, tuple[str, ...]] = {
 def suite_phase(name: str) -> str | None:
     """The phase a built-in suite module belongs to, when it holds only checks of one later phase."""
     return next((phase for phase, names in PHASE_SUITES.items() if name in names), None)
+
+
 PROFILES = ("quick", "certification")
 COLLECTOR_NAME = "ics-conformance-verdicts"
 

@@ -20,8 +20,9 @@ import orjson
 from conformance.reference import rules
 from conformance.reference.chronology import events
 from conformance.reference.store import Store
+from conformance.spec.catalogue import load_catalogue
 
-SPEC_VERSION = "2008.1"
+SPEC_VERSION = load_catalogue().spec_version
 _SPOOL_BYTES = 8 * 1024 * 1024
 
 #: record type -> (table, exported columns)

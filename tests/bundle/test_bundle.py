@@ -112,7 +112,7 @@ def test_bundle_contents(bundle: Bundle) -> None:
     assert {e["path"] for e in manifest["files"]} == files - {"manifest.json", "manifest.sig"}
     assert all(len(e["sha256"]) == 64 and e["size"] > 0 for e in manifest["files"])
     assert manifest["redaction"]["policy"] == "none"  # built-in reference target
-    assert manifest["spec"]["version"] == "2008.1.1" and manifest["harness"]["version"] == "0.1.0"
+    assert manifest["spec"]["version"] == "2008.2" and manifest["harness"]["version"] == "0.1.0"
     assert manifest["signing"]["key_id"] == bundle.key_id
     assert len((bundle.directory / "manifest.sig").read_bytes()) == 64
 

@@ -87,7 +87,7 @@ def test_report_structure_and_escaping_static() -> None:
 
 def test_report_has_failure_details(sample_result: dict[str, Any]) -> None:
     html = render_html(sample_result)
-    assert "NOT CERTIFIED" in html and "Acme Care Systems" in html and "2008.1" in html
+    assert "NOT CERTIFIED" in html and "Acme Care Systems" in html and "2008.2" in html
     statement = requirement(sample_result, "ICS-1B-SRCH-001")["statement"]
     assert str(escape(statement)) in html  # requirement statement
     assert "Minimal failing example" in html and "Climbie" in html

@@ -70,7 +70,7 @@ def test_serves_about_and_writes_a_private_token(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline, process.communicate()
                 time.sleep(0.1)
-        assert about.status_code == 200 and about.json()["spec_versions"] == ["2008.1"]
+        assert about.status_code == 200 and about.json()["spec_versions"] == ["2008.1", "2008.2"]
         token_file = tmp_path / "ics-reference-admin-token"
         token = token_file.read_text().strip()
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600

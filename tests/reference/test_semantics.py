@@ -16,7 +16,7 @@ from conformance.domain import workingdays
 def test_about_needs_no_token(api: Api) -> None:
     about = api.anon.get("/about").json()
     assert about["supplier"] == "ics-conformance" and about["product"] == "ICS reference service"
-    assert about["version"] == __version__ and about["spec_versions"] == ["2008.1"]
+    assert about["version"] == __version__ and about["spec_versions"] == ["2008.1", "2008.2"]
     assert about["capabilities"]["notification_latency_seconds"] == 2
     assert about["capabilities"]["inter_council_transfer"] is True and about["council"] == "Reference Council"
 
@@ -270,7 +270,7 @@ def test_export_zip_and_manifest(api: Api) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(r.content))
     manifest = json.loads(archive.read("manifest.json"))
-    assert manifest["spec_version"] == "2008.1" and manifest["producer"]["version"] == __version__
+    assert manifest["spec_version"] == "2008.2" and manifest["producer"]["version"] == __version__
     assert {f["path"] for f in manifest["files"]} | {"manifest.json"} == set(archive.namelist())
     for entry in manifest["files"]:
         data = archive.read(entry["path"])

@@ -25,7 +25,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_list_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "specs", "list")
     assert code == 0 and not err
-    assert "spec version 2008.1.1" in out
+    assert "spec version 2008.2" in out
     lines = out.splitlines()
     for phase, status in (("1A", "final"), ("1B", "final"), ("1C", "draft")):
         row = next(line for line in lines if line.startswith(f"{phase} ") and status in line)
@@ -109,9 +109,9 @@ def test_check_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 
 def test_hash(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "specs", "hash")
-    assert code == 0 and "2008.1.1" in out and spec_digest() in out
+    assert code == 0 and "2008.2" in out and spec_digest() in out
     code, out, _ = _run(capsys, "specs", "hash", "--json")
-    assert json.loads(out) == {"version": "2008.1.1", "sha256": spec_digest()}
+    assert json.loads(out) == {"version": "2008.2", "sha256": spec_digest()}
 
 
 def test_specs_without_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

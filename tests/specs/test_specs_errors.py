@@ -233,7 +233,7 @@ def test_top_level_not_mapping(catalogue_copy: Path) -> None:
 
 
 def test_spec_version_disagreement(edit: Edit) -> None:
-    directory = edit("1C", 'spec_version: "2008.1.1"', 'spec_version: "2009.1"')
+    directory = edit("1C", 'spec_version: "2008.2"', 'spec_version: "2009.1"')
     with pytest.raises(SpecError, match="field 'spec_version': phase files disagree"):
         load_catalogue(directory)
 

@@ -12,11 +12,15 @@ from conformance._version import __version__
 from conformance.reference.openapi import Operation
 from conformance.reference.service import CAPABILITIES, Service, json_response, token_digest
 from conformance.reference.store import new_id
+from conformance.spec.catalogue import load_catalogue
+
+#: The spec versions the reference implements: 2008.1 (phases 1A, 1B) and the current one.
+SPEC_VERSIONS = tuple(dict.fromkeys(("2008.1", load_catalogue().spec_version)))
 
 
 class PractitionerRoutes(Service):
     def about(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
-        versions: Any = "2008.1" if self.has("about-schema-violation") else ["2008.1"]
+        versions: Any = "2008.1" if self.has("about-schema-violation") else list(SPEC_VERSIONS)
         return json_response(
             {
                 "supplier": "ics-conformance",
