@@ -95,6 +95,13 @@ class Store:
         columns = {r[1] for r in self._conn.execute("PRAGMA table_info(visits)")}
         if "not_seen_alone_reason" not in columns:
             self._conn.execute("ALTER TABLE visits ADD COLUMN not_seen_alone_reason TEXT")
+        not_null = {r[1]: r[3] for r in self._conn.execute("PRAGMA table_info(audit)")}
+        if not_null.get("child_id"):  # before phase 1C every entry named a child; a search names none
+            self._conn.executescript(
+                "ALTER TABLE audit RENAME TO audit_before_1c; DROP INDEX IF EXISTS audit_child;"
+                + _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS audit") :]
+                + "INSERT INTO audit SELECT * FROM audit_before_1c; DROP TABLE audit_before_1c;"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:

@@ -334,3 +334,28 @@ def test_audit_log_cannot_be_changed(api: Api) -> None:
         for path in ("/audit", f"/audit/{entry['id']}"):
             assert 400 <= api.admin.request(method, path, json={"action": "view"}).status_code < 500
     assert api.admin.get("/audit", params={"child_id": entry["child_id"]}).json()["items"][0] == entry
+
+
+def test_database_written_before_1c_is_migrated(tmp_path: Any) -> None:
+    """A SQLite file of an earlier version: visits gain the reason column, audit entries may name no child."""
+    import sqlite3
+
+    from conformance.reference.store import Store
+
+    path = tmp_path / "old.sqlite"
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, at TEXT NOT NULL,"
+        " practitioner_id TEXT NOT NULL, child_id TEXT NOT NULL, action TEXT NOT NULL);"
+        "CREATE INDEX audit_child ON audit(child_id);"
+        "CREATE TABLE visits (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, assessment_id TEXT NOT NULL,"
+        " visit_date TEXT NOT NULL, child_seen INTEGER NOT NULL, seen_alone INTEGER, recorded_by TEXT NOT NULL);"
+        "INSERT INTO audit (id, at, practitioner_id, child_id, action) VALUES ('au-1', 't', 'p', 'c', 'view');"
+    )
+    connection.commit()
+    connection.close()
+    store = Store(path)
+    store.insert("audit", {"id": "au-2", "at": "t", "practitioner_id": "p", "child_id": None, "action": "search"})
+    assert [r["child_id"] for r in store.all("SELECT child_id FROM audit ORDER BY seq")] == ["c", None]
+    assert "not_seen_alone_reason" in {r["name"] for r in store.all("PRAGMA table_info(visits)")}
+    store.close()
