@@ -503,6 +503,40 @@ class _Verifier:
             )
         if result["counts"] != counts or result["areas"] != areas:
             raise Bad("certificate.json", "verdict counts (overall or per area) do not match the requirement verdicts")
+        self._peer_verdicts()
+
+    def _peer_verdicts(self) -> None:
+        """A pair run (phase 1C): the peer's verdicts are re-derived too, and no check changed sides."""
+        from conformance.results.result import CheckResult, derive_requirement_verdict, roll_up
+        from conformance.spec.capabilities import CapabilityStatement, applies
+
+        if any(c.get("side") == "peer" for r in self.result["requirements"] for c in r["checks"]):
+            raise Bad("certificate.json", "a check of the peer is counted for the target")
+        peer = self.result.get("peer")
+        if peer is None:
+            return
+        statement = CapabilityStatement(dict(peer.get("capabilities") or {}))
+        finals = []
+        for record in peer["requirements"]:
+            rid = record["id"]
+            checks = [CheckResult.from_json(raw) for raw in record["checks"]]
+            if any(c.side != "peer" or rid not in c.requirements for c in checks):
+                raise Bad("certificate.json", f"peer requirement {rid}: a check not of the peer, or not naming it")
+            requirement = self.catalogue.get(rid)
+            if requirement is None:
+                raise Bad("certificate.json", f"peer requirement {rid} is not in the catalogue")
+            derived = derive_requirement_verdict(rid, checks, applicable=applies(requirement, statement))
+            if record["verdict"] != derived.value:
+                raise Bad(
+                    "certificate.json",
+                    f"peer requirement {rid} says {record['verdict']}, its checks give {derived.value}",
+                )
+            finals.append({"level": record["level"], "area": record["area"], "verdict": derived.value})
+        overall, counts, _ = roll_up(finals)
+        if peer["verdict"] != overall.value or peer["counts"] != counts:
+            raise Bad(
+                "certificate.json", f"the peer's verdict says {peer['verdict']}, its requirements give {overall.value}"
+            )
 
     def _same_checks_everywhere(self) -> None:
         """A check is one record, listed under every in-scope requirement it names (a waiver may mark one copy WAIVED)."""
