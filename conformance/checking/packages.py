@@ -1,7 +1,7 @@
 """Transfer packages the harness writes itself (phase 1C): a known-good package, and broken ones.
 
 :func:`write_package` turns records into a zip in the transfer package format (design.md
-§5 and §9) with a correct manifest; the checks of ICS-1C-XFER-004 break one rule at a
+§5 and §11) with a correct manifest; the checks of ICS-1C-XFER-004 break one rule at a
 time on a copy of a good package (:data:`MUTATIONS`), and when a sender's own package
 fails, the receiving side is judged on a package the harness builds from what the
 sender's API gave (:func:`harness_package`), so that it is never blamed for the sender.

@@ -123,6 +123,7 @@ RULE_CODES = frozenset(
         "DUPLICATE_LOCAL_ID",
         "ASSESSMENT_ALREADY_OPEN",
         "ASSESSMENT_NOT_OPEN",
+        "INVALID_TRANSFER_PACKAGE",  # phase 1C: a body that is not a valid transfer package (ICS-1C-XFER-001)
     }
 )
 NEGATIVE_CHECKS = ("negative_data_rejection", CUSTOM_CHECK)

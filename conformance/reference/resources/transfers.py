@@ -1,6 +1,6 @@
 """Inter-council transfer (ICS-1C-XFER-*): a child's transfer package out, an import in.
 
-The package is the bulk export format restricted to one child (design.md §5 and §9).
+The package is the bulk export format restricted to one child (design.md §5 and §11).
 An import is checked with the harness's own package rules
 (:func:`conformance.export.transfer.validate_transfer`) and stored in one transaction
 as a new local child: new IDs for every record, the sending council's practitioners as
