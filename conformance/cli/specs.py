@@ -196,14 +196,27 @@ def _show(args: argparse.Namespace) -> int:
         _out(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="  "))
     if cases:
         free = sum(1 for c in cases if c.free)
-        _out(f"\ncases ({len(cases)}" + (f", {free} free: the supplier's choice, judged by no check" if free else "") + "):")
+        _out(
+            f"\ncases ({len(cases)}"
+            + (f", {free} free: the supplier's choice, judged by no check" if free else "")
+            + "):"
+        )
         for case in cases:
-            _out(textwrap.fill(f"{case.id}{' (free)' if case.free else ''}: {case.description}", width=88,
-                               initial_indent="  - ", subsequent_indent="    "))
+            _out(
+                textwrap.fill(
+                    f"{case.id}{' (free)' if case.free else ''}: {case.description}",
+                    width=88,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                )
+            )
             for label, names in (("checks", case.covered_by), ("faults", case.faults)):
                 if names:
-                    _out(textwrap.fill(", ".join(names), width=88, initial_indent=f"    {label}: ",
-                                       subsequent_indent="      "))
+                    _out(
+                        textwrap.fill(
+                            ", ".join(names), width=88, initial_indent=f"    {label}: ", subsequent_indent="      "
+                        )
+                    )
     return _finish()
 
 

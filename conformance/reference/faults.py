@@ -288,6 +288,106 @@ FAULTS: dict[str, Fault] = {
             "unknown gender values are accepted and stored (so they also reach the bulk export)",
             collateral="1A-EXP-003",
         ),
+        # -- the cases of specs/test-design (each breaks one case of one requirement) ----------------
+        # search
+        _f(
+            "search-lowercase-not-casefold",
+            "search",
+            "1B-SRCH-001",
+            "names lower-cased instead of case-folded: Strasse does not find Straße",
+        ),
+        _f(
+            "search-nfd-not-nfkd",
+            "search",
+            "1B-SRCH-001",
+            "names decomposed with NFD, not NFKD: compatibility characters (fullwidth letters) stay apart",
+        ),
+        _f(
+            "search-aliases-not-folded",
+            "search",
+            "1B-SRCH-001",
+            "alias names only lower-cased: accents and apostrophes not folded on alias records",
+        ),
+        _f(
+            "search-two-parts-only",
+            "search",
+            "1B-SRCH-002",
+            "only the first two parts of a name are kept as search keys (two part columns)",
+        ),
+        _f("search-aliases-whole-only", "search", "1B-SRCH-002", "alias names match only as whole names"),
+        _f(
+            "search-aliases-need-family-name",
+            "search",
+            "1B-SRCH-003",
+            "aliases are searched only when a family name is given",
+        ),
+        _f(
+            "search-dob-within-a-day", "search", "1B-SRCH-004", "the date of birth matches the day before and after too"
+        ),
+        _f("search-gender-alone-refused", "search", "1B-SRCH-004", "gender as the only criterion answers 422"),
+        _f("search-postcode-prefix", "search", "1B-SRCH-005", "a postcode criterion matches every postcode it begins"),
+        _f("search-local-id-raw", "search", "1B-SRCH-006", "local ID criteria compared as written, not compacted"),
+        _f(
+            "search-alias-includes-deceased",
+            "search",
+            "1B-SRCH-007",
+            "a deceased child matched through an alias is returned by default",
+        ),
+        _f(
+            "search-identifier-includes-deceased",
+            "search",
+            "1B-SRCH-007",
+            "a deceased child matched by UPN, NHS number or local ID is returned by default",
+        ),
+        _f(
+            "search-full-last-page-dropped",
+            "search",
+            "1B-SRCH-009",
+            "the last page comes back empty when the total is a multiple of the page size",
+        ),
+        _f(
+            "search-alias-matches-duplicated",
+            "search",
+            "1B-SRCH-009",
+            "a child is returned (and counted) once per matching name record",
+        ),
+        _f(
+            "search-alias-skips-criteria",
+            "search",
+            "1B-SRCH-010",
+            "a child matched through an alias is returned whatever its date of birth, gender and postcode",
+        ),
+        _f(
+            "search-keys-truncated",
+            "search",
+            "1B-SRCH-010",
+            "search keys stored cut to 40 characters: a longer whole name finds nothing",
+        ),
+        _f("search-shielded-visible-to-managers", "search", "1B-SRCH-011", "shielded children shown to every manager"),
+        _f(
+            "search-shielded-any-allocation",
+            "search",
+            "1B-SRCH-011",
+            "shielded children shown to anyone currently allocated to some child",
+        ),
+        _f(
+            "search-shielded-once-anyone-allocated",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child shown to everyone once anybody is allocated to it",
+        ),
+        _f(
+            "search-alias-shows-shielded",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child matched through an alias is shown to everyone",
+        ),
+        _f(
+            "search-identifier-shows-shielded",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child matched by UPN, NHS number or local ID is shown to everyone",
+        ),
     )
 }
 

@@ -34,11 +34,6 @@ def valid_name(value: str) -> bool:
     return has_letter and bool(names.normalise(value))
 
 
-def name_keys(value: str) -> str:
-    """The stored search keys of a name (whole normalised name, then its parts)."""
-    return KEY_SEP.join(names.name_keys(value))
-
-
 def postcode_key(value: str) -> str:
     """The search key of a postcode: every space removed, upper case (``names.normalise_postcode``)."""
     return names.normalise_postcode(value)
@@ -87,8 +82,28 @@ def search_identifier(kind: str, value: str) -> str:
 # -- name matching --------------------------------------------------------------------
 
 _NAME_FAULTS = frozenset(
-    {"search-accent-sensitive", "search-case-sensitive", "search-exact-names-only", "search-substring-overmatch"}
+    {
+        "search-accent-sensitive",
+        "search-case-sensitive",
+        "search-exact-names-only",
+        "search-substring-overmatch",
+        "search-lowercase-not-casefold",
+        "search-nfd-not-nfkd",
+        "search-two-parts-only",
+        "search-aliases-not-folded",
+        "search-aliases-whole-only",
+    }
 )
+#: faults that change how the current name (and so every name record) is normalised or split
+_NORMALISE_FAULTS = (
+    "search-accent-sensitive",
+    "search-case-sensitive",
+    "search-lowercase-not-casefold",
+    "search-nfd-not-nfkd",
+    "search-two-parts-only",
+)
+#: ``search-keys-truncated``: stored search keys cut to this many characters (a fixed-width index column)
+TRUNCATED_KEY = 40
 
 
 def clean_name_search(faults: Collection[str]) -> bool:
@@ -102,30 +117,48 @@ def like_prefix(term: str) -> str:
     return f"%{KEY_SEP}{key}%"
 
 
+def stored_name_keys(value: str, faults: Collection[str]) -> str:
+    """The search keys stored for a name (``search-keys-truncated``: each cut to TRUNCATED_KEY characters)."""
+    keys = names.name_keys(value)
+    if "search-keys-truncated" in faults:
+        keys = tuple(k[:TRUNCATED_KEY] for k in keys)
+    return KEY_SEP.join(keys)
+
+
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'"})
 
 
-def _faulty_normalise(text: str, *, accents: bool, case: bool) -> str:
+def _faulty_normalise(text: str, *, accents: bool, case: bool, lower: bool = False, nfd: bool = False) -> str:
     text = unicodedata.normalize("NFC", text.translate(_APOSTROPHES))
     if not accents:
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = "".join(
+            ch for ch in unicodedata.normalize("NFD" if nfd else "NFKD", text) if not unicodedata.combining(ch)
+        )
     if not case:
-        text = text.casefold()
+        text = text.lower() if lower else text.casefold()
     return re.sub(r"\s+", " ", text).strip()
 
 
-def name_matcher(faults: Collection[str]) -> tuple[Callable[[str], str], Callable[[str, str, str], bool]]:
-    """Return ``match(term_key, raw_name, stored_keys) -> bool`` and the term normaliser for the faults."""
-    accent = "search-accent-sensitive" in faults
-    case = "search-case-sensitive" in faults
-    if accent or case:
+def name_matcher(
+    faults: Collection[str],
+) -> tuple[Callable[[str], str], Callable[[str, str, str], bool], Callable[[str, str, str, str], bool]]:
+    """Return ``norm(term)``, ``match(term_key, raw_name, stored_keys)`` for current names and
+    ``alias_match(term_key, raw_term, raw_name, stored_keys)`` for alias records, bent by the faults."""
+    if any(f in faults for f in _NORMALISE_FAULTS):
+        parts_kept = 2 if "search-two-parts-only" in faults else None
 
         def norm(text: str) -> str:
-            return _faulty_normalise(text, accents=accent, case=case)
+            return _faulty_normalise(
+                text,
+                accents="search-accent-sensitive" in faults,
+                case="search-case-sensitive" in faults,
+                lower="search-lowercase-not-casefold" in faults,
+                nfd="search-nfd-not-nfkd" in faults,
+            )
 
         def keys_of(raw: str, stored: str) -> list[str]:
             whole = norm(raw)
-            return [whole, *(p for p in re.split(r"[\s\-]+", whole) if p)]
+            return [whole, *[p for p in re.split(r"[\s\-]+", whole) if p][:parts_kept]]
     else:
         norm = names.normalise
 
@@ -145,7 +178,22 @@ def name_matcher(faults: Collection[str]) -> tuple[Callable[[str], str], Callabl
         def match(term: str, raw: str, stored: str) -> bool:
             return any(k.startswith(term) for k in keys_of(raw, stored))
 
-    return norm, match
+    if "search-aliases-not-folded" in faults:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            plain = raw.lower()  # lower-cased only: accents and apostrophes kept
+            wanted = raw_term.lower().strip()
+            return bool(wanted) and any(k.startswith(wanted) for k in (plain, *re.split(r"[\s\-]+", plain)))
+    elif "search-aliases-whole-only" in faults:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            return keys_of(raw, stored)[0] == term
+    else:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            return match(term, raw, stored)
+
+    return norm, match, alias_match
 
 
 # -- timescales -----------------------------------------------------------------------

@@ -126,14 +126,18 @@ class Design:
                     if check not in declared:
                         out.append(f"{label}: covered_by names {check}, which is not a check")
                     elif rid not in declared[check]:
-                        out.append(f"{label}: covered_by names {check}, which does not declare {rid} "
-                                   f"(it declares {', '.join(sorted(declared[check]))})")
+                        out.append(
+                            f"{label}: covered_by names {check}, which does not declare {rid} "
+                            f"(it declares {', '.join(sorted(declared[check]))})"
+                        )
                 for fault in case.faults if faults is not None else ():
                     if fault not in targeted:
                         out.append(f"{label}: faults names {fault!r}, which is not a reference fault")
                     elif rid not in targeted[fault]:
-                        out.append(f"{label}: fault {fault!r} does not target {rid} "
-                                   f"(it targets {', '.join(sorted(targeted[fault]))})")
+                        out.append(
+                            f"{label}: fault {fault!r} does not target {rid} "
+                            f"(it targets {', '.join(sorted(targeted[fault]))})"
+                        )
         return out
 
 
@@ -199,8 +203,17 @@ def _load(directory: Path) -> Design:
                 if raw["id"] in seen:
                     errors.append(f"{shown}: {rid}: case {raw['id']!r} appears twice")
                 seen.add(raw["id"])
-                cases.append(Case(rid, raw["id"], " ".join(raw["description"].split()), bool(raw.get("free", False)),
-                                  tuple(raw.get("covered_by", ())), tuple(raw.get("faults", ())), path.name))
+                cases.append(
+                    Case(
+                        rid,
+                        raw["id"],
+                        " ".join(raw["description"].split()),
+                        bool(raw.get("free", False)),
+                        tuple(raw.get("covered_by", ())),
+                        tuple(raw.get("faults", ())),
+                        path.name,
+                    )
+                )
             by_requirement[rid] = tuple(cases)
     if errors:
         raise SpecError(_summarise(errors))

@@ -352,6 +352,121 @@ scenario("server-error-on-unknown-child")(lambda api: api.admin.get("/children/c
 scenario("about-schema-violation")(lambda api: type(api.anon.get("/about").json()["spec_versions"]).__name__)
 
 
+# -- the faults of the cases in specs/test-design (search) ------------------------------------------
+
+
+def _found_by(
+    api: Api, fields: dict[str, Any], alias: tuple[str, str] | None, client: Any = None, **params: Any
+) -> bool:
+    child = api.child(**fields)
+    if alias:
+        api.admin.post(
+            f"/children/{child['id']}/aliases", json={"given_name": alias[0], "family_name": alias[1], "type": "alias"}
+        )
+    return child["id"] in api.search_ids(client, **params)
+
+
+@scenario("search-lowercase-not-casefold", "search-nfd-not-nfkd")
+def _folding(api: Api) -> Any:
+    g = unique_name("G")
+    return (
+        _found_by(api, {"given_name": g, "family_name": "Stra\u00dfe"}, None, given_name=g, family_name="Strasse"),
+        _found_by(api, {"given_name": g, "family_name": "\uff2b\uff49\uff4d"}, None, given_name=g, family_name="Kim"),
+    )
+
+
+@scenario("search-aliases-not-folded", "search-aliases-whole-only", "search-aliases-need-family-name")
+def _alias_terms(api: Api) -> Any:
+    g, f = unique_name("G"), unique_name("F")
+    return (
+        _found_by(api, {}, (g, f + "\u00e9"), given_name=g, family_name=f + "e"),
+        _found_by(api, {}, (g + "x", f + "-Jones"), given_name=g + "x", family_name="Jon"),
+        _found_by(api, {}, (g + "y", f), given_name=g + "y"),
+    )
+
+
+@scenario("search-two-parts-only")
+def _parts(api: Api) -> Any:
+    g = unique_name("G")
+    return _found_by(
+        api, {"given_name": g, "family_name": "Ward-Price Llewellyn Jones"}, None, given_name=g, family_name="Jon"
+    )
+
+
+@scenario("search-dob-within-a-day", "search-gender-alone-refused")
+def _dob_gender(api: Api) -> Any:
+    f = unique_name("F")
+    day_before = _found_by(
+        api, {"family_name": f, "date_of_birth": "2001-05-05"}, None, family_name=f, date_of_birth="2001-05-06"
+    )
+    return day_before, api.admin.get("/children", params={"gender": "male"}).status_code
+
+
+@scenario("search-postcode-prefix")
+def _postcode_prefix(api: Api) -> Any:
+    f = unique_name("F")
+    return _found_by(api, {"family_name": f, "postcode": "SW1A 1AA"}, None, family_name=f, postcode="SW1A")
+
+
+@scenario("search-local-id-raw")
+def _local_id_search(api: Api) -> Any:
+    local = unique_name("lid")
+    return _found_by(api, {"local_id": local}, None, local_id=local.upper())
+
+
+@scenario("search-alias-includes-deceased", "search-identifier-includes-deceased", "search-alias-skips-criteria")
+def _alias_paths(api: Api) -> Any:
+    g, f, upn = unique_name("G"), unique_name("F"), valid_upn()
+    dead = {"date_of_death": "2002-01-01", "upn": upn}
+    return (
+        _found_by(api, dead, (g, f), given_name=g, family_name=f),
+        upn in {c["upn"] for c in api.search(upn=upn)["items"]},
+        _found_by(api, {"gender": "female"}, (g + "z", f), given_name=g + "z", family_name=f, gender="male"),
+    )
+
+
+@scenario("search-full-last-page-dropped", "search-alias-matches-duplicated")
+def _pages(api: Api) -> Any:
+    f = unique_name("F")
+    first = api.child(family_name=f)
+    api.child(family_name=f)
+    api.admin.post(f"/children/{first['id']}/aliases", json={"given_name": "Al", "family_name": f, "type": "alias"})
+    page = api.search(family_name=f, page=2, page_size=1)
+    return len(page["items"]), page["total"]
+
+
+scenario("search-keys-truncated")(
+    lambda api: _found_by(
+        api, {"given_name": "A" * 100, "family_name": "B" * 100}, None, given_name="A" * 100, family_name="B" * 100
+    )
+)
+
+
+@scenario(
+    "search-shielded-visible-to-managers",
+    "search-shielded-any-allocation",
+    "search-shielded-once-anyone-allocated",
+    "search-alias-shows-shielded",
+    "search-identifier-shows-shielded",
+)
+def _shielded_paths(api: Api) -> Any:
+    g, f, upn = unique_name("G"), unique_name("F"), valid_upn()
+    manager, elsewhere, allocated, outsider = (
+        api.practitioner("manager"),
+        api.practitioner(),
+        api.practitioner(),
+        api.practitioner(),
+    )
+    child = api.child(given_name=g, family_name=f, shielded=True, upn=upn)
+    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": g + "a", "family_name": f, "type": "alias"})
+    api.allocate(api.child()["id"], elsewhere.id)
+    api.allocate(child["id"], allocated.id)
+    seen = [child["id"] in api.search_ids(who.client, family_name=f) for who in (manager, elsewhere, outsider)]
+    seen.append(child["id"] in api.search_ids(outsider.client, given_name=g + "a", family_name=f))
+    seen.append(child["id"] in api.search_ids(outsider.client, upn=upn))
+    return seen
+
+
 # -- the tests ---------------------------------------------------------------------------------------
 
 

@@ -82,7 +82,10 @@ def test_every_area_file_matches_the_catalogue_areas(design: Design) -> None:
 
 
 def test_check_key_accepts_node_ids_and_result_ids() -> None:
-    assert check_key("conformance/suites/test_search.py::test_partial_names[ICS-1B-SRCH-002]") == "test_search.py::test_partial_names"
+    assert (
+        check_key("conformance/suites/test_search.py::test_partial_names[ICS-1B-SRCH-002]")
+        == "test_search.py::test_partial_names"
+    )
     assert check_key("test_gating.py::test_x[ICS-1B-GATE-002+ICS-1B-GATE-001]") == "test_gating.py::test_x"
     assert check_key("test_search.py::test_partial_names") == "test_search.py::test_partial_names"
 
@@ -117,8 +120,12 @@ def test_missing_requirement_is_a_problem(edit: Callable[[str, str, str], Path])
 
 
 def test_case_without_covered_by_is_refused(edit: Callable[[str, str, str], Path]) -> None:
-    directory = edit("referrals", "        covered_by: [test_referrals.py::test_referral_date_boundaries]\n"
-                                  "        faults: [referral-accepts-tomorrow]\n", "")
+    directory = edit(
+        "referrals",
+        "        covered_by: [test_referrals.py::test_referral_date_boundaries]\n"
+        "        faults: [referral-accepts-tomorrow]\n",
+        "",
+    )
     with pytest.raises(SpecError, match=r"ICS-1A-REF-002: case 'tomorrow': missing 'covered_by'"):
         load_test_design(directory)
 
@@ -130,29 +137,41 @@ def test_empty_covered_by_is_refused(edit: Callable[[str, str, str], Path]) -> N
 
 
 def test_free_case_naming_a_check_is_refused(edit: Callable[[str, str, str], Path]) -> None:
-    directory = edit("allocations", "      - id: end-twice-status\n        free: true\n",
-                     "      - id: end-twice-status\n        free: true\n"
-                     "        covered_by: [test_allocations.py::test_ending_twice_and_one_of_two]\n")
+    directory = edit(
+        "allocations",
+        "      - id: end-twice-status\n        free: true\n",
+        "      - id: end-twice-status\n        free: true\n"
+        "        covered_by: [test_allocations.py::test_ending_twice_and_one_of_two]\n",
+    )
     with pytest.raises(SpecError, match=r"case 'end-twice-status': field 'covered_by': a free case names no checks"):
         load_test_design(directory)
 
 
 def test_unknown_check_and_undeclared_requirement_are_problems(edit: Callable[[str, str, str], Path]) -> None:
-    directory = edit("referrals", "covered_by: [test_referrals.py::test_referral_recorded_and_read_back]",
-                     "covered_by: [test_referrals.py::test_no_such_check, test_referrals.py::test_referral_received_in_future_refused]")
+    directory = edit(
+        "referrals",
+        "covered_by: [test_referrals.py::test_referral_recorded_and_read_back]",
+        "covered_by: [test_referrals.py::test_no_such_check, test_referrals.py::test_referral_received_in_future_refused]",
+    )
     problems = load_test_design(directory).problems(CATALOGUE, PHASES, checks=CHECKS)
     assert any("test_no_such_check, which is not a check" in p for p in problems), problems
-    assert any("test_referral_received_in_future_refused, which does not declare ICS-1A-REF-001" in p for p in problems), problems
+    assert any(
+        "test_referral_received_in_future_refused, which does not declare ICS-1A-REF-001" in p for p in problems
+    ), problems
 
 
 def test_unknown_fault_and_untargeted_requirement_are_problems(edit: Callable[[str, str, str], Path]) -> None:
-    directory = edit("referrals", "faults: [referral-loses-source]", "faults: [no-such-fault, referral-accepts-future-date]")
+    directory = edit(
+        "referrals", "faults: [referral-loses-source]", "faults: [no-such-fault, referral-accepts-future-date]"
+    )
     problems = load_test_design(directory).problems(CATALOGUE, PHASES, faults=TARGETS)
     assert any("'no-such-fault', which is not a reference fault" in p for p in problems), problems
     assert any("'referral-accepts-future-date' does not target ICS-1A-REF-001" in p for p in problems), problems
 
 
-def test_requirement_of_another_area_and_misnamed_file_are_refused(design_copy: Path, edit: Callable[[str, str, str], Path]) -> None:
+def test_requirement_of_another_area_and_misnamed_file_are_refused(
+    design_copy: Path, edit: Callable[[str, str, str], Path]
+) -> None:
     edit("referrals", "  ICS-1A-REF-002:", "  ICS-1A-ALLOC-009:")
     (design_copy / "referrals.yaml").rename(design_copy / "referral.yaml")
     with pytest.raises(SpecError) as caught:

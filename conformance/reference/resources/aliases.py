@@ -32,8 +32,8 @@ class AliasRoutes(Service):
             "child_id": child_id,
             "given_name": body["given_name"],
             "family_name": body["family_name"],
-            "given_keys": rules.name_keys(body["given_name"]),
-            "family_keys": rules.name_keys(body["family_name"]),
+            "given_keys": rules.stored_name_keys(body["given_name"], self.faults),
+            "family_keys": rules.stored_name_keys(body["family_name"], self.faults),
             "type": body["type"],
         }
         self.store.insert("aliases", row)
