@@ -289,6 +289,88 @@ FAULTS: dict[str, Fault] = {
             collateral="1A-EXP-003",
         ),
         # -- the cases of specs/test-design (each breaks one case of one requirement) ----------------
+        # records
+        _f(
+            "upn-stored-as-written",
+            "records",
+            "1A-REC-001",
+            "a valid UPN is stored as written (lower case, spaces), not compacted",
+        ),
+        _f(
+            "gender-not-specified-read-as-not-known",
+            "records",
+            "1A-REC-001",
+            "children with gender not_specified are read back as not_known",
+        ),
+        _f("names-truncated", "records", "1A-REC-001", "names are read back cut to 64 characters"),
+        _f(
+            "upn-check-letter-table-short",
+            "records",
+            "1A-REC-002",
+            "a check-letter table one letter short: valid UPNs with check letter Z are refused",
+        ),
+        _f(
+            "upn-final-letter-refused",
+            "records",
+            "1A-REC-002",
+            "temporary UPNs (a letter as the last character) are refused",
+        ),
+        _f(
+            "upn-validated-before-compacting",
+            "records",
+            "1A-REC-002",
+            "a valid UPN written in lower case or with spaces is refused",
+        ),
+        _f(
+            "upn-length-unchecked",
+            "records",
+            "1A-REC-002",
+            "a UPN of 14 characters whose first 13 are valid is accepted",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
+            "nhs-check-eleven-not-zero",
+            "records",
+            "1A-REC-003",
+            "modulus 11 result 11 not mapped to check digit 0: valid numbers ending in 0 are refused",
+        ),
+        _f(
+            "nhs-length-unchecked",
+            "records",
+            "1A-REC-003",
+            "an NHS number of 11 digits whose first 10 are valid is accepted",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
+            "records-today-is-future",
+            "records",
+            "1A-REC-004",
+            "a date of birth or of death of today is refused as in the future",
+        ),
+        _f(
+            "records-death-on-birth-day-refused",
+            "records",
+            "1A-REC-004",
+            "a death on the day of birth is refused as before the birth",
+        ),
+        _f(
+            "records-patch-checks-sent-dates-only",
+            "records",
+            "1A-REC-004",
+            "a PATCH checks the date order only when it sends the date of death",
+        ),
+        _f(
+            "aliases-listed-one-per-type",
+            "records",
+            "1A-REC-005",
+            "the alias list keeps only the latest name of each type",
+        ),
+        _f(
+            "local-id-clashes-with-itself",
+            "records",
+            "1A-REC-007",
+            "a PATCH repeating the child's own local ID is refused 409 DUPLICATE_LOCAL_ID",
+        ),
         # search
         _f(
             "search-lowercase-not-casefold",

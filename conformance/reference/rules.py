@@ -50,7 +50,15 @@ def canonical_postcode(value: str) -> str | None:
 def check_upn(value: str, faults: Collection[str]) -> str | None:
     """The compact UPN when valid (``upn-no-check-letter``: any check letter), else None."""
     compact = identifiers.compact_upn(value)
+    if "upn-validated-before-compacting" in faults and value != compact:
+        return None
+    if "upn-length-unchecked" in faults and len(compact) == 14 and identifiers.is_valid_upn(compact[:13]):
+        return compact
     if identifiers.is_valid_upn(compact):
+        if "upn-check-letter-table-short" in faults and compact[0] == "Z":  # a table of 22 letters: remainder 22 lost
+            return None
+        if "upn-final-letter-refused" in faults and compact[-1].isalpha():  # temporary UPNs refused
+            return None
         return compact
     if "upn-no-check-letter" in faults and len(compact) == 13:
         try:
@@ -65,7 +73,12 @@ def check_upn(value: str, faults: Collection[str]) -> str | None:
 def check_nhs_number(value: str, faults: Collection[str]) -> str | None:
     """The compact NHS number when valid (``nhs-no-modulus``: any ten digits), else None."""
     compact = identifiers.compact_nhs_number(value)
+    if "nhs-length-unchecked" in faults and len(compact) == 11 and compact.isdigit():
+        if identifiers.is_valid_nhs_number(compact[:10]):
+            return compact
     if identifiers.is_valid_nhs_number(compact):
+        if "nhs-check-eleven-not-zero" in faults and compact[9] == "0":  # 11 - 0 = 11 never mapped to 0
+            return None
         return compact
     if "nhs-no-modulus" in faults and len(compact) == 10 and compact.isascii() and compact.isdigit():
         return compact

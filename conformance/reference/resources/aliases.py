@@ -47,4 +47,6 @@ class AliasRoutes(Service):
             if self.has("aliases-not-listed")
             else self.store.all("SELECT * FROM aliases WHERE child_id = ? ORDER BY seq", (child_id,))
         )
+        if self.has("aliases-listed-one-per-type"):  # grouped by type, the latest of each kept
+            rows = list({r["type"]: r for r in rows}.values())
         return json_response({"items": [self._alias_out(r) for r in rows]})

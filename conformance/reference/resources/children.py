@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,10 +35,17 @@ class ChildRoutes(Service):
         out["shielded"] = bool(out["shielded"])
         if self.has("child-read-back-drops-postcode"):
             out["postcode"] = None
+        if self.has("names-truncated"):  # a 64-character display column
+            out["given_name"], out["family_name"] = out["given_name"][:64], out["family_name"][:64]
+        if self.has("gender-not-specified-read-as-not-known") and out["gender"] == "not_specified":
+            out["gender"] = "not_known"
         return out
 
-    def _check_child(self, record: dict[str, Any], self_id: str | None) -> dict[str, Any]:
-        """Apply the domain rules to a complete child record; return the columns to store."""
+    def _check_child(
+        self, record: dict[str, Any], self_id: str | None, sent: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """Apply the domain rules to a complete child record (``sent``: the fields a PATCH
+        gave); return the columns to store."""
         for name in ("given_name", "family_name"):
             if not rules.valid_name(record[name]):
                 raise field_error(
@@ -51,17 +58,25 @@ class ChildRoutes(Service):
             raise invalid([FieldError("date_of_birth", "give exactly one of date_of_birth and expected_date_of_birth")])
         today = self.today()
         born, died = parse_date(dob), parse_date(record.get("date_of_death"))
-        if born and born > today:
+        today_is_future = self.has("records-today-is-future")
+        if born and (born > today or (today_is_future and born == today)):
             raise field_error("DATE_IN_FUTURE", "date_of_birth", "is in the future")
-        if died and died > today:
+        if died and (died > today or (today_is_future and died == today)):
             raise field_error("DATE_IN_FUTURE", "date_of_death", "is in the future")
-        if born and died and died < born and not self.has("records-accepts-death-before-birth"):
-            raise field_error("DATE_ORDER", "date_of_death", "is before the date of birth")
+        order_checked = not (
+            self.has("records-patch-checks-sent-dates-only") and sent is not None and "date_of_death" not in sent
+        )
+        same_day_refused = self.has("records-death-on-birth-day-refused") and born == died
+        if born and died and (died < born or same_day_refused) and order_checked:
+            if not self.has("records-accepts-death-before-birth"):
+                raise field_error("DATE_ORDER", "date_of_death", "is before the date of birth")
         columns = dict(record)
         if record.get("upn") is not None:
             columns["upn"] = rules.check_upn(record["upn"], self.faults)
             if columns["upn"] is None:
                 raise field_error("INVALID_UPN", "upn", "not a UPN with a valid check letter")
+            if self.has("upn-stored-as-written"):
+                columns["upn"] = record["upn"]
         if record.get("nhs_number") is not None:
             columns["nhs_number"] = rules.check_nhs_number(record["nhs_number"], self.faults)
             if columns["nhs_number"] is None:
@@ -72,7 +87,10 @@ class ChildRoutes(Service):
                 raise field_error("INVALID_POSTCODE", "postcode", "not a UK postcode")
         local_id = record.get("local_id")
         if local_id is not None and not self.has("local-id-duplicates-allowed"):
-            clash = self.store.one("SELECT id FROM children WHERE local_id = ? AND id != ?", (local_id, self_id or ""))
+            itself = self.has("local-id-clashes-with-itself") and sent is not None and "local_id" in sent
+            clash = self.store.one(
+                "SELECT id FROM children WHERE local_id = ? AND id != ?", (local_id, "" if itself else self_id or "")
+            )
             if clash is not None:
                 raise ApiError(409, "DUPLICATE_LOCAL_ID", f"local_id {local_id!r} is already used")
         columns["gender"] = str(record["gender"])
@@ -135,7 +153,7 @@ class ChildRoutes(Service):
             record = {k: row[k] for k in CHILD_FIELDS if k not in ("id", "created_at", "updated_at")}
             record["shielded"] = bool(record["shielded"])
             record.update(body)
-            columns = self._check_child(record, child_id)
+            columns = self._check_child(record, child_id, sent=frozenset(body))
             if self.has("patch-ignored"):
                 return json_response(self._child_out(row))
             columns["updated_at"] = now_stamp()
