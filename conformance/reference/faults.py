@@ -371,6 +371,190 @@ FAULTS: dict[str, Fault] = {
             "1A-REC-007",
             "a PATCH repeating the child's own local ID is refused 409 DUPLICATE_LOCAL_ID",
         ),
+        # referrals
+        _f(
+            "referral-local-authority-as-other",
+            "referrals",
+            "1A-REF-001",
+            "a referral from the local authority is stored with source other",
+        ),
+        _f("referral-reason-truncated", "referrals", "1A-REF-001", "referral reasons are stored cut to 255 characters"),
+        _f("referral-accepts-tomorrow", "referrals", "1A-REF-002", "a referral received tomorrow is accepted"),
+        _f(
+            "referral-refuses-today", "referrals", "1A-REF-002", "a referral received today is refused as in the future"
+        ),
+        # gating
+        _f(
+            "gating-counts-other-assessments-visits",
+            "gating",
+            "1B-GATE-001",
+            "a seen visit recorded on another assessment of the same child counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-managers-exempt",
+            "gating",
+            "1B-GATE-001",
+            "managers and admins complete assessments without the child seen",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-latest-visit-only",
+            "gating",
+            "1B-GATE-001",
+            "only the most recent visit is judged: an earlier qualifying visit is overlooked",
+        ),
+        _f(
+            "gating-start-off-by-one",
+            "gating",
+            "1B-GATE-002",
+            "a seen visit the day before the start is accepted and counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-accepts-tomorrow",
+            "gating",
+            "1B-GATE-003",
+            "visits and completions dated tomorrow are accepted, so a seen visit tomorrow counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        # assessments
+        _f("assessment-accepts-tomorrow", "assessments", "1A-ASMT-001", "an assessment starting tomorrow is accepted"),
+        _f(
+            "assessment-refuses-today",
+            "assessments",
+            "1A-ASMT-001",
+            "an assessment starting today is refused as in the future",
+        ),
+        _f(
+            "assessment-referral-off-by-one",
+            "assessments",
+            "1A-ASMT-001",
+            "an assessment starting the day before its referral was received is accepted",
+            collateral="1A-EXP-006",
+        ),
+        _f("visits-today-refused", "assessments", "1A-ASMT-003", "a visit dated today is refused as in the future"),
+        _f(
+            "visits-listed-by-child",
+            "assessments",
+            "1A-ASMT-003",
+            "an assessment lists the visits of every assessment of its child",
+        ),
+        # timescales
+        _f(
+            "timescale-no-substitute-days",
+            "timescales",
+            "1A-TIME-003",
+            "substitute bank holidays (e.g. Boxing Day observed on Monday 28 December 2009) are working days",
+            collateral="1A-EXP-008",
+        ),
+        _f(
+            "timescale-no-one-off-holidays",
+            "timescales",
+            "1A-TIME-003",
+            "one-off bank holidays (29 April 2011, 5 June 2012) are working days",
+            collateral="1A-EXP-008",
+        ),
+        _f(
+            "timescale-holiday-start-shifted",
+            "timescales",
+            "1A-TIME-003",
+            "an assessment started on a bank holiday counts from the next working day as day 0",
+            collateral="1A-EXP-008",
+        ),
+        _f("overdue-grace-day", "timescales", "1A-TIME-004", "completed the day after the due date is not overdue"),
+        _f("overdue-open-always", "timescales", "1A-TIME-004", "every open assessment is overdue"),
+        _f("overdue-on-due-day", "timescales", "1A-TIME-004", "an open assessment is overdue on its due date"),
+        # allocations
+        _f(
+            "allocation-end-ends-all-of-practitioner",
+            "allocations",
+            "1A-ALLOC-002",
+            "ending one allocation ends every current allocation of that practitioner to the child",
+        ),
+        _f(
+            "allocation-end-twice-overwrites",
+            "allocations",
+            "1A-ALLOC-002",
+            "ending an ended allocation again replaces its end date",
+        ),
+        # case notes
+        _f("case-note-text-truncated", "case-notes", "1A-NOTE-001", "case note text is stored cut to 4000 characters"),
+        _f(
+            "restricted-note-visible-to-allocated",
+            "case-notes",
+            "1A-NOTE-002",
+            "restricted note text is shown to practitioners allocated to the child",
+        ),
+        # notifications
+        _f(
+            "notify-practitioner-role-only",
+            "notifications",
+            "1B-NOTIF-001",
+            "only users with role practitioner are notified (an allocated manager is not)",
+        ),
+        _f(
+            "notify-only-practitioner-authors",
+            "notifications",
+            "1B-NOTIF-001",
+            "notes written by managers and admins notify nobody",
+        ),
+        _f(
+            "notify-skips-once-ended",
+            "notifications",
+            "1B-NOTIF-001",
+            "a practitioner with an ended allocation to the child is never notified, even when allocated again",
+        ),
+        _f(
+            "notify-author-excluded-once",
+            "notifications",
+            "1B-NOTIF-002",
+            "the author is removed from the recipients once: an author allocated twice is notified",
+        ),
+        _f("notify-all-managers", "notifications", "1B-NOTIF-003", "every manager and admin is notified of every note"),
+        _f(
+            "notify-once-per-allocation",
+            "notifications",
+            "1B-NOTIF-004",
+            "one notification per current allocation: a practitioner allocated twice gets two",
+        ),
+        _f(
+            "restricted-preview-for-managers",
+            "notifications",
+            "1B-NOTIF-006",
+            "a restricted note's notification carries the preview for managers and admins",
+        ),
+        _f(
+            "ack-by-managers",
+            "notifications",
+            "1B-NOTIF-007",
+            "managers and admins may acknowledge anyone's notification",
+        ),
+        _f(
+            "ack-twice-overwrites-time", "notifications", "1B-NOTIF-007", "acknowledging again replaces acknowledged_at"
+        ),
+        # access
+        _f("auth-missing-on-referrals", "access", "1B-ACC-001", "GET /referrals/{id} answers without a token"),
+        _f(
+            "rights-assessments-unchecked",
+            "access",
+            "1B-ACC-002",
+            "starting assessments, recording visits and completing are open to read_only users",
+        ),
+        _f("rights-managers-create-practitioners", "access", "1B-ACC-002", "managers may create practitioners"),
+        _f(
+            "rights-allocation-denied-to-practitioners-only",
+            "access",
+            "1B-ACC-002",
+            "allocating and ending allocations refused to practitioners only: read_only users may allocate",
+        ),
+        _f("audit-skips-privileged-views", "access", "1B-ACC-003", "views by managers and admins are not audited"),
+        _f(
+            "audit-views-deduplicated",
+            "access",
+            "1B-ACC-003",
+            "a practitioner's view of a child is audited once, not each time",
+        ),
         # search
         _f(
             "search-lowercase-not-casefold",

@@ -223,11 +223,49 @@ def _holidays_2007_shifted(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
+#: the bank holidays every year has (their observed substitutes aside): a rule set knows only these
+_REGULAR_HOLIDAYS = frozenset(
+    {
+        "New Year's Day",
+        "Good Friday",
+        "Easter Monday",
+        "May Day",
+        "Spring Bank Holiday",
+        "Late Summer Bank Holiday",
+        "Christmas Day",
+        "Boxing Day",
+    }
+)
+
+
+@cache
+def _holidays_bent(year: int, substitutes: bool, one_offs: bool) -> frozenset[date]:
+    days = set()
+    for day, name in holidays.country_holidays("GB", subdiv="ENG", years=year).items():
+        observed = "(observed)" in name
+        regular = name.replace(" (observed)", "") in _REGULAR_HOLIDAYS
+        if (observed and not substitutes) or (not regular and not one_offs):
+            continue
+        days.add(day)
+    return frozenset(days)
+
+
 def due_date(kind: str, start: date, faults: Collection[str]) -> date:
     """Working-day due date of an assessment, as bent by the timescale faults."""
     days = workingdays.TIMESCALES[kind]
     if "timescale-calendar-days" in faults:
         return start + timedelta(days=days)
+    if "timescale-holiday-start-shifted" in faults and workingdays.is_bank_holiday(start):
+        start = workingdays.add_working_days(start, 1)  # the next working day taken as day 0
+    substitutes = "timescale-no-substitute-days" not in faults
+    one_offs = "timescale-no-one-off-holidays" not in faults
+    if not (substitutes and one_offs):
+        current, remaining = start, days
+        while remaining:
+            current += timedelta(days=1)
+            if current.weekday() < 5 and current not in _holidays_bent(current.year, substitutes, one_offs):
+                remaining -= 1
+        return current
     if "timescale-ignores-bank-holidays" in faults or "timescale-wrong-holiday-year" in faults:
         shifted = "timescale-wrong-holiday-year" in faults
         current, remaining = start, days

@@ -352,6 +352,175 @@ scenario("server-error-on-unknown-child")(lambda api: api.admin.get("/children/c
 scenario("about-schema-violation")(lambda api: type(api.anon.get("/about").json()["spec_versions"]).__name__)
 
 
+# -- the faults of the cases in specs/test-design (allocations, notes, notifications, access) -------
+
+
+@scenario("allocation-end-ends-all-of-practitioner", "allocation-end-twice-overwrites")
+def _ending(api: Api) -> Any:
+    who, child = api.practitioner(), api.child()
+    first = api.allocate(child["id"], who.id, start_date="2008-09-01")
+    api.allocate(child["id"], who.id, start_date="2008-09-01")
+    api.admin.post(f"/allocations/{first['id']}/end", json={"end_date": "2008-09-10"})
+    api.admin.post(f"/allocations/{first['id']}/end", json={"end_date": "2008-09-20"})
+    return sorted(str(a["end_date"]) for a in api.admin.get(f"/children/{child['id']}/allocations").json()["items"])
+
+
+@scenario("case-note-text-truncated", "restricted-note-visible-to-allocated")
+def _notes(api: Api) -> Any:
+    child, author, allocated = api.child(), api.practitioner(), api.practitioner()
+    api.allocate(child["id"], allocated.id)
+    api.note(child["id"], author, text="x" * 5000)
+    api.note(child["id"], author, text="secret", restricted=True)
+    items = allocated.client.get(f"/children/{child['id']}/case-notes").json()["items"]
+    return [len(n["text"]) if n["text"] else None for n in items]
+
+
+@scenario(
+    "notify-practitioner-role-only",
+    "notify-only-practitioner-authors",
+    "notify-skips-once-ended",
+    "notify-author-excluded-once",
+    "notify-all-managers",
+    "notify-once-per-allocation",
+)
+def _notify_roles(api: Api) -> Any:
+    child = api.child()
+    manager, twice, again, outside = (
+        api.practitioner("manager"),
+        api.practitioner(),
+        api.practitioner(),
+        api.practitioner("manager"),
+    )
+    api.allocate(child["id"], manager.id)
+    api.allocate(child["id"], twice.id)
+    api.allocate(child["id"], twice.id)
+    gone = api.allocate(child["id"], again.id, start_date="2008-09-01")
+    api.admin.post(f"/allocations/{gone['id']}/end", json={"end_date": "2008-09-10"})
+    api.allocate(child["id"], again.id)
+    api.note(child["id"], twice)
+    api.note(child["id"], outside)
+    return [len(api.inbox(who)) for who in (manager, twice, again, outside)]
+
+
+@scenario("restricted-preview-for-managers")
+def _manager_preview(api: Api) -> Any:
+    child, manager = api.child(), api.practitioner("manager")
+    api.allocate(child["id"], manager.id)
+    api.note(child["id"], api.practitioner(), text="secret", restricted=True)
+    return [n["preview"] for n in api.inbox(manager)]
+
+
+@scenario("ack-by-managers", "ack-twice-overwrites-time")
+def _acknowledging(api: Api) -> Any:
+    child, who = api.child(), api.practitioner()
+    api.allocate(child["id"], who.id)
+    api.note(child["id"], api.practitioner())
+    nid = api.inbox(who)[0]["id"]
+    by_manager = api.practitioner("manager").client.post(f"/notifications/{nid}/acknowledge").status_code
+    first = who.client.post(f"/notifications/{nid}/acknowledge").json()["acknowledged_at"]
+    second = who.client.post(f"/notifications/{nid}/acknowledge").json()["acknowledged_at"]
+    return by_manager, first == second
+
+
+scenario("auth-missing-on-referrals")(lambda api: api.anon.get(f"/referrals/{_referral(api).json()['id']}").status_code)
+
+
+@scenario(
+    "rights-assessments-unchecked",
+    "rights-managers-create-practitioners",
+    "rights-allocation-denied-to-practitioners-only",
+)
+def _rights(api: Api) -> Any:
+    reader, manager, child = api.practitioner("read_only"), api.practitioner("manager"), api.child()
+    return (
+        reader.client.post(
+            f"/children/{child['id']}/assessments", json={"type": "initial", "start_date": "2008-09-01"}
+        ).status_code,
+        manager.client.post("/practitioners", json={"name": "New", "role": "practitioner"}).status_code,
+        reader.client.post(f"/children/{child['id']}/allocations", json={"practitioner_id": reader.id}).status_code,
+    )
+
+
+@scenario("audit-skips-privileged-views", "audit-views-deduplicated")
+def _audited_views(api: Api) -> Any:
+    child, manager, who = api.child(), api.practitioner("manager"), api.practitioner()
+    for viewer in (manager.client, who.client, who.client):
+        viewer.get(f"/children/{child['id']}")
+    entries = api.admin.get("/audit", params={"child_id": child["id"], "page_size": 100}).json()["items"]
+    return sorted((e["practitioner_id"] == manager.id, e["action"]) for e in entries if e["action"] == "view")
+
+
+# -- the faults of the cases in specs/test-design (gating, assessments, timescales, referrals) ------
+
+
+@scenario("gating-counts-other-assessments-visits")
+def _other_assessment(api: Api) -> Any:
+    child = api.child()
+    first = api.assessment(child["id"], start="2008-09-01").json()
+    api.visit(first["id"], "2008-09-01")
+    api.complete(first["id"], completed_on="2008-09-01")
+    second = api.assessment(child["id"], start="2008-09-01").json()
+    return api.complete(second["id"], completed_on="2008-09-05").status_code
+
+
+scenario("gating-managers-exempt")(lambda api: _gate(api, []))
+scenario("gating-latest-visit-only")(lambda api: _gate(api, [("2008-09-12", True), ("2008-09-25", True)], "2008-09-20"))
+scenario("gating-start-off-by-one")(lambda api: _gate(api, [("2008-09-09", True)]))
+scenario("gating-accepts-tomorrow")(lambda api: _gate(api, [("2008-10-01", True)], "2008-10-01"))
+scenario("assessment-accepts-tomorrow")(lambda api: api.assessment(api.child()["id"], start="2008-10-01").status_code)
+scenario("assessment-refuses-today")(lambda api: api.assessment(api.child()["id"], start="2008-09-30").status_code)
+
+
+@scenario("assessment-referral-off-by-one")
+def _referral_eve(api: Api) -> Any:
+    referral = _referral(api, received_on="2008-09-10").json()
+    return api.assessment(referral["child_id"], start="2008-09-09", referral_id=referral["id"]).status_code
+
+
+@scenario("visits-today-refused", "visits-listed-by-child")
+def _own_visits(api: Api) -> Any:
+    child = api.child()
+    first = api.assessment(child["id"], start="2008-09-01").json()
+    api.visit(first["id"], "2008-09-01")
+    api.complete(first["id"], completed_on="2008-09-01")
+    second = api.assessment(child["id"], start="2008-09-02").json()
+    status = api.visit(second["id"], "2008-09-30", seen=False).status_code
+    return status, len(api.admin.get(f"/assessments/{second['id']}").json()["visits"])
+
+
+@scenario("timescale-no-substitute-days", "timescale-no-one-off-holidays", "timescale-holiday-start-shifted")
+def _holiday_edges(api: Api) -> Any:
+    return [
+        api.assessment(api.child()["id"], "initial", start).json()["due_date"]
+        for start in ("2004-12-21", "2002-05-29", "2008-03-21")  # Christmas 2004 observed, Golden Jubilee 2002
+    ]
+
+
+@scenario("overdue-grace-day", "overdue-open-always", "overdue-on-due-day")
+def _overdue_edges(api: Api) -> Any:
+    late = api.assessment(api.child()["id"], "initial", "2008-09-01").json()  # due 2008-09-10
+    api.visit(late["id"], "2008-09-02")
+    completed = api.complete(late["id"], completed_on="2008-09-11").json()["overdue"]
+    started_today = api.assessment(api.child()["id"], "initial", TODAY.isoformat()).json()["overdue"]
+    due_today = api.assessment(api.child()["id"], "initial", "2008-09-19").json()  # due 2008-09-30, TODAY
+    return completed, started_today, due_today["due_date"], due_today["overdue"]
+
+
+@scenario("referral-local-authority-as-other", "referral-reason-truncated")
+def _referral_fields(api: Api) -> Any:
+    child = api.child()
+    r = api.admin.post(
+        "/referrals",
+        json={"child_id": child["id"], "received_on": "2008-09-01", "source": "local_authority", "reason": "x" * 300},
+    ).json()
+    read = api.admin.get(f"/referrals/{r['id']}").json()
+    return read["source"], len(read["reason"])
+
+
+scenario("referral-accepts-tomorrow")(lambda api: _referral(api, received_on="2008-10-01").status_code)
+scenario("referral-refuses-today")(lambda api: _referral(api, received_on="2008-09-30").status_code)
+
+
 # -- the faults of the cases in specs/test-design (records) -----------------------------------------
 
 
