@@ -277,8 +277,8 @@ def test_authentication_required_on_every_endpoint(world: World) -> None:
         ("a bearer token the target never issued", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"}),
     ]
     for label, headers in credentials:
-        for method, path, body in requests:
-            response = world.client.request(method, path, json=body, headers=headers)
+        for method, path, payload in requests:
+            response = world.client.request(method, path, json=payload, headers=headers)
             problem = _unauthenticated_ok(response, [secret])
             if problem:
                 fail(ACC_001, f"{method} {path} with {label}: {problem}")

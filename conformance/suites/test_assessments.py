@@ -224,7 +224,8 @@ def test_visit_dated_today_and_only_own_visits_listed(world: World, today: date)
     for assessment, own in ((first, first_visit), (second, second_visit)):
         aid = str(assessment["id"])
         visits = get_assessment(world, aid, ASMT_003).get("visits")
-        require(isinstance(visits, list), ASMT_003, f"assessment {aid} has no visits list")
+        if not isinstance(visits, list):
+            fail(ASMT_003, f"assessment {aid} has no visits list")
         listed = [(v.get("visit_date"), v.get("child_seen")) for v in visits if isinstance(v, dict)]
         wanted = [(own.get("visit_date"), own.get("child_seen"))]
         require(

@@ -485,12 +485,18 @@ def test_any_qualifying_visit_allows_completion(world: World) -> None:
 @check(GATE_002, GATE_001)
 def test_seen_day_before_start_does_not_count(world: World) -> None:
     """GATE-002: a seen visit dated the day before the start is refused (422 ``DATE_ORDER``)
-    or recorded and not counted."""
+    or recorded and not counted; a target that declares ``bulk_export`` must refuse it."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
     wrong = WrongRefusals()
     eve = START - timedelta(days=1)
     response = world.visit(aid, iso(eve), child_seen=True)
+    if world.context.has("bulk_export") and response.status_code != 422:
+        fail(
+            GATE_002,
+            "recording a seen visit the day before the assessment start: the target declares bulk_export, "
+            f"so it must be refused with 422 DATE_ORDER (ICS-1A-EXP-006); got {describe(response)}",
+        )
     if response.status_code == 422:
         require(
             error_code(response) == "DATE_ORDER",

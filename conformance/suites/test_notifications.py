@@ -440,7 +440,7 @@ def test_alerts_for_every_role_and_repeated_allocation(world: World) -> None:
     violations = Violations()
     allocated = (manager_allocated, twice, author_twice, again)
     notes: dict[str, Practitioner] = {}
-    found_by_note: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
+    found_by_note: dict[str, dict[str, Arrival]] = {}
     since = time.monotonic()
     for author in (author_twice, manager_outside, admin):
         body = world.case_note(child, author, f"{world.unique('note')} Written by {names[author.id]}.")
@@ -458,9 +458,9 @@ def test_alerts_for_every_role_and_repeated_allocation(world: World) -> None:
     for person in (*allocated, manager_outside):
         grouped = by_note(our_notifications(world, person, child_ids))
         for nid, items in grouped.items():
-            author = notes.get(nid)
-            if author is None:
+            if nid not in notes:
                 continue
+            author = notes[nid]
             if author.id == person.id:
                 violations.add(
                     NOTIF_002,
