@@ -35,12 +35,21 @@ def name_token(length: int = 10) -> str:
     return word[0].upper() + word[1:]
 
 
+#: Sample identifiers avoid the edge class of each algorithm (UPN check letter Z, the last
+#: remainder; NHS check digit 0, from 11 - 0 = 11): ICS-1A-REC-002/003 judge those classes
+#: in their own cases, so a fault in one edge is blamed on its requirement alone.
+EDGE_UPN_CHECK_LETTER = "Z"
+EDGE_NHS_CHECK_DIGIT = "0"
+
+
 def valid_upn() -> str:
-    """A random valid UPN (check letter + LA 801 + 9 digits), compact and upper case."""
-    body = "801" + "".join(secrets.choice(string.digits) for _ in range(9))
-    upn = identifiers.upn_check_letter(body) + body
-    assert identifiers.is_valid_upn(upn), upn
-    return upn
+    """A random valid UPN (check letter + LA 801 + 9 digits), compact and upper case, check letter not Z."""
+    while True:
+        body = "801" + "".join(secrets.choice(string.digits) for _ in range(9))
+        upn = identifiers.upn_check_letter(body) + body
+        assert identifiers.is_valid_upn(upn), upn
+        if upn[0] != EDGE_UPN_CHECK_LETTER:
+            return upn
 
 
 def wrong_check_letter_upn(upn: str) -> str:
@@ -53,12 +62,14 @@ def wrong_check_letter_upn(upn: str) -> str:
 
 
 def valid_nhs_number() -> str:
-    """A random 10-digit NHS number passing modulus 11 (first digit 4..9, like real ones)."""
+    """A random 10-digit NHS number passing modulus 11 (first digit 4..9, like real ones), check digit not 0."""
     while True:
         body = secrets.choice("456789") + "".join(secrets.choice(string.digits) for _ in range(8))
         try:
             number = body + identifiers.nhs_check_digit(body)
         except ValueError:  # remainder 10: no check digit makes this body valid
+            continue
+        if number[9] == EDGE_NHS_CHECK_DIGIT:
             continue
         assert identifiers.is_valid_nhs_number(number), number
         return number

@@ -172,8 +172,9 @@ def _show(args: argparse.Namespace) -> int:
         print(f"ics-conformance: error: unknown requirement {args.id!r}{hint}", file=sys.stderr)
         return 2
     req = catalogue.get(wanted)
+    cases = _cases(req.id, args.catalogue)
     if args.json:
-        _out(json.dumps(req.to_dict(), indent=2, ensure_ascii=False))
+        _out(json.dumps({**req.to_dict(), "cases": [c.to_dict() for c in cases]}, indent=2, ensure_ascii=False))
         return _finish()
     import textwrap
 
@@ -193,7 +194,49 @@ def _show(args: argparse.Namespace) -> int:
     for name, text in (("statement", req.statement), ("rationale", req.rationale), ("source", req.source)):
         _out(f"\n{name}:")
         _out(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="  "))
+    if cases:
+        free = sum(1 for c in cases if c.free)
+        _out(
+            f"\ncases ({len(cases)}"
+            + (f", {free} free: the supplier's choice, judged by no check" if free else "")
+            + "):"
+        )
+        for case in cases:
+            _out(
+                textwrap.fill(
+                    f"{case.id}{' (free)' if case.free else ''}: {case.description}",
+                    width=88,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                )
+            )
+            for label, names in (("checks", case.covered_by), ("faults", case.faults)):
+                if names:
+                    _out(
+                        textwrap.fill(
+                            ", ".join(names), width=88, initial_indent=f"    {label}: ", subsequent_indent="      "
+                        )
+                    )
     return _finish()
+
+
+def _cases(requirement_id: str, catalogue_dir: Path | None) -> tuple[Any, ...]:
+    """The requirement's test-design cases: from the specs directory of ``--catalogue`` when it
+    has a ``test-design/`` beside the catalogue, else the shipped ones; none when unreadable."""
+    from conformance.errors import SpecError
+    from conformance.spec.testdesign import load_test_design
+
+    directory = None
+    if catalogue_dir is not None:
+        for candidate in (catalogue_dir / "test-design", catalogue_dir.parent / "test-design"):
+            if candidate.is_dir():
+                directory = candidate
+                break
+    try:
+        return load_test_design(directory).cases(requirement_id)
+    except SpecError as exc:
+        print(f"ics-conformance: warning: test design not shown: {exc}", file=sys.stderr)
+        return ()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -289,6 +289,372 @@ FAULTS: dict[str, Fault] = {
             "unknown gender values are accepted and stored (so they also reach the bulk export)",
             collateral="1A-EXP-003",
         ),
+        # -- the cases of specs/test-design (each breaks one case of one requirement) ----------------
+        # records
+        _f(
+            "upn-stored-as-written",
+            "records",
+            "1A-REC-001",
+            "a valid UPN is stored as written (lower case, spaces), not compacted",
+        ),
+        _f(
+            "gender-not-specified-read-as-not-known",
+            "records",
+            "1A-REC-001",
+            "children with gender not_specified are read back as not_known",
+        ),
+        _f("names-truncated", "records", "1A-REC-001", "names are read back cut to 64 characters"),
+        _f(
+            "upn-check-letter-table-short",
+            "records",
+            "1A-REC-002",
+            "a check-letter table one letter short: valid UPNs with check letter Z are refused",
+        ),
+        _f(
+            "upn-final-letter-refused",
+            "records",
+            "1A-REC-002",
+            "temporary UPNs (a letter as the last character) are refused",
+        ),
+        _f(
+            "upn-validated-before-compacting",
+            "records",
+            "1A-REC-002",
+            "a valid UPN written in lower case or with spaces is refused",
+        ),
+        _f(
+            "upn-length-unchecked",
+            "records",
+            "1A-REC-002",
+            "a UPN of 14 characters whose first 13 are valid is accepted",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
+            "nhs-check-eleven-not-zero",
+            "records",
+            "1A-REC-003",
+            "modulus 11 result 11 not mapped to check digit 0: valid numbers ending in 0 are refused",
+        ),
+        _f(
+            "nhs-length-unchecked",
+            "records",
+            "1A-REC-003",
+            "an NHS number of 11 digits whose first 10 are valid is accepted",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
+            "records-today-is-future",
+            "records",
+            "1A-REC-004",
+            "a date of birth or of death of today is refused as in the future",
+        ),
+        _f(
+            "records-death-on-birth-day-refused",
+            "records",
+            "1A-REC-004",
+            "a death on the day of birth is refused as before the birth",
+        ),
+        _f(
+            "records-patch-checks-sent-dates-only",
+            "records",
+            "1A-REC-004",
+            "a PATCH checks the date order only when it sends the date of death",
+        ),
+        _f(
+            "aliases-listed-one-per-type",
+            "records",
+            "1A-REC-005",
+            "the alias list keeps only the latest name of each type",
+        ),
+        _f(
+            "local-id-clashes-with-itself",
+            "records",
+            "1A-REC-007",
+            "a PATCH repeating the child's own local ID is refused 409 DUPLICATE_LOCAL_ID",
+        ),
+        # referrals
+        _f(
+            "referral-local-authority-as-other",
+            "referrals",
+            "1A-REF-001",
+            "a referral from the local authority is stored with source other",
+        ),
+        _f("referral-reason-truncated", "referrals", "1A-REF-001", "referral reasons are stored cut to 255 characters"),
+        _f("referral-accepts-tomorrow", "referrals", "1A-REF-002", "a referral received tomorrow is accepted"),
+        _f(
+            "referral-refuses-today", "referrals", "1A-REF-002", "a referral received today is refused as in the future"
+        ),
+        # gating
+        _f(
+            "gating-counts-other-assessments-visits",
+            "gating",
+            "1B-GATE-001",
+            "a seen visit recorded on another assessment of the same child counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-managers-exempt",
+            "gating",
+            "1B-GATE-001",
+            "managers and admins complete assessments without the child seen",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-latest-visit-only",
+            "gating",
+            "1B-GATE-001",
+            "only the most recent visit is judged: an earlier qualifying visit is overlooked",
+        ),
+        _f(
+            "gating-start-off-by-one",
+            "gating",
+            "1B-GATE-002",
+            "a seen visit the day before the start is accepted and counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        _f(
+            "gating-accepts-tomorrow",
+            "gating",
+            "1B-GATE-003",
+            "visits and completions dated tomorrow are accepted, so a seen visit tomorrow counts",
+            collateral="1A-EXP-006, 1A-EXP-008",
+        ),
+        # assessments
+        _f("assessment-accepts-tomorrow", "assessments", "1A-ASMT-001", "an assessment starting tomorrow is accepted"),
+        _f(
+            "assessment-refuses-today",
+            "assessments",
+            "1A-ASMT-001",
+            "an assessment starting today is refused as in the future",
+        ),
+        _f(
+            "assessment-referral-off-by-one",
+            "assessments",
+            "1A-ASMT-001",
+            "an assessment starting the day before its referral was received is accepted",
+            collateral="1A-EXP-006",
+        ),
+        _f("visits-today-refused", "assessments", "1A-ASMT-003", "a visit dated today is refused as in the future"),
+        _f(
+            "visits-listed-by-child",
+            "assessments",
+            "1A-ASMT-003",
+            "an assessment lists the visits of every assessment of its child",
+        ),
+        # timescales
+        _f(
+            "timescale-no-substitute-days",
+            "timescales",
+            "1A-TIME-003",
+            "substitute bank holidays (e.g. Boxing Day observed on Monday 28 December 2009) are working days",
+            collateral="1A-EXP-008",
+        ),
+        _f(
+            "timescale-no-one-off-holidays",
+            "timescales",
+            "1A-TIME-003",
+            "one-off bank holidays (29 April 2011, 5 June 2012) are working days",
+            collateral="1A-EXP-008",
+        ),
+        _f(
+            "timescale-holiday-start-shifted",
+            "timescales",
+            "1A-TIME-003",
+            "an assessment started on a bank holiday counts from the next working day as day 0",
+            collateral="1A-EXP-008",
+        ),
+        _f("overdue-grace-day", "timescales", "1A-TIME-004", "completed the day after the due date is not overdue"),
+        _f("overdue-open-always", "timescales", "1A-TIME-004", "every open assessment is overdue"),
+        _f("overdue-on-due-day", "timescales", "1A-TIME-004", "an open assessment is overdue on its due date"),
+        # allocations
+        _f(
+            "allocation-end-ends-all-of-practitioner",
+            "allocations",
+            "1A-ALLOC-002",
+            "ending one allocation ends every current allocation of that practitioner to the child",
+        ),
+        _f(
+            "allocation-end-twice-overwrites",
+            "allocations",
+            "1A-ALLOC-002",
+            "ending an ended allocation again replaces its end date",
+        ),
+        # case notes
+        _f("case-note-text-truncated", "case-notes", "1A-NOTE-001", "case note text is stored cut to 4000 characters"),
+        _f(
+            "restricted-note-visible-to-allocated",
+            "case-notes",
+            "1A-NOTE-002",
+            "restricted note text is shown to practitioners allocated to the child",
+        ),
+        # notifications
+        _f(
+            "notify-practitioner-role-only",
+            "notifications",
+            "1B-NOTIF-001",
+            "only users with role practitioner are notified (an allocated manager is not)",
+        ),
+        _f(
+            "notify-only-practitioner-authors",
+            "notifications",
+            "1B-NOTIF-001",
+            "notes written by managers and admins notify nobody",
+        ),
+        _f(
+            "notify-skips-once-ended",
+            "notifications",
+            "1B-NOTIF-001",
+            "a practitioner with an ended allocation to the child is never notified, even when allocated again",
+        ),
+        _f(
+            "notify-author-excluded-once",
+            "notifications",
+            "1B-NOTIF-002",
+            "the author is removed from the recipients once: an author allocated twice is notified",
+        ),
+        _f("notify-all-managers", "notifications", "1B-NOTIF-003", "every manager and admin is notified of every note"),
+        _f(
+            "notify-once-per-allocation",
+            "notifications",
+            "1B-NOTIF-004",
+            "one notification per current allocation: a practitioner allocated twice gets two",
+        ),
+        _f(
+            "restricted-preview-for-managers",
+            "notifications",
+            "1B-NOTIF-006",
+            "a restricted note's notification carries the preview for managers and admins",
+        ),
+        _f(
+            "ack-by-managers",
+            "notifications",
+            "1B-NOTIF-007",
+            "managers and admins may acknowledge anyone's notification",
+        ),
+        _f(
+            "ack-twice-overwrites-time", "notifications", "1B-NOTIF-007", "acknowledging again replaces acknowledged_at"
+        ),
+        # access
+        _f("auth-missing-on-referrals", "access", "1B-ACC-001", "GET /referrals/{id} answers without a token"),
+        _f(
+            "rights-assessments-unchecked",
+            "access",
+            "1B-ACC-002",
+            "starting assessments, recording visits and completing are open to read_only users",
+        ),
+        _f("rights-managers-create-practitioners", "access", "1B-ACC-002", "managers may create practitioners"),
+        _f(
+            "rights-allocation-denied-to-practitioners-only",
+            "access",
+            "1B-ACC-002",
+            "allocating and ending allocations refused to practitioners only: read_only users may allocate",
+        ),
+        _f("audit-skips-privileged-views", "access", "1B-ACC-003", "views by managers and admins are not audited"),
+        _f(
+            "audit-views-deduplicated",
+            "access",
+            "1B-ACC-003",
+            "a practitioner's view of a child is audited once, not each time",
+        ),
+        # search
+        _f(
+            "search-lowercase-not-casefold",
+            "search",
+            "1B-SRCH-001",
+            "names lower-cased instead of case-folded: Strasse does not find Straße",
+        ),
+        _f(
+            "search-nfd-not-nfkd",
+            "search",
+            "1B-SRCH-001",
+            "names decomposed with NFD, not NFKD: compatibility characters (fullwidth letters) stay apart",
+        ),
+        _f(
+            "search-aliases-not-folded",
+            "search",
+            "1B-SRCH-001",
+            "alias names only lower-cased: accents and apostrophes not folded on alias records",
+        ),
+        _f(
+            "search-two-parts-only",
+            "search",
+            "1B-SRCH-002",
+            "only the first two parts of a name are kept as search keys (two part columns)",
+        ),
+        _f("search-aliases-whole-only", "search", "1B-SRCH-002", "alias names match only as whole names"),
+        _f(
+            "search-aliases-need-family-name",
+            "search",
+            "1B-SRCH-003",
+            "aliases are searched only when a family name is given",
+        ),
+        _f(
+            "search-dob-within-a-day", "search", "1B-SRCH-004", "the date of birth matches the day before and after too"
+        ),
+        _f("search-gender-alone-refused", "search", "1B-SRCH-004", "gender as the only criterion answers 422"),
+        _f("search-postcode-prefix", "search", "1B-SRCH-005", "a postcode criterion matches every postcode it begins"),
+        _f("search-local-id-raw", "search", "1B-SRCH-006", "local ID criteria compared as written, not compacted"),
+        _f(
+            "search-alias-includes-deceased",
+            "search",
+            "1B-SRCH-007",
+            "a deceased child matched through an alias is returned by default",
+        ),
+        _f(
+            "search-identifier-includes-deceased",
+            "search",
+            "1B-SRCH-007",
+            "a deceased child matched by UPN, NHS number or local ID is returned by default",
+        ),
+        _f(
+            "search-full-last-page-dropped",
+            "search",
+            "1B-SRCH-009",
+            "the last page comes back empty when the total is a multiple of the page size",
+        ),
+        _f(
+            "search-alias-matches-duplicated",
+            "search",
+            "1B-SRCH-009",
+            "a child is returned (and counted) once per matching name record",
+        ),
+        _f(
+            "search-alias-skips-criteria",
+            "search",
+            "1B-SRCH-010",
+            "a child matched through an alias is returned whatever its date of birth, gender and postcode",
+        ),
+        _f(
+            "search-keys-truncated",
+            "search",
+            "1B-SRCH-010",
+            "search keys stored cut to 40 characters: a longer whole name finds nothing",
+        ),
+        _f("search-shielded-visible-to-managers", "search", "1B-SRCH-011", "shielded children shown to every manager"),
+        _f(
+            "search-shielded-any-allocation",
+            "search",
+            "1B-SRCH-011",
+            "shielded children shown to anyone currently allocated to some child",
+        ),
+        _f(
+            "search-shielded-once-anyone-allocated",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child shown to everyone once anybody is allocated to it",
+        ),
+        _f(
+            "search-alias-shows-shielded",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child matched through an alias is shown to everyone",
+        ),
+        _f(
+            "search-identifier-shows-shielded",
+            "search",
+            "1B-SRCH-011",
+            "a shielded child matched by UPN, NHS number or local ID is shown to everyone",
+        ),
     )
 }
 

@@ -34,11 +34,6 @@ def valid_name(value: str) -> bool:
     return has_letter and bool(names.normalise(value))
 
 
-def name_keys(value: str) -> str:
-    """The stored search keys of a name (whole normalised name, then its parts)."""
-    return KEY_SEP.join(names.name_keys(value))
-
-
 def postcode_key(value: str) -> str:
     """The search key of a postcode: every space removed, upper case (``names.normalise_postcode``)."""
     return names.normalise_postcode(value)
@@ -55,7 +50,15 @@ def canonical_postcode(value: str) -> str | None:
 def check_upn(value: str, faults: Collection[str]) -> str | None:
     """The compact UPN when valid (``upn-no-check-letter``: any check letter), else None."""
     compact = identifiers.compact_upn(value)
+    if "upn-validated-before-compacting" in faults and value != compact:
+        return None
+    if "upn-length-unchecked" in faults and len(compact) == 14 and identifiers.is_valid_upn(compact[:13]):
+        return compact
     if identifiers.is_valid_upn(compact):
+        if "upn-check-letter-table-short" in faults and compact[0] == "Z":  # a table of 22 letters: remainder 22 lost
+            return None
+        if "upn-final-letter-refused" in faults and compact[-1].isalpha():  # temporary UPNs refused
+            return None
         return compact
     if "upn-no-check-letter" in faults and len(compact) == 13:
         try:
@@ -70,7 +73,12 @@ def check_upn(value: str, faults: Collection[str]) -> str | None:
 def check_nhs_number(value: str, faults: Collection[str]) -> str | None:
     """The compact NHS number when valid (``nhs-no-modulus``: any ten digits), else None."""
     compact = identifiers.compact_nhs_number(value)
+    if "nhs-length-unchecked" in faults and len(compact) == 11 and compact.isdigit():
+        if identifiers.is_valid_nhs_number(compact[:10]):
+            return compact
     if identifiers.is_valid_nhs_number(compact):
+        if "nhs-check-eleven-not-zero" in faults and compact[9] == "0":  # 11 - 0 = 11 never mapped to 0
+            return None
         return compact
     if "nhs-no-modulus" in faults and len(compact) == 10 and compact.isascii() and compact.isdigit():
         return compact
@@ -87,8 +95,28 @@ def search_identifier(kind: str, value: str) -> str:
 # -- name matching --------------------------------------------------------------------
 
 _NAME_FAULTS = frozenset(
-    {"search-accent-sensitive", "search-case-sensitive", "search-exact-names-only", "search-substring-overmatch"}
+    {
+        "search-accent-sensitive",
+        "search-case-sensitive",
+        "search-exact-names-only",
+        "search-substring-overmatch",
+        "search-lowercase-not-casefold",
+        "search-nfd-not-nfkd",
+        "search-two-parts-only",
+        "search-aliases-not-folded",
+        "search-aliases-whole-only",
+    }
 )
+#: faults that change how the current name (and so every name record) is normalised or split
+_NORMALISE_FAULTS = (
+    "search-accent-sensitive",
+    "search-case-sensitive",
+    "search-lowercase-not-casefold",
+    "search-nfd-not-nfkd",
+    "search-two-parts-only",
+)
+#: ``search-keys-truncated``: stored search keys cut to this many characters (a fixed-width index column)
+TRUNCATED_KEY = 40
 
 
 def clean_name_search(faults: Collection[str]) -> bool:
@@ -102,30 +130,48 @@ def like_prefix(term: str) -> str:
     return f"%{KEY_SEP}{key}%"
 
 
+def stored_name_keys(value: str, faults: Collection[str]) -> str:
+    """The search keys stored for a name (``search-keys-truncated``: each cut to TRUNCATED_KEY characters)."""
+    keys = names.name_keys(value)
+    if "search-keys-truncated" in faults:
+        keys = tuple(k[:TRUNCATED_KEY] for k in keys)
+    return KEY_SEP.join(keys)
+
+
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'"})
 
 
-def _faulty_normalise(text: str, *, accents: bool, case: bool) -> str:
+def _faulty_normalise(text: str, *, accents: bool, case: bool, lower: bool = False, nfd: bool = False) -> str:
     text = unicodedata.normalize("NFC", text.translate(_APOSTROPHES))
     if not accents:
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = "".join(
+            ch for ch in unicodedata.normalize("NFD" if nfd else "NFKD", text) if not unicodedata.combining(ch)
+        )
     if not case:
-        text = text.casefold()
+        text = text.lower() if lower else text.casefold()
     return re.sub(r"\s+", " ", text).strip()
 
 
-def name_matcher(faults: Collection[str]) -> tuple[Callable[[str], str], Callable[[str, str, str], bool]]:
-    """Return ``match(term_key, raw_name, stored_keys) -> bool`` and the term normaliser for the faults."""
-    accent = "search-accent-sensitive" in faults
-    case = "search-case-sensitive" in faults
-    if accent or case:
+def name_matcher(
+    faults: Collection[str],
+) -> tuple[Callable[[str], str], Callable[[str, str, str], bool], Callable[[str, str, str, str], bool]]:
+    """Return ``norm(term)``, ``match(term_key, raw_name, stored_keys)`` for current names and
+    ``alias_match(term_key, raw_term, raw_name, stored_keys)`` for alias records, bent by the faults."""
+    if any(f in faults for f in _NORMALISE_FAULTS):
+        parts_kept = 2 if "search-two-parts-only" in faults else None
 
         def norm(text: str) -> str:
-            return _faulty_normalise(text, accents=accent, case=case)
+            return _faulty_normalise(
+                text,
+                accents="search-accent-sensitive" in faults,
+                case="search-case-sensitive" in faults,
+                lower="search-lowercase-not-casefold" in faults,
+                nfd="search-nfd-not-nfkd" in faults,
+            )
 
         def keys_of(raw: str, stored: str) -> list[str]:
             whole = norm(raw)
-            return [whole, *(p for p in re.split(r"[\s\-]+", whole) if p)]
+            return [whole, *[p for p in re.split(r"[\s\-]+", whole) if p][:parts_kept]]
     else:
         norm = names.normalise
 
@@ -145,7 +191,22 @@ def name_matcher(faults: Collection[str]) -> tuple[Callable[[str], str], Callabl
         def match(term: str, raw: str, stored: str) -> bool:
             return any(k.startswith(term) for k in keys_of(raw, stored))
 
-    return norm, match
+    if "search-aliases-not-folded" in faults:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            plain = raw.lower()  # lower-cased only: accents and apostrophes kept
+            wanted = raw_term.lower().strip()
+            return bool(wanted) and any(k.startswith(wanted) for k in (plain, *re.split(r"[\s\-]+", plain)))
+    elif "search-aliases-whole-only" in faults:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            return keys_of(raw, stored)[0] == term
+    else:
+
+        def alias_match(term: str, raw_term: str, raw: str, stored: str) -> bool:
+            return match(term, raw, stored)
+
+    return norm, match, alias_match
 
 
 # -- timescales -----------------------------------------------------------------------
@@ -162,11 +223,49 @@ def _holidays_2007_shifted(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
+#: the bank holidays every year has (their observed substitutes aside): a rule set knows only these
+_REGULAR_HOLIDAYS = frozenset(
+    {
+        "New Year's Day",
+        "Good Friday",
+        "Easter Monday",
+        "May Day",
+        "Spring Bank Holiday",
+        "Late Summer Bank Holiday",
+        "Christmas Day",
+        "Boxing Day",
+    }
+)
+
+
+@cache
+def _holidays_bent(year: int, substitutes: bool, one_offs: bool) -> frozenset[date]:
+    days = set()
+    for day, name in holidays.country_holidays("GB", subdiv="ENG", years=year).items():
+        observed = "(observed)" in name
+        regular = name.replace(" (observed)", "") in _REGULAR_HOLIDAYS
+        if (observed and not substitutes) or (not regular and not one_offs):
+            continue
+        days.add(day)
+    return frozenset(days)
+
+
 def due_date(kind: str, start: date, faults: Collection[str]) -> date:
     """Working-day due date of an assessment, as bent by the timescale faults."""
     days = workingdays.TIMESCALES[kind]
     if "timescale-calendar-days" in faults:
         return start + timedelta(days=days)
+    if "timescale-holiday-start-shifted" in faults and workingdays.is_bank_holiday(start):
+        start = workingdays.add_working_days(start, 1)  # the next working day taken as day 0
+    substitutes = "timescale-no-substitute-days" not in faults
+    one_offs = "timescale-no-one-off-holidays" not in faults
+    if not (substitutes and one_offs):
+        current, remaining = start, days
+        while remaining:
+            current += timedelta(days=1)
+            if current.weekday() < 5 and current not in _holidays_bent(current.year, substitutes, one_offs):
+                remaining -= 1
+        return current
     if "timescale-ignores-bank-holidays" in faults or "timescale-wrong-holiday-year" in faults:
         shifted = "timescale-wrong-holiday-year" in faults
         current, remaining = start, days

@@ -235,3 +235,168 @@ def test_record_view_audited(world: World) -> None:
         )
     if not any(isinstance(e.get("at"), str) and e.get("at") for e in views):
         fail(ACC_003, f"the view audit entry carries no time (at): {views[0]}")
+
+
+# -- the cases of specs/test-design/access.yaml that the checks above do not reach ----------------
+
+
+@check(ACC_001, kind="scenario")
+def test_authentication_required_on_every_endpoint(world: World) -> None:
+    """ACC-001: the operations the first check leaves out (PATCH a child, allocations and
+    their end, referrals, assessments, visits, completion, acknowledgement, audit, export)
+    answer 401 ``UNAUTHENTICATED`` with no token and with a token never issued, revealing no
+    record data; the IDs in the paths are real."""
+    secret = world.unique("reason")
+    cid = child_id(world.child(family_name=name_token()), ACC_001)
+    referral = world.referral(cid, "2008-01-07", reason=f"Concern {secret}")
+    assessment = world.assessment(cid, "2008-01-08")
+    allocation = world.allocate(cid, world.practitioner("practitioner", fresh=True))
+    ids = {"referral": referral, "assessment": assessment, "allocation": allocation}
+    for what, body in ids.items():
+        if not isinstance(body, dict) or not body.get("id"):
+            fail(ACC_001, f"the {what} created carries no id: {str(body)[:200]}")
+    rid, aid, alloc = (str(ids[k]["id"]) for k in ("referral", "assessment", "allocation"))
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("PATCH", f"/children/{cid}", {"given_name": "Intruder"}),
+        ("POST", f"/children/{cid}/allocations", {"practitioner_id": world.practitioner().id}),
+        ("POST", f"/allocations/{alloc}/end", {}),
+        ("POST", "/referrals", {"child_id": cid, "received_on": "2008-01-09", "source": "other", "reason": "Intruder"}),
+        ("GET", f"/referrals/{rid}", None),
+        ("GET", f"/children/{cid}/referrals", None),
+        ("POST", f"/children/{cid}/assessments", {"type": "core", "start_date": "2008-01-10"}),
+        ("GET", f"/children/{cid}/assessments", None),
+        ("GET", f"/assessments/{aid}", None),
+        ("POST", f"/assessments/{aid}/visits", {"visit_date": "2008-01-09", "child_seen": True}),
+        ("POST", f"/assessments/{aid}/complete", {"completed_on": "2008-01-09"}),
+        ("POST", f"/notifications/{world.unique('n')}/acknowledge", None),
+        ("GET", "/audit", None),
+        ("GET", "/export", None),
+    ]
+    credentials = [
+        ("no Authorization header", {}),
+        ("a bearer token the target never issued", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"}),
+    ]
+    for label, headers in credentials:
+        for method, path, payload in requests:
+            response = world.client.request(method, path, json=payload, headers=headers)
+            problem = _unauthenticated_ok(response, [secret])
+            if problem:
+                fail(ACC_001, f"{method} {path} with {label}: {problem}")
+
+
+@check(ACC_002, kind="scenario")
+def test_rights_enforced_for_every_role_and_resource(world: World) -> None:
+    """ACC-002: a read_only user recording a referral, starting an assessment, recording a
+    visit, completing an assessment or allocating, and a manager creating a practitioner,
+    get 403 ``FORBIDDEN``; nothing changes."""
+    reader = world.practitioner("read_only", fresh=True)
+    manager = world.practitioner("manager", fresh=True)
+    cid = child_id(world.child(family_name=name_token()), ACC_002)
+    assessment = world.assessment(cid, "2008-01-08")
+    if not isinstance(assessment, dict) or not assessment.get("id"):
+        fail(ACC_002, f"the assessment created carries no id: {str(assessment)[:200]}")
+    aid = str(assessment["id"])
+    actions: list[tuple[Practitioner, str, Callable[[str], httpx.Response]]] = [
+        (
+            reader,
+            "read_only records a referral",
+            lambda t: world.client.post(
+                "/referrals",
+                token=t,
+                json={"child_id": cid, "received_on": "2008-01-07", "source": "school", "reason": "Read-only referral"},
+            ),
+        ),
+        (
+            reader,
+            "read_only starts an assessment",
+            lambda t: world.client.post(
+                f"/children/{cid}/assessments", token=t, json={"type": "core", "start_date": "2008-01-09"}
+            ),
+        ),
+        (
+            reader,
+            "read_only records a visit",
+            lambda t: world.client.post(
+                f"/assessments/{aid}/visits", token=t, json={"visit_date": "2008-01-09", "child_seen": True}
+            ),
+        ),
+        (
+            reader,
+            "read_only completes an assessment",
+            lambda t: world.client.post(f"/assessments/{aid}/complete", token=t, json={"completed_on": "2008-01-09"}),
+        ),
+        (
+            reader,
+            "read_only allocates",
+            lambda t: world.client.post(f"/children/{cid}/allocations", token=t, json={"practitioner_id": reader.id}),
+        ),
+        (
+            manager,
+            "a manager creates a practitioner",
+            lambda t: world.client.post(
+                "/practitioners",
+                token=t,
+                json={"name": f"ICS Harness forbidden {world.unique('p')}", "role": "practitioner"},
+            ),
+        ),
+    ]
+    for actor, what, send in actions:
+        _forbidden(world, send(actor.token), what)
+    token = world.admin.token
+    referrals = expect_status(
+        world.client.get(f"/children/{cid}/referrals", token=token), 200, ACC_002, "list referrals"
+    )
+    if isinstance(referrals, dict) and referrals.get("items"):
+        fail(ACC_002, "a referral refused to a read_only user was recorded")
+    listed = expect_status(
+        world.client.get(f"/children/{cid}/assessments", token=token), 200, ACC_002, "list assessments"
+    )
+    items = listed.get("items") if isinstance(listed, dict) else None
+    if isinstance(items, list) and len(items) != 1:
+        fail(ACC_002, f"the child holds {len(items)} assessments; the read_only user's was refused, so 1 was expected")
+    read = expect_status(world.client.get(f"/assessments/{aid}", token=token), 200, ACC_002, "read the assessment")
+    if isinstance(read, dict) and (read.get("visits") or read.get("status") != "open"):
+        fail(
+            ACC_002,
+            f"refused read_only writes changed the assessment: status {read.get('status')!r}, "
+            f"visits {read.get('visits')!r}",
+        )
+    allocations = expect_status(
+        world.client.get(f"/children/{cid}/allocations", token=token), 200, ACC_002, "list allocations"
+    )
+    if isinstance(allocations, dict) and allocations.get("items"):
+        fail(ACC_002, "an allocation refused to a read_only user was recorded")
+
+
+@check(ACC_003, kind="scenario")
+def test_every_view_by_every_role_audited(world: World) -> None:
+    """ACC-003 (capability ``audit``): views by a manager, the admin and a read_only user are
+    audited, and a practitioner viewing the child twice gets two view entries."""
+    if not world.context.has("audit"):
+        not_applicable("the target does not declare the audit capability")
+    cid = child_id(world.child(family_name=name_token()), ACC_003)
+    viewers = [world.practitioner("manager", fresh=True), world.admin, world.practitioner("read_only", fresh=True)]
+    twice = world.practitioner("practitioner", fresh=True)
+    for viewer in (*viewers, twice, twice):
+        expect_status(
+            world.client.get(f"/children/{cid}", token=viewer.token), 200, ACC_003, f"view the child as {viewer.role}"
+        )
+    entries: list[dict[str, Any]] = []
+    for body in world.pages("/audit", world.practitioner("manager"), {"child_id": cid}):
+        entries.extend(e for e in body["items"] if isinstance(e, dict))
+    views: dict[str, int] = {}
+    for entry in entries:
+        if str(entry.get("child_id")) == cid and entry.get("action") == "view":
+            views[str(entry.get("practitioner_id"))] = views.get(str(entry.get("practitioner_id")), 0) + 1
+    me = expect_status(
+        world.client.get("/practitioners/me", token=world.admin.token), 200, ACC_003, "read the admin's id"
+    )
+    admin_id = str(me.get("id")) if isinstance(me, dict) else world.admin.id
+    missing = [v.role for v in viewers if not views.get(admin_id if v is world.admin else v.id)]
+    if missing:
+        fail(ACC_003, f"views of child {cid} by {missing} left no audit entry (action view)")
+    if views.get(twice.id, 0) < 2:
+        fail(
+            ACC_003,
+            f"a practitioner viewed child {cid} twice; the audit holds {views.get(twice.id, 0)} view entries for them",
+        )

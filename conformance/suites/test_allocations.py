@@ -134,3 +134,91 @@ def test_allocating_unknown_practitioner_refused(world: World) -> None:
     ]
     if stray:
         fail(ALLOC_003, f"the refused allocation of an unknown practitioner is listed: {stray}")
+
+
+# -- the cases of specs/test-design/allocations.yaml that the checks above do not reach -----------
+
+
+def _allocate_raw(world: World, child_id: str, practitioner_id: str, requirement: str, **fields: Any) -> Any:
+    """POST an allocation as a manager; the response (a refusal is judged by the caller)."""
+    return world.client.post(
+        f"/children/{child_id}/allocations",
+        token=world.practitioner("manager").token,
+        json={"practitioner_id": practitioner_id, **fields},
+    )
+
+
+def _current_of(listed: dict[str, dict[str, Any]], person: str) -> list[str]:
+    return [
+        aid
+        for aid, item in listed.items()
+        if str(item.get("practitioner_id")) == person and item.get("end_date") is None
+    ]
+
+
+@check(ALLOC_001, kind="scenario")
+def test_allocating_twice_leaves_practitioner_current(world: World) -> None:
+    """ALLOC-001: two practitioners allocated to one child are both listed current; allocating
+    one of them again (answered 201, or refused: the supplier's choice) leaves them currently
+    allocated."""
+    child_id = str(world.child(family_name="Allocated")["id"])
+    first, second = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    for person in (first, second):
+        _id_of(world.allocate(child_id, person), ALLOC_001)
+    response = _allocate_raw(world, child_id, first.id, ALLOC_001)
+    expect_status(response, (200, 201, 400, 409, 422), ALLOC_001, "allocate an allocated practitioner again")
+    listed = _allocations(world, child_id, ALLOC_001)
+    for person, what in ((first, "the practitioner allocated twice"), (second, "a co-allocated practitioner")):
+        if not _current_of(listed, person.id):
+            fail(
+                ALLOC_001,
+                f"{what} is not listed as currently allocated (end_date null): "
+                f"{[(i.get('practitioner_id'), i.get('end_date')) for i in listed.values()]}",
+            )
+
+
+@check(ALLOC_002, kind="scenario")
+def test_ending_twice_and_one_of_two(world: World, today: date) -> None:
+    """ALLOC-002: ending an ended allocation again (with another date) leaves its end date as
+    first recorded; ending one of a practitioner's two allocations to a child leaves the
+    other current (when the target records a second allocation at all)."""
+    child_id = str(world.child(family_name="Deallocated")["id"])
+    control = _id_of(world.allocate(child_id, world.practitioner("practitioner", fresh=True)), ALLOC_002)
+    if control not in _allocations(world, child_id, ALLOC_002):
+        prerequisite_missing("the child's current allocation is not listed (ALLOC-001), so ended ones cannot be judged")
+    start = (today - timedelta(days=30)).isoformat()
+    first_end, second_end = (today - timedelta(days=2)).isoformat(), (today - timedelta(days=1)).isoformat()
+    leaver = world.practitioner("practitioner", fresh=True)
+    aid = _id_of(world.allocate(child_id, leaver, start_date=start), ALLOC_002)
+    ended = world.end_allocation(aid, end_date=first_end)
+    if not isinstance(ended, dict) or ended.get("end_date") != first_end:
+        fail(ALLOC_002, f"ending with end_date {first_end} returned {str(ended)[:200]}")
+    again = world.client.post(
+        f"/allocations/{aid}/end", token=world.practitioner("manager").token, json={"end_date": second_end}
+    )
+    body = expect_status(again, (200, 400, 409, 422), ALLOC_002, "end an ended allocation again")
+    if again.status_code == 200 and isinstance(body, dict) and body.get("end_date") != first_end:
+        fail(ALLOC_002, f"ending an allocation ended on {first_end} again answered end_date {body.get('end_date')!r}")
+    listed = _allocations(world, child_id, ALLOC_002)
+    if aid not in listed or listed[aid].get("end_date") != first_end:
+        shown = listed[aid].get("end_date") if aid in listed else "(not listed)"
+        fail(
+            ALLOC_002,
+            f"an allocation ended on {first_end} and ended again with {second_end} is listed with end_date {shown!r}",
+        )
+
+    twice = world.practitioner("practitioner", fresh=True)
+    one = _id_of(world.allocate(child_id, twice), ALLOC_002)
+    response = _allocate_raw(world, child_id, twice.id, ALLOC_002)
+    body = expect_status(response, (200, 201, 400, 409, 422), ALLOC_002, "allocate the practitioner a second time")
+    other = str(body.get("id")) if response.status_code == 201 and isinstance(body, dict) else None
+    if other is None or other == one:
+        return  # the target keeps one allocation per practitioner: nothing more to judge
+    world.end_allocation(one)
+    listed = _allocations(world, child_id, ALLOC_002)
+    if other not in _current_of(listed, twice.id):
+        fail(
+            ALLOC_002,
+            "ending one of a practitioner's two allocations to the child ended the other too: "
+            f"{[(a, i.get('end_date')) for a, i in listed.items() if str(i.get('practitioner_id')) == twice.id]}",
+        )

@@ -163,3 +163,73 @@ def test_visits_listed_on_the_assessment(world: World) -> None:
             ASMT_003,
             f"visit {vid} ({day}, child_seen={seen}) is not listed as recorded: {match}",
         )
+
+
+# -- the cases of specs/test-design/assessments.yaml that the checks above do not reach -----------
+
+
+@check(ASMT_001)
+def test_assessment_start_date_boundaries(world: World, today: date) -> None:
+    """ASMT-001: a start date of today (Europe/London) is accepted; tomorrow is refused 422
+    ``DATE_IN_FUTURE``; the day before its referral was received is refused 422 ``DATE_ORDER``."""
+    token = world.practitioner("practitioner").token
+    response = world.client.post(
+        f"/children/{new_child(world, 'Assessed')}/assessments",
+        token=token,
+        json={"type": "initial", "start_date": iso(today)},
+    )
+    expect_status(response, 201, ASMT_001, f"start an assessment today ({iso(today)})")
+    tomorrow = today + timedelta(days=1)
+    response = world.client.post(
+        f"/children/{new_child(world, 'Assessed')}/assessments",
+        token=token,
+        json={"type": "initial", "start_date": iso(tomorrow)},
+    )
+    expect_status(response, 422, ASMT_001, f"start an assessment tomorrow ({iso(tomorrow)})", code="DATE_IN_FUTURE")
+    child = new_child(world, "Referred")
+    received = date(2008, 2, 11)
+    referral = world.referral(child, iso(received))
+    rid = referral.get("id") if isinstance(referral, dict) else None
+    if rid in (None, ""):
+        fail(ASMT_001, f"POST /referrals returned no referral id: {str(referral)[:200]}")
+    response = world.client.post(
+        f"/children/{child}/assessments",
+        token=token,
+        json={"type": "initial", "start_date": iso(received - timedelta(days=1)), "referral_id": str(rid)},
+    )
+    expect_status(
+        response, 422, ASMT_001, "start an assessment the day before its referral was received", code="DATE_ORDER"
+    )
+
+
+@check(ASMT_002)
+def test_open_assessment_blocks_only_its_child(world: World) -> None:
+    """ASMT-002: one child's open assessment does not stop another child's from starting."""
+    start_assessment(world, START)
+    start_assessment(world, START)
+
+
+@check(ASMT_003)
+def test_visit_dated_today_and_only_own_visits_listed(world: World, today: date) -> None:
+    """ASMT-003: a visit dated today is recorded and listed, and each of a child's two
+    assessments lists only its own visits."""
+    child = new_child(world, "Visited")
+    first = start_assessment(world, START, child_id=child)
+    first_visit = record_visit(world, str(first["id"]), START + timedelta(days=1), requirements=ASMT_003)
+    done = world.complete(str(first["id"]), iso(START + timedelta(days=1)))
+    if done.status_code != 200:
+        fail(ASMT_003, f"could not complete the first assessment after the child was seen: {describe(done)}")
+    second = start_assessment(world, START + timedelta(days=2), child_id=child)
+    second_visit = record_visit(world, str(second["id"]), today, child_seen=False, requirements=ASMT_003)
+    for assessment, own in ((first, first_visit), (second, second_visit)):
+        aid = str(assessment["id"])
+        visits = get_assessment(world, aid, ASMT_003).get("visits")
+        if not isinstance(visits, list):
+            fail(ASMT_003, f"assessment {aid} has no visits list")
+        listed = [(v.get("visit_date"), v.get("child_seen")) for v in visits if isinstance(v, dict)]
+        wanted = [(own.get("visit_date"), own.get("child_seen"))]
+        require(
+            listed == wanted,
+            ASMT_003,
+            f"assessment {aid} lists visits {listed}; only its own {wanted} were recorded on it",
+        )

@@ -153,3 +153,43 @@ def test_restricted_note_text_only_for_author_and_managers(world: World) -> None
                 f"a {viewer.role} who did not write the restricted note can read it: "
                 f"text {str(mine[0].get('text'))[:60]!r}",
             )
+
+
+# -- the cases of specs/test-design/case-notes.yaml that the checks above do not reach ------------
+
+
+@check(NOTE_001, kind="scenario")
+def test_case_note_at_max_length(world: World) -> None:
+    """NOTE-001: a case note of 10000 characters (the maximum) is recorded and listed whole."""
+    child_id = str(world.child(family_name="Notebook")["id"])
+    author = world.practitioner("practitioner", fresh=True)
+    text = (f"{world.unique('note')} " + "Home visit: the child was seen and spoke about school. " * 200)[:10000]
+    note = world.case_note(child_id, author, text)
+    nid = str(note.get("id")) if isinstance(note, dict) else ""
+    listed = [item for item in _listing(world, child_id, author, NOTE_001) if str(item.get("id")) == nid]
+    if not listed or listed[0].get("text") != text:
+        got = len(listed[0].get("text") or "") if listed else None
+        fail(NOTE_001, f"a case note of {len(text)} characters is listed with a text of {got} characters")
+
+
+@check(NOTE_002, kind="scenario")
+def test_restricted_note_hidden_from_allocated_practitioner(world: World) -> None:
+    """NOTE-002: a practitioner allocated to the child, not the author, gets a restricted
+    note listed with ``text`` null."""
+    if not world.context.has("restricted_notes"):
+        not_applicable("the target does not declare restricted_notes")
+    child_id = str(world.child(family_name="Noterestricted")["id"])
+    author, allocated = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(child_id, allocated)
+    secret = world.unique("secret")
+    note = world.case_note(child_id, author, f"{secret} Shared by health on a need-to-know basis.", restricted=True)
+    nid = str(note.get("id")) if isinstance(note, dict) else ""
+    mine = [item for item in _listing(world, child_id, allocated, NOTE_002) if str(item.get("id")) == nid]
+    if not mine:
+        fail(NOTE_002, "an allocated practitioner does not get the restricted note listed (it must be, with text null)")
+    if mine[0].get("text") is not None or secret in json.dumps(mine[0], ensure_ascii=False, default=str):
+        fail(
+            NOTE_002,
+            f"a practitioner allocated to the child, not the author, can read the restricted note: "
+            f"text {str(mine[0].get('text'))[:60]!r}",
+        )

@@ -418,3 +418,143 @@ def test_refused_completion_leaves_assessment_open_and_unchanged(world: World) -
     record_visit(world, aid, seen, requirements=GATE_006)
     expect_completed(world.complete(aid, iso(seen)), GATE_006, "after refused completions, seen and completed", seen)
     wrong.raise_if_any(GATE_006)
+
+
+# -- the cases of specs/test-design/gating.yaml that the checks above do not reach ----------------
+
+
+@check(GATE_001)
+def test_seen_visit_on_another_assessment_does_not_count(world: World) -> None:
+    """GATE-001: a seen visit counts only for the assessment it is recorded on. The child's
+    first assessment is seen and completed on its start day; a second one started that day
+    has no visit of its own, so its completion is refused although the first one's seen
+    visit falls inside its period."""
+    child = new_child(world)
+    first = start_assessment(world, START, child_id=child)
+    record_visit(world, str(first["id"]), START)
+    expect_completed(
+        world.complete(str(first["id"]), iso(START)), GATE_001, "the first assessment, seen on its start day", START
+    )
+    second = start_assessment(world, START, child_id=child)
+    aid = str(second["id"])
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(START + timedelta(days=5))),
+        GATE_001,
+        f"a second assessment with no visit of its own (the first one's seen visit of {iso(START)} "
+        "is on another assessment)",
+    )
+
+
+@check(GATE_001)
+def test_completion_gated_for_every_writer_role(world: World) -> None:
+    """GATE-001: completion without the child seen is refused whoever asks: a manager and
+    the admin as well as a practitioner."""
+    for who in (world.practitioner("manager"), world.admin):
+        assessment = start_assessment(world, START)
+        aid = str(assessment["id"])
+        expect_refused_not_seen(
+            world,
+            aid,
+            world.complete(aid, iso(START + timedelta(days=2)), actor=who),
+            GATE_001,
+            f"no visit, completion asked by the {who.role}",
+        )
+
+
+@check(GATE_001)
+def test_any_qualifying_visit_allows_completion(world: World) -> None:
+    """GATE-001: among several visits (not seen, seen inside the period, seen after the
+    completion date) the one that qualifies allows completion, wherever it stands in date
+    or recording order."""
+    assessment = start_assessment(world, START)
+    aid = str(assessment["id"])
+    record_visit(world, aid, START + timedelta(days=8))
+    record_visit(world, aid, START + timedelta(days=2))
+    record_visit(world, aid, START + timedelta(days=3), child_seen=False)
+    completed_on = START + timedelta(days=5)
+    expect_completed(
+        world.complete(aid, iso(completed_on)),
+        GATE_001,
+        "seen on day 2 (and on day 8, after completion; not seen on day 3), completed on day 5",
+        completed_on,
+    )
+
+
+@check(GATE_002, GATE_001)
+def test_seen_day_before_start_does_not_count(world: World) -> None:
+    """GATE-002: a seen visit dated the day before the start is refused (422 ``DATE_ORDER``)
+    or recorded and not counted; a target that declares ``bulk_export`` must refuse it."""
+    assessment = start_assessment(world, START)
+    aid = str(assessment["id"])
+    wrong = WrongRefusals()
+    eve = START - timedelta(days=1)
+    response = world.visit(aid, iso(eve), child_seen=True)
+    if world.context.has("bulk_export") and response.status_code != 422:
+        fail(
+            GATE_002,
+            "recording a seen visit the day before the assessment start: the target declares bulk_export, "
+            f"so it must be refused with 422 DATE_ORDER (ICS-1A-EXP-006); got {describe(response)}",
+        )
+    if response.status_code == 422:
+        require(
+            error_code(response) == "DATE_ORDER",
+            GATE_002,
+            f"a visit the day before the assessment start was refused with the wrong code: {describe(response)}",
+        )
+    elif response.status_code != 201:
+        fail(
+            GATE_002,
+            f"recording a seen visit the day before the start: expected 201 or 422 DATE_ORDER, got {describe(response)}",
+        )
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(START + timedelta(days=2))),
+        GATE_002,
+        f"the only seen visit ({iso(eve)}) is the day before the start ({iso(START)})",
+        wrong=wrong,
+    )
+    wrong.raise_if_any(GATE_002)
+
+
+@check(GATE_003, GATE_001)
+def test_seen_tomorrow_does_not_count(world: World, today: date) -> None:
+    """GATE-003: a seen visit dated tomorrow (Europe/London) is refused 422
+    ``DATE_IN_FUTURE``, or recorded and never counted: completion today, and completion
+    dated tomorrow, are both refused (the latter for any reason)."""
+    assessment = start_assessment(world, START)
+    aid = str(assessment["id"])
+    wrong = WrongRefusals()
+    tomorrow = today + timedelta(days=1)
+    response = world.visit(aid, iso(tomorrow), child_seen=True)
+    if response.status_code == 422:
+        require(
+            error_code(response) == "DATE_IN_FUTURE",
+            GATE_003,
+            f"a visit dated tomorrow was refused with the wrong code: {describe(response)}",
+        )
+    elif response.status_code != 201:
+        fail(
+            GATE_003,
+            f"recording a seen visit dated tomorrow ({iso(tomorrow)}): expected 422 DATE_IN_FUTURE or 201, "
+            f"got {describe(response)}",
+        )
+    dated_tomorrow = world.complete(aid, iso(tomorrow))
+    if 200 <= dated_tomorrow.status_code < 300:
+        fail(
+            GATE_003,
+            f"with the only seen visit dated tomorrow ({iso(tomorrow)}), completion dated tomorrow was "
+            f"accepted: {describe(dated_tomorrow)}",
+        )
+    expect_still_open(world, aid, "completion dated tomorrow refused")
+    expect_refused_not_seen(
+        world,
+        aid,
+        world.complete(aid, iso(today)),
+        GATE_003,
+        f"the only seen visit is dated tomorrow ({iso(tomorrow)})",
+        wrong=wrong,
+    )
+    wrong.raise_if_any(GATE_003)

@@ -385,3 +385,170 @@ def test_acknowledgement_sticks_and_belongs_to_recipient(world: World) -> None:
     acknowledged = {str(i.get("id")) for i in our_notifications(world, a, child_ids, status="acknowledged")}
     if first_id not in acknowledged or second_id in acknowledged:
         fail(NOTIF_007, f"status=acknowledged lists {sorted(acknowledged)}; expected exactly [{first_id!r}]")
+
+
+# -- the cases of specs/test-design/notifications.yaml that the checks above do not reach ---------
+
+
+def _allocate_again(world: World, child_id: str, person: Practitioner) -> bool:
+    """Allocate ``person`` (already allocated) once more; True when the target recorded a second allocation.
+
+    Refusing it (4xx) is the supplier's choice (ICS-1A-ALLOC-001's allocate-twice-status case).
+    """
+    manager = world.practitioner("manager")
+    response = world.client.post(
+        f"/children/{child_id}/allocations", token=manager.token, json={"practitioner_id": person.id}
+    )
+    body = expect_status(response, (200, 201, 400, 409, 422), NOTIF_004, "allocate an allocated practitioner again")
+    return response.status_code == 201 and isinstance(body, dict) and body.get("end_date") is None
+
+
+@check(NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, kind="scenario")
+def test_alerts_for_every_role_and_repeated_allocation(world: World) -> None:
+    """NOTIF-001..004 for the roles and repeats the first scenario leaves out.
+
+    Allocated to the child: a manager, a practitioner allocated twice, an author allocated
+    twice, and a practitioner whose allocation was ended and who was allocated again. Three
+    notes: by the author allocated twice, by an unallocated manager, by the admin. Each
+    note must reach every allocated user but its author, exactly once (001, 004); no author
+    gets their own note, not even one allocated twice (002); the unallocated manager and
+    the admin get none of the others' notes (003).
+    """
+    bound = latency_bound(world)
+    child = str(world.child(family_name="Notifyroles")["id"])
+    child_ids = {child}
+    manager_allocated = world.practitioner("manager", fresh=True)
+    twice, author_twice, again = (world.practitioner("practitioner", fresh=True) for _ in range(3))
+    manager_outside = world.practitioner("manager", fresh=True)
+    admin = world.admin
+    names = {
+        manager_allocated.id: "an allocated manager",
+        twice.id: "a practitioner allocated twice",
+        author_twice.id: "an author allocated twice",
+        again.id: "a practitioner allocated again after ending",
+        manager_outside.id: "an unallocated manager",
+        admin.id: "the admin",
+    }
+    for person in (manager_allocated, twice, author_twice):
+        world.allocate(child, person)
+    doubled = {p.id for p in (twice, author_twice) if _allocate_again(world, child, p)}
+    ended = world.allocate(child, again)
+    if not isinstance(ended, dict) or not ended.get("id"):
+        fail(NOTIF_001, "the allocation response carries no id, so it cannot be ended")
+    world.end_allocation(str(ended["id"]))
+    world.allocate(child, again)
+    violations = Violations()
+    allocated = (manager_allocated, twice, author_twice, again)
+    notes: dict[str, Practitioner] = {}
+    found_by_note: dict[str, dict[str, Arrival]] = {}
+    since = time.monotonic()
+    for author in (author_twice, manager_outside, admin):
+        body = world.case_note(child, author, f"{world.unique('note')} Written by {names[author.id]}.")
+        since = time.monotonic()
+        nid = note_id(body.get("id") if isinstance(body, dict) else None)
+        if not nid:
+            fail(NOTIF_001, "POST case-notes returned no note id; notifications cannot be matched to it")
+        notes[nid] = author
+        expected = [p for p in allocated if p.id != author.id]
+        found_by_note[nid] = await_note(world, expected, nid, child_ids, since, since + patience(bound))
+        for person in expected:
+            if person.id not in found_by_note[nid]:
+                violations.add(NOTIF_001, f"{names[person.id]} was never notified of the note by {names[author.id]}")
+    sleep_until(since + bound)  # the bound has passed for every note (the last one too): judge what must not be there
+    for person in (*allocated, manager_outside):
+        grouped = by_note(our_notifications(world, person, child_ids))
+        for nid, items in grouped.items():
+            if nid not in notes:
+                continue
+            author = notes[nid]
+            if author.id == person.id:
+                violations.add(
+                    NOTIF_002,
+                    f"{names[person.id]} was notified of their own note"
+                    + (" (allocated twice)" if person.id in doubled else ""),
+                )
+            elif person is manager_outside:
+                violations.add(NOTIF_003, f"{names[person.id]} was notified of the note by {names[author.id]}")
+            elif len(items) > 1:
+                violations.add(
+                    NOTIF_004,
+                    f"{names[person.id]} holds {len(items)} notifications of the note by "
+                    f"{names[author.id]}" + (" (allocated twice)" if person.id in doubled else ""),
+                )
+    admin_notes = by_note(our_notifications(world, admin, child_ids))
+    foreign = sorted(names[notes[n].id] for n in admin_notes if n in notes and notes[n] is not admin)
+    if foreign:
+        violations.add(NOTIF_003, f"the admin, not allocated, was notified of the notes by {foreign}")
+    if admin_notes.keys() & {n for n, a in notes.items() if a is admin}:
+        violations.add(NOTIF_002, "the admin was notified of their own note")
+    violations.raise_if_any((NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004))
+
+
+@check(NOTIF_006, kind="scenario")
+def test_restricted_alert_empty_for_manager_recipient(world: World) -> None:
+    """NOTIF-006: a restricted note's alert to an allocated manager (who may read the text)
+    still has ``preview`` null and none of the text."""
+    if not world.context.has("restricted_notes"):
+        not_applicable("the target does not declare restricted_notes")
+    child = world.child(family_name="Notifysecret")
+    manager, author = world.practitioner("manager", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(str(child["id"]), manager)
+    secret = world.unique("secret")
+    note = world.case_note(str(child["id"]), author, f"{secret} Information shared by the police.", restricted=True)
+    nid = note_id(note.get("id") if isinstance(note, dict) else None)
+    item = delivered(world, [manager], nid, {str(child["id"])}, "restricted note to a manager")[manager.id]
+    if item.get("preview") is not None or secret.casefold() in dumps(item).casefold():
+        fail(
+            NOTIF_006,
+            f"the notification of a restricted note to a manager carries content: preview {item.get('preview')!r}",
+        )
+
+
+@check(NOTIF_007, kind="scenario")
+def test_acknowledgement_repeated_and_by_other_roles(world: World) -> None:
+    """NOTIF-007: a manager and the admin acknowledging someone else's notification get 404
+    ``NOT_FOUND`` and change nothing; the recipient acknowledging twice keeps the first
+    ``acknowledged_at`` (the second answer's status is the supplier's choice)."""
+    child = world.child(family_name="Notifyack")
+    recipient, author = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(str(child["id"]), recipient)
+    child_ids = {str(child["id"])}
+    note = world.case_note(str(child["id"]), author, f"{world.unique('note')} Contact made.")
+    item = delivered(
+        world, [recipient], note_id(note.get("id") if isinstance(note, dict) else None), child_ids, "a note"
+    )[recipient.id]
+    if item.get("id") is None:
+        fail(NOTIF_007, "the notification has no id, so it cannot be acknowledged")
+    path = f"/notifications/{item['id']}/acknowledge"
+    for other in (world.practitioner("manager", fresh=True), world.admin):
+        expect_status(
+            world.client.post(path, token=other.token),
+            404,
+            NOTIF_007,
+            f"the {other.role} acknowledges someone else's notification",
+            code="NOT_FOUND",
+        )
+    mine = {str(i.get("id")): i for i in our_notifications(world, recipient, child_ids)}
+    if mine.get(str(item["id"]), {}).get("acknowledged_at"):
+        fail(
+            NOTIF_007, "a notification shows acknowledged_at after only a manager and the admin tried to acknowledge it"
+        )
+    first = expect_status(world.client.post(path, token=recipient.token), 200, NOTIF_007, "the recipient acknowledges")
+    if not isinstance(first, dict) or not first.get("acknowledged_at"):
+        fail(NOTIF_007, f"acknowledging returned {str(first)[:200]} without acknowledged_at")
+    time.sleep(0.01)  # a second acknowledgement that overwrote the time would show a later one
+    again = world.client.post(path, token=recipient.token)
+    body = expect_status(again, (200, 400, 404, 409, 422), NOTIF_007, "the recipient acknowledges again")
+    if again.status_code == 200 and isinstance(body, dict) and body.get("acknowledged_at") != first["acknowledged_at"]:
+        fail(
+            NOTIF_007,
+            f"acknowledging again answered acknowledged_at {body.get('acknowledged_at')!r}; first "
+            f"acknowledged at {first['acknowledged_at']}",
+        )
+    after = {str(i.get("id")): i for i in our_notifications(world, recipient, child_ids)}.get(str(item["id"]), {})
+    if after.get("acknowledged_at") != first["acknowledged_at"]:
+        fail(
+            NOTIF_007,
+            f"after a second acknowledgement the notification reads acknowledged_at "
+            f"{after.get('acknowledged_at')!r}; first acknowledged at {first['acknowledged_at']}",
+        )

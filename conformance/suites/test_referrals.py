@@ -93,3 +93,63 @@ def test_referral_received_in_future_refused(world: World, today: date) -> None:
         REF_002,
         "the refused referral was nevertheless recorded for the child",
     )
+
+
+# -- the cases of specs/test-design/referrals.yaml that the checks above do not reach -------------
+
+SOURCES = ("police", "school", "health", "self", "family", "local_authority", "other")
+
+
+@check(REF_001)
+def test_referral_every_source_and_longest_reason(world: World) -> None:
+    """REF-001: a referral from each source reads back with that source, and a reason of
+    2000 characters (the maximum) reads back whole."""
+    child = new_child(world, "Referred")
+    longest = (f"{world.unique('why')} " + "Concern about neglect reported by the school nurse. " * 40)[:2000]
+    sent = [(source, f"Referral from {source}") for source in SOURCES] + [("school", longest)]
+    for source, reason in sent:
+        created = world.referral(child, "2008-01-15", source=source, reason=reason)
+        rid = created.get("id") if isinstance(created, dict) else None
+        if rid in (None, ""):
+            fail(REF_001, f"POST /referrals returned no referral id: {str(created)[:200]}")
+        read = expect_status(
+            world.client.get(f"/referrals/{rid}", token=world.practitioner("practitioner").token),
+            200,
+            REF_001,
+            f"read referral {rid}",
+        )
+        if not isinstance(read, dict) or read.get("source") != source or read.get("reason") != reason:
+            got = (read.get("source"), len(str(read.get("reason")))) if isinstance(read, dict) else read
+            fail(
+                REF_001,
+                f"referral {rid} sent with source {source!r} and a reason of {len(reason)} characters "
+                f"reads back (source, reason length) {got!r}",
+            )
+
+
+@check(REF_002)
+def test_referral_date_boundaries(world: World, today: date) -> None:
+    """REF-002: a received date of tomorrow (Europe/London) is refused 422 ``DATE_IN_FUTURE``
+    and not recorded; a received date of today is accepted."""
+    child = new_child(world, "Referred")
+    token = world.practitioner("practitioner").token
+    tomorrow = today + timedelta(days=1)
+    response = world.client.post(
+        "/referrals",
+        token=token,
+        json={"child_id": child, "received_on": iso(tomorrow), "source": "school", "reason": "Concern raised"},
+    )
+    expect_status(
+        response, 422, REF_002, f"record a referral received tomorrow ({iso(tomorrow)})", code="DATE_IN_FUTURE"
+    )
+    require(
+        not _referrals_of(world, child, REF_002),
+        REF_002,
+        "the refused referral was nevertheless recorded for the child",
+    )
+    response = world.client.post(
+        "/referrals",
+        token=token,
+        json={"child_id": child, "received_on": iso(today), "source": "school", "reason": "Concern raised"},
+    )
+    expect_status(response, 201, REF_002, f"record a referral received today ({iso(today)})")

@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from conformance.checking.checks import check, describe, expect_status, fail, not_applicable
+from conformance.checking.checks import check, describe, expect_status, fail, not_applicable, prerequisite_missing
 from conformance.checking.search_oracle import (
     child_id,
     name_token,
+    random_postcode,
     search_ids,
     spaced_nhs_number,
     valid_nhs_number,
@@ -374,3 +375,331 @@ def test_shielded_hidden_unless_allocated(world: World) -> None:
         fail(SRCH_011, f"the allocation carries no id: {str(allocation)[:200]}")
     world.end_allocation(str(allocation["id"]))
     _expect(world, SRCH_011, params, ours, {"open"}, actor=outsider)
+
+
+# -- the cases of specs/test-design/search.yaml that the checks above do not reach -----------------
+
+
+def _found(world: World, params: Mapping[str, Any], cid: str) -> bool:
+    """True when the admin's search with ``params`` returns child ``cid`` (a precondition probe)."""
+    return cid in search_ids(world, world.admin, world.requirements, params, max_pages=5)
+
+
+def _random_dob() -> str:
+    """A random date of birth (1990-2014): rarely shared, so it scopes a search to a check's children."""
+    return (date(1990, 1, 1) + timedelta(days=secrets.randbelow(9000))).isoformat()
+
+
+@check(SRCH_001, kind="scenario")
+def test_name_folding_full_and_on_aliases(world: World) -> None:
+    """SRCH-001: full Unicode case folding ("Strasse" finds Straße and STRAẞE), NFKD
+    (fullwidth "Ｋｉｍ" found by "Kim"), a name stored decomposed, and alias records folded
+    like the current name. Each search is scoped by a run-unique token written as stored."""
+    t = [name_token() for _ in range(7)]
+    ours = {
+        "Straße": _make(world, given_name=t[0], family_name="Stra\u00dfe"),
+        "STRAẞE": _make(world, given_name=t[1], family_name="STRA\u1e9eE"),
+        "Ｋｉｍ": _make(world, given_name=t[2], family_name="\uff2b\uff49\uff4d"),
+        "Climbié decomposed": _make(world, given_name=t[3], family_name="Climbie\u0301"),
+        "alias Zoë": _make(world, given_name=t[4], family_name=t[5]),
+    }
+    world.alias(ours["alias Zoë"], "Zo\u00eb", f"{t[6]}\u00e9", "alias")
+    world.alias(ours["alias Zoë"], "Se\u00e1n", f"O\u2019{t[6]}", "known_as")
+    aliases_searched = _found(world, {"given_name": "Zo\u00eb", "family_name": f"{t[6]}\u00e9"}, ours["alias Zoë"])
+    cases = [({"given_name": t[0], "family_name": term}, "Straße") for term in ("Strasse", "STRASSE", "stra\u00dfe")]
+    cases += [({"given_name": t[1], "family_name": term}, "STRAẞE") for term in ("strasse", "Stra\u00dfe")]
+    cases += [({"given_name": t[2], "family_name": term}, "Ｋｉｍ") for term in ("Kim", "KIM")]
+    cases += [({"given_name": t[3], "family_name": term}, "Climbié decomposed") for term in ("Climbi\u00e9", "climbie")]
+    if aliases_searched:  # an alias written as stored finds the child (else that is SRCH-003's failure, not this)
+        cases += [
+            ({"given_name": "ZOE", "family_name": f"{t[6].upper()}E"}, "alias Zoë"),
+            ({"given_name": "sean", "family_name": f"o'{t[6].lower()}"}, "alias Zoë"),
+        ]
+    for params, label in cases:
+        _expect(world, SRCH_001, params, ours, {label})
+
+
+@check(SRCH_002, kind="scenario")
+def test_partial_names_every_part_and_alias(world: World) -> None:
+    """SRCH-002: a prefix of the second, third and fourth part of a four-part name (spaces
+    and hyphens mixed) and a prefix of a part of an alias find the child; every search also
+    carries the check's random date of birth. Terms keep the stored case and accents
+    (folding partial terms is judged by the stateful check)."""
+    dob = _random_dob()
+    g = [name_token() for _ in range(2)]
+    ours = {
+        "four parts": _make(world, given_name=g[0], family_name="Ward-Price Llewellyn Jones", date_of_birth=dob),
+        "alias": _make(world, given_name=g[1], family_name="Current", date_of_birth=dob),
+    }
+    world.alias(ours["alias"], "Rosalind", "Fitzgerald-Hamilton Brown", "previous")
+    cases = [
+        ({"given_name": g[0], "family_name": term}, "four parts") for term in ("Llew", "Jon", "Pri", "Ward-Price L")
+    ]
+    whole_alias = {"given_name": "Rosalind", "family_name": "Fitzgerald-Hamilton Brown", "date_of_birth": dob}
+    if _found(world, whole_alias, ours["alias"]):  # else aliases are not searched at all: SRCH-003's failure
+        cases += [({"given_name": "Ros", "family_name": term}, "alias") for term in ("Ham", "Bro", "Fitz")]
+    for params, label in cases:
+        _expect(world, SRCH_002, {**params, "date_of_birth": dob}, ours, {label})
+
+
+@check(SRCH_003, kind="scenario")
+def test_alias_matched_by_either_name_alone(world: World) -> None:
+    """SRCH-003: an alias's (and a previous name's) given name as the only name criterion
+    finds the child, as its family name alone does."""
+    dob = _random_dob()
+    given_alias, given_previous = name_token(), name_token()
+    cid = _make(world, given_name="Robert", family_name=name_token(), date_of_birth=dob)
+    world.alias(cid, given_alias, "Smith", "alias")
+    world.alias(cid, given_previous, "Jones", "previous")
+    ours = {"child": cid}
+    for params in (
+        {"given_name": given_alias},
+        {"given_name": given_previous},
+        {"given_name": given_alias, "date_of_birth": dob},
+    ):
+        _expect(world, SRCH_003, params, ours, {"child"}, max_pages=5)
+
+
+@check(SRCH_004, kind="scenario")
+def test_date_of_birth_exact_and_gender_alone(world: World) -> None:
+    """SRCH-004: a date of birth matches that day only (not the day before or after), each
+    gender value selects exactly its children, and gender alone is a valid search whose
+    total counts (at least) the children of that gender this check created."""
+    family = name_token()
+    day = date.fromisoformat(_random_dob())
+    before, after = (day - timedelta(days=1)).isoformat(), (day + timedelta(days=1)).isoformat()
+    ours = {
+        "day-before male": _make(world, family_name=family, date_of_birth=before, gender="male"),
+        "day female": _make(world, family_name=family, date_of_birth=day.isoformat(), gender="female"),
+        "day not_specified": _make(world, family_name=family, date_of_birth=day.isoformat(), gender="not_specified"),
+        "day-after not_known": _make(world, family_name=family, date_of_birth=after, gender="not_known"),
+    }
+    _expect(
+        world,
+        SRCH_004,
+        {"family_name": family, "date_of_birth": day.isoformat()},
+        ours,
+        {"day female", "day not_specified"},
+    )
+    _expect(world, SRCH_004, {"date_of_birth": before}, ours, {"day-before male"})
+    _expect(world, SRCH_004, {"family_name": family, "date_of_birth": after}, ours, {"day-after not_known"})
+    for gender, label in (
+        ("male", "day-before male"),
+        ("female", "day female"),
+        ("not_known", "day-after not_known"),
+        ("not_specified", "day not_specified"),
+    ):
+        _expect(world, SRCH_004, {"family_name": family, "gender": gender}, ours, {label})
+    who = world.practitioner()
+    for gender in ("not_specified", "male"):
+        response = world.client.get("/children", token=who.token, params={"gender": gender, "page_size": 1})
+        body = expect_status(response, 200, SRCH_004, f"search by gender={gender} alone")
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+            fail(
+                SRCH_004,
+                f"a search by gender={gender} alone reports total {total!r}; this check alone created a "
+                f"living {gender} child",
+            )
+
+
+@check(SRCH_005, kind="scenario")
+def test_postcode_matches_whole_postcode_only(world: World) -> None:
+    """SRCH-005: a postcode criterion is compared whole, after normalising: the outward code
+    alone, or the postcode less its last letter, finds nobody at that postcode."""
+    family = name_token()
+    postcode = random_postcode()
+    outward, inward = postcode.split(" ")
+    ours = {"at postcode": _make(world, family_name=family, postcode=postcode)}
+    for term in (outward, postcode[:-1], f"{outward} {inward[0]}"):
+        _expect(world, SRCH_005, {"family_name": family, "postcode": term}, ours, set())
+    _expect(
+        world, SRCH_005, {"family_name": family, "postcode": postcode.lower().replace(" ", "")}, ours, {"at postcode"}
+    )
+
+
+@check(SRCH_006, kind="scenario")
+def test_local_id_criterion_compacted(world: World) -> None:
+    """SRCH-006: a local ID criterion written in another case and with spaces finds the
+    child (criterion and stored value compared compacted)."""
+    local_id = world.unique("lid")
+    cid = _make(world, family_name=name_token(), local_id=local_id)
+    ours = {"child": cid}
+    spaced = f"{local_id[:4]} {local_id[4:]}"
+    for term in (local_id.upper(), spaced.upper(), f" {spaced} "):
+        _expect(world, SRCH_006, {"local_id": term}, ours, {"child"}, max_pages=5)
+
+
+def _path_children(world: World, *, deceased: bool = False, **fields: Any) -> tuple[str, dict[str, dict[str, str]]]:
+    """A child reachable by every criterion: run-unique names, alias, random DOB and
+    postcode, UPN, NHS number and local ID (``deceased``: dead 30 days after birth).
+    Returns its ID and the search per path."""
+    given, family, alias_given, alias_family = (name_token() for _ in range(4))
+    dob, postcode = _random_dob(), random_postcode()
+    if deceased:
+        fields["date_of_death"] = (date.fromisoformat(dob) + timedelta(days=30)).isoformat()
+    upn, nhs, local_id = valid_upn(), valid_nhs_number(), world.unique("path")
+    cid = _make(
+        world,
+        given_name=given,
+        family_name=family,
+        date_of_birth=dob,
+        postcode=postcode,
+        upn=upn,
+        nhs_number=nhs,
+        local_id=local_id,
+        **fields,
+    )
+    world.alias(cid, alias_given, alias_family, "alias")
+    paths = {
+        "given name": {"given_name": given},
+        "family name": {"family_name": family},
+        "alias": {"given_name": alias_given, "family_name": alias_family},
+        "date of birth": {"date_of_birth": dob},
+        "postcode": {"postcode": postcode},
+        "UPN": {"upn": upn},
+        "NHS number": {"nhs_number": nhs},
+        "local ID": {"local_id": local_id},
+    }
+    return cid, paths
+
+
+@check(SRCH_007, kind="scenario")
+def test_deceased_excluded_on_every_path(world: World) -> None:
+    """SRCH-007: whichever criterion finds a deceased child (given or family name, alias,
+    date of birth, postcode, UPN, NHS number, local ID) it is left out by default and
+    returned with ``include_deceased=true``."""
+    cid, paths = _path_children(world, deceased=True)
+    ours = {"deceased": cid}
+    judged = []
+    for path, params in paths.items():
+        # A path that does not find the child even with include_deceased=true is some other
+        # requirement's failure (SRCH-003, -004, -005, -006): exclusion on it proves nothing.
+        if not _found(world, {**params, "include_deceased": "true"}, cid):
+            continue
+        judged.append(path)
+        _expect(world, SRCH_007, params, ours, set(), actor=world.admin, max_pages=5)
+        _expect(world, SRCH_007, {**params, "include_deceased": "false"}, ours, set(), actor=world.admin, max_pages=5)
+    if not judged:
+        prerequisite_missing("no criterion finds the deceased child even with include_deceased=true")
+
+
+@check(SRCH_009, kind="scenario")
+def test_paging_at_exact_multiples_and_limits(world: World) -> None:
+    """SRCH-009: 25 children, three of them also matching through one or two aliases of
+    the same family name, walked with page sizes 5 and 25 (the total an exact multiple),
+    1 and 100: every child exactly once, ``total`` 25 on every page."""
+    family = name_token()
+    ours = [_make(world, family_name=family, given_name=f"Page {name_token(4)}") for _ in range(25)]
+    for n, cid in enumerate(ours[:3]):
+        for k in range(n + 1):
+            world.alias(cid, f"Alias {name_token(4)}", family, ("alias", "previous", "known_as")[k])
+    who = world.practitioner()
+    for size in (5, 25, 1, 100):
+        seen: Counter[str] = Counter()
+        first = _page(world, who, family, 1, size)
+        total = first.get("total")
+        if not isinstance(total, int) or isinstance(total, bool) or not 0 <= total <= MAX_PAGING_TOTAL:
+            fail(SRCH_009, f"page 1 (page_size {size}) carries total {total!r} for a family name only 25 children bear")
+        pages = math.ceil(total / size)
+        for number in range(1, max(pages, 1) + 1):
+            body = first if number == 1 else _page(world, who, family, number, size)
+            if body.get("total") != total:
+                fail(
+                    SRCH_009, f"total changed from {total} to {body.get('total')!r} on page {number} (page_size {size})"
+                )
+            seen.update(str(item.get("id")) for item in body["items"] if isinstance(item, dict))
+        repeated = sorted(i for i, n in seen.items() if n > 1)
+        if repeated:
+            fail(
+                SRCH_009,
+                f"walking {pages} pages of {size} returned {len(repeated)} children more than once "
+                f"(children matching through their aliases too: {sorted(set(repeated) & set(ours[:3]))})",
+            )
+        missing = set(ours) - seen.keys()
+        if missing:
+            fail(
+                SRCH_009,
+                f"walking {pages} pages of {size} (total {total}, an exact multiple: {total % size == 0}) "
+                f"never returned {len(missing)} of the 25 children",
+            )
+        if total != len(seen):
+            fail(
+                SRCH_009,
+                f"total is {total} but walking pages 1..{pages} of {size} returned {len(seen)} distinct children",
+            )
+
+
+@check(SRCH_010, kind="scenario")
+def test_criteria_anded_on_alias_matches_and_long_names(world: World) -> None:
+    """SRCH-010: a child matched through an alias is still excluded by a date of birth,
+    gender or postcode it does not have; names of 100 characters are found by the whole
+    names; a term one letter longer than the whole name finds nothing."""
+    long_given, long_family, short_family = name_token(100), name_token(100), name_token()
+    long_id = _make(world, given_name=long_given, family_name=long_family)
+    short_id = _make(world, given_name=long_given, family_name=short_family)
+    ours = {"100-character names": long_id, "short family name": short_id}
+    _expect(world, SRCH_010, {"given_name": long_given, "family_name": long_family}, ours, {"100-character names"})
+    _expect(world, SRCH_010, {"given_name": long_given, "family_name": short_family + "x"}, ours, set())
+
+    alias_given, alias_family = name_token(), name_token()
+    dob, postcode = _random_dob(), random_postcode()
+    cid = _make(
+        world, given_name="Alex", family_name=name_token(), date_of_birth=dob, gender="female", postcode=postcode
+    )
+    world.alias(cid, alias_given, alias_family, "alias")
+    names = {"given_name": alias_given, "family_name": alias_family}
+    if not _found(world, names, cid):  # aliases not searched at all: SRCH-003's failure, nothing to AND here
+        return
+    other_dob = (date.fromisoformat(dob) + timedelta(days=400)).isoformat()
+    other_postcode = next(p for p in iter(random_postcode, None) if p.replace(" ", "") != postcode.replace(" ", ""))
+    ours = {"alias child": cid}
+    _expect(
+        world,
+        SRCH_010,
+        {**names, "date_of_birth": dob, "gender": "female", "postcode": postcode},
+        ours,
+        {"alias child"},
+    )
+    for extra in ({"date_of_birth": other_dob}, {"gender": "male"}, {"postcode": other_postcode}):
+        _expect(world, SRCH_010, {**names, **extra}, ours, set())
+
+
+@check(SRCH_011, kind="scenario")
+def test_shielded_hidden_for_every_role_path_and_allocation(world: World) -> None:
+    """SRCH-011 (capability ``shielded_records``): a shielded child allocated to someone
+    else is hidden from an unallocated manager, read_only user and practitioner, and from a
+    practitioner allocated to another child, whichever criterion finds it for the admin
+    (names, alias, date of birth, postcode, UPN, NHS number, local ID)."""
+    if not world.context.has("shielded_records"):
+        not_applicable("the target does not declare the shielded_records capability")
+    cid, paths = _path_children(world, shielded=True)
+    other = _make(world, family_name=name_token())
+    ours = {"shielded": cid}
+    world.allocate(cid, world.practitioner("practitioner", fresh=True))
+    elsewhere = world.practitioner("practitioner", fresh=True)
+    world.allocate(other, elsewhere)
+    outsiders = {
+        "an unallocated manager": world.practitioner("manager", fresh=True),
+        "an unallocated read_only user": world.practitioner("read_only", fresh=True),
+        "a practitioner allocated to another child": elsewhere,
+        "an unallocated practitioner": world.practitioner("practitioner", fresh=True),
+    }
+    judged = []
+    for path, params in paths.items():
+        # A path on which even the admin does not find the child is another requirement's
+        # failure (SRCH-003..006): hiding on it proves nothing.
+        if not _found(world, params, cid):
+            continue
+        judged.append(path)
+        for label, who in outsiders.items():
+            if path in ("family name", "alias", "UPN") or label == "an unallocated practitioner":
+                returned = {i for i in search_ids(world, who, SRCH_011, params, max_pages=5) if i in ours.values()}
+                if returned:
+                    fail(
+                        SRCH_011,
+                        f"a search by {path} {params} as {label} returned the shielded child "
+                        "(another practitioner is allocated to it)",
+                    )
+    if not judged:
+        prerequisite_missing("not even the admin finds the shielded child by any criterion")

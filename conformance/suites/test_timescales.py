@@ -22,8 +22,8 @@ from datetime import date, timedelta
 
 from conformance.checking.checks import check, fail, require
 from conformance.checking.world import World
-from conformance.domain.workingdays import due_date
-from conformance.suites.test_gating import get_assessment, iso, record_visit, start_assessment
+from conformance.domain.workingdays import due_date, is_working_day
+from conformance.suites.test_gating import get_assessment, iso, new_child, record_visit, start_assessment
 
 TIME_001 = "ICS-1A-TIME-001"
 TIME_002 = "ICS-1A-TIME-002"
@@ -145,4 +145,92 @@ def test_overdue_flag(world: World) -> None:
             TIME_004,
             f"initial assessment started {iso(start)}, due {iso(due)}, {what} ({iso(completed_on)}): "
             f"overdue is {read.get('overdue')!r}, expected {str(expected).lower()}",
+        )
+
+
+# -- the cases of specs/test-design/timescales.yaml that the checks above do not reach ------------
+
+#: Substitute days, one-off bank holidays, a start on a bank holiday and the late summer
+#: holiday of England (the due dates come from conformance.domain.workingdays).
+BANK_HOLIDAY_EDGES: tuple[tuple[str, date, date], ...] = (
+    ("initial", date(2009, 12, 21), date(2010, 1, 4)),  # Boxing Day 2009 a Saturday: Monday 28 Dec off
+    ("initial", date(2010, 12, 20), date(2010, 12, 31)),  # Christmas and Boxing Day 2010 at a weekend: 27, 28 Dec off
+    ("initial", date(2011, 4, 26), date(2011, 5, 9)),  # the royal wedding, 29 April 2011, and early May
+    ("initial", date(2012, 5, 30), date(2012, 6, 12)),  # the Diamond Jubilee, 4 and 5 June 2012
+    ("initial", date(2008, 3, 21), date(2008, 4, 2)),  # started on Good Friday 2008: day 0 is the holiday
+    ("initial", date(2008, 8, 20), date(2008, 9, 1)),  # late summer bank holiday, 25 August 2008
+)
+
+
+@check(TIME_001)
+def test_initial_due_from_a_sunday_start(world: World) -> None:
+    """TIME-001: an initial assessment started on a Sunday: Monday is working day 1."""
+    _check_due_dates(world, TIME_001, (("initial", date(2008, 6, 8), date(2008, 6, 17)),))
+
+
+@check(TIME_003)
+def test_due_dates_across_substitute_and_one_off_holidays(world: World) -> None:
+    """TIME-003: substitute days (December 2009 and 2010), one-off bank holidays (2011,
+    2012), a start on Good Friday and England's late summer holiday are not working days."""
+    _check_due_dates(world, TIME_003, BANK_HOLIDAY_EDGES)
+
+
+def _start_for_due_today(today: date) -> date | None:
+    """A start date whose initial assessment is due today, or None (today not a working day)."""
+    if not is_working_day(today):
+        return None
+    start = today - timedelta(days=1)
+    while due_date("initial", start) > today:
+        start -= timedelta(days=1)
+    return start if due_date("initial", start) == today else None
+
+
+@check(TIME_004)
+def test_overdue_boundaries(world: World, today: date) -> None:
+    """TIME-004: completed the day after its due date, an assessment is overdue; open and
+    started today, or open and due today (judged on working days, when a due date can be
+    today), it is not."""
+    start = date(2008, 6, 2)
+    assessment = start_assessment(world, start)
+    aid = str(assessment["id"])
+    due = _target_due(assessment, due_date("initial", start))
+    record_visit(world, aid, start + timedelta(days=1), requirements=TIME_004)
+    response = world.complete(aid, iso(due + timedelta(days=1)))
+    if response.status_code != 200:
+        fail(
+            TIME_004,
+            f"could not complete an assessment (seen {iso(start + timedelta(days=1))}) on "
+            f"{iso(due + timedelta(days=1))}: HTTP {response.status_code} {response.text[:200]}",
+        )
+    read = get_assessment(world, aid, TIME_004)
+    require(
+        read.get("overdue") is True,
+        TIME_004,
+        f"initial assessment started {iso(start)}, due {iso(due)}, completed the day after ({iso(due + timedelta(days=1))}): "
+        f"overdue is {read.get('overdue')!r}, expected true",
+    )
+
+    opened = {"started today": today}
+    due_today_start = _start_for_due_today(today)
+    if due_today_start is not None:
+        opened["due today"] = due_today_start
+    for what, day in opened.items():
+        child = new_child(world, "Overdue")
+        response = world.client.post(
+            f"/children/{child}/assessments",
+            token=world.practitioner("practitioner").token,
+            json={"type": "initial", "start_date": iso(day)},
+        )
+        if response.status_code != 201:
+            continue  # refusing a start of today or earlier is ICS-1A-ASMT-001's matter
+        body = response.json()
+        read = get_assessment(world, str(body["id"]), TIME_004)
+        target_due = _target_due(read, due_date("initial", day))
+        if target_due < today:
+            continue  # a wrong due date is TIME-001's matter; the flag is judged against the target's own
+        require(
+            read.get("overdue") is False,
+            TIME_004,
+            f"an open initial assessment {what} (started {iso(day)}, due {iso(target_due)}, today {iso(today)}): "
+            f"overdue is {read.get('overdue')!r}, expected false",
         )

@@ -353,6 +353,365 @@ scenario("server-error-on-unknown-child")(lambda api: api.admin.get("/children/c
 scenario("about-schema-violation")(lambda api: type(api.anon.get("/about").json()["spec_versions"]).__name__)
 
 
+# -- the faults of the cases in specs/test-design (allocations, notes, notifications, access) -------
+
+
+@scenario("allocation-end-ends-all-of-practitioner", "allocation-end-twice-overwrites")
+def _ending(api: Api) -> Any:
+    who, child = api.practitioner(), api.child()
+    first = api.allocate(child["id"], who.id, start_date="2008-09-01")
+    api.allocate(child["id"], who.id, start_date="2008-09-01")
+    api.admin.post(f"/allocations/{first['id']}/end", json={"end_date": "2008-09-10"})
+    api.admin.post(f"/allocations/{first['id']}/end", json={"end_date": "2008-09-20"})
+    return sorted(str(a["end_date"]) for a in api.admin.get(f"/children/{child['id']}/allocations").json()["items"])
+
+
+@scenario("case-note-text-truncated", "restricted-note-visible-to-allocated")
+def _notes(api: Api) -> Any:
+    child, author, allocated = api.child(), api.practitioner(), api.practitioner()
+    api.allocate(child["id"], allocated.id)
+    api.note(child["id"], author, text="x" * 5000)
+    api.note(child["id"], author, text="secret", restricted=True)
+    items = allocated.client.get(f"/children/{child['id']}/case-notes").json()["items"]
+    return [len(n["text"]) if n["text"] else None for n in items]
+
+
+@scenario(
+    "notify-practitioner-role-only",
+    "notify-only-practitioner-authors",
+    "notify-skips-once-ended",
+    "notify-author-excluded-once",
+    "notify-all-managers",
+    "notify-once-per-allocation",
+)
+def _notify_roles(api: Api) -> Any:
+    child = api.child()
+    manager, twice, again, outside = (
+        api.practitioner("manager"),
+        api.practitioner(),
+        api.practitioner(),
+        api.practitioner("manager"),
+    )
+    api.allocate(child["id"], manager.id)
+    api.allocate(child["id"], twice.id)
+    api.allocate(child["id"], twice.id)
+    gone = api.allocate(child["id"], again.id, start_date="2008-09-01")
+    api.admin.post(f"/allocations/{gone['id']}/end", json={"end_date": "2008-09-10"})
+    api.allocate(child["id"], again.id)
+    api.note(child["id"], twice)
+    api.note(child["id"], outside)
+    return [len(api.inbox(who)) for who in (manager, twice, again, outside)]
+
+
+@scenario("restricted-preview-for-managers")
+def _manager_preview(api: Api) -> Any:
+    child, manager = api.child(), api.practitioner("manager")
+    api.allocate(child["id"], manager.id)
+    api.note(child["id"], api.practitioner(), text="secret", restricted=True)
+    return [n["preview"] for n in api.inbox(manager)]
+
+
+@scenario("ack-by-managers", "ack-twice-overwrites-time")
+def _acknowledging(api: Api) -> Any:
+    child, who = api.child(), api.practitioner()
+    api.allocate(child["id"], who.id)
+    api.note(child["id"], api.practitioner())
+    nid = api.inbox(who)[0]["id"]
+    by_manager = api.practitioner("manager").client.post(f"/notifications/{nid}/acknowledge").status_code
+    first = who.client.post(f"/notifications/{nid}/acknowledge").json()["acknowledged_at"]
+    second = who.client.post(f"/notifications/{nid}/acknowledge").json()["acknowledged_at"]
+    return by_manager, first == second
+
+
+scenario("auth-missing-on-referrals")(lambda api: api.anon.get(f"/referrals/{_referral(api).json()['id']}").status_code)
+
+
+@scenario(
+    "rights-assessments-unchecked",
+    "rights-managers-create-practitioners",
+    "rights-allocation-denied-to-practitioners-only",
+)
+def _rights(api: Api) -> Any:
+    reader, manager, child = api.practitioner("read_only"), api.practitioner("manager"), api.child()
+    return (
+        reader.client.post(
+            f"/children/{child['id']}/assessments", json={"type": "initial", "start_date": "2008-09-01"}
+        ).status_code,
+        manager.client.post("/practitioners", json={"name": "New", "role": "practitioner"}).status_code,
+        reader.client.post(f"/children/{child['id']}/allocations", json={"practitioner_id": reader.id}).status_code,
+    )
+
+
+@scenario("audit-skips-privileged-views", "audit-views-deduplicated")
+def _audited_views(api: Api) -> Any:
+    child, manager, who = api.child(), api.practitioner("manager"), api.practitioner()
+    for viewer in (manager.client, who.client, who.client):
+        viewer.get(f"/children/{child['id']}")
+    entries = api.admin.get("/audit", params={"child_id": child["id"], "page_size": 100}).json()["items"]
+    return sorted((e["practitioner_id"] == manager.id, e["action"]) for e in entries if e["action"] == "view")
+
+
+# -- the faults of the cases in specs/test-design (gating, assessments, timescales, referrals) ------
+
+
+@scenario("gating-counts-other-assessments-visits")
+def _other_assessment(api: Api) -> Any:
+    child = api.child()
+    first = api.assessment(child["id"], start="2008-09-01").json()
+    api.visit(first["id"], "2008-09-01")
+    api.complete(first["id"], completed_on="2008-09-01")
+    second = api.assessment(child["id"], start="2008-09-01").json()
+    return api.complete(second["id"], completed_on="2008-09-05").status_code
+
+
+scenario("gating-managers-exempt")(lambda api: _gate(api, []))
+scenario("gating-latest-visit-only")(lambda api: _gate(api, [("2008-09-12", True), ("2008-09-25", True)], "2008-09-20"))
+scenario("gating-start-off-by-one")(lambda api: _gate(api, [("2008-09-09", True)]))
+scenario("gating-accepts-tomorrow")(lambda api: _gate(api, [("2008-10-01", True)], "2008-10-01"))
+scenario("assessment-accepts-tomorrow")(lambda api: api.assessment(api.child()["id"], start="2008-10-01").status_code)
+scenario("assessment-refuses-today")(lambda api: api.assessment(api.child()["id"], start="2008-09-30").status_code)
+
+
+@scenario("assessment-referral-off-by-one")
+def _referral_eve(api: Api) -> Any:
+    referral = _referral(api, received_on="2008-09-10").json()
+    return api.assessment(referral["child_id"], start="2008-09-09", referral_id=referral["id"]).status_code
+
+
+@scenario("visits-today-refused", "visits-listed-by-child")
+def _own_visits(api: Api) -> Any:
+    child = api.child()
+    first = api.assessment(child["id"], start="2008-09-01").json()
+    api.visit(first["id"], "2008-09-01")
+    api.complete(first["id"], completed_on="2008-09-01")
+    second = api.assessment(child["id"], start="2008-09-02").json()
+    status = api.visit(second["id"], "2008-09-30", seen=False).status_code
+    return status, len(api.admin.get(f"/assessments/{second['id']}").json()["visits"])
+
+
+@scenario("timescale-no-substitute-days", "timescale-no-one-off-holidays", "timescale-holiday-start-shifted")
+def _holiday_edges(api: Api) -> Any:
+    return [
+        api.assessment(api.child()["id"], "initial", start).json()["due_date"]
+        for start in ("2004-12-21", "2002-05-29", "2008-03-21")  # Christmas 2004 observed, Golden Jubilee 2002
+    ]
+
+
+@scenario("overdue-grace-day", "overdue-open-always", "overdue-on-due-day")
+def _overdue_edges(api: Api) -> Any:
+    late = api.assessment(api.child()["id"], "initial", "2008-09-01").json()  # due 2008-09-10
+    api.visit(late["id"], "2008-09-02")
+    completed = api.complete(late["id"], completed_on="2008-09-11").json()["overdue"]
+    started_today = api.assessment(api.child()["id"], "initial", TODAY.isoformat()).json()["overdue"]
+    due_today = api.assessment(api.child()["id"], "initial", "2008-09-19").json()  # due 2008-09-30, TODAY
+    return completed, started_today, due_today["due_date"], due_today["overdue"]
+
+
+@scenario("referral-local-authority-as-other", "referral-reason-truncated")
+def _referral_fields(api: Api) -> Any:
+    child = api.child()
+    r = api.admin.post(
+        "/referrals",
+        json={"child_id": child["id"], "received_on": "2008-09-01", "source": "local_authority", "reason": "x" * 300},
+    ).json()
+    read = api.admin.get(f"/referrals/{r['id']}").json()
+    return read["source"], len(read["reason"])
+
+
+scenario("referral-accepts-tomorrow")(lambda api: _referral(api, received_on="2008-10-01").status_code)
+scenario("referral-refuses-today")(lambda api: _referral(api, received_on="2008-09-30").status_code)
+
+
+# -- the faults of the cases in specs/test-design (records) -----------------------------------------
+
+
+def _upn_letter(letter: str, last: str = "5") -> str:
+    for serial in range(10**6):
+        body = f"20108{serial:06d}{last}"
+        if identifiers.upn_check_letter(body) == letter:
+            return letter + body
+    raise AssertionError(letter)  # pragma: no cover
+
+
+@scenario("upn-stored-as-written", "upn-validated-before-compacting")
+def _upn_written(api: Api) -> Any:
+    upn = valid_upn()
+    r = api.admin.post(
+        "/children",
+        json={
+            "given_name": "Ann",
+            "family_name": unique_name(),
+            "date_of_birth": "2001-05-06",
+            "gender": "female",
+            "upn": f"{upn[0].lower()}{upn[1:7]} {upn[7:]}",
+        },
+    )
+    return r.status_code, r.json().get("upn")
+
+
+@scenario("gender-not-specified-read-as-not-known", "names-truncated")
+def _read_back(api: Api) -> Any:
+    child = api.child(gender="not_specified", given_name="A" * 100)
+    return child["gender"], len(child["given_name"])
+
+
+@scenario("upn-check-letter-table-short", "upn-final-letter-refused", "upn-length-unchecked")
+def _upn_forms(api: Api) -> Any:
+    return (
+        _create(api, upn=_upn_letter("Z")),
+        _create(api, upn=_upn_letter("A", last="K")),
+        _create(api, upn=valid_upn() + "7"),
+    )
+
+
+@scenario("nhs-check-eleven-not-zero", "nhs-length-unchecked")
+def _nhs_forms(api: Api) -> Any:
+    zero = next(n for n in (valid_nhs() for _ in range(1000)) if n.endswith("0"))
+    return _create(api, nhs_number=zero), _create(api, nhs_number=valid_nhs() + "3")
+
+
+@scenario("records-today-is-future", "records-death-on-birth-day-refused")
+def _date_edges(api: Api) -> Any:
+    return (
+        _create(api, date_of_birth=TODAY.isoformat()),
+        _create(api, date_of_birth="2004-03-01", date_of_death="2004-03-01"),
+    )
+
+
+@scenario("records-patch-checks-sent-dates-only", "local-id-clashes-with-itself")
+def _patches(api: Api) -> Any:
+    local = unique_name("L")
+    child = api.child(date_of_birth="2004-03-01", date_of_death="2006-07-01", local_id=local)
+    order = api.admin.patch(f"/children/{child['id']}", json={"date_of_birth": "2006-08-01"}).status_code
+    own = api.admin.patch(f"/children/{child['id']}", json={"local_id": local, "given_name": "Bea"}).status_code
+    return order, own
+
+
+@scenario("aliases-listed-one-per-type")
+def _same_type(api: Api) -> Any:
+    child = api.child()
+    for given in ("Jo", "Joanne"):
+        api.admin.post(
+            f"/children/{child['id']}/aliases", json={"given_name": given, "family_name": "Smith", "type": "previous"}
+        )
+    return len(api.admin.get(f"/children/{child['id']}/aliases").json()["items"])
+
+
+# -- the faults of the cases in specs/test-design (search) ------------------------------------------
+
+
+def _found_by(
+    api: Api, fields: dict[str, Any], alias: tuple[str, str] | None, client: Any = None, **params: Any
+) -> bool:
+    child = api.child(**fields)
+    if alias:
+        api.admin.post(
+            f"/children/{child['id']}/aliases", json={"given_name": alias[0], "family_name": alias[1], "type": "alias"}
+        )
+    return child["id"] in api.search_ids(client, **params)
+
+
+@scenario("search-lowercase-not-casefold", "search-nfd-not-nfkd")
+def _folding(api: Api) -> Any:
+    g = unique_name("G")
+    return (
+        _found_by(api, {"given_name": g, "family_name": "Stra\u00dfe"}, None, given_name=g, family_name="Strasse"),
+        _found_by(api, {"given_name": g, "family_name": "\uff2b\uff49\uff4d"}, None, given_name=g, family_name="Kim"),
+    )
+
+
+@scenario("search-aliases-not-folded", "search-aliases-whole-only", "search-aliases-need-family-name")
+def _alias_terms(api: Api) -> Any:
+    g, f = unique_name("G"), unique_name("F")
+    return (
+        _found_by(api, {}, (g, f + "\u00e9"), given_name=g, family_name=f + "e"),
+        _found_by(api, {}, (g + "x", f + "-Jones"), given_name=g + "x", family_name="Jon"),
+        _found_by(api, {}, (g + "y", f), given_name=g + "y"),
+    )
+
+
+@scenario("search-two-parts-only")
+def _parts(api: Api) -> Any:
+    g = unique_name("G")
+    return _found_by(
+        api, {"given_name": g, "family_name": "Ward-Price Llewellyn Jones"}, None, given_name=g, family_name="Jon"
+    )
+
+
+@scenario("search-dob-within-a-day", "search-gender-alone-refused")
+def _dob_gender(api: Api) -> Any:
+    f = unique_name("F")
+    day_before = _found_by(
+        api, {"family_name": f, "date_of_birth": "2001-05-05"}, None, family_name=f, date_of_birth="2001-05-06"
+    )
+    return day_before, api.admin.get("/children", params={"gender": "male"}).status_code
+
+
+@scenario("search-postcode-prefix")
+def _postcode_prefix(api: Api) -> Any:
+    f = unique_name("F")
+    return _found_by(api, {"family_name": f, "postcode": "SW1A 1AA"}, None, family_name=f, postcode="SW1A")
+
+
+@scenario("search-local-id-raw")
+def _local_id_search(api: Api) -> Any:
+    local = unique_name("lid")
+    return _found_by(api, {"local_id": local}, None, local_id=local.upper())
+
+
+@scenario("search-alias-includes-deceased", "search-identifier-includes-deceased", "search-alias-skips-criteria")
+def _alias_paths(api: Api) -> Any:
+    g, f, upn = unique_name("G"), unique_name("F"), valid_upn()
+    dead = {"date_of_death": "2002-01-01", "upn": upn}
+    return (
+        _found_by(api, dead, (g, f), given_name=g, family_name=f),
+        upn in {c["upn"] for c in api.search(upn=upn)["items"]},
+        _found_by(api, {"gender": "female"}, (g + "z", f), given_name=g + "z", family_name=f, gender="male"),
+    )
+
+
+@scenario("search-full-last-page-dropped", "search-alias-matches-duplicated")
+def _pages(api: Api) -> Any:
+    f = unique_name("F")
+    first = api.child(family_name=f)
+    api.child(family_name=f)
+    api.admin.post(f"/children/{first['id']}/aliases", json={"given_name": "Al", "family_name": f, "type": "alias"})
+    page = api.search(family_name=f, page=2, page_size=1)
+    return len(page["items"]), page["total"]
+
+
+scenario("search-keys-truncated")(
+    lambda api: _found_by(
+        api, {"given_name": "A" * 100, "family_name": "B" * 100}, None, given_name="A" * 100, family_name="B" * 100
+    )
+)
+
+
+@scenario(
+    "search-shielded-visible-to-managers",
+    "search-shielded-any-allocation",
+    "search-shielded-once-anyone-allocated",
+    "search-alias-shows-shielded",
+    "search-identifier-shows-shielded",
+)
+def _shielded_paths(api: Api) -> Any:
+    g, f, upn = unique_name("G"), unique_name("F"), valid_upn()
+    manager, elsewhere, allocated, outsider = (
+        api.practitioner("manager"),
+        api.practitioner(),
+        api.practitioner(),
+        api.practitioner(),
+    )
+    child = api.child(given_name=g, family_name=f, shielded=True, upn=upn)
+    api.admin.post(f"/children/{child['id']}/aliases", json={"given_name": g + "a", "family_name": f, "type": "alias"})
+    api.allocate(api.child()["id"], elsewhere.id)
+    api.allocate(child["id"], allocated.id)
+    seen = [child["id"] in api.search_ids(who.client, family_name=f) for who in (manager, elsewhere, outsider)]
+    seen.append(child["id"] in api.search_ids(outsider.client, given_name=g + "a", family_name=f))
+    seen.append(child["id"] in api.search_ids(outsider.client, upn=upn))
+    return seen
+
+
 # -- the tests ---------------------------------------------------------------------------------------
 
 

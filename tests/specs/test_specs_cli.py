@@ -86,6 +86,22 @@ def test_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["capability"] == "unborn_children"
 
 
+def test_show_lists_the_test_design_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.spec.testdesign import load_test_design
+
+    cases = load_test_design().cases("ICS-1B-SRCH-009")
+    code, out, _ = _run(capsys, "specs", "show", "ICS-1B-SRCH-009")
+    assert code == 0 and f"cases ({len(cases)}, " in out
+    for case in cases:
+        assert f"- {case.id}{' (free)' if case.free else ''}:" in out
+    assert "checks: test_search.py::test_paging_neither_drops_nor_repeats" in out
+    assert "faults: search-drops-last-page" in out
+    code, out, _ = _run(capsys, "specs", "show", "ICS-1B-SRCH-009", "--json")
+    listed = json.loads(out)["cases"]
+    assert [c["id"] for c in listed] == [c.id for c in cases]
+    assert all(("covered_by" in c) != bool(c.get("free")) for c in listed)
+
+
 def test_show_unknown_suggests(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "specs", "show", "ICS-1B-SRH-001")
     assert code == 2 and not out

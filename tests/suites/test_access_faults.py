@@ -31,17 +31,28 @@ MODULES = ("test_access.py",)
 AUTH = "test_authentication_required"
 RIGHTS = "test_rights_enforced"
 AUDIT = "test_record_view_audited"
+# the checks of specs/test-design/access.yaml's further cases
+AUTH_ALL = "test_authentication_required_on_every_endpoint"
+RIGHTS_ALL = "test_rights_enforced_for_every_role_and_resource"
+AUDIT_ALL = "test_every_view_by_every_role_audited"
 
 CATCHES: dict[str, set[str]] = {
-    "auth-ignored": {AUTH},
-    "auth-accepts-any-token": {AUTH},
-    "rights-ignored": {RIGHTS},
-    "audit-misses-views": {AUDIT},
+    "auth-ignored": {AUTH, AUTH_ALL},
+    "auth-accepts-any-token": {AUTH, AUTH_ALL},
+    "rights-ignored": {RIGHTS, RIGHTS_ALL},
+    "audit-misses-views": {AUDIT, AUDIT_ALL},
+    # one case of specs/test-design/access.yaml each
+    "auth-missing-on-referrals": {AUTH_ALL},
+    "rights-assessments-unchecked": {RIGHTS_ALL},
+    "rights-managers-create-practitioners": {RIGHTS_ALL},
+    "rights-allocation-denied-to-practitioners-only": {RIGHTS_ALL},
+    "audit-skips-privileged-views": {AUDIT_ALL},
+    "audit-views-deduplicated": {AUDIT_ALL},
 }
 
 
 def test_clean_reference_passes_every_access_check(tmp_path: Path) -> None:
-    runner.assert_clean(runner.run_checks(tmp_path, MODULES), {AUTH, RIGHTS, AUDIT})
+    runner.assert_clean(runner.run_checks(tmp_path, MODULES), {AUTH, RIGHTS, AUDIT, AUTH_ALL, RIGHTS_ALL, AUDIT_ALL})
 
 
 @pytest.mark.parametrize("fault", sorted(CATCHES))

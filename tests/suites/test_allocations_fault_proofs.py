@@ -26,13 +26,19 @@ IDS = re.compile(r"ICS-[0-9A-Z]+-[A-Z]+-\d{3}")
 LISTED = "test_allocation_listed_as_current"
 ENDED = "test_ending_allocation_records_end_date"
 UNKNOWN = "test_allocating_unknown_practitioner_refused"
-ALL_CHECKS = {LISTED, ENDED, UNKNOWN}
+# the checks of specs/test-design/allocations.yaml's further cases
+TWICE = "test_allocating_twice_leaves_practitioner_current"
+ENDS = "test_ending_twice_and_one_of_two"
+ALL_CHECKS = {LISTED, ENDED, UNKNOWN, TWICE, ENDS}
 
 #: fault -> the checks that must catch it (the requirements are the registry's targets)
 CATCHES: dict[str, set[str]] = {
-    "allocations-not-listed": {LISTED},
-    "allocation-end-not-recorded": {ENDED},
+    "allocations-not-listed": {LISTED, TWICE},
+    "allocation-end-not-recorded": {ENDED, ENDS},
     "allocation-unknown-practitioner": {UNKNOWN},
+    # one case of specs/test-design/allocations.yaml each
+    "allocation-end-ends-all-of-practitioner": {ENDS},
+    "allocation-end-twice-overwrites": {ENDS},
 }
 
 

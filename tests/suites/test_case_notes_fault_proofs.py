@@ -26,12 +26,18 @@ IDS = re.compile(r"ICS-[0-9A-Z]+-[A-Z]+-\d{3}")
 ORDER = "test_case_notes_recorded_with_author_and_time_oldest_first"
 SPOOF = "test_case_note_author_not_spoofable"
 RESTRICTED = "test_restricted_note_text_only_for_author_and_managers"
-ALL_CHECKS = {ORDER, SPOOF, RESTRICTED}
+# the checks of specs/test-design/case-notes.yaml's further cases
+LONGEST = "test_case_note_at_max_length"
+ALLOCATED = "test_restricted_note_hidden_from_allocated_practitioner"
+ALL_CHECKS = {ORDER, SPOOF, RESTRICTED, LONGEST, ALLOCATED}
 
 #: fault -> the checks that must catch it (the requirements are the registry's targets)
 CATCHES: dict[str, set[str]] = {
     "case-notes-newest-first": {ORDER},
-    "restricted-note-visible": {RESTRICTED},
+    "restricted-note-visible": {RESTRICTED, ALLOCATED},
+    # one case of specs/test-design/case-notes.yaml each
+    "case-note-text-truncated": {LONGEST},
+    "restricted-note-visible-to-allocated": {ALLOCATED},
 }
 
 

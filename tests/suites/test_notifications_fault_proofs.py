@@ -34,18 +34,35 @@ MAIN = "test_case_note_alerts_current_allocations_exactly_once"
 RESTRICTED = "test_restricted_note_alert_carries_no_content"
 ACK = "test_acknowledgement_sticks_and_belongs_to_recipient"
 MODEL = "test_notifications_match_model"
+# the checks of specs/test-design/notifications.yaml's further cases
+ROLES = "test_alerts_for_every_role_and_repeated_allocation"
+RESTRICTED_MANAGER = "test_restricted_alert_empty_for_manager_recipient"
+ACK_OTHERS = "test_acknowledgement_repeated_and_by_other_roles"
 
 #: fault -> the checks that must catch it (the requirements are the registry's targets)
 CATCHES: dict[str, set[str]] = {
-    "notify-missing-co-allocated": {MAIN, MODEL},
-    "notify-author": {MAIN, MODEL},
+    "notify-missing-co-allocated": {MAIN, MODEL, ROLES},
+    "notify-author": {MAIN, MODEL, ROLES},
     "notify-ended-allocation": {MAIN, MODEL},
-    "notify-unrelated": {MAIN, MODEL},
-    "notify-duplicate": {MAIN, MODEL},
+    "notify-unrelated": {MAIN, MODEL, ROLES},
+    "notify-duplicate": {MAIN, MODEL, ROLES},
     "notify-delayed": {MAIN, MODEL},
-    "restricted-note-leaks-text": {RESTRICTED, MODEL},
+    "restricted-note-leaks-text": {RESTRICTED, MODEL, RESTRICTED_MANAGER},
     "notify-ack-lost": {ACK, MODEL},
+    # one case of specs/test-design/notifications.yaml each
+    "notify-practitioner-role-only": {ROLES},
+    "notify-only-practitioner-authors": {ROLES},
+    "notify-skips-once-ended": {ROLES},
+    "notify-author-excluded-once": {ROLES},
+    "notify-all-managers": {ROLES},
+    "notify-once-per-allocation": {ROLES},
+    "restricted-preview-for-managers": {RESTRICTED_MANAGER},
+    "ack-by-managers": {ACK_OTHERS},
+    "ack-twice-overwrites-time": {ACK_OTHERS},
 }
+
+#: fault -> checks that may also catch it (the model re-allocates after ending on some seeds)
+MAY_CATCH: dict[str, set[str]] = {"notify-skips-once-ended": {MODEL}}
 
 
 @dataclass(frozen=True)
@@ -109,15 +126,17 @@ def run_checks(
     return outcomes
 
 
-def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
-    """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
+def assert_fault_caught(
+    outcomes: dict[str, Outcome], catchers: set[str], targets: set[str], may: set[str] = frozenset()
+) -> None:
+    """The catchers FAIL blaming only targeted requirements (``may`` ones may too); nothing else fails or errors."""
     report = "\n".join(
         f"  {n}: {o.outcome} {sorted(o.requirements)} {o.message[:300]}" for n, o in sorted(outcomes.items())
     )
     errors = [n for n, o in outcomes.items() if o.outcome == "error"]
     assert not errors, f"checks crashed (ERROR):\n{report}"
     failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
-    assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report}"
+    assert catchers <= failed <= catchers | may, f"expected exactly {sorted(catchers)} to fail:\n{report}"
     for name in failed:
         blamed = outcomes[name].requirements
         assert blamed and blamed <= targets, (
@@ -128,7 +147,7 @@ def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], target
 @pytest.mark.parametrize("profile", ["quick", pytest.param("certification", marks=pytest.mark.slow)])
 def test_clean_reference_passes_every_notification_check(profile: str, tmp_path: Path) -> None:
     outcomes = run_checks(tmp_path, MODULES, profile=profile)
-    assert {MAIN, RESTRICTED, ACK, MODEL} <= outcomes.keys(), sorted(outcomes)
+    assert {MAIN, RESTRICTED, ACK, MODEL, ROLES, RESTRICTED_MANAGER, ACK_OTHERS} <= outcomes.keys(), sorted(outcomes)
     bad = {n: o for n, o in outcomes.items() if o.outcome != "passed"}
     assert not bad, f"not passing on the clean reference: {bad}"
 
@@ -136,4 +155,5 @@ def test_clean_reference_passes_every_notification_check(profile: str, tmp_path:
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_notification_fault_is_caught(fault: str, tmp_path: Path) -> None:
     targets = set(FAULTS[fault].targets)
-    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,), seed=FAULT_SEED), CATCHES[fault], targets)
+    outcomes = run_checks(tmp_path, MODULES, (fault,), seed=FAULT_SEED)
+    assert_fault_caught(outcomes, CATCHES[fault], targets, MAY_CATCH.get(fault, set()))

@@ -40,23 +40,66 @@ S9 = "test_paging_neither_drops_nor_repeats"
 S10 = "test_no_over_matching"
 S11 = "test_shielded_hidden_unless_allocated"
 MODEL = "test_name_search_matches_model"
-ALL = {S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, MODEL}
+# the checks of specs/test-design/search.yaml's further cases
+S1F = "test_name_folding_full_and_on_aliases"
+S2P = "test_partial_names_every_part_and_alias"
+S3A = "test_alias_matched_by_either_name_alone"
+S4X = "test_date_of_birth_exact_and_gender_alone"
+S5W = "test_postcode_matches_whole_postcode_only"
+S6L = "test_local_id_criterion_compacted"
+S7P = "test_deceased_excluded_on_every_path"
+S9X = "test_paging_at_exact_multiples_and_limits"
+S10A = "test_criteria_anded_on_alias_matches_and_long_names"
+S11R = "test_shielded_hidden_for_every_role_path_and_allocation"
+ALL = {S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, MODEL, S1F, S2P, S3A, S4X, S5W, S6L, S7P, S9X, S10A, S11R}
 
 #: fault -> the checks that must catch it (the requirements blamed come from the registry)
 CATCHES: dict[str, set[str]] = {
-    "search-accent-sensitive": {S1, MODEL},
-    "search-case-sensitive": {S1, MODEL},
-    "search-exact-names-only": {S2, MODEL},
-    "search-ignores-aliases": {S3, MODEL},
-    "search-ignores-dob": {S4, S10},
-    "search-postcode-exact": {S5},
+    "search-accent-sensitive": {S1, MODEL, S1F},
+    "search-case-sensitive": {S1, MODEL, S1F},
+    "search-exact-names-only": {S2, MODEL, S2P},
+    "search-ignores-aliases": {S3, MODEL, S3A},
+    "search-ignores-dob": {S4, S10, S4X, S10A},
+    "search-postcode-exact": {S5, S5W},
     "search-ignores-nhs-number": {S6},
-    "search-includes-deceased": {S7},
+    "search-includes-deceased": {S7, S7P},
     "search-ignores-unborn": {S8},
-    "search-drops-last-page": {S9},
-    "search-repeats-across-pages": {S9},
+    "search-drops-last-page": {S9, S9X},
+    "search-repeats-across-pages": {S9, S9X},
     "search-substring-overmatch": {S10, MODEL},
-    "search-shows-shielded": {S11},
+    "search-shows-shielded": {S11, S11R},
+    # one case of specs/test-design/search.yaml each
+    "search-lowercase-not-casefold": {S1F},
+    "search-nfd-not-nfkd": {S1F},
+    "search-aliases-not-folded": {S1F},
+    "search-two-parts-only": {S2P},
+    "search-aliases-whole-only": {S2P},
+    "search-aliases-need-family-name": {S3A},
+    "search-dob-within-a-day": {S4X},
+    "search-gender-alone-refused": {S4X},
+    "search-postcode-prefix": {S5W},
+    "search-local-id-raw": {S6L},
+    "search-alias-includes-deceased": {S7P},
+    "search-identifier-includes-deceased": {S7P},
+    "search-full-last-page-dropped": {S9X},
+    "search-alias-matches-duplicated": {S9X},
+    "search-alias-skips-criteria": {S10A},
+    "search-keys-truncated": {S10A},
+    "search-shielded-visible-to-managers": {S11R},
+    "search-shielded-any-allocation": {S11R},
+    "search-shielded-once-anyone-allocated": {S11R},
+    "search-alias-shows-shielded": {S11R},
+    "search-identifier-shows-shielded": {S11R},
+}
+
+#: fault -> checks that may also catch it, depending on the seed: the stateful model explores
+#: names, aliases and terms at random within the profile's budget. When it fails it must
+#: blame only the fault's targets; the scenario checks above must catch the fault every time.
+MAY_CATCH: dict[str, set[str]] = {
+    "search-aliases-not-folded": {MODEL},
+    "search-two-parts-only": {MODEL},
+    "search-aliases-whole-only": {MODEL},
+    "search-aliases-need-family-name": {MODEL},
 }
 
 
@@ -132,12 +175,14 @@ def assert_clean(outcomes: dict[str, Outcome], expected: set[str]) -> None:
     assert not bad, f"not passing on the clean reference:\n{report(bad)}"
 
 
-def assert_fault_caught(outcomes: dict[str, Outcome], catchers: set[str], targets: set[str]) -> None:
-    """The catchers FAIL blaming only targeted requirements; nothing else fails or errors."""
+def assert_fault_caught(
+    outcomes: dict[str, Outcome], catchers: set[str], targets: set[str], may: set[str] = frozenset()
+) -> None:
+    """The catchers FAIL blaming only targeted requirements (``may`` checks may too); nothing else fails or errors."""
     errors = [n for n, o in outcomes.items() if o.outcome == "error"]
     assert not errors, f"checks crashed (ERROR):\n{report(outcomes)}"
     failed = {n for n, o in outcomes.items() if o.outcome == "failed"}
-    assert failed == catchers, f"expected exactly {sorted(catchers)} to fail:\n{report(outcomes)}"
+    assert catchers <= failed <= catchers | may, f"expected exactly {sorted(catchers)} to fail:\n{report(outcomes)}"
     for name in failed:
         blamed = outcomes[name].requirements
         assert blamed and blamed <= targets, (
@@ -151,4 +196,5 @@ def test_clean_reference_passes_every_search_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_search_fault_is_caught(fault: str, tmp_path: Path) -> None:
-    assert_fault_caught(run_checks(tmp_path, MODULES, (fault,)), CATCHES[fault], fault_targets(fault))
+    outcomes = run_checks(tmp_path, MODULES, (fault,))
+    assert_fault_caught(outcomes, CATCHES[fault], fault_targets(fault), MAY_CATCH.get(fault, set()))

@@ -13,7 +13,13 @@ from datetime import date
 import pytest
 
 from conformance.domain.workingdays import due_date, is_bank_holiday
-from conformance.suites.test_timescales import ACROSS_HOLIDAYS, ALL_VECTORS, CORE_PLAIN, INITIAL_PLAIN
+from conformance.suites.test_timescales import (
+    ACROSS_HOLIDAYS,
+    ALL_VECTORS,
+    BANK_HOLIDAY_EDGES,
+    CORE_PLAIN,
+    INITIAL_PLAIN,
+)
 
 EASTER_AND_CHRISTMAS = (
     date(2007, 4, 6),
@@ -56,3 +62,24 @@ def test_calendar_day_counting_would_differ() -> None:
     for kind, start, literal in ALL_VECTORS:
         calendar = date.fromordinal(start.toordinal() + (7 if kind == "initial" else 35))
         assert calendar != literal, (kind, start)
+
+
+@pytest.mark.parametrize(
+    ("kind", "start", "literal"), BANK_HOLIDAY_EDGES, ids=[f"{k}-{s}" for k, s, _ in BANK_HOLIDAY_EDGES]
+)
+def test_bank_holiday_edge_literal_matches_workingdays(kind: str, start: date, literal: date) -> None:
+    """The substitute-day, one-off, holiday-start and late-summer vectors agree with ``workingdays``."""
+    assert due_date(kind, start) == literal
+
+
+def test_bank_holiday_edges_cross_the_holiday_they_name() -> None:
+    crossed = {
+        date(2009, 12, 28),
+        date(2010, 12, 27),
+        date(2010, 12, 28),
+        date(2011, 4, 29),
+        date(2012, 6, 5),
+        date(2008, 8, 25),
+    }
+    for _kind, start, literal in BANK_HOLIDAY_EDGES:
+        assert any(start < day < literal for day in crossed) or is_bank_holiday(start), start

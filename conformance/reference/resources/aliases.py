@@ -32,8 +32,8 @@ class AliasRoutes(Service):
             "child_id": child_id,
             "given_name": body["given_name"],
             "family_name": body["family_name"],
-            "given_keys": rules.name_keys(body["given_name"]),
-            "family_keys": rules.name_keys(body["family_name"]),
+            "given_keys": rules.stored_name_keys(body["given_name"], self.faults),
+            "family_keys": rules.stored_name_keys(body["family_name"], self.faults),
             "type": body["type"],
         }
         self.store.insert("aliases", row)
@@ -47,4 +47,6 @@ class AliasRoutes(Service):
             if self.has("aliases-not-listed")
             else self.store.all("SELECT * FROM aliases WHERE child_id = ? ORDER BY seq", (child_id,))
         )
+        if self.has("aliases-listed-one-per-type"):  # grouped by type, the latest of each kept
+            rows = list({r["type"]: r for r in rows}.values())
         return json_response({"items": [self._alias_out(r) for r in rows]})

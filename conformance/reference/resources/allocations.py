@@ -53,10 +53,15 @@ class AllocationRoutes(Service):
         if row is None:
             raise ApiError(404, "NOT_FOUND", f"no allocation {allocation_id!r}")
         body = await self._body(request, op)
-        if row["end_date"] is None:
+        if row["end_date"] is None or self.has("allocation-end-twice-overwrites"):
             end = body.get("end_date") or self.today().isoformat()
             if end < row["start_date"]:
                 raise field_error("DATE_ORDER", "end_date", "is before the allocation's start date")
+            if self.has("allocation-end-ends-all-of-practitioner"):  # by child and practitioner, not by allocation
+                self.store.execute(
+                    "UPDATE allocations SET end_date = ? WHERE child_id = ? AND practitioner_id = ? AND end_date IS NULL",
+                    (end, row["child_id"], row["practitioner_id"]),
+                )
             self.store.update("allocations", allocation_id, {"end_date": end})
             row["end_date"] = end
         return json_response(self._allocation_out(row))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -29,14 +29,22 @@ class AssessmentRoutes(Service):
 
     def _assessment_out(self, row: dict[str, Any]) -> dict[str, Any]:
         today = self.today().isoformat()
-        overdue = (row["status"] == "open" and today > row["due_date"]) or (
-            row["status"] == "completed" and (row["completed_on"] or "") > row["due_date"]
+        due = row["due_date"]
+        late = (date.fromisoformat(due) + timedelta(days=1)).isoformat() if self.has("overdue-grace-day") else due
+        open_late = today >= due if self.has("overdue-on-due-day") else today > due
+        overdue = (row["status"] == "open" and (open_late or self.has("overdue-open-always"))) or (
+            row["status"] == "completed" and (row["completed_on"] or "") > late
         )
-        visits = (
-            []
-            if self.has("visits-not-listed")
-            else self.store.all("SELECT * FROM visits WHERE assessment_id = ? ORDER BY seq", (row["id"],))
-        )
+        if self.has("visits-not-listed"):
+            visits = []
+        elif self.has("visits-listed-by-child"):  # every visit of the child, whichever assessment it is on
+            visits = self.store.all(
+                "SELECT v.* FROM visits v JOIN assessments a ON v.assessment_id = a.id WHERE a.child_id = ? "
+                "ORDER BY v.seq",
+                (row["child_id"],),
+            )
+        else:
+            visits = self.store.all("SELECT * FROM visits WHERE assessment_id = ? ORDER BY seq", (row["id"],))
         out = {
             k: row[k]
             for k in (
@@ -66,14 +74,20 @@ class AssessmentRoutes(Service):
         self._child_row(child_id)
         body = await self._body(request, op)
         start = date.fromisoformat(body["start_date"])
-        if start > self.today() and not self.has("assessment-accepts-future-start"):
+        horizon = self.today() + timedelta(days=1 if self.has("assessment-accepts-tomorrow") else 0)
+        if self.has("assessment-refuses-today") and start == self.today():
+            raise field_error("DATE_IN_FUTURE", "start_date", "is in the future")
+        if start > horizon and not self.has("assessment-accepts-future-start"):
             raise field_error("DATE_IN_FUTURE", "start_date", "is in the future")
         referral_id = body.get("referral_id")
         if referral_id is not None:
             referral = self.store.get("referrals", referral_id)
             if referral is None or referral["child_id"] != child_id:
                 raise invalid([FieldError("referral_id", "no such referral for this child")])
-            if body["start_date"] < referral["received_on"]:
+            received = date.fromisoformat(referral["received_on"])
+            if self.has("assessment-referral-off-by-one"):
+                received -= timedelta(days=1)
+            if start < received:
                 raise field_error("DATE_ORDER", "start_date", "is before the referral was received")
         try:
             due = rules.due_date(body["type"], start, self.faults).isoformat()
@@ -113,9 +127,11 @@ class AssessmentRoutes(Service):
         if assessment["status"] != "open":
             raise ApiError(409, "ASSESSMENT_NOT_OPEN", "the assessment is not open")
         visit_date = body["visit_date"]
-        if visit_date > self.today().isoformat() and not self.has("gating-accepts-future-seen"):
+        if visit_date > self._horizon() and not self.has("gating-accepts-future-seen"):
             raise field_error("DATE_IN_FUTURE", "visit_date", "is in the future")
-        if visit_date < assessment["start_date"] and not self.has("gating-ignores-start-date"):
+        if self.has("visits-today-refused") and visit_date == self.today().isoformat():
+            raise field_error("DATE_IN_FUTURE", "visit_date", "is in the future")
+        if visit_date < self._earliest_visit(assessment) and not self.has("gating-ignores-start-date"):
             raise field_error("DATE_ORDER", "visit_date", "is before the assessment start")
         if body.get("seen_alone") and not body["child_seen"] and not self.has("seen-alone-unseen-accepted"):
             raise invalid([FieldError("seen_alone", "cannot be true when the child was not seen")])
@@ -138,15 +154,35 @@ class AssessmentRoutes(Service):
         self.store.insert("visits", row)
         return json_response(self._visit_out(row), 201)
 
+    def _horizon(self) -> str:
+        """The last date not "in the future" (``gating-accepts-tomorrow``: tomorrow)."""
+        extra = 1 if self.has("gating-accepts-tomorrow") else 0
+        return (self.today() + timedelta(days=extra)).isoformat()
+
+    def _earliest_visit(self, assessment: dict[str, Any]) -> str:
+        """The first date a visit counts from (``gating-start-off-by-one``: the day before the start)."""
+        if self.has("gating-start-off-by-one"):
+            return (date.fromisoformat(assessment["start_date"]) - timedelta(days=1)).isoformat()
+        return assessment["start_date"]
+
     def _child_seen(self, assessment: dict[str, Any], completed_on: str) -> bool:
         if self.has("gating-off"):
             return True
         today = self.today().isoformat()
-        for visit in self.store.all("SELECT * FROM visits WHERE assessment_id = ?", (assessment["id"],)):
+        if self.has("gating-counts-other-assessments-visits"):  # the child's visits, on any assessment
+            visits = self.store.all(
+                "SELECT v.* FROM visits v JOIN assessments a ON v.assessment_id = a.id WHERE a.child_id = ?",
+                (assessment["child_id"],),
+            )
+        else:
+            visits = self.store.all("SELECT * FROM visits WHERE assessment_id = ?", (assessment["id"],))
+        if self.has("gating-latest-visit-only") and visits:  # judges the most recent visit alone
+            visits = [max(visits, key=lambda v: (v["visit_date"], v["seq"]))]
+        for visit in visits:
             day = visit["visit_date"]
             if not visit["child_seen"] and not self.has("gating-counts-unseen-visits"):
                 continue
-            if day < assessment["start_date"] and not self.has("gating-ignores-start-date"):
+            if day < self._earliest_visit(assessment) and not self.has("gating-ignores-start-date"):
                 continue
             late_ok = self.has("gating-ignores-completion-date") or (
                 self.has("gating-accepts-future-seen") and day > today
@@ -165,12 +201,13 @@ class AssessmentRoutes(Service):
             if row["status"] != "open":
                 raise ApiError(409, "ASSESSMENT_NOT_OPEN", "the assessment is not open")
             completed_on = body.get("completed_on") or self.today().isoformat()
-            if completed_on > self.today().isoformat():
+            if completed_on > self._horizon():
                 raise field_error("DATE_IN_FUTURE", "completed_on", "is in the future")
             if completed_on < row["start_date"]:
                 raise field_error("DATE_ORDER", "completed_on", "is before the assessment start")
             changes = {"status": "completed", "completed_on": completed_on, "authorised_by": body.get("authorised_by")}
-            if not self._child_seen(row, completed_on):
+            exempt = self.has("gating-managers-exempt") and who["role"] in ("manager", "admin")
+            if not exempt and not self._child_seen(row, completed_on):
                 if self.has("gating-completes-despite-refusal"):
                     self.store.update("assessments", assessment_id, changes)
                 code = "VALIDATION_ERROR" if self.has("gating-generic-error-code") else "CHILD_NOT_SEEN"

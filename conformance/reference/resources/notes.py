@@ -20,6 +20,7 @@ class NoteRoutes(Service):
             and who["id"] != row["author_id"]
             and who["role"] not in MANAGERS
             and not self.has("restricted-note-visible")
+            and not (self.has("restricted-note-visible-to-allocated") and self._allocated(who["id"], row["child_id"]))
         )
         return {
             "id": row["id"],
@@ -39,7 +40,7 @@ class NoteRoutes(Service):
             "id": new_id("n"),
             "child_id": child_id,
             "author_id": who["id"],
-            "text": body["text"],
+            "text": body["text"][:4000] if self.has("case-note-text-truncated") else body["text"],
             "restricted": 1 if body.get("restricted") else 0,
             "created_at": stamp,
         }
@@ -60,11 +61,30 @@ class NoteRoutes(Service):
             for a in allocations
             if self.has("notify-ended-allocation") or a["end_date"] is None or a["end_date"] > today
         ]
-        recipients = [p for p in dict.fromkeys(current) if p != author_id]
+        if self.has("notify-once-per-allocation"):  # one per current allocation, never de-duplicated
+            return [p for p in current if p != author_id]
+        if self.has("notify-author-excluded-once"):  # list.remove: the author's first allocation only
+            if author_id in current:
+                current.remove(author_id)
+            recipients = list(dict.fromkeys(current))
+        else:
+            recipients = [p for p in dict.fromkeys(current) if p != author_id]
         if self.has("notify-missing-co-allocated"):
             recipients = recipients[:1]
         if self.has("notify-author") and author_id not in recipients:
             recipients.append(author_id)
+        if self.has("notify-skips-once-ended"):  # anyone with an ended allocation to the child is left out
+            ended = {a["practitioner_id"] for a in allocations if a["end_date"] is not None and a["end_date"] <= today}
+            recipients = [p for p in recipients if p not in ended]
+        roles = {r["id"]: r["role"] for r in self.store.all("SELECT id, role FROM practitioners")}
+        if self.has("notify-practitioner-role-only"):
+            recipients = [p for p in recipients if roles.get(p) == "practitioner"]
+        if self.has("notify-only-practitioner-authors") and roles.get(author_id) != "practitioner":
+            return []
+        if self.has("notify-all-managers"):  # supervisors see every note
+            recipients += [
+                p for p, role in roles.items() if role in MANAGERS and p != author_id and p not in recipients
+            ]
         return recipients
 
     def _notify(self, note: dict[str, Any], stamp: str) -> None:
@@ -74,7 +94,11 @@ class NoteRoutes(Service):
             )
         preview = None if note["restricted"] and not self.has("restricted-note-leaks-text") else note["text"][:100]
         visible_at = time.time() + (NOTIFY_DELAY_SECONDS if self.has("notify-delayed") else 0.0)
+        entitled: set[str] = set()
+        if self.has("restricted-preview-for-managers"):  # those who may read the text get it in the preview
+            entitled = {r["id"] for r in self.store.all("SELECT id, role FROM practitioners") if r["role"] in MANAGERS}
         for practitioner_id in self._recipients(note["child_id"], note["author_id"]):
+            shown = note["text"][:100] if practitioner_id in entitled else preview
             for _ in range(2 if self.has("notify-duplicate") else 1):
                 self.store.insert(
                     "notifications",
@@ -85,7 +109,7 @@ class NoteRoutes(Service):
                         "case_note_id": note["id"],
                         "created_at": stamp,
                         "acknowledged_at": None,
-                        "preview": preview,
+                        "preview": shown,
                         "visible_at": visible_at,
                     },
                 )
@@ -124,13 +148,18 @@ class NoteRoutes(Service):
     def acknowledge(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
         notification_id = request.path_params["notification_id"]
         with self.store.lock:
-            row = self.store.one(
-                "SELECT * FROM notifications WHERE id = ? AND practitioner_id = ? AND visible_at <= ?",
-                (notification_id, who["id"], time.time()),
-            )
+            if self.has("ack-by-managers") and who["role"] in MANAGERS:  # team leads acknowledge for their team
+                row = self.store.one(
+                    "SELECT * FROM notifications WHERE id = ? AND visible_at <= ?", (notification_id, time.time())
+                )
+            else:
+                row = self.store.one(
+                    "SELECT * FROM notifications WHERE id = ? AND practitioner_id = ? AND visible_at <= ?",
+                    (notification_id, who["id"], time.time()),
+                )
             if row is None:
                 raise ApiError(404, "NOT_FOUND", f"no notification {notification_id!r} for you")
-            if row["acknowledged_at"] is None:
+            if row["acknowledged_at"] is None or self.has("ack-twice-overwrites-time"):
                 row["acknowledged_at"] = now_stamp()
                 self.store.update("notifications", notification_id, {"acknowledged_at": row["acknowledged_at"]})
         return json_response(self._notification_out(row))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -20,14 +21,23 @@ class ReferralRoutes(Service):
     async def create_referral(self, request: Request, who: dict[str, Any], op: Operation) -> Response:
         body = await self._body(request, op)
         self._child_row(body["child_id"])
-        if body["received_on"] > self.today().isoformat() and not self.has("referral-accepts-future-date"):
+        today = self.today()
+        horizon = (today + timedelta(days=1) if self.has("referral-accepts-tomorrow") else today).isoformat()
+        if body["received_on"] > horizon and not self.has("referral-accepts-future-date"):
             raise field_error("DATE_IN_FUTURE", "received_on", "is in the future")
+        if self.has("referral-refuses-today") and body["received_on"] == today.isoformat():
+            raise field_error("DATE_IN_FUTURE", "received_on", "is in the future")
+        source = body["source"]
+        if self.has("referral-loses-source") or (
+            self.has("referral-local-authority-as-other") and source == "local_authority"
+        ):
+            source = "other"
         row = {
             "id": new_id("r"),
             "child_id": body["child_id"],
             "received_on": body["received_on"],
-            "source": "other" if self.has("referral-loses-source") else body["source"],
-            "reason": body["reason"],
+            "source": source,
+            "reason": body["reason"][:255] if self.has("referral-reason-truncated") else body["reason"],
         }
         self.store.insert("referrals", row)
         return json_response(self._referral_out(row), 201)
