@@ -206,6 +206,11 @@ def _is_name_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LM" or ch in " -'\u2019\u2018."
 
 
+def is_name(value: str) -> bool:
+    """A ``Name``: letters, combining marks, spaces, hyphens, apostrophes, full stops; a letter at least."""
+    return all(map(_is_name_char, value)) and any(unicodedata.category(ch)[0] == "L" for ch in value)
+
+
 # ---------------------------------------------------------------- request validation (from openapi.yaml)
 
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -346,9 +351,11 @@ def validate_body(schema: str, body: Any) -> dict[str, Any]:
                 raise invalid(name, "not valid Unicode text")
             if len(value) < spec.min_len or (spec.max_len is not None and len(value) > spec.max_len):
                 raise invalid(name, f"length must be {spec.min_len}..{spec.max_len}")
-            if spec.kind == "name" and not all(_is_name_char(ch) for ch in value):
+            if spec.kind == "name" and not is_name(value):
                 raise invalid(
-                    name, "letters, combining marks, spaces, hyphens, apostrophes and full stops only", "INVALID_NAME"
+                    name,
+                    "letters, combining marks, spaces, hyphens, apostrophes and full stops, with a letter",
+                    "INVALID_NAME",
                 )
             out[name] = value
     return out
@@ -595,6 +602,9 @@ class Store:
     def search(self, person: Practitioner, query: dict[str, str]) -> list[dict[str, Any]]:
         given = query_str(query, "given_name", 100)
         family = query_str(query, "family_name", 100)
+        for label, term in (("given_name", given), ("family_name", family)):
+            if term is not None and not is_name(term):
+                raise invalid(label, "a name criterion is a Name (letters, at least one)", "INVALID_NAME")
         dob_raw = query.get("date_of_birth")
         dob = parse_date(dob_raw, "date_of_birth") if dob_raw is not None else None
         gender = query.get("gender")
