@@ -164,6 +164,8 @@ def _redacted_result(result: Mapping[str, Any], redactor: Redactor) -> dict[str,
                     check[key] = redactor.text(check[key])
             if "example" in check:
                 check["example"] = redactor.body(check["example"])
+            if "details" in check:  # structured failure details: redacted like evidence
+                check["details"] = redactor.details(check["details"])
         requirement["checks"] = sorted(checks, key=_check_sort_key)
     for key in ("command",):
         if isinstance(out.get(key), str):

@@ -373,8 +373,13 @@ def render_html(
     """Render the report for ``result`` (already redacted) as one self-contained HTML page.
 
     ``bundle_info`` adds the bundle name, redaction policy and signing key id to the footer.
+    Control characters and bidi overrides from the target are shown escaped (``\u202e``),
+    never acted on.
     """
-    return _environment().get_template("report.html.j2").render(**_view(result, evidence, bundle_info or {}))
+    from conformance.results.text import printable_tree
+
+    view = _view(printable_tree(dict(result)), printable_tree(list(evidence)), printable_tree(dict(bundle_info or {})))
+    return _environment().get_template("report.html.j2").render(**view)
 
 
 def find_chromium(explicit: str | os.PathLike[str] | None = None) -> str | None:

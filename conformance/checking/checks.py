@@ -8,6 +8,7 @@ and becomes ERROR, never FAIL and never PASS.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
@@ -20,7 +21,9 @@ NOT_APPLICABLE_PREFIX = "NOT_APPLICABLE: "
 class RequirementFailure(AssertionError):
     """The target broke the named requirements (a supplier FAIL)."""
 
-    def __init__(self, requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = ()) -> None:
+    def __init__(
+        self, requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = (), details: Any = None
+    ) -> None:
         reqs = (requirements,) if isinstance(requirements, str) else tuple(requirements)
         if not reqs:
             raise ValueError("RequirementFailure needs at least one requirement ID")
@@ -29,17 +32,22 @@ class RequirementFailure(AssertionError):
         #: verdict from this check is PASS, not "not judged")
         self.passed: tuple[str, ...] = tuple(r for r in passed if r not in reqs)
         self.message = message
+        #: what the target answered, as structured data (redacted like evidence in the result)
+        self.details = details
         super().__init__(f"[{', '.join(reqs)}] {message}")
 
 
-def fail(requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = ()) -> NoReturn:
+def fail(
+    requirements: str | Iterable[str], message: str, *, passed: Iterable[str] = (), details: Any = None
+) -> NoReturn:
     """Record that the target broke ``requirements``.
 
     ``passed`` names the check's other requirements that it nevertheless judged in full
     and found met (a check that collects every violation before failing); without it
-    they count as not judged by this check.
+    they count as not judged by this check. ``details``: what the target answered, as
+    structured data (e.g. :func:`answer`); it is redacted like evidence.
     """
-    raise RequirementFailure(requirements, message, passed=passed)
+    raise RequirementFailure(requirements, message, passed=passed, details=details)
 
 
 def require(condition: object, requirements: str | Iterable[str], message: str) -> None:
@@ -48,10 +56,36 @@ def require(condition: object, requirements: str | Iterable[str], message: str) 
         fail(requirements, message)
 
 
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """A response as structured failure details: request line, status, content type and body."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = {"_text": response.text[:4096]} if response.content else None
+    return {
+        "request": f"{response.request.method} {response.request.url.path}",
+        "status": response.status_code,
+        "content_type": response.headers.get("content-type"),
+        "body": body,
+    }
+
+
 def describe(response: httpx.Response, limit: int = 300) -> str:
-    """One line naming a response: method, path, status and the start of its body."""
-    body = response.text[:limit].replace("\n", " ")
-    return f"{response.request.method} {response.request.url.path} -> {response.status_code} {body}"
+    """One line naming a response: method, path, status and the start of its (redacted) body.
+
+    The body is redacted by the run's redactor before it is cut short, so a failure
+    message never carries more of the target's data than its evidence does.
+    """
+    from conformance.certificate.redaction import active
+
+    redactor = active()
+    try:
+        text = json.dumps(redactor.body(response.json()), ensure_ascii=False)
+    except ValueError:
+        text = redactor.text(response.text[: limit * 4])
+    body = text[:limit].replace("\n", " ")
+    path = redactor.text(response.request.url.path)
+    return f"{response.request.method} {path} -> {response.status_code} {body}"
 
 
 def error_code(response: httpx.Response) -> str | None:
@@ -77,15 +111,19 @@ def expect_status(
     """
     allowed = {expected} if isinstance(expected, int) else set(expected)
     if response.status_code not in allowed:
-        fail(requirements, f"{what}: expected HTTP {sorted(allowed)}, got {describe(response)}")
+        fail(
+            requirements,
+            f"{what}: expected HTTP {sorted(allowed)}, got {describe(response)}",
+            details=answer(response),
+        )
     if code is not None and error_code(response) != code:
-        fail(requirements, f"{what}: expected error code {code!r}, got {describe(response)}")
+        fail(requirements, f"{what}: expected error code {code!r}, got {describe(response)}", details=answer(response))
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError:
-        fail(requirements, f"{what}: response is not JSON: {describe(response)}")
+        fail(requirements, f"{what}: response is not JSON: {describe(response)}", details=answer(response))
 
 
 def not_applicable(reason: str) -> NoReturn:

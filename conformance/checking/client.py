@@ -1,5 +1,12 @@
-"""HTTP client for the canonical ICS API: one keep-alive connection pool, a timeout on
-every call, and evidence capture (redacted at capture, never the credentials).
+"""HTTP client for the canonical ICS API: one keep-alive connection pool, bounded calls,
+and evidence capture (redacted at capture, never the credentials).
+
+Every call is bounded three ways: a timeout on each network operation (``timeout``), a
+total deadline for the whole exchange (``deadline``: a target that answers a byte a
+second never trips a per-read timeout) and a maximum response size
+(``max_response_bytes``: an endless body). Exceeding either bound raises
+:class:`TargetUnavailable` (an ERROR of the check, never a FAIL). The exchange runs in a
+helper thread so that the deadline holds even while the target dribbles its headers.
 
 The transport is a seam (``transport=``) in the manner of httpx, so harness unit tests
 can run without a network; checks always talk real HTTP to a real target.
@@ -7,6 +14,8 @@ can run without a network; checks always talk real HTTP to a real target.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -15,6 +24,11 @@ from typing import Any
 import httpx
 
 DEFAULT_TIMEOUT = 10.0
+#: Total seconds one exchange may take, headers and body included.
+DEFAULT_DEADLINE = 60.0
+#: Largest response body accepted (after content decoding): 128 MiB, for the bulk export.
+DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+_CHUNK = 64 * 1024
 _EVIDENCE_LIMIT = 50
 _BODY_LIMIT = 4096
 
@@ -23,6 +37,122 @@ Redact = Callable[[Any], Any]
 
 class TargetUnavailable(Exception):
     """The target did not answer (refused, reset, timed out): an ERROR, never a FAIL."""
+
+
+class DeadlineExceeded(TargetUnavailable):
+    """The target did not complete its answer within the total deadline."""
+
+
+class ResponseTooLarge(TargetUnavailable):
+    """The target's answer exceeded the maximum response size."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def bounded(fn: Callable[[threading.Event], Any], deadline: float, what: str) -> Any:
+    """Run ``fn(cancelled)`` in a daemon thread; raise :class:`DeadlineExceeded` after ``deadline`` seconds.
+
+    ``fn`` should check ``cancelled`` between reads and give up when it is set; a thread
+    stuck in a read is abandoned (daemon: it never holds up the end of the run). The
+    wait is interruptible (Ctrl-C).
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["value"] = fn(cancelled)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=work, name="ics-bounded-call", daemon=True)
+    thread.start()
+    if not done.wait(deadline):
+        cancelled.set()
+        raise DeadlineExceeded(f"{what}: no complete answer within the {deadline:g} s deadline")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def read_limited(chunks: Any, limit: int, cancelled: threading.Event, what: str) -> bytes:
+    """Join ``chunks`` (an iterator of bytes), refusing more than ``limit`` bytes or a cancelled call."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        if cancelled.is_set():
+            raise _Cancelled
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"{what}: response larger than the {limit:,} byte maximum")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: Any) -> int:
+    """A byte count such as ``1048576``, ``64K``, ``128M``, ``1G`` or ``128MiB`` (``ValueError`` if not one)."""
+    match = _SIZE.match(str(text))
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"not a positive number of bytes: {text!r} (e.g. 1048576, 64K, 128M, 1G)")
+    return int(match.group(1)) * 1024 ** " kmg".index((match.group(2) or " ").lower())
+
+
+def check_base_url(url: str) -> str:
+    """The base URL of a target, or ``ValueError`` saying what is wrong with it (scheme, host, port)."""
+    from urllib.parse import urlsplit
+
+    text = str(url).strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: expected an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: the URL names no host")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{url!r}: port {port} is not a TCP port (1-65535)")
+    try:
+        httpx.URL(text)
+    except Exception as exc:  # httpx.InvalidURL and friends
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
+    return text
+
+
+_ACCOUNTS: list[dict[str, Any]] = []
+_ACCOUNTS_LOCK = threading.Lock()
+
+
+def note_account(method: str, path: str, status: int, body: Any) -> None:
+    """Remember a practitioner account the run created (``POST /practitioners`` -> 201): id and role only."""
+    if method.upper() != "POST" or status != 201 or not path.rstrip("/").endswith("/practitioners"):
+        return
+    if not isinstance(body, dict) or body.get("id") in (None, ""):
+        return
+    from conformance.certificate.redaction import remember_secret
+
+    for key, value in body.items():
+        if "token" in str(key).lower():
+            remember_secret(value)
+    with _ACCOUNTS_LOCK:
+        _ACCOUNTS.append({"id": str(body.get("id"))[:200], "role": str(body.get("role"))[:40]})
+
+
+def drain_accounts() -> list[dict[str, Any]]:
+    """The accounts noted since the last call (each reported once)."""
+    with _ACCOUNTS_LOCK:
+        out = list(_ACCOUNTS)
+        _ACCOUNTS.clear()
+    return out
 
 
 def _identity(value: Any) -> Any:
@@ -104,9 +234,18 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         evidence: EvidenceLog | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline}")
+        if max_response_bytes <= 0:
+            raise ValueError(f"max_response_bytes must be > 0, got {max_response_bytes}")
+        self.deadline = float(deadline)
+        self.max_response_bytes = int(max_response_bytes)
+        self._transport = transport
         self.base_url = base_url.rstrip("/")
         self.evidence = evidence or EvidenceLog()
         self._http = httpx.Client(
@@ -137,12 +276,29 @@ class Client:
             method, path, json=json, params=clean_params or None, headers=hdrs, content=content
         )
         started = time.perf_counter()
+        what = f"{method} {path}"
+
+        def exchange(cancelled: threading.Event) -> httpx.Response:
+            response = self._http.send(request, stream=True)
+            try:
+                content = read_limited(response.iter_bytes(_CHUNK), self.max_response_bytes, cancelled, what)
+            finally:
+                response.close()
+            response._content = content  # the body, read within the bounds (httpx keeps it here)
+            return response
+
         try:
-            response = self._http.send(request)
-            response.read()
-        except httpx.TransportError as exc:  # connect, read, timeout, protocol errors
+            response = bounded(exchange, self.deadline, what)
+        except (httpx.TransportError, TargetUnavailable, httpx.StreamError) as exc:  # connect, read, timeout, bounds
             self.evidence.record(request, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
-            raise TargetUnavailable(f"{method} {path}: target did not answer ({type(exc).__name__}: {exc})") from exc
+            note = getattr(self._transport, "note_failure", None)
+            if note is not None and not isinstance(exc, httpx.TransportError):
+                note()  # the breaker counts an exceeded bound like a transport error
+            if isinstance(exc, TargetUnavailable):
+                raise
+            raise TargetUnavailable(f"{what}: target did not answer ({type(exc).__name__}: {exc})") from exc
+        if response.status_code == 201 and method.upper() == "POST":
+            note_account(method, request.url.path, response.status_code, _json_or_none(response.content))
         self.evidence.record(request, response, time.perf_counter() - started, None)
         return response
 

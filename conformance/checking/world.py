@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.certificate.redaction import Redactor
 from conformance.checking.checks import expect_status, fail
 from conformance.checking.client import Client, EvidenceLog
 
@@ -45,6 +46,9 @@ class RunContext:
     capabilities: Any  # conformance.spec.capabilities.CapabilityStatement
     about: dict[str, Any]
     timeout: float = 10.0
+    #: total seconds one HTTP exchange may take, and the largest response accepted
+    deadline: float = 60.0
+    max_response_bytes: int = 128 * 1024 * 1024
     builtin_reference: bool = False
     faults: tuple[str, ...] = ()
     seed: int | None = None
@@ -63,6 +67,14 @@ class RunContext:
 
     def has(self, capability: str) -> bool:
         return bool(self.capabilities.has(capability))
+
+    def redactor(self) -> Redactor:
+        """The run's redactor: credentials only for the built-in reference (synthetic data), else the
+        keyed-hash allow-list with the run's key (shared by every xdist worker). A pair run is synthetic
+        only when both sides are built-in references."""
+        if self.builtin_reference and (not self.paired or self.peer_builtin_reference):
+            return Redactor("none")
+        return Redactor("keyed-hash", bytes.fromhex(self.redaction_key))
 
     def get(self, capability: str, default: Any = None) -> Any:
         return self.capabilities.get(capability, default)

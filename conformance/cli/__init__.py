@@ -16,10 +16,12 @@ import argparse
 import importlib
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from conformance._version import __version__
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, UsageError
 
 EXIT_INTERNAL = 4
 
@@ -36,6 +38,29 @@ _COMMAND_MODULES = (
     "registry",
     "dashboard",
 )
+
+
+def check_output_dir(output: Path) -> None:
+    """``--output`` must be a directory this user can create files in, or one that can be created there.
+
+    Nothing is created here (a refused command leaves no trace); the run creates it at the end.
+    """
+    if output.exists():
+        if not output.is_dir():
+            raise UsageError(f"--output {output}: not a directory")
+        try:
+            with tempfile.TemporaryFile(dir=output):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--output {output}: cannot write there ({exc.strerror or exc})") from None
+        return
+    parent = output.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--output {output}: cannot be created ({parent} is not a directory)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: cannot be created ({parent} is not writable)")
 
 
 def build_parser() -> argparse.ArgumentParser:

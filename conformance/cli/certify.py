@@ -7,7 +7,14 @@ directory ``OUTPUT/ics-<phase>-<UTC timestamp>-<run id>/`` holding ``result.json
 ``pytest.log`` (credentials removed) and, when the bundle module is available, the
 certification bundle (signed with ``--sign-key``; waivers applied with ``--waivers``).
 
-Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.
+Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE,
+130 interrupted by SIGINT (Ctrl-C), 143 interrupted by SIGTERM.
+
+Every output and key argument is checked before the first check runs (a bad ``--output``
+or ``--sign-key`` is a usage error, not 40 seconds of work thrown away). An interrupted
+run says so on the terminal and in ``result.json``, writes no bundle, and leaves no
+temporary files (pytest's temporary directories live inside the run's own temporary
+directory, removed however the run ends) and no worker processes behind.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import os
 import secrets
 import shlex
+import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -41,7 +49,10 @@ def register(subparsers: Any) -> None:
             "(--reference-fault injects faults into it). The admin credential of a --target comes from "
             f"--token-file or the {TOKEN_ENV} environment variable and is never printed or written."
         ),
-        epilog="Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error, 3 INCONCLUSIVE.",
+        epilog=(
+            "Exit codes: 0 CERTIFIED, 1 NOT CERTIFIED, 2 usage or configuration error (also a refused admin "
+            "credential), 3 INCONCLUSIVE, 130/143 interrupted (SIGINT/SIGTERM; no bundle is written)."
+        ),
     )
     parser.add_argument(
         "--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)"
@@ -76,7 +87,23 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--token-file", type=Path, metavar="FILE", help=f"file holding the admin bearer token (else ${TOKEN_ENV})"
     )
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="timeout of every HTTP call (default 10)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="timeout of each network operation of an HTTP call (default 10)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDS",
+        help="total time one HTTP exchange may take, body included (default 60); beyond it the check is ERROR",
+    )
+    parser.add_argument(
+        "--max-response-size",
+        metavar="BYTES",
+        help="largest response accepted, e.g. 64M (default 128M); beyond it the check is ERROR",
+    )
     pair = parser.add_argument_group(
         "pair runs (phase 1C)",
         "Transfer children between the target and a peer system both ways and judge both ends; every "
@@ -170,6 +197,15 @@ def _validate(args: argparse.Namespace) -> str | None:
             raise _usage(f"-n {args.workers}: expected a number of workers or 'auto'") from None
     if args.timeout is not None and not args.timeout > 0:
         raise _usage(f"--timeout {args.timeout}: must be > 0 seconds")
+    if args.deadline is not None and not 0 < args.deadline < float("inf"):
+        raise _usage(f"--deadline {args.deadline}: must be > 0 seconds")
+    if args.max_response_size is not None:
+        from conformance.checking.client import parse_size
+
+        try:
+            parse_size(args.max_response_size)
+        except ValueError as exc:
+            raise _usage(f"--max-response-size {exc}") from None
     for path, option in (
         (args.capabilities, "--capabilities"),
         (args.sign_key, "--sign-key"),
@@ -183,14 +219,26 @@ def _validate(args: argparse.Namespace) -> str | None:
         raise _usage("--waiver-key verifies --waivers: give the waiver file too")
     if args.waivers and not (args.waiver_key or args.keyring):
         raise _usage("--waivers needs --waiver-key or --keyring (the waiver file is verified with the certifier's key)")
+    if args.sign_key is not None:
+        from conformance.certificate.signing import load_private_key
+
+        load_private_key(args.sign_key)  # UsageError: wrong type, public key, encrypted, unreadable
+    from conformance.cli import check_output_dir
+
+    check_output_dir(args.output)
     if args.capabilities is not None:
         from conformance.spec.capabilities import load_capabilities
 
         load_capabilities(args.capabilities)  # UsageError when invalid
     token: str | None = None
     if args.target:
-        if not args.target.startswith(("http://", "https://")):
-            raise _usage(f"--target {args.target!r}: expected an http:// or https:// URL")
+        from conformance.checking.client import check_base_url
+        from conformance.results.text import printable
+
+        try:
+            args.target = check_base_url(args.target)
+        except ValueError as exc:
+            raise _usage(f"--target {printable(exc)}") from None
         if args.token_file is not None:
             token = args.token_file.read_text(encoding="utf-8").strip()
             if not token:
@@ -285,6 +333,8 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         "no:cacheprovider",
         "-q",
         "--tb=short",
+        "--basetemp",
+        str(work / "tmp"),  # pytest's temporary files (the bulk export among them) go with the run's
         "-o",
         "console_output_style=classic",
         # pytest plugins the suites do not need: each costs start-up time in every process
@@ -318,6 +368,10 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         argv += ["--ics-allow-capability-override"]
     if args.timeout is not None:
         argv += ["--ics-timeout", str(args.timeout)]
+    if args.deadline is not None:
+        argv += ["--ics-deadline", str(args.deadline)]
+    if args.max_response_size is not None:
+        argv += ["--ics-max-response-bytes", str(args.max_response_size)]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.workers not in ("0", 0):
@@ -343,7 +397,7 @@ def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _invocation_plugin(invocation: Any) -> Any:
+def _invocation_plugin(invocation: Any, interruption: _Interruption) -> Any:
     """A plugin object telling the verdict collector how ``certify`` was invoked (before configure)."""
     import pytest
 
@@ -353,16 +407,62 @@ def _invocation_plugin(invocation: Any) -> Any:
         @pytest.hookimpl(tryfirst=True)
         def pytest_cmdline_main(self, config: pytest.Config) -> None:
             config.stash[INVOCATION_KEY] = invocation
+            interruption.config = config
 
     return InvocationPlugin()
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    from conformance.certificate.redaction import Redactor
+class _Interruption:
+    """SIGINT / SIGTERM while certify runs: remembered, then raised as KeyboardInterrupt.
 
+    pytest turns the KeyboardInterrupt into an interrupted session (its fixtures torn
+    down, the built-in reference and xdist workers stopped); the collector records the
+    signal's name in ``result.json``; ``certify`` exits 130 / 143 without a bundle.
+    """
+
+    CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.config: Any = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interruption:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread (e.g. embedded): leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = self.signal is None
+        self.signal = self.signal or signal.Signals(signum).name
+        if self.config is not None:
+            from conformance.plugin.collect import INTERRUPT_KEY
+
+            self.config.stash[INTERRUPT_KEY] = self.signal
+        if first:
+            raise KeyboardInterrupt(self.signal)
+
+    @property
+    def exit_code(self) -> int:
+        return self.CODES.get(self.signal or "SIGINT", 130)
+
+
+def _scrub(text: str, secret: str | None, *, external: bool = False) -> str:
+    """Free text for an artefact: the admin token and every token seen removed; for an external
+    target also redacted like evidence (keyed-hash allow-list)."""
+    from conformance.certificate.redaction import Redactor, scrub_secrets
+
+    text = scrub_secrets(text, [secret] if secret else [])
     if secret:
         text = text.replace(secret, "[removed]")
-    return Redactor("none").text(text)
+    return Redactor.for_target(builtin_reference=not external).text(text)
 
 
 def _stamp() -> str:
@@ -374,18 +474,41 @@ def _stamp() -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``ics-conformance certify``."""
-    import pytest
-
-    from conformance.plugin.collect import Invocation, summary_lines
-    from conformance.plugin.progress import Progress
-    from conformance.results.result import read_result, write_result
+    from conformance.plugin.collect import Invocation
 
     token = _validate(args)
     keyring, waiver_set = _trust(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
-    out = sys.stdout
     command = " ".join(["ics-conformance certify", *(shlex.quote(a) for a in _rebuild_argv(args, seed))])
     invocation = Invocation(tool="certify", args=_reproduce_args(args, seed), command=_scrub(command, token))
+    with _Interruption() as interruption:
+        try:
+            return _certify(args, token, seed, invocation, keyring, waiver_set, interruption)
+        except KeyboardInterrupt:
+            print(
+                f"\nics-conformance: interrupted ({interruption.signal or 'SIGINT'}): no bundle written",
+                file=sys.stderr,
+            )
+            return interruption.exit_code
+
+
+def _certify(
+    args: argparse.Namespace,
+    token: str | None,
+    seed: int,
+    invocation: Any,
+    keyring: Any,
+    waiver_set: Any,
+    interruption: _Interruption,
+) -> int:
+    import pytest
+
+    from conformance.plugin.collect import ACCOUNTS_FILENAME, accounts_lines, summary_lines
+    from conformance.plugin.progress import Progress
+    from conformance.results.result import read_result, write_result
+
+    out = sys.stdout
+    external = bool(args.target)
     with tempfile.TemporaryDirectory(prefix="ics-certify-") as tmp:
         work = Path(tmp)
         staging = work / "report"
@@ -402,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
         progress = Progress(out, bar=False if args.quiet else None)
-        plugins: list[Any] = [_invocation_plugin(invocation)]
+        plugins: list[Any] = [_invocation_plugin(invocation, interruption)]
         if not args.quiet:
             plugins.append(progress)
         saved = sys.stdout, sys.stderr
@@ -412,13 +535,20 @@ def run(args: argparse.Namespace) -> int:
                 code = int(pytest.main(argv, plugins=plugins))
             finally:
                 sys.stdout, sys.stderr = saved
-        log_text = _scrub(log_path.read_text(encoding="utf-8", errors="replace"), token)
+        log_text = _scrub(log_path.read_text(encoding="utf-8", errors="replace"), token, external=external)
         result_file = staging / "result.json"
+        interrupted = interruption.signal is not None or code == pytest.ExitCode.INTERRUPTED
         if not result_file.is_file():
+            if interrupted:
+                raise KeyboardInterrupt
             return _no_result(code, log_text)
         result = read_result(result_file)
         result["council"] = args.council
-        if waiver_set is not None:
+        if interrupted:
+            result["verdict"] = "INCONCLUSIVE"
+            if not any("interrupted" in str(e) for e in result.get("errors") or []):
+                result.setdefault("errors", []).append(f"interrupted ({interruption.signal or 'SIGINT'})")
+        elif waiver_set is not None:
             from conformance.certificate.waivers import apply_waivers
 
             finished = datetime.fromisoformat(str(result.get("finished_at")).replace("Z", "+00:00")).date()
@@ -431,15 +561,25 @@ def run(args: argparse.Namespace) -> int:
             )
         run_dir = args.output / f"ics-{args.phase}-{_stamp()}-{result.get('run_id') or 'run'}"
         try:
-            run_dir.mkdir(parents=True, exist_ok=False)
+            run_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
+            run_dir.chmod(0o700)  # evidence of a real target stays with the operator
         except OSError as exc:
             raise _usage(f"cannot create run directory {run_dir}: {exc.strerror}") from None
         write_result(result, run_dir)
         (run_dir / "pytest.log").write_text(log_text, encoding="utf-8")
-        bundle = None if args.no_bundle else _write_bundle(result, run_dir, args, keyring, waiver_set)
+        accounts = staging / ACCOUNTS_FILENAME
+        if accounts.is_file():
+            (run_dir / ACCOUNTS_FILENAME).write_bytes(accounts.read_bytes())
+        bundle = None if args.no_bundle or interrupted else _write_bundle(result, run_dir, args, keyring, waiver_set)
     print("", file=out)
     for line in summary_lines(result):
         print(line, file=out)
+    if (run_dir / ACCOUNTS_FILENAME).is_file():
+        import json
+
+        listed = json.loads((run_dir / ACCOUNTS_FILENAME).read_text(encoding="utf-8")).get("accounts") or []
+        for line in accounts_lines(listed):
+            print(line, file=out)
     print(f"run directory: {run_dir}", file=out)
     if bundle is not None:
         signing = bundle.manifest.get("signing") or {}
@@ -447,6 +587,9 @@ def run(args: argparse.Namespace) -> int:
         signed = f"{signing.get('assurance')}: signed{who}, key {bundle.key_id}" if bundle.signed else "unsigned"
         print(f"bundle: {bundle.directory} ({signed}); {bundle.zip_path}", file=out)
     out.flush()
+    if interrupted:
+        print(f"ics-conformance: interrupted ({interruption.signal or 'SIGINT'}): no bundle written", file=sys.stderr)
+        return interruption.exit_code
     from conformance.results.verdicts import PhaseVerdict
 
     return PhaseVerdict(result.get("verdict", "INCONCLUSIVE")).exit_code
@@ -493,9 +636,11 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
 
 def _no_result(code: int, log_text: str) -> int:
     """pytest ended without a result.json: a configuration error (2) or a harness failure."""
+    from conformance.results.text import printable
+
     lines = [line for line in log_text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(("ERROR:", "E ", "Exit:", "INTERNALERROR>"))] or lines[-15:]
-    detail = "\n".join(errors[-15:])
+    detail = printable("\n".join(errors[-15:]), keep_newlines=True)
     if code == 4:  # pytest usage error
         print(f"ics-conformance: error: {detail}", file=sys.stderr)
         return 2

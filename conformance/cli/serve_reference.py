@@ -23,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve-reference",
         help="run the built-in reference ICS service (with optional injected faults)",
-        description="Run the reference implementation of the canonical ICS API (SQLite) until interrupted.",
+        description=(
+            "Run the reference implementation of the canonical ICS API (SQLite) until interrupted. "
+            "The admin bearer token comes from ICS_ADMIN_TOKEN or --admin-token-file; with neither, a fresh "
+            f"token is generated and written to ./{DEFAULT_TOKEN_FILE} in the current directory (mode 0600, "
+            "overwritten each time; never printed). Delete that file when you are done."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
@@ -34,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--council", metavar="NAME", help="the council the service serves, named in its transfer packages (phase 1C)"
     )
-    parser.add_argument("--admin-token-file", metavar="FILE", help="file holding the admin bearer token")
+    parser.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help=f"file holding the admin bearer token (default: ICS_ADMIN_TOKEN, else a new one written to ./{DEFAULT_TOKEN_FILE})",
+    )
     parser.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
     parser.set_defaults(func=run)
 

@@ -62,9 +62,10 @@ def register(subparsers: Any) -> None:
 
 
 def _printable(value: Any) -> str:
-    """Target-supplied text for a terminal: control characters shown escaped."""
-    text = "" if value is None else str(value)
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    """Target-supplied text for a terminal: control and bidi characters shown escaped."""
+    from conformance.results.text import printable
+
+    return printable(value)
 
 
 def _write_result(
@@ -105,6 +106,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--max-examples must be >= 0")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
+    from conformance.cli import check_output_dir
+
+    check_output_dir(args.output)
     if args.kind == "transfer" and args.phase not in (None, "1C"):
         raise UsageError("--kind transfer: transfer packages are phase 1C (use --phase 1C or leave --phase out)")
     args.phase = args.phase or ("1C" if args.kind == "transfer" else "1B")
@@ -134,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
         code = 3
     elif any(v is Verdict.FAIL for v in verdicts.values()):
         code = 1
+    elif any(v is Verdict.SKIPPED for v in verdicts.values()):
+        code = 3  # something could not be judged
     else:
         code = 0
     written: Path | None = None
@@ -157,9 +163,12 @@ def _run(args: argparse.Namespace) -> int:
             verdict = verdicts[rid]
             count = report.count(rid)
             extra = f"  {count:,} finding{'s' if count != 1 else ''}" if count else ""
-            print(f"  {verdict.value:<5} {rid}  {TITLES.get(rid, '')}{extra}")
+            label = "SKIP" if verdict is Verdict.SKIPPED else verdict.value
+            print(f"  {label:<5} {rid}  {TITLES.get(rid, '')}{extra}")
             if verdict is Verdict.ERROR:
                 print(f"        {_printable(report.sink.errors.get(rid))}")
+            if verdict is Verdict.SKIPPED:
+                print(f"        {_printable(report.unjudged.get(rid))}")
             for finding in report.examples(rid):
                 pointer = f" {finding.pointer}" if finding.pointer else ""
                 print(f"        {_printable(finding.location)}{_printable(pointer)} {_printable(finding.message)}")
@@ -172,7 +181,8 @@ def _run(args: argparse.Namespace) -> int:
         if written:
             print(f"result:  {written}")
     if write_error:
-        print(f"ics-conformance: warning: {write_error}", file=sys.stderr)
+        print(f"ics-conformance: error: {write_error}", file=sys.stderr)
+        return 2  # the run's record is missing: never report success
     return code
 
 
@@ -261,5 +271,6 @@ def _run_transfer(args: argparse.Namespace) -> int:
         if written:
             print(f"result:  {written}")
     if write_error:
-        print(f"ics-conformance: warning: {write_error}", file=sys.stderr)
+        print(f"ics-conformance: error: {write_error}", file=sys.stderr)
+        return 2  # the run's record is missing: never report success
     return code

@@ -86,6 +86,8 @@ class ExportReport:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     requirements: tuple[str, ...] = EXPORT_REQUIREMENTS
+    #: requirements that could not be judged (a file they need is missing): why
+    unjudged: dict[str, str] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -96,11 +98,14 @@ class ExportReport:
         return sum(f.bytes for f in self.files)
 
     def verdict(self, requirement: str) -> Verdict:
-        """PASS, FAIL (findings) or ERROR (a rule crashed or a file could not be read)."""
+        """PASS, FAIL (findings), ERROR (a rule crashed or a file could not be read) or SKIPPED
+        (not judged: a file the rule needs is missing; never PASS)."""
         if self.count(requirement):
             return Verdict.FAIL
         if ALSO_JUDGED.get(requirement, requirement) in self.sink.errors:
             return Verdict.ERROR
+        if requirement in self.unjudged:
+            return Verdict.SKIPPED
         return Verdict.PASS
 
     def count(self, requirement: str) -> int:
@@ -148,6 +153,8 @@ class ExportReport:
                 )
             elif verdict is Verdict.ERROR:
                 message = self.error(rid)
+            elif verdict is Verdict.SKIPPED:
+                message = self.unjudged[rid]
             else:
                 message = None
             out.append(
@@ -406,8 +413,36 @@ def validate_export(
         _manifest_rules(manifest, raw_manifest, present - {p.name for p in source.problems}, scans, sink)
     except Exception as exc:
         sink.crashed(EXP_MANIFEST, MANIFEST, exc)
+    report.unjudged = _unjudged(manifest is not None, present)
     report.seconds = time.perf_counter() - began
     return report
+
+
+#: The record files each cross-file requirement needs before it can be judged at all.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "ICS-1A-EXP-005": ("children.jsonl", "practitioners.jsonl", "assessments.jsonl"),
+    "ICS-1A-EXP-006": ("children.jsonl", "referrals.jsonl", "assessments.jsonl", "visits.jsonl"),
+    "ICS-1A-EXP-007": ("children.jsonl",),
+    "ICS-1A-EXP-008": ("assessments.jsonl", "visits.jsonl"),
+    REC_LOCAL_ID: ("children.jsonl",),
+}
+
+
+def _unjudged(has_manifest: bool, present: set[str]) -> dict[str, str]:
+    """Requirements that could not be judged: a rule over files that are not there is not a PASS."""
+    out: dict[str, str] = {}
+    if not has_manifest:
+        out[EXP_MANIFEST] = "not judged: without a readable manifest.json counts and sha256 cannot be compared"
+    records = sorted(f"{t}.jsonl" for t in RECORD_TYPES if f"{t}.jsonl" in present)
+    if not records:
+        for rid in ("ICS-1A-EXP-003", "ICS-1A-EXP-004", *_NEEDS):
+            out[rid] = "not judged: the export holds no record file"
+        return out
+    for rid, needed in _NEEDS.items():
+        missing = [f for f in needed if f not in present]
+        if missing:
+            out[rid] = f"not judged: {', '.join(missing)} missing from the export"
+    return out
 
 
 class _Pipeline:

@@ -45,6 +45,10 @@ from conformance.results.verdicts import Verdict
 
 #: The run's result document (``result.json`` content), once built.
 RESULT_KEY = pytest.StashKey[dict[str, Any]]()
+#: The signal that interrupted the run (set by ``certify``'s signal handler), e.g. ``"SIGTERM"``.
+INTERRUPT_KEY = pytest.StashKey[str]()
+#: File beside result.json listing the practitioner accounts the run created on the target.
+ACCOUNTS_FILENAME = "accounts-created.json"
 #: How the run was invoked, for ``command`` and the reproduce lines (set by ``certify``).
 INVOCATION_KEY = pytest.StashKey["Invocation"]()
 _STATE_KEY = pytest.StashKey["_CheckState"]()
@@ -195,6 +199,7 @@ class _CheckState:
     duration: float = 0.0
     evidence: list[dict[str, Any]] = field(default_factory=list)
     blob: str | None = None
+    details: list[Any] = field(default_factory=list)
 
     def settle(self, verdict: Verdict, failed: tuple[str, ...], message: str | None) -> None:
         """Record a phase outcome; the first FAIL/ERROR/skip decides, later problems only add text."""
@@ -245,6 +250,9 @@ class VerdictCollector:
         self._phase_drops: set[int] = set()
         self.started_at = datetime.now(UTC)
         self._catalogue: Any = None
+        self._redactor: Any = None
+        #: practitioner accounts the checks created on the target (id, role), from every worker
+        self.accounts: list[dict[str, Any]] = []
 
     # -- helpers ------------------------------------------------------------------------
     @property
@@ -274,11 +282,36 @@ class VerdictCollector:
         context = self.config.stash.get(CONTEXT_KEY, None)
         return (context.admin_token, context.peer_admin_token) if context is not None else ()
 
+    def redactor(self) -> Any:
+        """The run's redactor (keyed-hash allow-list for an external target)."""
+        if self._redactor is None:
+            from conformance.certificate.redaction import Redactor
+
+            context = self.config.stash.get(CONTEXT_KEY, None)
+            self._redactor = context.redactor() if context is not None else Redactor("none")
+        return self._redactor
+
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            if secret and secret in text:
+        """Free text from a check or the target: the admin tokens and seen tokens removed, redacted as evidence."""
+        from conformance.certificate.redaction import scrub_secrets
+
+        secrets = [s for s in self._secrets() if s]
+        text = scrub_secrets(text, secrets)
+        for secret in secrets:  # a short admin token: still never shown
+            if secret in text:
                 text = text.replace(secret, "[removed]")
-        return text
+        return self.redactor().text(text)
+
+    def _redact_report(self, report: pytest.TestReport) -> None:
+        """pytest's own account of a check (traceback, captured output) redacted like its message."""
+        longrepr = report.longrepr
+        if longrepr is not None:
+            if isinstance(longrepr, tuple) and len(longrepr) == 3:
+                report.longrepr = (longrepr[0], longrepr[1], self._scrub(str(longrepr[2])))
+            else:
+                report.longrepr = self._scrub(str(report.longreprtext))
+        if report.sections:
+            report.sections = [(title, self._scrub(content)) for title, content in report.sections]
 
     # -- collection ---------------------------------------------------------------------
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -379,6 +412,12 @@ class VerdictCollector:
             report.user_properties.extend(
                 [("ics_requirements", " ".join(result["requirements"])), ("ics_verdict", result["verdict"])]
             )
+            from conformance.certificate.redaction import seen_secrets
+            from conformance.checking.client import drain_accounts
+
+            # in memory only (the xdist channel): the controller scrubs its own output with them
+            report.ics_seen = {"secrets": sorted(seen_secrets()), "accounts": drain_accounts()}
+        self._redact_report(report)
         return report
 
     def _judge_phase(
@@ -417,6 +456,8 @@ class VerdictCollector:
                 state.evidence = log.items()
             blob = _BLOB.search("\n".join(str(n) for e in _chain(exc) for n in (getattr(e, "__notes__", None) or ())))
             state.blob = blob.group(0) if blob else None
+            details = [getattr(e, "details", None) for e in _leaves(exc)]
+            state.details = [d for d in details if d is not None]
         first = state.verdict in (None, Verdict.PASS)
         state.settle(verdict, blamed or (), message)
         if first and verdict is Verdict.FAIL:
@@ -447,7 +488,7 @@ class VerdictCollector:
         messages = (
             state.messages if state.verdict is not None else [*state.messages, "the check did not run to completion"]
         )
-        message = self._scrub(_clip("\n\n".join(messages))) if messages else None
+        message = _clip(self._scrub("\n\n".join(messages))) if messages else None
         failed = state.failed if verdict is Verdict.FAIL else ()
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
         properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
@@ -470,6 +511,8 @@ class VerdictCollector:
         result["selector"] = _selector(item)
         if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
             result["hypothesis_blob"] = state.blob
+        if state.details and verdict in (Verdict.FAIL, Verdict.ERROR):
+            result["details"] = self.redactor().details(state.details)
         if properties:
             result["properties"] = properties
         return result
@@ -479,6 +522,13 @@ class VerdictCollector:
         if self.is_worker:
             return
         data = getattr(report, "ics_check", None)
+        seen = getattr(report, "ics_seen", None)
+        if isinstance(seen, dict):
+            from conformance.certificate.redaction import remember_secret
+
+            for secret in seen.get("secrets") or ():
+                remember_secret(secret)
+            self.accounts.extend(a for a in seen.get("accounts") or () if isinstance(a, dict))
         if report.when == "setup":
             for name, value in report.user_properties:
                 if name == "ics_requirements":
@@ -557,7 +607,11 @@ class VerdictCollector:
         # so that a -k / -m subset keeps the same in-scope requirements as the whole run.
         channels = ["export"] if context.export_only else ["api", "export"]
         errors = list(self.collection_errors)
-        if session.shouldfail or session.shouldstop:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
+            signal_name = self.config.stash.get(INTERRUPT_KEY, None) or "KeyboardInterrupt"
+            errors.append(f"interrupted ({signal_name}): the run was stopped before every check had finished")
+        elif session.shouldfail or session.shouldstop:
             errors.append(f"session stopped early: {session.shouldfail or session.shouldstop}")
         result = build_result(
             phase=context.phase,
@@ -577,10 +631,26 @@ class VerdictCollector:
         selection = subset_selection(self.config, len(self.deselected_checks))
         if selection is not None:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
+        if interrupted:
+            result["verdict"] = "INCONCLUSIVE"  # a partial run is never judged
+        result["target"]["about"] = self._about(result["target"].get("about"))
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
         if report_dir is not None:
             write_result(result, report_dir)
+            if self.accounts and not context.builtin_reference:
+                write_accounts(self.accounts, report_dir)
+
+    def _about(self, about: Any) -> Any:
+        """The target's ``/about``: its identity as sent, anything else redacted like evidence."""
+        if not isinstance(about, dict):
+            return about
+        known = ("supplier", "product", "version", "spec_versions", "capabilities")
+        out = {k: about[k] for k in known if k in about}
+        extra = {k: v for k, v in about.items() if k not in known}
+        if extra:
+            out.update(self.redactor().body(extra))
+        return out
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         result = config.stash.get(RESULT_KEY, None)
@@ -589,6 +659,10 @@ class VerdictCollector:
         terminalreporter.section("ICS conformance", sep="=")
         for line in summary_lines(result):
             terminalreporter.write_line(line)
+        context = config.stash.get(CONTEXT_KEY, None)
+        if context is not None and not context.builtin_reference:
+            for line in accounts_lines(self.accounts):
+                terminalreporter.write_line(line)
         report_dir = _report_dir(config)
         if report_dir is not None:
             terminalreporter.write_line(f"result: {report_dir / 'result.json'}")
@@ -724,6 +798,40 @@ def subset_result(requirements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"judged": len(judged), "in_scope": len(requirements), "verdict": value, "counts": counts}
 
 
+def write_accounts(accounts: list[dict[str, Any]], directory: Path) -> Path:
+    """Write the accounts the run created (``id``, ``role``; never a token) beside result.json."""
+    import json
+
+    path = Path(directory) / ACCOUNTS_FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "note": (
+            "practitioner accounts this run created on the target. The canonical ICS API has no operation to "
+            "disable or delete an account, so the harness could not disable them: ask the target's "
+            "administrator to disable them (their tokens were never written anywhere)."
+        ),
+        "disabled": False,
+        "accounts": accounts,
+    }
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def accounts_lines(accounts: list[dict[str, Any]]) -> list[str]:
+    """What the operator is told about the accounts the run created (empty when none)."""
+    if not accounts:
+        return []
+    from conformance.results.text import printable
+
+    roles = Counter(str(a.get("role")) for a in accounts)
+    summary = ", ".join(f"{n} {printable(role)}" for role, n in sorted(roles.items()))
+    return [
+        f"  accounts: the run created {len(accounts)} practitioner account(s) on the target ({summary}); "
+        "the ICS API offers no way to disable them, so they were NOT disabled: "
+        f"they are listed (id and role) in {ACCOUNTS_FILENAME} for the target's administrator"
+    ]
+
+
 def area_table(result: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
     """Per-area requirement verdict counts, in area order."""
     return [(area, dict(counts)) for area, counts in sorted((result.get("areas") or {}).items())]
@@ -791,8 +899,12 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append("  DRAFT: phase requirements still being specified; no sign-off applies to this verdict")
     lines.extend(pair_lines(result))
     judged = any(req.get("checks") for req in result.get("requirements", []))
+    from conformance.results.text import printable
+
     if not judged:
-        lines.extend(f"  error: {error}" for error in result.get("errors") or ["no check ran"])
+        lines.extend(
+            f"  error: {printable(error, keep_newlines=True)}" for error in result.get("errors") or ["no check ran"]
+        )
         return lines
     width = max([len(a) for a in (result.get("areas") or {})] + [8])
     lines.append(f"  {'area':<{width}}  " + "  ".join(f"{v:>5}" for v in ("PASS", "FAIL", "ERROR", "other")))
@@ -811,5 +923,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         if by_verdict[verdict_name]:
             lines.append(f"  {verdict_name}: {', '.join(by_verdict[verdict_name])}")
     for error in result.get("errors") or []:
-        lines.append(f"  error: {error}")
+        lines.append(f"  error: {printable(error, keep_newlines=True)}")
     return lines

@@ -47,6 +47,8 @@ _INI_NAMES = {
     "ics_token_env",
     "ics_token_file",
     "ics_timeout",
+    "ics_deadline",
+    "ics_max_response_bytes",
     "ics_seed",
     "ics_export",
     "ics_peer_target",
@@ -97,7 +99,20 @@ def add_options(parser: pytest.Parser) -> None:
         dest="ics_timeout",
         type=float,
         metavar="SECONDS",
-        help="timeout of every HTTP call (default 10)",
+        help="timeout of each network operation of an HTTP call (default 10)",
+    )
+    group.addoption(
+        "--ics-deadline",
+        dest="ics_deadline",
+        type=float,
+        metavar="SECONDS",
+        help="total time one HTTP exchange may take, body included (default 60); beyond it the check is ERROR",
+    )
+    group.addoption(
+        "--ics-max-response-bytes",
+        dest="ics_max_response_bytes",
+        metavar="BYTES",
+        help="largest response accepted, e.g. 128M (default 128M); beyond it the check is ERROR",
     )
     group.addoption(
         "--ics-seed",
@@ -152,7 +167,9 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_report", "directory for result.json"),
         ("ics_token_env", "environment variable holding the admin token"),
         ("ics_token_file", "file holding the admin token"),
-        ("ics_timeout", "timeout in seconds of every HTTP call"),
+        ("ics_timeout", "timeout in seconds of each network operation of an HTTP call"),
+        ("ics_deadline", "total seconds one HTTP exchange may take"),
+        ("ics_max_response_bytes", "largest response accepted (bytes; K/M/G suffixes)"),
         ("ics_seed", "seed for Hypothesis"),
         ("ics_export", "export directory or zip to validate"),
         ("ics_peer_target", "phase 1C pair run: base URL of the peer ICS API"),

@@ -20,7 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.checking.client import Client, EvidenceLog, TargetUnavailable
+from conformance.certificate.redaction import Redactor, set_active
+from conformance.checking.client import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Client,
+    EvidenceLog,
+    TargetUnavailable,
+    check_base_url,
+    parse_size,
+)
 from conformance.checking.world import CONTEXT_KEY, RunContext, new_run_id
 from conformance.plugin.options import PENDING_KEY
 
@@ -74,6 +83,31 @@ def timeout_of(config: pytest.Config) -> float:
     return value
 
 
+def deadline_of(config: pytest.Config) -> float:
+    """``--ics-deadline`` / ini ``ics_deadline`` (default 60 s), validated."""
+    raw = _opt(config, "ics_deadline")
+    if raw is None:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"ics_deadline: not a number of seconds: {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise pytest.UsageError(f"ics_deadline: must be > 0 seconds, got {raw!r}")
+    return value
+
+
+def max_response_of(config: pytest.Config) -> int:
+    """``--ics-max-response-bytes`` / ini ``ics_max_response_bytes`` (default 128M), validated."""
+    raw = _opt(config, "ics_max_response_bytes")
+    if raw is None:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ics_max_response_bytes: {exc}") from None
+
+
 def seed_of(config: pytest.Config) -> int | None:
     """``--ics-seed`` / ini ``ics_seed``, validated (None: not given)."""
     raw = _opt(config, "ics_seed")
@@ -102,21 +136,45 @@ class PreflightError(Exception):
     """The target did not answer ``GET /about`` as an ICS API."""
 
 
-def preflight(url: str, timeout: float) -> dict[str, Any]:
-    """Read ``GET /about``; raise :class:`PreflightError` if unreachable or not an ICS API."""
+class CredentialRefused(Exception):
+    """The target refused the admin credential: a configuration error, not a finding."""
+
+
+def preflight(
+    url: str,
+    timeout: float,
+    admin_token: str | None = None,
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> dict[str, Any]:
+    """Read ``GET /about`` and, given an admin token, try it on ``GET /practitioners/me``.
+
+    Raises :class:`PreflightError` if the target is unreachable or not an ICS API, and
+    :class:`CredentialRefused` if it answers 401 to the admin token (every check would
+    otherwise fail for a reason that is the operator's, not the supplier's).
+    """
     try:
-        with Client(url, timeout=timeout) as client:
+        with Client(url, timeout=timeout, deadline=deadline, max_response_bytes=max_response_bytes) as client:
             response = client.get("/about")
+            try:
+                about = response.json()
+            except ValueError:
+                about = None
+            if response.status_code != 200 or not isinstance(about, dict) or "spec_versions" not in about:
+                raise PreflightError(
+                    f"{url}/about answered HTTP {response.status_code} without an ICS about document; "
+                    "is this an ICS API?"
+                )
+            if admin_token:
+                me = client.get("/practitioners/me", token=admin_token)
+                if me.status_code == 401:
+                    raise CredentialRefused(
+                        "the target refused the admin credential (GET /practitioners/me -> 401): "
+                        "check ICS_ADMIN_TOKEN / the token file; no check was run"
+                    )
     except TargetUnavailable as exc:
         raise PreflightError(f"target {url} unreachable: {exc}") from None
-    try:
-        about = response.json()
-    except ValueError:
-        about = None
-    if response.status_code != 200 or not isinstance(about, dict) or "spec_versions" not in about:
-        raise PreflightError(
-            f"{url}/about answered HTTP {response.status_code} without an ICS about document; is this an ICS API?"
-        )
     return about
 
 
@@ -131,15 +189,23 @@ def configure(config: pytest.Config) -> None:
         data["peer_faults"] = tuple(data.get("peer_faults") or ())
         context = RunContext(**data)
         config.stash[CONTEXT_KEY] = context
+        set_active(context.redactor())
         _load_profile(config, context)
         return
     timeout = timeout_of(config)
+    deadline = deadline_of(config)
+    max_response_bytes = max_response_of(config)
     phase = _opt(config, "ics_phase") or "1B"
     profile = _opt(config, "ics_profile") or "quick"
     seed = seed_of(config)
     if seed is None:
         seed = secrets.randbelow(_SEED_RANGE)
     url = _opt(config, "ics_target")
+    if url is not None:
+        try:
+            url = check_base_url(url)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--ics-target {exc}") from None
     faults = tuple(config.getoption("ics_reference_faults", default=None) or ())
     builtin = url is None
     run_id = new_run_id()
@@ -184,15 +250,21 @@ def configure(config: pytest.Config) -> None:
             )
     peer_fields = _start_peer(config, peer, timeout) if peer else {}
     try:
-        about = preflight(url, timeout)
+        about = preflight(
+            url, timeout, None if builtin else token, deadline=deadline, max_response_bytes=max_response_bytes
+        )
+    except CredentialRefused as exc:
+        raise pytest.UsageError(str(exc)) from None
     except PreflightError as exc:
-        message = f"INCONCLUSIVE: pre-flight failed: {exc}"
-        from conformance.plugin import collect as _collect
-
-        _collect.preflight_failed(config, message)
-        pytest.exit(f"ics-conformance: {message}", returncode=3)
+        _inconclusive(config, f"pre-flight failed: {exc}")
     from conformance.errors import ConformanceError
-    from conformance.spec.capabilities import from_about, load_capabilities, merge, weakening_refused
+    from conformance.spec.capabilities import (
+        MAX_NOTIFICATION_LATENCY,
+        from_about,
+        load_capabilities,
+        merge,
+        weakening_refused,
+    )
 
     try:
         statement = from_about(about.get("capabilities") or {})
@@ -200,9 +272,19 @@ def configure(config: pytest.Config) -> None:
             declared, statement = statement, merge(statement, load_capabilities(Path(cap_file)))
             refused = weakening_refused(declared, statement)
             if refused and not config.getoption("ics_allow_capability_override", default=False):
-                raise pytest.UsageError(f"capability statement refused: --ics-capabilities {cap_file}: {refused}")
-    except ConformanceError as exc:
-        raise pytest.UsageError(f"capability statement refused: {exc}") from None
+                raise pytest.UsageError(
+                    _printable(f"capability statement refused: --ics-capabilities {cap_file}: {refused}")
+                )
+    except ConformanceError as exc:  # names the target's keys: escaped for the terminal
+        raise pytest.UsageError(_printable(f"capability statement refused: {exc}")) from None
+    latency = statement.get("notification_latency_seconds")
+    if phase != "1A" and isinstance(latency, (int, float)) and latency > MAX_NOTIFICATION_LATENCY:
+        _inconclusive(
+            config,
+            f"configuration refused: notification_latency_seconds {latency} is above the harness maximum of "
+            f"{MAX_NOTIFICATION_LATENCY} s (the notification checks would wait that long per note); "
+            "declare a smaller bound, or override it with --capabilities",
+        )
     context = RunContext(
         target_url=url,
         admin_token=token,
@@ -212,12 +294,15 @@ def configure(config: pytest.Config) -> None:
         capabilities=statement,
         about=about,
         timeout=float(timeout),
+        deadline=deadline,
+        max_response_bytes=max_response_bytes,
         builtin_reference=builtin,
         faults=faults,
         seed=seed,
         **peer_fields,
     )
     config.stash[CONTEXT_KEY] = context
+    set_active(context.redactor())  # failure messages are redacted like evidence from the start
     _load_profile(config, context)
 
 
@@ -272,7 +357,9 @@ def _start_peer(config: pytest.Config, peer: dict[str, Any], timeout: float) -> 
         builtin = True
     pending["peer"] = {"url": url, "builtin_reference": builtin, "faults": list(faults)}
     try:
-        about = preflight(url, timeout)
+        about = preflight(url, timeout, None if builtin else token)
+    except CredentialRefused as exc:
+        raise pytest.UsageError(f"the peer: {exc}") from None
     except PreflightError as exc:
         message = f"INCONCLUSIVE: pre-flight of the peer failed: {exc}"
         from conformance.plugin import collect as _collect
@@ -296,6 +383,21 @@ def _start_peer(config: pytest.Config, peer: dict[str, Any], timeout: float) -> 
     }
 
 
+def _inconclusive(config: pytest.Config, reason: str) -> None:
+    """End the session before any check: an INCONCLUSIVE result naming ``reason`` (exit 3)."""
+    message = f"INCONCLUSIVE: {reason}"
+    from conformance.plugin import collect as _collect
+
+    _collect.preflight_failed(config, message)
+    pytest.exit(f"ics-conformance: {_printable(message)}", returncode=3)
+
+
+def _printable(text: str) -> str:
+    from conformance.results.text import printable
+
+    return printable(text)
+
+
 def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> None:
     """An export file judged alone: no target, no reference service, no credential."""
     export = Path(str(_opt(config, "ics_export")))
@@ -314,6 +416,8 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
         capabilities=CapabilityStatement(declared_capabilities(export)),
         about={},
         timeout=timeout_of(config),
+        deadline=deadline_of(config),
+        max_response_bytes=max_response_of(config),
         builtin_reference=False,
         faults=(),
         seed=pending["seed"],
@@ -355,15 +459,14 @@ def unconfigure(config: pytest.Config) -> None:
 def make_evidence_log(config: pytest.Config) -> EvidenceLog:
     """Evidence redacted at capture: credentials always, personal data unless the target is the built-in reference."""
     context = config.stash.get(CONTEXT_KEY, None)
-    try:
-        from conformance.certificate.redaction import Redactor
-    except ImportError:
-        return EvidenceLog()
-    if context is None or (context.builtin_reference and (not context.paired or context.peer_builtin_reference)):
-        redactor = Redactor.for_target(builtin_reference=bool(context))
-    else:
-        redactor = Redactor("keyed-hash", bytes.fromhex(context.redaction_key))
+    redactor = run_redactor(context)
+    set_active(redactor)
     return EvidenceLog(redact_body=redactor.body, redact_headers=redactor.headers, redact_text=redactor.text)
+
+
+def run_redactor(context: RunContext | None) -> Redactor:
+    """The run's redactor (:meth:`RunContext.redactor`; credentials only before a context exists)."""
+    return context.redactor() if context is not None else Redactor("none")
 
 
 def make_transport(config: pytest.Config, side: str = "target") -> BreakerTransport:
@@ -421,6 +524,13 @@ class BreakerTransport(httpx.BaseTransport):
             self._failures = 0
             self._opened_at = None
         return response
+
+    def note_failure(self) -> None:
+        """Count a failure the client saw above the transport (a deadline or size bound exceeded)."""
+        with self._lock:
+            self._failures += 1
+            if self._failures >= self.threshold:
+                self._opened_at = time.monotonic()
 
     def close(self) -> None:
         self._inner.close()

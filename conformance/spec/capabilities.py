@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULTS",
+    "MAX_NOTIFICATION_LATENCY",
     "REQUIRES",
     "CapabilityStatement",
     "applies",
@@ -37,6 +38,12 @@ __all__ = [
 
 #: Values used when a capability is not declared (booleans default to False).
 DEFAULTS: Mapping[str, int] = MappingProxyType({"notification_latency_seconds": 60})
+#: The largest ``notification_latency_seconds`` the harness accepts for phases with
+#: notification checks (1B, 1C). Each notification check waits up to twice the declared
+#: bound for a note; a larger value is refused as a configuration problem (INCONCLUSIVE)
+#: before any check runs, rather than a run that sleeps for hours. Override a larger
+#: declared value with a ``--capabilities`` file.
+MAX_NOTIFICATION_LATENCY = 300
 #: Combination rules: a capability declared true needs the other declared true.
 REQUIRES: tuple[tuple[str, str], ...] = (
     ("chronology_export", "bulk_export"),

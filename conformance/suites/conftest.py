@@ -52,7 +52,12 @@ def ics_client(request: pytest.FixtureRequest, ics_context: RunContext, ics_evid
 
     transport = make_transport(request.config)  # fails fast once the target stopped answering
     with Client(
-        ics_context.target_url, timeout=ics_context.timeout, evidence=ics_evidence, transport=transport
+        ics_context.target_url,
+        timeout=ics_context.timeout,
+        evidence=ics_evidence,
+        transport=transport,
+        deadline=ics_context.deadline,
+        max_response_bytes=ics_context.max_response_bytes,
     ) as client:
         yield client
 

@@ -289,20 +289,21 @@ def _is_failure(exc: BaseException) -> bool:
 
 
 def _redact(text: str, secrets: Iterable[str], builtin_reference: bool) -> str:
-    """Drop credentials from a Schemathesis report (Authorization header, the tokens themselves)."""
+    """Drop credentials from a Schemathesis report (Authorization header, the tokens themselves, every
+    token seen in a response) and, for an external target, redact it like evidence (allow-list)."""
+    from conformance.certificate.redaction import Redactor, active, scrub_secrets
+
+    text = scrub_secrets(text, [s for s in secrets if s])
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[removed]")
     text = re.sub(
         r"""\s-H\s+(['"])(?:Authorization|Proxy-Authorization|Cookie):[^'"]*\1""", "", text, flags=re.IGNORECASE
     )
-    try:
-        from conformance.certificate.redaction import Redactor
-
-        text = Redactor.for_target(builtin_reference=builtin_reference).text(text)
-    except ImportError:  # pragma: no cover - redaction is part of the package
-        pass
-    return text
+    redactor = active()
+    if redactor.hashes_personal_data == (not builtin_reference):
+        return redactor.text(text)
+    return Redactor.for_target(builtin_reference=builtin_reference).text(text)
 
 
 def _message(exc: BaseException) -> str:
@@ -421,6 +422,32 @@ def _body_properties(operation: Any) -> set[str]:
     return names
 
 
+def _bounded_adapter(deadline: float, limit: int) -> Any:
+    """A requests adapter bounding every exchange like the harness's own client (total deadline, size)."""
+    from requests.adapters import HTTPAdapter
+
+    from conformance.checking.client import bounded, read_limited
+
+    class BoundedAdapter(HTTPAdapter):
+        def send(self, request: Any, stream: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
+            what = f"{request.method} {request.path_url}"
+
+            def exchange(cancelled: Any) -> Any:
+                response = HTTPAdapter.send(self, request, stream=True, **kwargs)
+                try:
+                    response._content = read_limited(
+                        response.raw.stream(64 * 1024, decode_content=True), limit, cancelled, what
+                    )
+                    response._content_consumed = True
+                finally:
+                    response.raw.release_conn()
+                return response
+
+            return bounded(exchange, deadline, what)
+
+    return BoundedAdapter()
+
+
 class _Runner:
     """Sends Schemathesis cases to the target and collects findings (one per operation, identity and mode)."""
 
@@ -437,19 +464,43 @@ class _Runner:
         self.base_url = self.context.target_url.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy/netrc lookups per request: the target URL is explicit
+        adapter = _bounded_adapter(self.context.deadline, self.context.max_response_bytes)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.findings: list[Finding] = []
         self.sent = 0
+        #: set once the target stopped answering (or broke a bound): every later request fails at once,
+        #: so Hypothesis' shrinking does not wait out the deadline again and again
+        self.unavailable: BaseException | None = None
 
     def close(self) -> None:
         self.session.close()
 
     def send(self, case: Any, identity: Identity) -> None:
         """Send one case and run the checks; a check failure propagates (FailureGroup)."""
+        import requests
+
+        from conformance.checking.client import TargetUnavailable, note_account
+
+        if self.unavailable is not None:
+            raise TargetUnavailable(f"target unavailable, not retried: {self.unavailable}")
         headers = {"Authorization": f"Bearer {identity.token}"}
         self.sent += 1
-        response = case.call(
-            base_url=self.base_url, session=self.session, headers=headers, timeout=self.context.timeout
-        )
+        try:
+            response = case.call(
+                base_url=self.base_url, session=self.session, headers=headers, timeout=self.context.timeout
+            )
+        except (TargetUnavailable, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            self.unavailable = exc
+            raise TargetUnavailable(
+                f"{case.operation.label}: target did not answer ({type(exc).__name__}: {exc})"
+            ) from exc
+        if response.status_code == 201:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            note_account(response.request.method or "", response.request.path_url.split("?")[0], 201, body)
         if self.skip_server_errors and response.status_code >= 500:
             return
         case.validate_response(response, checks=self.checks, headers=headers)

@@ -9,8 +9,10 @@ each requirement is then one check whose verdict is that requirement's findings.
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,21 @@ def _seed(world: World) -> Any:
 @pytest.fixture(scope="session")
 def export_run(
     request: pytest.FixtureRequest, ics_context: RunContext, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExportRun]:
+    """The session's export; a bulk export taken from the target is deleted when the session ends."""
+    holder: list[Path] = []
+    try:
+        yield _export_run(request, ics_context, tmp_path_factory, holder)
+    finally:
+        for directory in holder:  # the target's whole export (every child on it) never outlives the run
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _export_run(
+    request: pytest.FixtureRequest,
+    ics_context: RunContext,
+    tmp_path_factory: pytest.TempPathFactory,
+    holder: list[Path],
 ) -> ExportRun:
     from conformance.export import validate_export
     from conformance.plugin.options import option as _option
@@ -130,8 +147,13 @@ def export_run(
     if response.status_code != 200 or not response.content.startswith(b"PK"):
         run.unavailable = f"GET /export did not return a zip: {describe(response)}"
         return run
-    path = tmp_path_factory.mktemp("export") / "export.zip"
-    path.write_bytes(response.content)
+    directory = tmp_path_factory.mktemp("export")
+    holder.append(directory)
+    directory.chmod(0o700)
+    path = directory / "export.zip"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(response.content)
     run.path = path
     run.report = validate_export(path, phase=ics_context.phase, workers=1)
     return run
@@ -152,6 +174,8 @@ def _judge(run: ExportRun, ics_context: RunContext, requirement: str) -> None:
     verdict = report.verdict(requirement)
     if verdict is Verdict.ERROR:
         raise RuntimeError(f"{requirement}: export rule could not run: {report.error(requirement)}")
+    if verdict is Verdict.SKIPPED:  # a file the rule needs is missing: not judged, never PASS
+        prerequisite_missing(f"{requirement}: {report.unjudged[requirement]} ({EXP_PRESENT} fails)")
     if verdict is Verdict.FAIL:
         examples = "; ".join(str(f) for f in report.examples(requirement)[:5])
         raise RequirementFailure(

@@ -222,7 +222,7 @@ def test_third(world):
 
 
 def test_hanging_target_gives_error_not_a_hang(run_checks) -> None:
-    with stub_target(hang_after=1) as url:  # answers pre-flight, then never again
+    with stub_target(hang_after=2) as url:  # answers pre-flight (about, credential), then never again
         started = time.monotonic()
         run, result = run_checks(HANGING, "--ics-timeout", "0.5", target=url)
         elapsed = time.monotonic() - started
