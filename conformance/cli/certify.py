@@ -535,13 +535,14 @@ def _certify(
                 code = int(pytest.main(argv, plugins=plugins))
             finally:
                 sys.stdout, sys.stderr = saved
-        log_text = _scrub(log_path.read_text(encoding="utf-8", errors="replace"), token, external=external)
+        raw_log = log_path.read_text(encoding="utf-8", errors="replace")
+        log_text = _scrub(raw_log, token, external=external)  # an artefact: redacted like evidence
         result_file = staging / "result.json"
         interrupted = interruption.signal is not None or code == pytest.ExitCode.INTERRUPTED
         if not result_file.is_file():
             if interrupted:
                 raise KeyboardInterrupt
-            return _no_result(code, log_text)
+            return _no_result(code, _scrub(raw_log, token))  # the operator's terminal: credentials removed
         result = read_result(result_file)
         result["council"] = args.council
         if interrupted:
@@ -570,7 +571,13 @@ def _certify(
         accounts = staging / ACCOUNTS_FILENAME
         if accounts.is_file():
             (run_dir / ACCOUNTS_FILENAME).write_bytes(accounts.read_bytes())
-        bundle = None if args.no_bundle or interrupted else _write_bundle(result, run_dir, args, keyring, waiver_set)
+        bundle = None
+        if not (args.no_bundle or interrupted):
+            try:
+                bundle = _write_bundle(result, run_dir, args, keyring, waiver_set)
+            except KeyboardInterrupt:  # while the bundle was being written: none is left
+                _drop_bundle(run_dir, result, interruption)
+                raise
     print("", file=out)
     for line in summary_lines(result):
         print(line, file=out)
@@ -605,6 +612,27 @@ def _pair_text(args: argparse.Namespace) -> str:
     if args.peer_reference or args.peer_reference_fault or not args.target:
         return f", paired with a built-in reference service{faults}"
     return " (no peer: it imports its own transfer packages)"
+
+
+def _drop_bundle(run_dir: Path, result: dict[str, Any], interruption: _Interruption) -> None:
+    """An interruption while the bundle was written: remove what was written of it, and say so in result.json."""
+    import shutil
+
+    from conformance.plugin.collect import ACCOUNTS_FILENAME
+    from conformance.results.result import write_result
+
+    for entry in run_dir.iterdir():
+        if entry.name in ("result.json", "pytest.log", ACCOUNTS_FILENAME):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    result["verdict"] = "INCONCLUSIVE"
+    result.setdefault("errors", []).append(
+        f"interrupted ({interruption.signal or 'SIGINT'}) while the bundle was written"
+    )
+    write_result(result, run_dir)
 
 
 def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:

@@ -77,3 +77,31 @@ def test_interrupted_certify_says_so_writes_no_bundle_and_leaves_nothing(
     time.sleep(1)
     assert _session_processes(process.pid) == [], "processes left behind"
     assert sorted(p.name for p in tmp.iterdir()) == [], "temporary files left behind"
+
+
+def test_an_interruption_while_the_bundle_is_written_leaves_no_bundle(tmp_path: Path) -> None:
+    """The checks finished, the bundle was half written: nothing of it stays, result.json says why."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from conformance.cli import certify, main\n"
+        "def half_written(result, run_dir, *args, **kwargs):\n"
+        "    (run_dir / 'ics-bundle').mkdir()\n"
+        "    (run_dir / 'ics-bundle' / 'manifest.sig').write_bytes(b'x' * 64)\n"
+        "    (run_dir / 'ics-bundle.zip.tmp').write_bytes(b'PK')\n"
+        "    raise KeyboardInterrupt\n"
+        "certify._write_bundle = half_written\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), "certify", "--output", "out", "-n", "0", "-k", "test_about", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 130 and "interrupted" in done.stderr, done.stdout + done.stderr
+    (run_dir,) = (tmp_path / "out").iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["pytest.log", "result.json"]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["verdict"] == "INCONCLUSIVE" and any("while the bundle was written" in e for e in result["errors"])
