@@ -70,8 +70,9 @@ class RunContext:
 
     def redactor(self) -> Redactor:
         """The run's redactor: credentials only for the built-in reference (synthetic data), else the
-        keyed-hash allow-list with the run's key (shared by every xdist worker)."""
-        if self.builtin_reference and (self.peer_url is None or self.peer_builtin_reference):
+        keyed-hash allow-list with the run's key (shared by every xdist worker). A pair run is synthetic
+        only when both sides are built-in references."""
+        if self.builtin_reference and (not self.paired or self.peer_builtin_reference):
             return Redactor("none")
         return Redactor("keyed-hash", bytes.fromhex(self.redaction_key))
 

@@ -271,5 +271,6 @@ def _run_transfer(args: argparse.Namespace) -> int:
         if written:
             print(f"result:  {written}")
     if write_error:
-        print(f"ics-conformance: warning: {write_error}", file=sys.stderr)
+        print(f"ics-conformance: error: {write_error}", file=sys.stderr)
+        return 2  # the run's record is missing: never report success
     return code

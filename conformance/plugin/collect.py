@@ -292,7 +292,7 @@ class VerdictCollector:
         return self._redactor
 
     def _scrub(self, text: str) -> str:
-        """Free text from a check or the target: the admin token and seen tokens removed, redacted as evidence."""
+        """Free text from a check or the target: the admin tokens and seen tokens removed, redacted as evidence."""
         from conformance.certificate.redaction import scrub_secrets
 
         secrets = [s for s in self._secrets() if s]
@@ -628,12 +628,12 @@ class VerdictCollector:
             errors=[self._scrub(e) for e in errors],
             peer=_peer(context),
         )
-        if interrupted:
-            result["verdict"] = "INCONCLUSIVE"  # a partial run is never judged
-        result["target"]["about"] = self._about(result["target"].get("about"))
         selection = subset_selection(self.config, len(self.deselected_checks))
         if selection is not None:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
+        if interrupted:
+            result["verdict"] = "INCONCLUSIVE"  # a partial run is never judged
+        result["target"]["about"] = self._about(result["target"].get("about"))
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
         if report_dir is not None:

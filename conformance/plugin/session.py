@@ -357,7 +357,9 @@ def _start_peer(config: pytest.Config, peer: dict[str, Any], timeout: float) -> 
         builtin = True
     pending["peer"] = {"url": url, "builtin_reference": builtin, "faults": list(faults)}
     try:
-        about = preflight(url, timeout)
+        about = preflight(url, timeout, None if builtin else token)
+    except CredentialRefused as exc:
+        raise pytest.UsageError(f"the peer: {exc}") from None
     except PreflightError as exc:
         message = f"INCONCLUSIVE: pre-flight of the peer failed: {exc}"
         from conformance.plugin import collect as _collect

@@ -60,6 +60,8 @@ class Sides:
                 timeout=self.context.timeout,
                 evidence=self.evidence,
                 transport=make_transport(self.config, name),
+                deadline=self.context.deadline,
+                max_response_bytes=self.context.max_response_bytes,
             )
         return self._clients[name]
 
