@@ -550,7 +550,8 @@ def _path_children(world: World, *, deceased: bool = False, **fields: Any) -> tu
         local_id=local_id,
         **fields,
     )
-    world.alias(cid, alias_given, alias_family, "alias")
+    # as the admin: whether a shielded child's sub-resources are open to others is the supplier's choice
+    world.alias(cid, alias_given, alias_family, "alias", actor=world.admin)
     paths = {
         "given name": {"given_name": given},
         "family name": {"family_name": family},
