@@ -17,6 +17,7 @@ from conformance.certificate.bundle import Bundle, write_bundle
 from conformance.certificate.signing import canonical_json, generate_keypair
 from conformance.certificate.verify import verify_bundle
 from conformance.cli import main
+from conformance.spec.catalogue import load_catalogue
 
 
 @pytest.fixture
@@ -55,7 +56,8 @@ def test_done_when_flow_through_cli(
     assert main(["verify", str(bundle.directory), "--key", str(public)]) == 0
     out = capsys.readouterr().out
     assert "VERIFIED" in out and "NOT_CERTIFIED" in out and "1B" in out
-    assert "Acme Care Systems CareCase 4.2.1" in out and "2008.1" in out and "0.1.0" in out
+    spec_version = load_catalogue().spec_version  # the spec this harness carries
+    assert "Acme Care Systems CareCase 4.2.1" in out and f"spec:      {spec_version}" in out and "0.1.0" in out
     assert main(["verify", str(bundle.zip_path), "--key", str(public)]) == 0
     capsys.readouterr()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -602,7 +603,7 @@ def test_report_of_another_harness_version_is_checked_by_its_first_screen(
 def test_junit_rewritten_to_pass_is_refused(trust: Trust, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle = copy_bundle(trust.runs["self"], tmp_path)
     junit = (bundle / "junit.xml").read_text()
-    forged = junit.replace('failures="1"', 'failures="0"')
+    forged = re.sub(r'failures="[1-9][0-9]*"', 'failures="0"', junit)
     assert forged != junit
     forge(bundle, trust.keys["supplier"][0], rerender=False, files={"junit.xml": forged.encode()})
     _refused(bundle, trust, capsys, "junit.xml: is not what certificate.json renders to")
