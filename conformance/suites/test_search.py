@@ -550,7 +550,9 @@ def _path_children(world: World, *, deceased: bool = False, **fields: Any) -> tu
         local_id=local_id,
         **fields,
     )
-    world.alias(cid, alias_given, alias_family, "alias")
+    # A shielded child's sub-resources may be hidden from practitioners not allocated to it (a
+    # supplier's free choice in 1B, SRCH-011 `record-read-and-sub-resources`): the admin records the alias.
+    world.alias(cid, alias_given, alias_family, "alias", actor=world.admin if fields.get("shielded") else None)
     paths = {
         "given name": {"given_name": given},
         "family name": {"family_name": family},
