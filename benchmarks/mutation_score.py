@@ -65,7 +65,8 @@ AREAS = ("search", "notifications", "gating", "timescales", "identifiers", "acce
 #: file -> {top-level function or Class.method (or "<module>"): area}. What is not listed is
 #: not mutated: plumbing (bodies, paging, JSON), and helpers that exist only to carry an
 #: injected fault (rules.clean_name_search, _faulty_normalise, _holidays_2007_shifted,
-#: wrong_check_letter; export._perturb, _uk_date; ChildRoutes._gender_skip), and domain
+#: wrong_check_letter, _holidays_bent; export._perturb, _uk_date; ChildRoutes._gender_skip,
+#: ChildRoutes._view_unaudited; Service._rights_bent), and domain
 #: functions the reference never calls (names.name_matches: the oracle's; identifiers.
 #: upn_check_letter, nhs_check_digit: the checks' generators): the mutated copy is loaded by
 #: the reference alone, so their mutants could only survive.
@@ -73,7 +74,7 @@ SCOPE: dict[str, dict[str, str]] = {
     "conformance/reference/rules.py": {
         "valid_name": "records",
         "canonical_postcode": "records",
-        "name_keys": "search",
+        "stored_name_keys": "search",
         "postcode_key": "search",
         "search_identifier": "search",
         "like_prefix": "search",
@@ -101,6 +102,8 @@ SCOPE: dict[str, dict[str, str]] = {
         "ChildRoutes.update_child": "records",
         "ChildRoutes.get_child": "access",
         "ChildRoutes.search_children": "search",
+        "ChildRoutes._filters": "search",
+        "ChildRoutes._search_rows": "search",
         "ChildRoutes._prefilter_names": "search",
         "ChildRoutes._match_names": "search",
     },
@@ -138,6 +141,8 @@ SCOPE: dict[str, dict[str, str]] = {
         "AssessmentRoutes.list_assessments": "gating",
         "AssessmentRoutes.get_assessment": "gating",
         "AssessmentRoutes.record_visit": "gating",
+        "AssessmentRoutes._horizon": "gating",
+        "AssessmentRoutes._earliest_visit": "gating",
         "AssessmentRoutes._child_seen": "gating",
         "AssessmentRoutes.complete_assessment": "gating",
         "AssessmentRoutes._assessment_out": "timescales",

@@ -77,8 +77,9 @@ def test_every_check_of_1a_1b_covers_a_case(design: Design) -> None:
 
 
 def test_every_area_file_matches_the_catalogue_areas(design: Design) -> None:
+    """Every 1A/1B area has its file; any other file is a catalogue area too (1C may be designed)."""
     areas = {r.area for p in PHASES for r in CATALOGUE.in_scope(p)}
-    assert set(design.files) == areas
+    assert areas <= set(design.files) <= {r.area for r in CATALOGUE}
 
 
 def test_check_key_accepts_node_ids_and_result_ids() -> None:
