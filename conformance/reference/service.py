@@ -94,7 +94,17 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
+_NAME_FIELDS = frozenset({"given_name", "family_name"})
+
+
 def invalid(errors: list[FieldError]) -> ApiError:
+    """422 for fields off their schema; a name off the Name pattern is INVALID_NAME (design.md §4)."""
+    if errors and all(e.field.rsplit(".", 1)[-1] in _NAME_FIELDS and "does not match" in e.message for e in errors):
+        return field_error(
+            "INVALID_NAME",
+            errors[0].field,
+            "only letters, combining marks, spaces, hyphens, apostrophes and full stops",
+        )
     fields = ", ".join(dict.fromkeys(e.field for e in errors))
     return ApiError(422, "VALIDATION_ERROR", f"invalid field(s): {fields}", errors)
 
