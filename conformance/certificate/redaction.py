@@ -50,6 +50,7 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote_plus
 
 from conformance.errors import UsageError
+from conformance.spec.error_codes import error_codes
 
 Policy = Literal["none", "keyed-hash"]
 POLICIES: tuple[str, ...] = ("none", "keyed-hash")
@@ -84,28 +85,15 @@ _ENUMS: dict[str, frozenset[str]] = {
     "status": frozenset({"open", "completed", "unacknowledged", "acknowledged", "all"}),
     "action": frozenset({"view", "create", "update"}),
     "source": frozenset({"police", "school", "health", "self", "family", "local_authority", "other"}),
-    "code": frozenset(
-        {
-            "UNAUTHENTICATED",
-            "FORBIDDEN",
-            "NOT_FOUND",
-            "VALIDATION_ERROR",
-            "MALFORMED_REQUEST",
-            "INVALID_UPN",
-            "INVALID_NHS_NUMBER",
-            "INVALID_POSTCODE",
-            "INVALID_NAME",
-            "DATE_IN_FUTURE",
-            "DATE_ORDER",
-            "UNKNOWN_PRACTITIONER",
-            "DUPLICATE_LOCAL_ID",
-            "ASSESSMENT_ALREADY_OPEN",
-            "ASSESSMENT_NOT_OPEN",
-            "CHILD_NOT_SEEN",
-            "NOT_IMPLEMENTED",
-        }
-    ),
 }
+
+
+@cache
+def _enums() -> dict[str, frozenset[str]]:
+    """The enumerations above plus ``code``: the error codes of ``specs/openapi.yaml``."""
+    return {**_ENUMS, "code": error_codes()}
+
+
 #: Dates of the harness's scenarios and the server's own time stamps (never a date of
 #: birth or death): kept when they are ISO dates or date-times.
 _DATE_FIELDS: frozenset[str] = frozenset(
@@ -128,7 +116,7 @@ _NUMBER_FIELDS: frozenset[str] = frozenset(
     {"page", "page_size", "total", "count", "bytes", "status", "status_code", "elapsed_ms"}
 )
 #: Booleans are always kept (a flag carries no identity); so are null values.
-SAFE_FIELDS: frozenset[str] = frozenset(_ENUMS) | _DATE_FIELDS | _NUMBER_FIELDS
+SAFE_FIELDS: frozenset[str] = frozenset(_ENUMS) | {"code"} | _DATE_FIELDS | _NUMBER_FIELDS
 #: Headers kept verbatim under keyed-hash (others: their value is redacted as free text).
 _SAFE_HEADERS: frozenset[str] = frozenset({"content-type", "content-length", "date", "accept", "user-agent"})
 
@@ -403,8 +391,9 @@ class Redactor:
             return False
         if _HASHED.match(value) or value == REMOVED or HARNESS_ID.fullmatch(value):
             return True
-        if name in _ENUMS:
-            return value in _ENUMS[name]
+        enums = _enums()
+        if name in enums:
+            return value in enums[name]
         if name in _DATE_FIELDS:
             return bool(_ISO_DATE.match(value))
         return False
@@ -619,7 +608,7 @@ class Redactor:
                 "method": "allow-list: every value the target sent is hashed unless its field is listed here",
                 "hashed_for_example": sorted(PERSONAL_FIELDS) + ["supplier fields", "non-JSON bodies", "server IDs"],
                 "safe_fields": {
-                    "enumerations": {k: sorted(v) for k, v in sorted(_ENUMS.items())},
+                    "enumerations": {k: sorted(v) for k, v in sorted(_enums().items())},
                     "dates": sorted(_DATE_FIELDS),
                     "numbers": sorted(_NUMBER_FIELDS),
                     "always": ["booleans", "null", "IDs the harness made (<run id>-<kind>-<n>-<hex>)"],

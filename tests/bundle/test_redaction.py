@@ -165,3 +165,11 @@ def test_grep_every_artefact_for_token_and_names(tmp_path: Path, keypair: tuple[
     manifest = json.loads((bundle.directory / "manifest.json").read_bytes())
     assert manifest["redaction"]["policy"] == "keyed-hash"
     assert b"hmac-sha256:" in (bundle.directory / "report.html").read_bytes()
+
+
+def test_error_codes_kept_under_keyed_hash_are_the_openapi_ones(keyed: Redactor) -> None:
+    # One list (the Error.code enum of openapi.yaml) for the contract checks and redaction:
+    # a 1C refusal's code stays readable in evidence, an invented code is hashed.
+    for code in ("INVALID_TRANSFER_PACKAGE", "NOT_IMPLEMENTED", "CHILD_NOT_SEEN"):
+        assert keyed.body({"code": code, "message": "m"})["code"] == code
+    assert keyed.body({"code": "NOT_A_CODE"})["code"] != "NOT_A_CODE"

@@ -241,3 +241,14 @@ def test_spec_version_disagreement(edit: Edit) -> None:
 def test_valid_copy_accepted_as_catalogue_or_specs_dir(catalogue_copy: Path) -> None:
     assert len(load_catalogue(catalogue_copy)) == len(load_catalogue())
     assert len(load_catalogue(catalogue_copy.parent)) == len(load_catalogue())  # holds catalogue/
+
+
+def test_design_section_4_lists_exactly_the_openapi_error_codes() -> None:
+    import re
+    from pathlib import Path
+
+    from conformance.spec.error_codes import error_codes
+
+    design = (Path(__file__).resolve().parents[2] / "docs" / "design.md").read_text(encoding="utf-8")
+    section = design[design.index("Errors: JSON") : design.index("Paging:")]
+    assert set(re.findall(r"`([A-Z_]{4,})` \d{3}", section)) == error_codes()
