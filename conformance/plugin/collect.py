@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -633,6 +633,11 @@ class VerdictCollector:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
         if interrupted:
             result["verdict"] = "INCONCLUSIVE"  # a partial run is never judged
+        from conformance.plugin.side_effects import side_effects
+
+        effects = side_effects(result)
+        if effects:
+            result["side_effects"] = effects
         result["target"]["about"] = self._about(result["target"].get("about"))
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
@@ -869,6 +874,25 @@ def pair_lines(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def failure_lines(result: dict[str, Any]) -> list[str]:
+    """One line per failing requirement (root causes first, side effects marked) and the first line of its message."""
+    from conformance.results.result import blamed_checks
+    from conformance.results.text import headline, printable
+
+    effects = result.get("side_effects") or {}
+    failing = [r for r in result.get("requirements") or [] if r.get("verdict") in ("FAIL", "ERROR")]
+    failing.sort(key=lambda r: (r["id"] in effects, r.get("verdict") != "FAIL"))
+    lines: list[str] = []
+    for req in failing:
+        rid = str(req["id"])
+        cause = f"  [side effect of {', '.join(effects[rid])}]" if rid in effects else ""
+        lines.append(f"  {req['verdict']}: {rid}  {printable(req.get('title'))}{cause}")
+        message = next((c.get("message") for c in blamed_checks(req) if c.get("message")), None)
+        if message:
+            lines.append(f"      {printable(headline(message))}")
+    return lines
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
@@ -878,6 +902,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         # as `ics-conformance validate-export` (CONFORMANT / NOT CONFORMANT).
         scope += " export"
         verdict = _EXPORT_WORDS.get(verdict, verdict)
+    if any(str(e).startswith("interrupted") for e in result.get("errors") or []):
+        verdict += " (interrupted: the run was stopped before every check had finished)"
     lines = [
         f"{scope}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
     ]
@@ -915,13 +941,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     tally = Counter(result.get("counts") or {})
     lines.append("  requirements: " + ", ".join(f"{v} {tally[v]}" for v in _ORDER if tally.get(v)))
-    by_verdict: dict[str, list[str]] = defaultdict(list)
-    for req in result.get("requirements", []):
-        if req.get("verdict") in ("FAIL", "ERROR"):
-            by_verdict[req["verdict"]].append(req["id"])
-    for verdict_name in ("FAIL", "ERROR"):
-        if by_verdict[verdict_name]:
-            lines.append(f"  {verdict_name}: {', '.join(by_verdict[verdict_name])}")
+    lines.extend(failure_lines(result))
     for error in result.get("errors") or []:
         lines.append(f"  error: {printable(error, keep_newlines=True)}")
     return lines
