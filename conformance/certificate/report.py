@@ -421,10 +421,19 @@ def _view(
             f"{must_fail} MUST requirement{'s' if must_fail != 1 else ''} failed. "
             "Each is listed below in one line, with a link to what was observed and how to reproduce it."
         )
+    elif any(_text(e).startswith("interrupted") for e in result.get("errors") or []):
+        summary = "The run was interrupted before every check had finished, so it is not judged (INCONCLUSIVE)."
     else:
         summary = (
             "The run could not be judged: some checks could not run or did not complete "
             f"({errors} error{'s' if errors != 1 else ''}). This is not a finding against the supplier."
+        )
+    selection = result.get("selection")
+    if isinstance(selection, Mapping):
+        summary += (
+            f" Only a subset of the checks ran, so the phase verdict is {'NOT CERTIFIED because a MUST failed' if verdict == 'NOT_CERTIFIED' else 'INCONCLUSIVE by design'}; "
+            f"the subset's own result is {_verdict_label(selection.get('verdict'))} over the "
+            f"{_text(selection.get('judged'))} of {_text(selection.get('in_scope'))} requirements it judged."
         )
     spec = result.get("spec") or {}
     harness = result.get("harness") or {}

@@ -141,3 +141,12 @@ def test_print_version_is_a_summary_with_an_optional_evidence_appendix() -> None
     matrix = _section(summary, "matrix")
     assert "ICS-1B-GATE-001" in matrix and '<span class="badge pass">' not in matrix
     assert matrix.count('<tr id="req-') == sum(r["verdict"] != "PASS" for r in result["requirements"])
+
+
+def test_a_subset_says_its_phase_verdict_is_inconclusive_by_design() -> None:
+    result = gating_fault_result()
+    result["verdict"] = "INCONCLUSIVE"
+    result["selection"] = {"subset": True, "keyword": "search", "judged": 11, "in_scope": 62, "verdict": "CERTIFIED"}
+    html = render_html(result)
+    header = html[: html.index("</header>")]
+    assert "INCONCLUSIVE by design" in header and "CERTIFIED over the 11 of 62 requirements it judged" in header
