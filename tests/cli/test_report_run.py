@@ -118,6 +118,8 @@ def test_pdf_is_an_a4_summary_with_page_numbers_and_an_optional_evidence_appendi
         assert f"page {number} of {pages}" in page.extract_text(), number
     first = summary.pages[0].extract_text()
     assert "NOT CERTIFIED" in first and "ICS-1B-GATE-001" in first
+    text = "".join(page.extract_text() for page in summary.pages)
+    assert "Channel Verdict" in text and "ChannelVerdict" not in text  # column headers stay apart
     started = time.monotonic()
     appendix = write_bundle(failing_run.result, tmp_path, pdf=True, pdf_evidence=True)
     assert time.monotonic() - started < 300
