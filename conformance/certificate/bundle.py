@@ -486,6 +486,22 @@ def derived_files(
     return files
 
 
+def _print_pdf(
+    clean: Mapping[str, Any], extra: Sequence[Mapping[str, Any]], info: Mapping[str, Any], pdf: Path, *, appendix: bool
+) -> bytes:
+    """``report.pdf``: the print version of the report (A4, page numbers), printed by headless Chromium."""
+    import tempfile
+
+    from conformance.certificate.report import render_html, write_pdf
+
+    page = render_html(clean, evidence=extra, bundle_info=info, medium="print", appendix=appendix)
+    with tempfile.TemporaryDirectory(prefix="ics-report-print-") as scratch:
+        source = Path(scratch) / "report-print.html"
+        source.write_text(page, encoding="utf-8")
+        write_pdf(source, pdf)
+    return pdf.read_bytes()
+
+
 def _write_zip(directory: Path, name: str, files: Sequence[str], zip_path: Path) -> None:
     tmp = zip_path.with_name(zip_path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -504,6 +520,7 @@ def write_bundle(
     evidence: Sequence[Mapping[str, Any]] | None = None,
     sign_key: Path | None = None,
     pdf: bool = False,
+    pdf_evidence: bool = False,
     junit: bool = True,
     redactor: Redactor | None = None,
     name: str | None = None,
@@ -513,7 +530,8 @@ def write_bundle(
     """Write the bundle for ``result`` under ``output_dir``: ``<name>/`` and ``<name>.zip``.
 
     ``evidence``: extra run-level evidence entries. ``sign_key``: Ed25519 private key PEM
-    (unsigned bundle without it). ``pdf``: also ``report.pdf`` (needs Chromium).
+    (unsigned bundle without it). ``pdf``: also ``report.pdf`` (needs Chromium): an A4
+    summary with page numbers, the evidence as an appendix only with ``pdf_evidence``.
     ``redactor``: the one used at capture (its policy is recorded in the manifest and
     applied again, idempotently, as a safety net); default
     ``Redactor.for_target(target.builtin_reference)``. ``name`` overrides the bundle name.
@@ -567,24 +585,15 @@ def write_bundle(
     )
     if waiver_file is not None:
         files[WAIVERS_IN_BUNDLE] = waiver_file
-    from conformance.certificate.report import write_pdf
-
-    files.update(
-        derived_files(
-            clean,
-            extra,
-            report_info(bundle_name, key_ident, redactor.policy, files["certificate.json"], signer),
-            junit=junit,
-        )
-    )
+    info = report_info(bundle_name, key_ident, redactor.policy, files["certificate.json"], signer)
+    files.update(derived_files(clean, extra, info, junit=junit))
     try:
         for rel, data in files.items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         if pdf:
-            write_pdf(staging / "report.html", staging / "report.pdf")
-            files["report.pdf"] = (staging / "report.pdf").read_bytes()
+            files["report.pdf"] = _print_pdf(clean, extra, info, staging / "report.pdf", appendix=pdf_evidence)
 
         manifest = {
             "format": MANIFEST_FORMAT,

@@ -61,6 +61,30 @@ _AREA_NAMES = {
     "chronology": "Chronology",
 }
 _EVIDENCE_TEXT_LIMIT = 8000
+#: Lines of a check message printed in the PDF summary (the HTML report has them all).
+_PRINT_MESSAGE_LINES = 3
+_PRINT_MESSAGE_CHARS = 300
+_SCREEN_FINDINGS, _PRINT_FINDINGS = 500, 40
+#: What a failure in each area means, for a council manager (above the HTTP detail).
+_PLAIN = {
+    "records": "Child records may not be stored or read back exactly as entered.",
+    "referrals": "Referrals may not be recorded or followed up correctly.",
+    "allocations": "It may be wrong or unclear which worker a child is allocated to.",
+    "case-notes": "Case notes may be lost, altered or shown to the wrong people.",
+    "timescales": "Statutory timescales (in working days) may be worked out wrongly, so deadlines shown are wrong.",
+    "assessments": "Assessments may be recorded or tracked incorrectly.",
+    "export": "The bulk export may be incomplete or wrong: data cannot be moved or audited reliably.",
+    "contract": "The system does not keep to the agreed interface: other systems may misread what it sends.",
+    "search": "A search may miss a child who is on the system (for example a name typed without its accent).",
+    "notifications": "Workers may not be told when a new case note is recorded for a child they work with.",
+    "gating": "An assessment can be recorded as complete although no one has seen the child.",
+    "access": "People may see or change records they should not.",
+    "transfer": "A child's record may not move correctly from one council to another.",
+    "audit": "Who looked at or changed a record may not be recorded.",
+    "shielding": "Shielded (protected) records may be shown to people who should not see them.",
+    "visits": "Visits to the child may not be recorded correctly.",
+    "chronology": "A child's chronology (the timeline of events) may be incomplete or wrong.",
+}
 _ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -73,6 +97,17 @@ class ChromiumError(ConformanceError):
 
 def _anchor(value: Any) -> str:
     return "req-" + _ANCHOR_UNSAFE.sub("_", str(value))[:120]
+
+
+def _detail_anchor(value: Any) -> str:
+    return "detail-" + _ANCHOR_UNSAFE.sub("_", str(value))[:120]
+
+
+def _check_anchor(value: Any) -> str:
+    """A stable anchor for a check (its node ID may be long and hold any character)."""
+    import hashlib
+
+    return "check-" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
 
 
 def _verdict_class(value: Any) -> str:
@@ -191,57 +226,188 @@ def _pair(result: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _view(
-    result: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]], manifest_info: Mapping[str, Any]
-) -> dict[str, Any]:
-    target = result.get("target") or {}
-    about = target.get("about") or {}
-    requirements = list(result.get("requirements") or [])
-    by_area: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for req in requirements:
-        by_area[str(req.get("area", "other"))].append(req)
-    areas = []
-    for area, reqs in by_area.items():
-        counts: dict[str, int] = defaultdict(int)
-        for req in reqs:
-            counts[str(req.get("verdict"))] += 1
-        areas.append(
-            {
-                "key": area,
-                "name": _AREA_NAMES.get(area, area),
-                "requirements": reqs,
-                "counts": [(v, counts[v]) for v in _VERDICT_ORDER if counts.get(v)],
-            }
-        )
-    failures = []
+def _first_line(text: str) -> str:
+    from conformance.results.text import headline
+
+    return headline(text)
+
+
+def _blamed(req: Mapping[str, Any]) -> list[dict[str, Any]]:
+    from conformance.results.result import blamed_checks
+
+    return blamed_checks(req)
+
+
+def _why_not_judged(req: Mapping[str, Any], result: Mapping[str, Any], switched_off: set[str]) -> str:
+    """Why a requirement has no PASS/FAIL verdict, in one sentence."""
+    verdict, capability = _text(req.get("verdict")), _text(req.get("capability"))
+    checks = [c for c in req.get("checks") or [] if isinstance(c, Mapping)]
+    if verdict == "NOT_APPLICABLE":
+        if capability in switched_off:
+            return f"capability {capability} was switched off for this run (--capabilities), although the system declares it"
+        if capability:
+            return (
+                f"the system does not declare capability {capability} (GET /about), so this requirement does not apply"
+            )
+        reasons = [_first_line(_text(c.get("message"))) for c in checks if c.get("message")]
+        return reasons[0] if reasons else "does not apply to this system"
+    if verdict == "NOT_RUN":
+        if not checks:
+            if result.get("selection"):
+                return "no check of this requirement was selected (the run was a -k / -m subset)"
+            if any("interrupted" in _text(e) for e in result.get("errors") or []):
+                return "the run was interrupted before a check of this requirement ran"
+            return "no check of this run covers it"
+        earlier = sorted({_text(r) for c in checks for r in c.get("failed_requirements") or []} - {req.get("id")})
+        if earlier:
+            return (
+                f"not judged: {'its check stops' if len(checks) == 1 else 'each of its checks stops'} at the first "
+                f"violation it meets, and met one of {', '.join(earlier)} first; fix that and re-run"
+            )
+        return "not judged: its checks ended before reaching it"
+    reasons = [_first_line(_text(c.get("message"))) for c in checks if c.get("message")]
+    return reasons[0] if reasons else verdict.lower().replace("_", " ")
+
+
+def _check_view(check: Mapping[str, Any], *, message_lines: int | None) -> dict[str, Any]:
+    message = _text(check.get("message"))
+    clipped = False
+    if message_lines is not None:
+        lines = message.splitlines()
+        if len(lines) > message_lines:
+            message, clipped = "\n".join(lines[:message_lines]), True
+        if len(message) > _PRINT_MESSAGE_CHARS:
+            message, clipped = message[:_PRINT_MESSAGE_CHARS] + " …", True
+    exchanges = [_exchange(e) for e in check.get("evidence") or [] if isinstance(e, Mapping)]
+    return {
+        "id": _text(check.get("id")),
+        "anchor": _check_anchor(check.get("id")),
+        "kind": _text(check.get("kind")),
+        "verdict": _text(check.get("verdict")),
+        "message": message,
+        "clipped": clipped,
+        "example": _failing_example(check),
+        "reproduce": _text(check.get("reproduce")),
+        "exchanges": exchanges,
+    }
+
+
+def _failures(
+    requirements: Sequence[Mapping[str, Any]], side_effects: Mapping[str, Sequence[str]], *, message_lines: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The first screen's list (root causes, side effects under them), the details (each check once), and the
+    failing checks that have evidence (the PDF's appendix)."""
+    failing = [r for r in requirements if r.get("verdict") in ("FAIL", "ERROR")]
+    failing_ids = {_text(r.get("id")) for r in failing}
+    causes_of = {
+        rid: [c for c in causes if c in failing_ids]
+        for rid, causes in side_effects.items()
+        if rid in failing_ids and any(c in failing_ids and c != rid for c in causes)
+    }
+
+    def line(req: Mapping[str, Any]) -> dict[str, Any]:
+        rid = _text(req.get("id"))
+        blamed = _blamed(req)
+        first = next((_first_line(_text(c.get("message"))) for c in blamed if c.get("message")), "")
+        return {
+            "id": rid,
+            "anchor": _detail_anchor(rid),
+            "title": _text(req.get("title")),
+            "level": _text(req.get("level")),
+            "verdict": _text(req.get("verdict")),
+            "plain": _PLAIN.get(_text(req.get("area")), ""),
+            "first": first,
+            "causes": causes_of.get(rid, []),
+            "side_effects": [],
+        }
+
+    lines = {_text(r.get("id")): line(r) for r in failing}
+    roots = [lines[_text(r.get("id"))] for r in failing if _text(r.get("id")) not in causes_of]
+    for rid, causes in causes_of.items():
+        lines[causes[0]]["side_effects"].append(lines[rid])
+    roots.sort(key=lambda x: (x["verdict"] != "FAIL", x["level"] != "MUST"))
+
+    details: list[dict[str, Any]] = []
+    shown: dict[str, str] = {}
+    appendix: list[dict[str, Any]] = []
     for req in requirements:
         if req.get("verdict") not in ("FAIL", "ERROR", "WAIVED"):
             continue
-        checks = []
-        for check in req.get("checks") or []:
-            if check.get("verdict") in ("FAIL", "ERROR", "WAIVED"):
-                checks.append(
-                    {
-                        "id": _text(check.get("id")),
-                        "kind": _text(check.get("kind")),
-                        "verdict": _text(check.get("verdict")),
-                        "message": _text(check.get("message")),
-                        "example": _failing_example(check),
-                        "reproduce": _text(check.get("reproduce")),
-                    }
-                )
-        failures.append({"req": req, "checks": checks})
-    exchanges = []
+        rid = _text(req.get("id"))
+        checks, also = [], []
+        for check in _blamed(req):
+            cid = _text(check.get("id"))
+            if cid in shown:
+                also.append({"id": cid, "anchor": _check_anchor(cid), "under": shown[cid]})
+                continue
+            shown[cid] = rid
+            checks.append(_check_view(check, message_lines=message_lines))
+            if checks[-1]["exchanges"]:
+                appendix.append(dict(checks[-1], requirement=rid))
+        more = 0
+        if message_lines is not None and len(checks) > 1:  # print: one check per requirement, the rest in the HTML
+            more, checks = len(checks) - 1, checks[:1]
+        details.append(
+            {
+                "more": more,
+                "req": req,
+                "anchor": _detail_anchor(rid),
+                "plain": _PLAIN.get(_text(req.get("area")), ""),
+                "causes": causes_of.get(rid, []),
+                "checks": checks,
+                "also": also,
+            }
+        )
+    return roots, details, appendix
+
+
+def _plain_lines(requirements: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """What the failures mean, once per failing area, in plain language."""
+    areas = dict.fromkeys(_text(r.get("area")) for r in requirements if r.get("verdict") in ("FAIL", "ERROR"))
+    return [(_AREA_NAMES.get(a, a), _PLAIN[a]) for a in areas if a in _PLAIN]
+
+
+def _view(
+    result: Mapping[str, Any],
+    evidence: Sequence[Mapping[str, Any]],
+    manifest_info: Mapping[str, Any],
+    *,
+    medium: str = "screen",
+    appendix: bool = False,
+) -> dict[str, Any]:
+    target = result.get("target") or {}
+    about = target.get("about") or {}
+    requirements = [r for r in result.get("requirements") or [] if isinstance(r, Mapping)]
+    areas: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for req in requirements:
-        for check in req.get("checks") or []:
-            for entry in check.get("evidence") or []:
-                if isinstance(entry, Mapping):
-                    exchanges.append(
-                        dict(_exchange(entry), requirement=_text(req.get("id")), check=_text(check.get("id")))
-                    )
-    for entry in evidence:
-        if isinstance(entry, Mapping):
-            exchanges.append(dict(_exchange(entry), requirement="", check="run"))
+        areas[str(req.get("area", "other"))].append(req)
+    matrix = [{"key": area, "name": _AREA_NAMES.get(area, area), "requirements": reqs} for area, reqs in areas.items()]
+    raw_effects = result.get("side_effects")
+    side_effects = (
+        {str(k): [str(c) for c in v] for k, v in raw_effects.items() if isinstance(v, list)}
+        if isinstance(raw_effects, Mapping)
+        else {}
+    )
+    printing = medium == "print"
+    failed, details, appendix_checks = _failures(
+        requirements, side_effects, message_lines=_PRINT_MESSAGE_LINES if printing else None
+    )
+    overrides = [o for o in result.get("capability_overrides") or [] if isinstance(o, Mapping)]
+    switched_off = {str(o.get("capability")) for o in overrides if o.get("weakens")}
+    not_judged = [
+        {
+            "id": _text(r.get("id")),
+            "anchor": _anchor(r.get("id")),
+            "title": _text(r.get("title")),
+            "level": _text(r.get("level")),
+            "verdict": _text(r.get("verdict")),
+            "why": _why_not_judged(r, result, switched_off),
+        }
+        for r in requirements
+        if r.get("verdict") in ("NOT_RUN", "NOT_APPLICABLE", "SKIPPED")
+    ]
+    not_judged.sort(key=lambda x: (x["verdict"] == "NOT_APPLICABLE", x["level"] != "MUST"))
+    run_exchanges = [_exchange(e) for e in evidence if isinstance(e, Mapping)]
     counts = result.get("counts") or {}
     verdict = _text(result.get("verdict") or "INCONCLUSIVE")
     must_fail = sum(1 for r in requirements if r.get("level") == "MUST" and r.get("verdict") == "FAIL")
@@ -251,18 +417,31 @@ def _view(
             "Every in-scope MUST requirement passed, was waived by a signed waiver, or does not apply to this system."
         )
     elif verdict == "NOT_CERTIFIED":
-        summary = f"{must_fail} MUST requirement{'s' if must_fail != 1 else ''} failed. The failures are listed below with a way to reproduce each."
+        summary = (
+            f"{must_fail} MUST requirement{'s' if must_fail != 1 else ''} failed. "
+            "Each is listed below in one line, with a link to what was observed and how to reproduce it."
+        )
+    elif any(_text(e).startswith("interrupted") for e in result.get("errors") or []):
+        summary = "The run was interrupted before every check had finished, so it is not judged (INCONCLUSIVE)."
     else:
         summary = (
             "The run could not be judged: some checks could not run or did not complete "
             f"({errors} error{'s' if errors != 1 else ''}). This is not a finding against the supplier."
         )
+    selection = result.get("selection")
+    if isinstance(selection, Mapping):
+        summary += (
+            f" Only a subset of the checks ran, so the phase verdict is {'NOT CERTIFIED because a MUST failed' if verdict == 'NOT_CERTIFIED' else 'INCONCLUSIVE by design'}; "
+            f"the subset's own result is {_verdict_label(selection.get('verdict'))} over the "
+            f"{_text(selection.get('judged'))} of {_text(selection.get('in_scope'))} requirements it judged."
+        )
     spec = result.get("spec") or {}
     harness = result.get("harness") or {}
     waivers = result.get("waivers") or {}
-    overrides = [o for o in result.get("capability_overrides") or [] if isinstance(o, Mapping)]
-    switched_off = {str(o.get("capability")) for o in overrides if o.get("weakens")}
     return {
+        "medium": medium,
+        "appendix": appendix and printing,
+        "appendix_checks": appendix_checks if appendix and printing else [],
         "assurance": _assurance(manifest_info.get("signer")),
         "certificate_sha256": _text(manifest_info.get("certificate_sha256")),
         "council": _text(result.get("council")),
@@ -280,11 +459,6 @@ def _view(
             _text(r.get("id"))
             for r in requirements
             if r.get("verdict") == "NOT_APPLICABLE" and r.get("level") == "MUST" and r.get("capability") in switched_off
-        ],
-        "musts_not_applicable": [
-            (_text(r.get("id")), _text(r.get("capability")))
-            for r in requirements
-            if r.get("verdict") == "NOT_APPLICABLE" and r.get("level") == "MUST"
         ],
         "verdict": verdict,
         "summary": summary,
@@ -313,15 +487,21 @@ def _view(
         "capabilities": sorted((str(k), _text(v)) for k, v in (result.get("capabilities") or {}).items()),
         "counts": [(v, counts[v]) for v in _VERDICT_ORDER if counts.get(v)],
         "total": len(requirements),
-        "areas": areas,
-        "failures": failures,
+        "matrix": matrix,
+        "failed": failed,
+        "plain": _plain_lines(requirements),
+        "waived": [_text(r.get("id")) for r in requirements if r.get("verdict") == "WAIVED"],
+        "passed": [_text(r.get("id")) for r in requirements if r.get("verdict") == "PASS"],
+        "not_judged": not_judged,
+        "details": details,
         "run_errors": [_text(e) for e in result.get("errors") or []],
         "findings": [f for f in result.get("findings") or [] if isinstance(f, Mapping)],
+        "findings_limit": _PRINT_FINDINGS if printing else _SCREEN_FINDINGS,
         "waivers_applied": list(waivers.get("applied") or []),
         "waivers_unmatched": list(waivers.get("unmatched") or []),
         "waivers_refused": list(waivers.get("refused") or []),
         "waiver_file": waivers.get("file") or {},
-        "exchanges": exchanges,
+        "run_exchanges": run_exchanges,
         "bundle": dict(manifest_info),
     }
 
@@ -369,16 +549,28 @@ def render_html(
     *,
     evidence: Sequence[Mapping[str, Any]] = (),
     bundle_info: Mapping[str, Any] | None = None,
+    medium: str = "screen",
+    appendix: bool = False,
 ) -> str:
     """Render the report for ``result`` (already redacted) as one self-contained HTML page.
 
     ``bundle_info`` adds the bundle name, redaction policy and signing key id to the footer.
+    ``medium="print"`` is the page printed to PDF: an A4 summary with page numbers, long
+    messages clipped, and the evidence only as an appendix when ``appendix`` is true.
     Control characters and bidi overrides from the target are shown escaped (``\u202e``),
     never acted on.
     """
     from conformance.results.text import printable_tree
 
-    view = _view(printable_tree(dict(result)), printable_tree(list(evidence)), printable_tree(dict(bundle_info or {})))
+    if medium not in ("screen", "print"):
+        raise ValueError(f"medium must be 'screen' or 'print', not {medium!r}")
+    view = _view(
+        printable_tree(dict(result)),
+        printable_tree(list(evidence)),
+        printable_tree(dict(bundle_info or {})),
+        medium=medium,
+        appendix=appendix,
+    )
     return _environment().get_template("report.html.j2").render(**view)
 
 

@@ -156,7 +156,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--council", metavar="NAME", help="council the run is for (recorded on the certificate; scopes waivers)"
     )
-    parser.add_argument("--pdf", action="store_true", help="also write report.pdf (needs Chromium)")
+    parser.add_argument(
+        "--pdf", action="store_true", help="also write report.pdf: an A4 summary with page numbers (needs Chromium)"
+    )
+    parser.add_argument(
+        "--pdf-evidence",
+        action="store_true",
+        help="with --pdf: add the failing checks' requests and responses to report.pdf as an appendix",
+    )
     parser.add_argument("--no-bundle", action="store_true", help="write result.json only, no bundle")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run)
@@ -593,6 +600,9 @@ def _certify(
         who = f" by {signing['party']} ({signing['role']})" if signing.get("party") else ""
         signed = f"{signing.get('assurance')}: signed{who}, key {bundle.key_id}" if bundle.signed else "unsigned"
         print(f"bundle: {bundle.directory} ({signed}); {bundle.zip_path}", file=out)
+        print(f"report: {bundle.directory / 'report.html'}", file=out)
+        if (bundle.directory / "report.pdf").is_file():
+            print(f"report (PDF): {bundle.directory / 'report.pdf'}", file=out)
     out.flush()
     if interrupted:
         print(f"ics-conformance: interrupted ({interruption.signal or 'SIGINT'}): no bundle written", file=sys.stderr)
@@ -687,7 +697,8 @@ def _write_bundle(
         result,
         run_dir,
         sign_key=args.sign_key,
-        pdf=args.pdf,
+        pdf=args.pdf or args.pdf_evidence,
+        pdf_evidence=args.pdf_evidence,
         keyring=keyring,
         waiver_file=waiver_set.raw if waiver_set is not None else None,
     )

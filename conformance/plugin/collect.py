@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +47,9 @@ from conformance.results.verdicts import Verdict
 RESULT_KEY = pytest.StashKey[dict[str, Any]]()
 #: The signal that interrupted the run (set by ``certify``'s signal handler), e.g. ``"SIGTERM"``.
 INTERRUPT_KEY = pytest.StashKey[str]()
+#: Where a plain pytest run writes result.json and report.html without --ics-report.
+DEFAULT_REPORTS = "reports"
+REPORT_FILENAME = "report.html"
 #: File beside result.json listing the practitioner accounts the run created on the target.
 ACCOUNTS_FILENAME = "accounts-created.json"
 #: How the run was invoked, for ``command`` and the reproduce lines (set by ``certify``).
@@ -137,6 +140,12 @@ def _text(exc: BaseException) -> str:
         head = f"{type(exc).__name__}: {exc}"
     notes = [n for n in getattr(exc, "__notes__", ()) or () if isinstance(n, str)]
     return "\n".join([head, *notes]) if notes else head
+
+
+def _text_without_notes(exc: BaseException) -> str:
+    if isinstance(exc, RequirementFailure):
+        return exc.message
+    return str(exc) or type(exc).__name__
 
 
 def _clip(text: str) -> str:
@@ -404,6 +413,8 @@ class VerdictCollector:
             state = item.stash[_STATE_KEY] = _CheckState(*info)
         state.duration += float(report.duration or 0.0)
         self._judge_phase(item, call, report, state)
+        if report.when == "call" and report.failed and state.verdict is Verdict.FAIL and call.excinfo is not None:
+            self._explain_failure(item, report, state, call.excinfo.value)
         if report.when == "setup":
             report.user_properties.append(("ics_requirements", " ".join(state.requirements)))
         if report.when == "teardown":
@@ -462,6 +473,32 @@ class VerdictCollector:
         state.settle(verdict, blamed or (), message)
         if first and verdict is Verdict.FAIL:
             state.passed = passed_siblings(exc, state.requirements, blamed or ())
+
+    def _explain_failure(
+        self, item: pytest.Item, report: pytest.TestReport, state: _CheckState, exc: BaseException
+    ) -> None:
+        """A FAILed check's report shows the requirement, the observation, the steps and a rerun command
+        (:mod:`conformance.plugin.failure_view`), unless ``--tb=long`` / ``--tb=native`` asks for the traceback."""
+        from conformance.plugin.failure_view import FULL_TRACEBACK_STYLES, failure_text
+
+        if str(self.config.getoption("tbstyle", "auto")) in FULL_TRACEBACK_STYLES:
+            return
+        failures: list[BaseException] = [e for e in _leaves(exc) if isinstance(e, AssertionError)] or [exc]
+        notes = [n for e in _chain(exc) for n in (getattr(e, "__notes__", None) or ()) if isinstance(n, str)]
+        requirements = []
+        for rid in state.failed or state.requirements:
+            if rid in self.catalogue:
+                req = self.catalogue.get(rid)
+                requirements.append((rid, req.level, req.title, req.statement))
+        log = item.stash.get(EVIDENCE_KEY, None)
+        report.longrepr = failure_text(
+            nodeid=canonical_nodeid(item.nodeid),
+            requirements=requirements,
+            observed="\n\n".join(_text_without_notes(e) for e in failures),
+            notes=list(dict.fromkeys(notes)),
+            evidence=log.items() if log is not None else [],
+            rerun=self.invocation().reproduce(_selector(item), canonical_nodeid(item.nodeid)),
+        )
 
     def _attribute(self, state: _CheckState, blamed: tuple[str, ...]) -> tuple[str, ...] | None:
         """Blamed IDs, adding known ones the check did not declare; None if any is unknown."""
@@ -633,6 +670,11 @@ class VerdictCollector:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
         if interrupted:
             result["verdict"] = "INCONCLUSIVE"  # a partial run is never judged
+        from conformance.plugin.side_effects import side_effects
+
+        effects = side_effects(result)
+        if effects:
+            result["side_effects"] = effects
         result["target"]["about"] = self._about(result["target"].get("about"))
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
@@ -640,6 +682,8 @@ class VerdictCollector:
             write_result(result, report_dir)
             if self.accounts and not context.builtin_reference:
                 write_accounts(self.accounts, report_dir)
+            if self.invocation().tool == "pytest":  # certify renders its report into the bundle
+                _write_report(result, report_dir, str(self.redactor().policy))
 
     def _about(self, about: Any) -> Any:
         """The target's ``/about``: its identity as sent, anything else redacted like evidence."""
@@ -665,7 +709,9 @@ class VerdictCollector:
                 terminalreporter.write_line(line)
         report_dir = _report_dir(config)
         if report_dir is not None:
-            terminalreporter.write_line(f"result: {report_dir / 'result.json'}")
+            terminalreporter.write_line(f"result: {(report_dir / 'result.json').resolve()}")
+            if (report_dir / REPORT_FILENAME).is_file():
+                terminalreporter.write_line(f"report: {(report_dir / REPORT_FILENAME).resolve()}")
 
 
 # --------------------------------------------------------------------------- shared
@@ -699,10 +745,29 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
 
 
 def _report_dir(config: pytest.Config) -> Path | None:
+    """``--ics-report DIR``; by default ``reports/pytest-<phase>-<run id>/`` (under the current directory)."""
+    from conformance.plugin.options import PENDING_KEY
     from conformance.plugin.options import option as _option
 
     value = _option(config, "ics_report")
-    return Path(value) if value else None
+    if value:
+        return Path(value)
+    pending = config.stash.get(PENDING_KEY, None)
+    if pending is None or not pending.get("run_id"):
+        return None
+    return Path(DEFAULT_REPORTS) / f"pytest-{pending.get('phase', '1B')}-{pending['run_id']}"
+
+
+def _write_report(result: dict[str, Any], directory: Path, redaction: str) -> None:
+    """``report.html`` beside ``result.json`` for a plain pytest run (as in a bundle, unsigned).
+
+    The result is already redacted at capture (evidence, messages), so is its report.
+    """
+    from conformance.certificate.report import render_html
+
+    (directory / REPORT_FILENAME).write_text(
+        render_html(result, bundle_info={"redaction": redaction}), encoding="utf-8"
+    )
 
 
 def _target(context: Any, config: pytest.Config) -> dict[str, Any]:
@@ -869,6 +934,25 @@ def pair_lines(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def failure_lines(result: dict[str, Any]) -> list[str]:
+    """One line per failing requirement (root causes first, side effects marked) and the first line of its message."""
+    from conformance.results.result import blamed_checks
+    from conformance.results.text import headline, printable
+
+    effects = result.get("side_effects") or {}
+    failing = [r for r in result.get("requirements") or [] if r.get("verdict") in ("FAIL", "ERROR")]
+    failing.sort(key=lambda r: (r["id"] in effects, r.get("verdict") != "FAIL"))
+    lines: list[str] = []
+    for req in failing:
+        rid = str(req["id"])
+        cause = f"  [side effect of {', '.join(effects[rid])}]" if rid in effects else ""
+        lines.append(f"  {req['verdict']}: {rid}  {printable(req.get('title'))}{cause}")
+        message = next((c.get("message") for c in blamed_checks(req) if c.get("message")), None)
+        if message:
+            lines.append(f"      {printable(headline(message))}")
+    return lines
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
@@ -878,6 +962,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         # as `ics-conformance validate-export` (CONFORMANT / NOT CONFORMANT).
         scope += " export"
         verdict = _EXPORT_WORDS.get(verdict, verdict)
+    if any(str(e).startswith("interrupted") for e in result.get("errors") or []):
+        verdict += " (interrupted: the run was stopped before every check had finished)"
     lines = [
         f"{scope}: {verdict}   (run {result.get('run_id')}, profile {result.get('profile')}, seed {result.get('seed')})"
     ]
@@ -889,7 +975,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             if value
         ]
         given += [f"--deselect {d}" for d in selection.get("deselect") or []]
-        why = "a failing MUST decides it" if result.get("verdict") == "NOT_CERTIFIED" else "INCONCLUSIVE by design"
+        if result.get("verdict") == "NOT_CERTIFIED":
+            why = "NOT CERTIFIED, because a MUST failed (without that it would be INCONCLUSIVE by design)"
+        else:
+            why = "INCONCLUSIVE by design (the requirements no selected check covers are NOT RUN)"
         lines.append(f"  subset ({', '.join(given)}): a subset never certifies the phase; its phase verdict is {why}")
         lines.append(
             f"  subset result: {str(selection.get('verdict')).replace('_', ' ')}   "
@@ -915,13 +1004,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     tally = Counter(result.get("counts") or {})
     lines.append("  requirements: " + ", ".join(f"{v} {tally[v]}" for v in _ORDER if tally.get(v)))
-    by_verdict: dict[str, list[str]] = defaultdict(list)
-    for req in result.get("requirements", []):
-        if req.get("verdict") in ("FAIL", "ERROR"):
-            by_verdict[req["verdict"]].append(req["id"])
-    for verdict_name in ("FAIL", "ERROR"):
-        if by_verdict[verdict_name]:
-            lines.append(f"  {verdict_name}: {', '.join(by_verdict[verdict_name])}")
+    lines.extend(failure_lines(result))
     for error in result.get("errors") or []:
         lines.append(f"  error: {printable(error, keep_newlines=True)}")
     return lines

@@ -92,7 +92,18 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="run even when --ics-capabilities switches off a capability the target declares (recorded in the result)",
     )
-    group.addoption("--ics-report", dest="ics_report", metavar="DIR", help="write result.json into DIR")
+    group.addoption(
+        "--ics-report",
+        dest="ics_report",
+        metavar="DIR",
+        help="write result.json and report.html into DIR (default: reports/pytest-<phase>-<run id>/)",
+    )
+    group.addoption(
+        "--ics-hypothesis-dir",
+        dest="ics_hypothesis_dir",
+        metavar="DIR",
+        help="keep Hypothesis' files in DIR (default: a temporary directory, nothing in the working directory)",
+    )
     group.addoption("--ics-export", dest="ics_export", metavar="PATH", help="export directory or zip to validate")
     group.addoption(
         "--ics-timeout",
@@ -164,7 +175,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_phase", "phase to check: 1A, 1B or 1C"),
         ("ics_profile", "Hypothesis budget: quick or certification"),
         ("ics_capabilities", "capability statement file"),
-        ("ics_report", "directory for result.json"),
+        ("ics_report", "directory for result.json and report.html"),
         ("ics_token_env", "environment variable holding the admin token"),
         ("ics_token_file", "file holding the admin token"),
         ("ics_timeout", "timeout in seconds of each network operation of an HTTP call"),

@@ -28,6 +28,7 @@ BUDGETS: dict[str, dict[str, int]] = {
 }
 
 _SAVED_KEY = pytest.StashKey[dict[str, Any]]()
+_STORAGE_KEY = pytest.StashKey[str]()  # the temporary storage directory ("" when the user named one)
 
 
 def register() -> None:
@@ -61,10 +62,28 @@ def activate(config: pytest.Config, profile: str, seed: int | None) -> None:
             "seed": getattr(core, "global_force_seed", None),
         }
     settings.load_profile(PROFILE_NAMES[profile])
+    _keep_storage_out_of_cwd(config)
     if seed is not None and config.getoption("hypothesis_seed", default=None) is None:
         # The public route is ``--hypothesis-seed``; Hypothesis' own plugin reads it after us.
         config.option.hypothesis_seed = str(seed)
         core.global_force_seed = seed  # type: ignore[assignment]  # typed None upstream; Hypothesis' own plugin sets it the same way
+
+
+def _keep_storage_out_of_cwd(config: pytest.Config) -> None:
+    """Hypothesis' files (its constants cache; no example database: the seed reproduces) go to a
+    temporary directory removed at the end, not to ``.hypothesis/`` in the supplier's working
+    directory, unless asked: ``--ics-hypothesis-dir DIR`` or ``HYPOTHESIS_STORAGE_DIRECTORY``."""
+    import os
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    if _STORAGE_KEY in config.stash or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    asked = config.getoption("ics_hypothesis_dir", default=None)
+    directory = str(asked) if asked else tempfile.mkdtemp(prefix="ics-hypothesis-")
+    config.stash[_STORAGE_KEY] = "" if asked else directory
+    set_hypothesis_home_dir(directory)
 
 
 def deactivate(config: pytest.Config) -> None:
@@ -75,6 +94,16 @@ def deactivate(config: pytest.Config) -> None:
     from hypothesis import core, settings
 
     del config.stash[_SAVED_KEY]
+    scratch = config.stash.get(_STORAGE_KEY, None)
+    if scratch is not None:
+        import shutil
+
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        del config.stash[_STORAGE_KEY]
+        set_hypothesis_home_dir(None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     try:
         settings.load_profile(saved["profile"])
     except Exception:

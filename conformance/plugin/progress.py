@@ -3,13 +3,17 @@
 A pytest plugin object (passed to ``pytest.main(plugins=[...])``) that works on the
 controller with or without xdist: it learns the selected checks from
 ``pytest_collection_finish`` (no xdist) or ``pytest_xdist_node_collection_finished``,
-and the area of each check from the requirement IDs in its node ID. On a terminal it
-also shows a transient Rich progress bar.
+and the area of each check from the requirement IDs in its node ID. Each area's line
+counts requirements, as the final summary does (a requirement's verdict from the
+checks that judged it); the checks are named in brackets. On a terminal it also shows
+a transient Rich progress bar; elsewhere (a CI log) it prints a line at least every
+``heartbeat`` seconds, so that a quiet stretch is not taken for a hung run.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any, TextIO
@@ -17,6 +21,8 @@ from typing import Any, TextIO
 import pytest
 
 _REQ_ID = re.compile(r"ICS-[0-9][A-Z]-(?P<area>[A-Z]+)-[0-9]{3}")
+#: Seconds without output after which a non-terminal stream gets a "still running" line.
+HEARTBEAT_SECONDS = 5.0
 
 
 def area_of(nodeid: str) -> str:
@@ -30,13 +36,20 @@ def area_of(nodeid: str) -> str:
 class Progress:
     """Reports completed checks to ``stream`` (never pytest's own output)."""
 
-    def __init__(self, stream: TextIO, *, bar: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, *, bar: bool | None = None, heartbeat: float | None = HEARTBEAT_SECONDS) -> None:
         self.stream = stream
         self.use_bar = stream.isatty() if bar is None else bar
         self.total: Counter[str] = Counter()
         self.done: Counter[str] = Counter()
-        self.outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+        #: area -> requirement ID -> the check results (JSON form) that named it
+        self.judged: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        self.requirements: dict[str, set[str]] = defaultdict(set)
         self.started = time.monotonic()
+        self.heartbeat = None if self.use_bar else heartbeat
+        self._last_output = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._known = False
         self._bar: Any = None
         self._task: Any = None
@@ -46,10 +59,17 @@ class Progress:
         if self._known:
             return
         self._known = True
+        from conformance.spec.catalogue import AREAS
+
         for nodeid in nodeids:
             self.total[area_of(nodeid)] += 1
+            for match in _REQ_ID.finditer(nodeid):
+                self.requirements[AREAS.get(match.group("area"), "other")].add(match.group(0))
         count = sum(self.total.values())
-        self._line(f"running {count} checks in {len(self.total)} areas: {', '.join(sorted(self.total))}")
+        named = sum(len(ids) for ids in self.requirements.values())
+        self._line(
+            f"running {count} checks of {named} requirements in {len(self.total)} areas: {', '.join(sorted(self.total))}"
+        )
         if self.use_bar and count:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -65,6 +85,9 @@ class Progress:
             )
             self._bar.start()
             self._task = self._bar.add_task("checks", total=count)
+        if self.heartbeat and count:
+            self._thread = threading.Thread(target=self._beat, name="ics-progress-heartbeat", daemon=True)
+            self._thread.start()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not hasattr(session.config, "workerinput") and session.config.pluginmanager.getplugin("dsession") is None:
@@ -78,26 +101,71 @@ class Progress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
             return
+        from conformance.spec.catalogue import AREAS
+
         area = area_of(report.nodeid)
-        verdict = "?"
-        for name, value in report.user_properties:
-            if name == "ics_verdict":
-                verdict = str(value)
+        check = getattr(report, "ics_check", None)
+        if isinstance(check, dict):
+            for rid in check.get("requirements") or ():
+                match = _REQ_ID.fullmatch(str(rid))
+                if match:
+                    self.judged[AREAS.get(match.group("area"), "other")][str(rid)].append(check)
         self.done[area] += 1
-        self.outcomes[area][verdict] += 1
         if self._bar is not None:
             self._bar.advance(self._task)
         if self.total and self.done[area] == self.total[area]:
-            tally = ", ".join(f"{v} {n}" for v, n in sorted(self.outcomes[area].items()))
-            self._line(f"  {area:<14} {self.done[area]:>3} checks  {tally}  ({time.monotonic() - self.started:.1f} s)")
+            self._line(f"  {area:<14} {self._tally(area)}  ({time.monotonic() - self.started:.1f} s)")
+
+    def _tally(self, area: str) -> str:
+        """``"6 requirements: FAIL 5, NOT_RUN 1 (13 checks)"``: the area's requirements by verdict."""
+        from conformance.results.result import derive_requirement_verdict
+        from conformance.results.verdicts import Verdict
+
+        from_checks = {rid: checks for rid, checks in self.judged[area].items()}
+        verdicts: Counter[str] = Counter()
+        for rid in sorted(self.requirements[area] | set(from_checks)):
+            checks = []
+            for data in from_checks.get(rid, []):
+                try:
+                    from conformance.results.result import CheckResult
+
+                    checks.append(CheckResult.from_json(data))
+                except (KeyError, TypeError, ValueError):
+                    continue
+            verdict = derive_requirement_verdict(rid, checks) if checks else Verdict.NOT_RUN
+            verdicts[verdict.value] += 1
+        count = sum(verdicts.values())
+        tally = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
+        checks_done = self.done[area]
+        return f"{count:>3} requirement{'s' if count != 1 else ' '}  {tally}  [{checks_done} check{'s' if checks_done != 1 else ''}]"
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
 
+    def _beat(self) -> None:
+        """A line at least every ``heartbeat`` seconds while checks run (non-terminal streams only)."""
+        assert self.heartbeat is not None
+        while not self._stop.wait(min(1.0, self.heartbeat)):
+            if time.monotonic() - self._last_output < self.heartbeat:
+                continue
+            done, total = sum(self.done.values()), sum(self.total.values())
+            waiting = sorted(a for a in self.total if self.done[a] < self.total[a])
+            areas = ", ".join(waiting[:4]) + (f" and {len(waiting) - 4} more areas" if len(waiting) > 4 else "")
+            self._line(
+                f"  ... {done} of {total} checks done ({time.monotonic() - self.started:.0f} s); "
+                f"still running: {areas or 'teardown'}"
+            )
+
     def _line(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(text, markup=False, highlight=False)
-        else:
-            print(text, file=self.stream, flush=True)
+        with self._lock:
+            self._last_output = time.monotonic()
+            if self._bar is not None:
+                self._bar.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.stream, flush=True)

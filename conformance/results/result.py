@@ -327,3 +327,24 @@ def read_result(path: Path) -> dict[str, Any]:
 
         raise UsageError(f"{path}: not an ics-conformance result (format {RESULT_FORMAT!r} expected)")
     return data
+
+
+def blamed_checks(requirement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The checks (JSON form) of a requirement record that make it FAIL, ERROR or WAIVED.
+
+    A check that failed on a sibling requirement (``failed_requirements`` not naming this
+    one) says nothing against it, so it is left out: each check's message is shown where
+    it counts, once.
+    """
+    rid = str(requirement.get("id"))
+    out = []
+    for check in requirement.get("checks") or []:
+        if not isinstance(check, Mapping):
+            continue
+        verdict = str(check.get("verdict"))
+        failed = check.get("failed_requirements") or []
+        if verdict == "FAIL" and failed and rid not in failed:
+            continue
+        if verdict in ("FAIL", "ERROR", "WAIVED"):
+            out.append(dict(check))
+    return out

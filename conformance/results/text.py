@@ -9,6 +9,7 @@ reads, so they are shown escaped (``\\x1b``, ``\\u202e``) instead of acting.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -55,3 +56,22 @@ def printable_tree(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [printable_tree(v) for v in value]
     return value
+
+
+_TAG = re.compile(r"^(\[ICS-[0-9][A-Z]-[A-Z]+-[0-9]{3}\]\s*)+")
+_HTTP_DETAIL = re.compile(r":\s+(GET|POST|PUT|PATCH|DELETE) /")
+
+
+def headline(message: Any, limit: int = 180) -> str:
+    """The first line of a check's message, for a one-line list of failures.
+
+    The leading ``[ICS-...]`` tag (the list names the requirement) and the HTTP exchange
+    after the observation (``...: POST /x -> 200 {...}``, in the details) are left out.
+    """
+    text = "" if message is None else str(message)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = _TAG.sub("", line)
+    http = _HTTP_DETAIL.search(line)
+    if http and http.start() > 20:
+        line = line[: http.start()]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
