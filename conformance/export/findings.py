@@ -30,12 +30,12 @@ class Finding:
     @property
     def location(self) -> str:
         """``file:line`` (or just ``file``) as printed by the CLI; in an adapted export
-        ``file:line:column-index [column name]``."""
+        ``file:line [column name, column index]``."""
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         if self.column is None:
             return where
-        index = f":{self.column_index}" if self.column_index is not None and self.line is not None else ""
-        return f"{where}{index} [{self.column}]"
+        index = f", column {self.column_index}" if self.column_index is not None else ""
+        return f"{where} [{self.column}{index}]"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -79,7 +79,7 @@ def test_each_invalid_variant_is_caught_naming_csv_file_line_and_column(fault, t
     out = capsys.readouterr().out
     location = f"{expected['file']}:{expected['line']}"
     if expected["column"] is not None:
-        location += f":{finding.column_index} [{expected['column']}]"
+        location += f" [{expected['column']}, column {finding.column_index}]"
     assert location in out, out
 
 
