@@ -118,6 +118,8 @@ class ExportFormat:
 _FIXED = {"%d": ("d", 2), "%m": ("m", 2), "%Y": ("Y", 4), "%H": ("H", 2), "%M": ("M", 2), "%S": ("S", 2)}
 _HUMAN = {"%d": "dd", "%m": "mm", "%Y": "yyyy", "%y": "yy", "%H": "HH", "%M": "MM", "%S": "SS", "%z": "+hhmm"}
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+#: Distinct cells a date column remembers the reading of.
+_CACHE = 1 << 16
 
 
 def human(fmt: str) -> str:
@@ -149,6 +151,19 @@ def _valid_day(y: int, m: int, d: int) -> bool:
     return not (m == 2 and d == 29 and (y % 4 or (y % 100 == 0 and y % 400)))
 
 
+#: A day on which the zone's UTC offset changes (daylight saving): its times are converted one by one.
+_CHANGES = -(1 << 40)
+
+
+def _day_offset(zone: tzinfo, year: int, month: int, day: int) -> int:
+    """The zone's UTC offset (seconds) all day long, or :data:`_CHANGES`."""
+    offsets = {datetime(year, month, day, h, m, tzinfo=zone).utcoffset() for h, m in ((0, 0), (12, 0), (23, 59))}
+    if len(offsets) != 1:
+        return _CHANGES
+    (offset,) = offsets
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
 def _time_converter(kind: str, fmt: str, zone_name: str | None) -> Callable[[str], str]:
     wording = f"is not a {'date' if kind == 'date' else 'date-time'} in the form {human(fmt)}"
     zone: tzinfo = UTC if zone_name in (None, "UTC") else ZoneInfo(str(zone_name))
@@ -156,22 +171,43 @@ def _time_converter(kind: str, fmt: str, zone_name: str | None) -> Callable[[str
     if pattern is not None:
         match = pattern.fullmatch
         utc = zone is UTC
+        seconds = "%S" in fmt
+        seen: dict[str, str] = {}  # cell -> canonical (dates repeat: most cells are read once per distinct day)
+        day_ok: dict[str, bool] = {}
+        offsets: dict[str, int] = {}  # day -> the zone's UTC offset all that day in seconds (or _CHANGES)
 
         def fast(cell: str) -> str:
+            done = seen.get(cell)
+            if done is not None:
+                return done
             m = match(cell)
             if m is None:
                 raise CellError(f"{cell!r} {wording}")
-            g = m.groupdict()
-            day = f"{g['Y']}-{g['m']}-{g['d']}"
-            if not _valid_day(int(g["Y"]), int(g["m"]), int(g["d"])):
+            year, month, dom = m.group("Y", "m", "d")
+            day = f"{year}-{month}-{dom}"
+            ok = day_ok.get(day)
+            if ok is None:
+                ok = day_ok[day] = _valid_day(int(year), int(month), int(dom))
+            if not ok:
                 raise CellError(f"{cell!r} {wording} (no such day)")
             if kind == "date":
+                if len(seen) < _CACHE:
+                    seen[cell] = day
                 return day
-            hh, mm, ss = g["H"], g["M"], g.get("S") or "00"
-            if int(hh) > 23 or int(mm) > 59 or int(ss) > 59:
+            hh, mm = m.group("H", "M")
+            ss = m.group("S") if seconds else "00"
+            if hh > "23" or mm > "59" or ss > "59":  # two digits each: text order is number order
                 raise CellError(f"{cell!r} {wording} (no such time)")
             if utc:
                 return f"{day}T{hh}:{mm}:{ss}Z"
+            offset = offsets.get(day)
+            if offset is None:
+                offset = _day_offset(zone, int(year), int(month), int(dom))
+                if len(offsets) < _CACHE:
+                    offsets[day] = offset
+            hour = int(hh) - offset // 3600
+            if offset != _CHANGES and offset % 3600 == 0 and 0 <= hour <= 23:
+                return f"{day}T{hour:02d}:{mm}:{ss}Z"
             local = datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}").replace(tzinfo=zone)
             return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

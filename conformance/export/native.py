@@ -187,6 +187,10 @@ def _convert(
     if header is None:
         return
     width, plan, missing = header
+    plain = [(n, i) for n, i, convert, _ in plan if i >= 0 and convert is None]
+    converted = [(n, i, convert) for n, i, convert, _ in plan if i >= 0 and convert is not None]
+    constants = {n: value for n, i, _, value in plan if i < 0}
+    mapped = [i for _, i, _, _ in plan if i >= 0]
     dumps = orjson.dumps
     lines: list[int] = []
     records: list[bytes] = []
@@ -209,28 +213,27 @@ def _convert(
         if len(row) != width:
             add(EXP_SCHEMA, name, start, "", f"row has {len(row)} cells, the header {width}; not read")
             continue
-        record: dict[str, Any] = {}
-        failed: list[tuple[str, str, int, str]] | None = None
-        for field_name, index, convert, constant in plan:
-            if index < 0:
-                record[field_name] = constant
-                continue
+        record: dict[str, Any] = {n: row[i] or None for n, i in plain}
+        if constants:
+            record.update(constants)
+        failed: list[tuple[str, int, str]] | None = None
+        undecodable = {i for i in mapped if _SURROGATE.search(row[i])} if tap.dirty else None
+        if undecodable:
+            failed = [(n, i, _column_error(row[i], enc)) for n, i, _, _ in plan if i in undecodable]
+        for field_name, index, convert in converted:
             cell = row[index]
             if not cell:
                 record[field_name] = None
-            elif tap.dirty and _SURROGATE.search(cell):
-                failed = (failed or []) + [
-                    (field_name, rf.column_of(field_name) or "", index, _column_error(cell, enc))
-                ]
-            elif convert is None:
-                record[field_name] = cell
+            elif undecodable and index in undecodable:
+                continue
             else:
                 try:
                     record[field_name] = convert(cell)
                 except CellError as exc:
-                    failed = (failed or []) + [(field_name, rf.column_of(field_name) or "", index, str(exc))]
+                    failed = (failed or []) + [(field_name, index, str(exc))]
         if failed or missing:
-            for field_name, column, index, message in failed or ():
+            for field_name, index, message in sorted(failed or (), key=lambda f: f[1]):
+                column = rf.column_of(field_name) or ""
                 add(
                     EXP_SCHEMA,
                     name,

@@ -309,3 +309,25 @@ def test_a_mapping_file_gives_the_same_verdicts_and_records_its_path(tmp_path):
     assert fmt.source == str(mapping) and fmt.sha256 == FORMAT.sha256
     report = validate_native(LEGACY / "invalid" / "bad-check-digit", fmt)
     assert _not_pass(report) == {"ICS-1A-EXP-007": Verdict.FAIL}
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "UTC", "America/New_York"])
+def test_datetime_reading_matches_zoneinfo_across_daylight_saving(zone):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from conformance.export.mapping import CellError, FieldSpec
+
+    spec = FieldSpec("created_at", "CREATED", "datetime", "%d/%m/%Y %H:%M:%S", zone)
+    convert = FORMAT.converter(spec)
+    start = datetime(2008, 3, 8)
+    for step in range(0, 24 * 270, 7):  # every 7 hours through both of 2008's changes, twice (cached)
+        local = start + timedelta(hours=step, minutes=step % 60, seconds=step % 59)
+        cell = local.strftime("%d/%m/%Y %H:%M:%S")
+        expected = local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert convert(cell) == expected, cell
+        assert convert(cell) == expected, cell
+    for bad in ("31/04/2008 10:00:00", "29/02/2007 10:00:00", "01/01/2008 24:00:00", "2008-01-01 10:00:00"):
+        with pytest.raises(CellError):
+            convert(bad)
+    assert FORMAT.converter(FieldSpec("d", "D", "date", "%d/%m/%Y"))("29/02/2008") == "2008-02-29"
