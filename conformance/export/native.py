@@ -49,6 +49,8 @@ from conformance.export.records import RECORD_TYPES, schema_errors
 
 #: Rows converted and written at a time.
 ROWS = 4096
+#: Columns a header may have (a hostile header of millions of columns is refused, not indexed).
+MAX_COLUMNS = 4096
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -271,6 +273,10 @@ def _header(
     except csv.Error as exc:
         scan.sink.add(EXP_SCHEMA, name, 1, "", f"header is not a CSV row ({exc})")
         scan.unusable = f"{name} has no readable header row"
+        return None
+    if len(header) > MAX_COLUMNS:
+        scan.sink.add(EXP_SCHEMA, name, 1, "", f"header has {len(header)} columns, over the limit of {MAX_COLUMNS}")
+        scan.unusable = f"{name} has {len(header)} columns"
         return None
     scan.columns = {}
     repeated = []
@@ -504,10 +510,13 @@ def validate_native(
     elif not control_read:
         out.unjudged[EXP_MANIFEST] = f"not judged: without a readable {control} counts and sha256 cannot be compared"
     for t, scan in scans.items():
-        if scan.unusable:
+        if scan.unusable:  # its data were not read: what the rules over it found would be side effects
             for rid, needed in _NEEDS.items():
                 if f"{t}.jsonl" in needed:
                     out.unjudged.setdefault(rid, f"not judged: {scan.unusable}")
+                    sink.counts.pop(rid, None)
+                    sink.examples.pop(rid, None)
+                    sink.also.pop(rid, None)
     for t in todo:
         if t not in scans:
             for rid in (r for r in out.requirements[2:] if r not in out.unjudged):
