@@ -56,6 +56,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-examples", type=int, default=20, metavar="N", help="examples kept per requirement (default 20)"
     )
+    parser.add_argument(
+        "--format",
+        metavar="NAME|FILE",
+        help="the export is not canonical JSON Lines but a format described by a mapping: a published "
+        "format's name (e.g. legacy-csv) or a mapping file (YAML, specs/schemas/export-format.schema.json)",
+    )
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     parser.set_defaults(func=_run)
@@ -112,10 +118,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.kind == "transfer" and args.phase not in (None, "1C"):
         raise UsageError("--kind transfer: transfer packages are phase 1C (use --phase 1C or leave --phase out)")
     args.phase = args.phase or ("1C" if args.kind == "transfer" else "1B")
+    if args.format is not None and args.kind == "transfer":
+        raise UsageError("--format: transfer packages are canonical JSON Lines only")
     if args.kind == "transfer":
         return _run_transfer(args)
     started = datetime.now(UTC)
-    report = validate_export(args.path, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
+    if args.format is not None:
+        from conformance.export.mapping import load_format
+        from conformance.export.native import validate_native
+
+        fmt = load_format(args.format)
+        report = validate_native(args.path, fmt, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
+    else:
+        report = validate_export(args.path, phase=args.phase, max_examples=args.max_examples, workers=args.workers)
     capabilities: dict[str, bool] = {"bulk_export": True}
     if args.phase == "1C":
         from conformance.export.extensions import declared_capabilities, validate_extensions
@@ -159,6 +174,12 @@ def _run(args: argparse.Namespace) -> int:
             f"export {_printable(args.path)}: {report.records:,} records in {len(report.files)} files, "
             f"{report.bytes / 1e6:.1f} MB, {report.seconds:.2f} s ({rate:,.0f} records/s)"
         )
+        if report.format:
+            f = report.format
+            print(
+                f"format {_printable(f['name'])} {_printable(f['version'])} (mapping {_printable(f['source'])}, "
+                f"sha256 {f['sha256'][:16]}…): findings name the native file, line and column"
+            )
         for rid in report.judged:
             verdict = verdicts[rid]
             count = report.count(rid)

@@ -23,20 +23,32 @@ class Finding:
     line: int | None
     pointer: str
     message: str
+    #: the native column (CSV header name) of a finding in an adapted export, and its 1-based index
+    column: str | None = None
+    column_index: int | None = None
 
     @property
     def location(self) -> str:
-        """``file:line`` (or just ``file``) as printed by the CLI."""
-        return f"{self.file}:{self.line}" if self.line is not None else self.file
+        """``file:line`` (or just ``file``) as printed by the CLI; in an adapted export
+        ``file:line [column name, column index]``."""
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.column is None:
+            return where
+        index = f", column {self.column_index}" if self.column_index is not None else ""
+        return f"{where} [{self.column}{index}]"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "requirement": self.requirement,
             "file": self.file,
             "line": self.line,
             "pointer": self.pointer,
             "message": self.message,
         }
+        if self.column is not None:
+            out["column"] = self.column
+            out["column_index"] = self.column_index
+        return out
 
     def __str__(self) -> str:
         pointer = f" {self.pointer}" if self.pointer else ""
@@ -59,7 +71,16 @@ class FindingSink:
     also: dict[str, int] = field(default_factory=dict)
 
     def add(
-        self, requirement: str, file: str, line: int | None, pointer: str, message: str, *, also: str | None = None
+        self,
+        requirement: str,
+        file: str,
+        line: int | None,
+        pointer: str,
+        message: str,
+        *,
+        also: str | None = None,
+        column: str | None = None,
+        column_index: int | None = None,
     ) -> None:
         """Record one finding (kept as an example only while under the limit).
 
@@ -73,7 +94,9 @@ class FindingSink:
         if count < self.max_examples:
             if len(message) > MAX_MESSAGE:
                 message = message[: MAX_MESSAGE - 1] + "…"
-            self.examples.setdefault(requirement, []).append(Finding(requirement, file, line, pointer, message))
+            self.examples.setdefault(requirement, []).append(
+                Finding(requirement, file, line, pointer, message, column, column_index)
+            )
 
     def add_count(self, requirement: str, n: int, *, also: str | None = None) -> None:
         """Count ``n`` more findings of ``requirement`` (beyond the examples already added)."""

@@ -88,6 +88,8 @@ class ExportReport:
     requirements: tuple[str, ...] = EXPORT_REQUIREMENTS
     #: requirements that could not be judged (a file they need is missing): why
     unjudged: dict[str, str] = field(default_factory=dict)
+    #: the mapping of an adapted export (``--format``): name, version, source, sha256
+    format: dict[str, str] | None = None
 
     @property
     def records(self) -> int:
@@ -166,7 +168,8 @@ class ExportReport:
                     failed_requirements=(rid,) if verdict is Verdict.FAIL else (),
                     message=message,
                     duration=round(share, 4),
-                    reproduce=f"ics-conformance validate-export {self.path} --phase {self.phase}",
+                    reproduce=f"ics-conformance validate-export {self.path} --phase {self.phase}"
+                    + (f" --format {self.format['source']}" if self.format else ""),
                     evidence=[{"kind": "finding", "count": count, **f.to_json()} for f in examples],
                 )
             )
@@ -176,6 +179,7 @@ class ExportReport:
         """JSON-able summary (for ``result.json`` ``target.export`` and ``--json``)."""
         return {
             "path": self.path,
+            **({"format": self.format} if self.format else {}),
             "records": self.records,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),

@@ -727,6 +727,8 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
     if context is not None:
         if context.export_only:
             args += ["--ics-export", str(_option(config, "ics_export"))]
+            if _option(config, "ics_export_format"):
+                args += ["--ics-export-format", str(_option(config, "ics_export_format"))]
         elif not context.builtin_reference:
             args += ["--ics-target", Redactor("none").text(context.target_url)]
         args += ["--ics-phase", context.phase, "--ics-profile", context.profile]

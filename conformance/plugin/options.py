@@ -51,6 +51,7 @@ _INI_NAMES = {
     "ics_max_response_bytes",
     "ics_seed",
     "ics_export",
+    "ics_export_format",
     "ics_peer_target",
     "ics_peer_token_env",
     "ics_peer_token_file",
@@ -105,6 +106,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="keep Hypothesis' files in DIR (default: a temporary directory, nothing in the working directory)",
     )
     group.addoption("--ics-export", dest="ics_export", metavar="PATH", help="export directory or zip to validate")
+    group.addoption(
+        "--ics-export-format",
+        dest="ics_export_format",
+        metavar="NAME|FILE",
+        help="--ics-export is in a mapped export format (a published format's name or a mapping file), "
+        "as validate-export --format",
+    )
     group.addoption(
         "--ics-timeout",
         dest="ics_timeout",
@@ -183,6 +191,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_max_response_bytes", "largest response accepted (bytes; K/M/G suffixes)"),
         ("ics_seed", "seed for Hypothesis"),
         ("ics_export", "export directory or zip to validate"),
+        ("ics_export_format", "export format of ics_export (a published format's name or a mapping file)"),
         ("ics_peer_target", "phase 1C pair run: base URL of the peer ICS API"),
         ("ics_peer_token_env", "environment variable holding the peer's admin token"),
         ("ics_peer_token_file", "file holding the peer's admin token"),

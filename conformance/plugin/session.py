@@ -403,6 +403,14 @@ def _configure_export_only(config: pytest.Config, pending: dict[str, Any]) -> No
     export = Path(str(_opt(config, "ics_export")))
     if not export.exists():
         raise pytest.UsageError(f"--ics-export {export}: no such file or directory")
+    if _opt(config, "ics_export_format"):
+        from conformance.errors import UsageError
+        from conformance.export.mapping import load_format
+
+        try:
+            load_format(str(_opt(config, "ics_export_format")))  # a bad mapping is a usage error, before any check
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
     from conformance.export.extensions import declared_capabilities
     from conformance.spec.capabilities import CapabilityStatement
 

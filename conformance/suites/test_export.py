@@ -128,9 +128,15 @@ def _export_run(
         # a file judged alone gets both cores; beside API checks, one (the others run in parallel)
         workers = 2 if ics_context.export_only else 1
         try:
-            return ExportRun(
-                source="file", path=path, report=validate_export(path, phase=ics_context.phase, workers=workers)
-            )
+            mapping = _option(request.config, "ics_export_format")
+            if mapping:
+                from conformance.export.mapping import load_format
+                from conformance.export.native import validate_native
+
+                report = validate_native(path, load_format(str(mapping)), phase=ics_context.phase, workers=workers)
+            else:
+                report = validate_export(path, phase=ics_context.phase, workers=workers)
+            return ExportRun(source="file", path=path, report=report)
         except ConformanceError as exc:  # unreadable archive and the like: could not be judged
             return ExportRun(source="file", path=path, error=str(exc))
     ics_client: Client = request.getfixturevalue("ics_client")

@@ -116,3 +116,23 @@ def test_summary_words_match_validate_export() -> None:
     for (verdict, channels), first in words.items():
         line = summary_lines(dict(base, verdict=verdict, channels=list(channels)))[0]
         assert line.startswith(first + " "), line
+
+
+def test_adapted_csv_export_through_the_plugin(pytester: pytest.Pytester) -> None:
+    legacy = FIXTURES.parent / "export-formats" / "legacy-csv"
+    run, result = _run(pytester, "--ics-export", str(legacy / "valid"), "--ics-export-format", "legacy-csv")
+    assert result is not None, run.stdout.str()
+    assert result["verdict"] == "CERTIFIED" and run.ret == 0, run.stdout.str()
+    assert "--ics-export-format legacy-csv" in result["command"]
+    run, result = _run(
+        pytester, "--ics-export", str(legacy / "invalid" / "orphan-reference"), "--ics-export-format", "legacy-csv"
+    )
+    assert result is not None, run.stdout.str()
+    assert {r["id"] for r in result["requirements"] if r["verdict"] == "FAIL"} == {"ICS-1A-EXP-005"}
+    (check,) = [c for r in result["requirements"] for c in r["checks"] if c["id"].endswith("test_export_005")] or [
+        c for r in result["requirements"] if r["id"] == "ICS-1A-EXP-005" for c in r["checks"]
+    ]
+    assert "CASE_NOTES.csv:6 [CHILD_REF, column 2]" in check["message"], check["message"]
+    run, result = _run(pytester, "--ics-export", str(legacy / "valid"), "--ics-export-format", "no-such-format")
+    assert run.ret == 4 or run.ret == 2, run.stdout.str()  # pytest's usage-error exit
+    assert "unknown export format" in run.stderr.str() + run.stdout.str()
