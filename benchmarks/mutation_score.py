@@ -65,7 +65,7 @@ AREAS = ("search", "notifications", "gating", "timescales", "identifiers", "acce
 #: file -> {top-level function or Class.method (or "<module>"): area}. What is not listed is
 #: not mutated: plumbing (bodies, paging, JSON), and helpers that exist only to carry an
 #: injected fault (rules.clean_name_search, _faulty_normalise, _holidays_2007_shifted,
-#: wrong_check_letter, _holidays_bent; export._perturb, _uk_date; ChildRoutes._gender_skip,
+#: wrong_check_letter, _letter_fits, _holidays_bent; export._perturb, _uk_date; ChildRoutes._gender_skip,
 #: ChildRoutes._view_unaudited; Service._rights_bent), and domain
 #: functions the reference never calls (names.name_matches: the oracle's; identifiers.
 #: upn_check_letter, nhs_check_digit: the checks' generators): the mutated copy is loaded by
@@ -669,10 +669,21 @@ def load_notes() -> list[str]:
 
 
 def classify(mutants: list[Mutant], entries: list[dict[str, Any]]) -> None:
-    index = {(e["file"], e["operator"], e["old"], e["new"]): e for e in entries}
+    """Match survivors to entries by file, operator and changed line; an entry with ``previous``
+    (the stripped line above the mutated one) matches only there (one of several identical lines)."""
+    index: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        index[(e["file"], e["operator"], e["old"], e["new"])].append(e)
+    lines: dict[str, list[str]] = {}
     for m in mutants:
-        if m.verdict in ("killed", "survived"):
-            m.classification = index.get((m.path, m.operator, *m.change()))
+        if m.verdict not in ("killed", "survived"):
+            continue
+        candidates = index.get((m.path, m.operator, *m.change()), [])
+        if m.path not in lines:
+            lines[m.path] = source_of(m.path).read_text(encoding="utf-8").split("\n")
+        above = lines[m.path][m.line - 2].strip() if m.line >= 2 else ""
+        exact = [e for e in candidates if e.get("previous") == above]
+        m.classification = (exact or [e for e in candidates if "previous" not in e] or [None])[0]
 
 
 def report(mutants: list[Mutant], out: Any = sys.stdout) -> dict[str, dict[str, int]]:

@@ -171,6 +171,12 @@ FAULTS: dict[str, Fault] = {
             "practitioners whose allocation ended are still notified",
         ),
         _f(
+            "notify-ended-before-today",
+            "notifications",
+            "1B-NOTIF-003",
+            "only an allocation ending today counts as ended: one ended on an earlier date is still notified",
+        ),
+        _f(
             "notify-unrelated",
             "notifications",
             "1B-NOTIF-002, 1B-NOTIF-003",
@@ -188,6 +194,12 @@ FAULTS: dict[str, Fault] = {
             "notifications",
             "1B-NOTIF-006",
             "restricted notes' notifications carry the text",
+        ),
+        _f(
+            "notify-preview-whole-text",
+            "notifications",
+            "1A-API-002",
+            "a notification's preview is the note's whole text, not cut at 100 characters",
         ),
         _f(
             "notify-ack-lost",
@@ -323,10 +335,23 @@ FAULTS: dict[str, Fault] = {
             "a valid UPN written in lower case or with spaces is refused",
         ),
         _f(
+            "names-any-character",
+            "records",
+            "1A-API-003",
+            "the Name pattern is not enforced: names holding digits, symbols or emoji are accepted",
+        ),
+        _f(
             "upn-length-unchecked",
             "records",
             "1A-REC-002",
             "a UPN of 14 characters whose first 13 are valid is accepted",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
+            "upn-length-by-letter-only",
+            "records",
+            "1A-REC-002",
+            "no length check: a UPN of 12 or 14 characters is accepted when its check letter fits the rest",
             collateral="1A-EXP-003, 1A-EXP-007",
         ),
         _f(
@@ -404,6 +429,12 @@ FAULTS: dict[str, Fault] = {
             "gating",
             "1B-GATE-001",
             "only the most recent visit is judged: an earlier qualifying visit is overlooked",
+        ),
+        _f(
+            "gating-stops-at-unseen",
+            "gating",
+            "1B-GATE-001",
+            "the gate stops at the first visit that did not see the child: a seen visit recorded after it is overlooked",
         ),
         _f(
             "gating-start-off-by-one",

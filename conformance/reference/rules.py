@@ -47,12 +47,20 @@ def canonical_postcode(value: str) -> str | None:
     return f"{compact[:-3]} {compact[-3:]}"
 
 
+def _letter_fits(compact: str) -> bool:
+    """(Fault ``upn-length-by-letter-only``.) LA 801 and digits, and the check letter the algorithm gives the rest."""
+    body = compact[1:]
+    return body[:3] == "801" and body.isdigit() and identifiers.upn_check_letter(body) == compact[0]
+
+
 def check_upn(value: str, faults: Collection[str]) -> str | None:
     """The compact UPN when valid (``upn-no-check-letter``: any check letter), else None."""
     compact = identifiers.compact_upn(value)
     if "upn-validated-before-compacting" in faults and value != compact:
         return None
     if "upn-length-unchecked" in faults and len(compact) == 14 and identifiers.is_valid_upn(compact[:13]):
+        return compact
+    if "upn-length-by-letter-only" in faults and len(compact) in (12, 14) and _letter_fits(compact):
         return compact
     if identifiers.is_valid_upn(compact):
         if "upn-check-letter-table-short" in faults and compact[0] == "Z":  # a table of 22 letters: remainder 22 lost

@@ -54,7 +54,16 @@ from typing import Any
 
 import pytest
 
-from conformance.checking.checks import check, describe, expect_status, fail, prerequisite_missing, require
+from conformance.checking.checks import (
+    check,
+    describe,
+    error_code,
+    expect_status,
+    fail,
+    prerequisite_missing,
+    require,
+)
+from conformance.checking.search_oracle import name_token
 from conformance.checking.world import World
 from conformance.spec.error_codes import error_codes
 
@@ -646,6 +655,70 @@ def test_responses_conform_to_openapi(world: World, request: pytest.FixtureReque
 def test_invalid_input_rejected(world: World, request: pytest.FixtureRequest) -> None:
     """API-003: schema-violating requests are refused with a 4xx whose body carries a machine-readable ``code``."""
     run_contract(world, request, API_003, modes=("negative",), checks=NEGATIVE_CHECKS, skip_server_errors=True)
+
+
+#: Names off the ``Name`` pattern of specs/openapi.yaml (letters, combining marks, spaces,
+#: hyphens, apostrophes and full stops), each with one character outside it.
+OFF_PATTERN_NAMES = {
+    "a digit": "J0hn",
+    "a symbol": "Ann@",
+    "a zero-width space": "Ann\u200bMarie",
+    "an emoji": "Ann\U0001f600",
+}
+
+
+@cache
+def _name_schema() -> dict[str, Any]:
+    import yaml
+
+    from conformance.spec.resources import spec_path
+
+    document = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
+    return dict(document["components"]["schemas"]["Name"])
+
+
+@check(API_003, kind="scenario")
+def test_names_off_the_name_pattern_rejected(world: World) -> None:
+    """API-003: a child (given or family name) or an alias whose name breaks the ``Name``
+    pattern (a digit, a symbol, a zero-width space, an emoji) is rejected with a 4xx whose
+    ``code`` is one of design.md section 4's; the generated requests of the contract check
+    do not reliably reach the pattern."""
+    import jsonschema
+
+    schema = _name_schema()
+    for what, name in OFF_PATTERN_NAMES.items():
+        assert not jsonschema.Draft202012Validator(schema).is_valid(name), f"{name!r} ({what}) fits Name"
+    token = world.practitioner().token
+    child = world.child(family_name=name_token())
+
+    def base(**names: str) -> dict[str, Any]:
+        body = {"given_name": "Alex", "family_name": name_token(), "date_of_birth": "2003-02-11"}
+        return {**body, "gender": "not_specified", "local_id": world.unique("c"), **names}
+
+    attempts = [
+        (f"POST /children with a given name holding {w}", "/children", base(given_name=n))
+        for w, n in OFF_PATTERN_NAMES.items()
+    ]
+    attempts.append(("POST /children with a family name holding a digit", "/children", base(family_name="Sm1th")))
+    attempts.append(
+        (
+            "POST /children/{id}/aliases with a given name holding a symbol",
+            f"/children/{child['id']}/aliases",
+            {"given_name": "Ann@", "family_name": name_token(), "type": "alias"},
+        )
+    )
+    wrong = []
+    for what, path, body in attempts:
+        response = world.client.post(path, token=token, json=body)
+        code = error_code(response) if 400 <= response.status_code < 500 else None
+        if code not in ERROR_CODES:
+            wrong.append(f"{what}: {describe(response)}")
+    if wrong:
+        fail(
+            API_003,
+            "names off the Name pattern of specs/openapi.yaml must be rejected with a 4xx and a design.md "
+            "section 4 code: " + "; ".join(wrong),
+        )
 
 
 @check(API_004, kind="scenario")

@@ -467,17 +467,19 @@ def test_completion_gated_for_every_writer_role(world: World) -> None:
 def test_any_qualifying_visit_allows_completion(world: World) -> None:
     """GATE-001: among several visits (not seen, seen inside the period, seen after the
     completion date) the one that qualifies allows completion, wherever it stands in date
-    or recording order."""
+    or recording order: recorded first, a visit that did not see the child and one after the
+    completion date must not stop the search (the statement asks for "a visit", any one)."""
     assessment = start_assessment(world, START)
     aid = str(assessment["id"])
+    record_visit(world, aid, START + timedelta(days=3), child_seen=False)
     record_visit(world, aid, START + timedelta(days=8))
     record_visit(world, aid, START + timedelta(days=2))
-    record_visit(world, aid, START + timedelta(days=3), child_seen=False)
     completed_on = START + timedelta(days=5)
     expect_completed(
         world.complete(aid, iso(completed_on)),
         GATE_001,
-        "seen on day 2 (and on day 8, after completion; not seen on day 3), completed on day 5",
+        "recorded in this order: not seen on day 3, seen on day 8 (after completion), seen on day 2; "
+        "completed on day 5",
         completed_on,
     )
 

@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from conformance.checking.checks import check, expect_status, fail, not_applicable, prerequisite_missing
@@ -30,6 +31,9 @@ NOTIF_004 = "ICS-1B-NOTIF-004"
 NOTIF_005 = "ICS-1B-NOTIF-005"
 NOTIF_006 = "ICS-1B-NOTIF-006"
 NOTIF_007 = "ICS-1B-NOTIF-007"
+API_002 = "ICS-1A-API-002"
+#: ``Notification.preview`` in specs/openapi.yaml: ``{type: [string, "null"], maxLength: 100}``
+PREVIEW_MAX = 100
 
 DEFAULT_LATENCY = 60.0
 _POLL_FIRST = 0.05
@@ -217,21 +221,22 @@ def late_text(arrival: Arrival, bound: float) -> str:
 
 # -- checks -----------------------------------------------------------------------------
 @check(NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, NOTIF_005, kind="scenario")
-def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None:
+def test_case_note_alerts_current_allocations_exactly_once(world: World, today: date) -> None:
     """NOTIF-001..005: who is alerted of a new case note, how often and how fast.
 
     Child X has practitioners A and B co-allocated, the author (also allocated) and a
-    leaver allocated; an outsider is allocated to another child and a stranger to none.
+    leaver allocated, and an earlier leaver whose allocation (from 30 days ago) was ended
+    yesterday; an outsider is allocated to another child and a stranger to none.
     Note 1 must reach A, B and the leaver (001) within the bound (005); after the
-    leaver's allocation ends, note 2 must reach A and B only. After the bound has passed
-    for both notes: the author has nothing (002), the leaver nothing of note 2, the
-    outsider and the stranger nothing (003), nobody anything twice (004).
+    leaver's allocation ends (today), note 2 must reach A and B only. After the bound has
+    passed for both notes: the author has nothing (002), the leaver nothing of note 2, the
+    earlier leaver, the outsider and the stranger nothing (003), nobody anything twice (004).
     """
     bound = latency_bound(world)
     child = world.child(family_name="Notifyall")
     other = world.child(family_name="Notifyother")
     child_ids = {str(child["id"]), str(other["id"])}
-    a, b, author, leaver, outsider, stranger = (world.practitioner("practitioner", fresh=True) for _ in range(6))
+    a, b, author, leaver, outsider, stranger, early = (world.practitioner("practitioner", fresh=True) for _ in range(7))
     names = {
         a.id: "co-allocated practitioner A",
         b.id: "co-allocated practitioner B",
@@ -239,9 +244,14 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
         leaver.id: "the de-allocated practitioner",
         outsider.id: "a practitioner allocated to another child",
         stranger.id: "an unallocated practitioner",
+        early.id: "a practitioner whose allocation ended yesterday",
     }
     allocations = {p.id: world.allocate(str(child["id"]), p) for p in (a, b, author, leaver)}
     world.allocate(str(other["id"]), outsider)
+    gone = world.allocate(str(child["id"]), early, start_date=(today - timedelta(days=30)).isoformat())
+    if not isinstance(gone, dict) or not gone.get("id"):
+        fail(NOTIF_003, "the allocation response carries no id, so it cannot be ended")
+    world.end_allocation(str(gone["id"]), end_date=(today - timedelta(days=1)).isoformat())
     violations = Violations()
 
     text1 = f"{world.unique('note')} Home visit: the child was seen with both parents present."
@@ -279,7 +289,7 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
 
     sleep_until(since + bound)  # the bound has now passed for both notes
     ours = {n1, n2}
-    for person in (a, b, author, leaver, outsider, stranger):
+    for person in (a, b, author, leaver, outsider, stranger, early):
         grouped = by_note(our_notifications(world, person, child_ids))
         for nid, items in grouped.items():
             if len(items) > 1:
@@ -288,11 +298,11 @@ def test_case_note_alerts_current_allocations_exactly_once(world: World) -> None
             violations.add(NOTIF_002, "the author was notified of their own case note")
         if person is leaver and n2 in grouped:
             violations.add(NOTIF_003, "a practitioner whose allocation had ended was notified of a later case note")
-        if person in (outsider, stranger) and grouped:
+        if person in (outsider, stranger, early) and grouped:
             violations.add(
                 NOTIF_003,
                 f"{names[person.id]} was notified of case notes {sorted(grouped)} about a child "
-                "they are not allocated to",
+                "they are not (or no longer) allocated to",
             )
     violations.raise_if_any((NOTIF_001, NOTIF_002, NOTIF_003, NOTIF_004, NOTIF_005))
 
@@ -320,6 +330,33 @@ def test_restricted_note_alert_carries_no_content(world: World) -> None:
     for fragment in (secret, "Disclosure made to the teacher", text):
         if fragment.casefold() in text_seen.casefold():
             fail(NOTIF_006, f"the notification of a restricted note contains its text ({fragment[:40]!r}...)")
+
+
+@check(API_002, kind="scenario")
+def test_long_note_preview_within_schema(world: World) -> None:
+    """API-002: the notification of a 150-character note has a ``preview`` valid against the
+    Notification schema, null or at most 100 characters.
+
+    What an unrestricted note's preview holds is not in a statement (design.md's "first 100
+    characters" is the reference's choice), so only the schema's bound is judged; the
+    contract check's generated notes are too short to reach it.
+    """
+    child = world.child(family_name="Notifylong")
+    reader, author = world.practitioner("practitioner", fresh=True), world.practitioner("practitioner", fresh=True)
+    world.allocate(str(child["id"]), reader)
+    text = f"{world.unique('note')} " + "Long account of the home visit, written in full. " * 3
+    text = text[:150].rstrip() + "."
+    note = world.case_note(str(child["id"]), author, text)
+    nid = note_id(note.get("id") if isinstance(note, dict) else None)
+    item = delivered(world, [reader], nid, {str(child["id"])}, "a long note")[reader.id]
+    preview = item.get("preview")
+    if preview is not None and (not isinstance(preview, str) or len(preview) > PREVIEW_MAX):
+        shown = f"{len(preview)} characters" if isinstance(preview, str) else repr(preview)[:80]
+        fail(
+            API_002,
+            f"the notification of a {len(text)}-character note has preview of {shown}; the Notification "
+            f"schema allows null or a string of at most {PREVIEW_MAX} characters",
+        )
 
 
 @check(NOTIF_007, kind="scenario")

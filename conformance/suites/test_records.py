@@ -408,12 +408,40 @@ def _upn_with_letter(letter: str, temporary: bool = False) -> str:
             return upn
 
 
+_UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
+
+
+def _wrong_length_upns_with_right_letter() -> list[tuple[str, str]]:
+    """12- and 14-character UPNs (LA 801, digits) whose first character is the check letter
+    their other characters give, so that only the length tells them from a valid UPN.
+
+    Weighted positionally (2, 3, ... on the characters after the letter), the 12-character
+    one is right; of 14 characters, one is right under weights 2..13 on the last 12
+    characters (the algorithm applied to whatever follows, as python-stdnum does) and one
+    under weights 2..14 on all 13. REC-002 refuses any UPN that is not 13 characters.
+    """
+
+    def positional(body: str) -> str:
+        return _UPN_ALPHABET[sum(i * int(c) for i, c in enumerate(body, 2)) % 23]
+
+    def digits(n: int) -> str:
+        return "801" + "".join(secrets.choice(string.digits) for _ in range(n - 3))
+
+    short, longer, longest = digits(11), digits(13), digits(13)
+    return [
+        (positional(short) + short, "12 characters, check letter right for the 11 after it"),
+        (upn_check_letter(longer) + longer, "14 characters, check letter right for the last 12"),
+        (positional(longest) + longest, "14 characters, check letter right for all 13 after it"),
+    ]
+
+
 @check(REC_002, kind="scenario")
 def test_upn_every_check_letter_and_form(world: World) -> None:
     """REC-002: a valid UPN for each of the 23 check-letter remainders (A..Z without I, O,
     S) is accepted, as are a temporary UPN (last character a letter) and a valid UPN written
-    in lower case with spaces; 12 characters, or 14 whose first 13 are a valid UPN, are
-    refused 422 ``INVALID_UPN`` and nothing is stored."""
+    in lower case with spaces; 12 characters, or 14 whose first 13 are a valid UPN, or 12
+    and 14 whose check letter is right for their other characters, are refused 422
+    ``INVALID_UPN`` and nothing is stored."""
     token = world.practitioner().token
     accepted = {f"check letter {letter}": _upn_with_letter(letter) for letter in _UPN_LETTERS}
     temporary = _upn_with_letter(secrets.choice(_UPN_LETTERS), temporary=True)
@@ -427,7 +455,11 @@ def test_upn_every_check_letter_and_form(world: World) -> None:
             refused.append(f"{what} ({upn}): {describe(response)}")
     if refused:
         fail(REC_002, f"valid UPNs refused: {'; '.join(refused)}")
-    for upn, what in ((sample[:12], "12 characters"), (sample + "7", "14 characters whose first 13 are a valid UPN")):
+    for upn, what in (
+        (sample[:12], "12 characters"),
+        (sample + "7", "14 characters whose first 13 are a valid UPN"),
+        *_wrong_length_upns_with_right_letter(),
+    ):
         _refused_and_not_stored(
             world, _base(world, upn=upn), REC_002, "INVALID_UPN", f"create a child with UPN {upn} ({what})"
         )

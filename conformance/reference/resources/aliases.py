@@ -23,7 +23,7 @@ class AliasRoutes(Service):
         self._child_row(child_id)
         body = await self._body(request, op)
         for name in ("given_name", "family_name"):
-            if not rules.valid_name(body[name]):
+            if not rules.valid_name(body[name]) and not self.has("names-any-character"):
                 raise field_error(
                     "INVALID_NAME", name, "only letters, combining marks, spaces, hyphens, apostrophes and full stops"
                 )

@@ -181,6 +181,8 @@ class AssessmentRoutes(Service):
         for visit in visits:
             day = visit["visit_date"]
             if not visit["child_seen"] and not self.has("gating-counts-unseen-visits"):
+                if self.has("gating-stops-at-unseen"):  # stops where it should skip
+                    return False
                 continue
             if day < self._earliest_visit(assessment) and not self.has("gating-ignores-start-date"):
                 continue

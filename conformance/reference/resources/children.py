@@ -47,7 +47,7 @@ class ChildRoutes(Service):
         """Apply the domain rules to a complete child record (``sent``: the fields a PATCH
         gave); return the columns to store."""
         for name in ("given_name", "family_name"):
-            if not rules.valid_name(record[name]):
+            if not rules.valid_name(record[name]) and not self.has("names-any-character"):
                 raise field_error(
                     "INVALID_NAME", name, "only letters, combining marks, spaces, hyphens, apostrophes and full stops"
                 )

@@ -61,6 +61,8 @@ class NoteRoutes(Service):
             for a in allocations
             if self.has("notify-ended-allocation") or a["end_date"] is None or a["end_date"] > today
         ]
+        if self.has("notify-ended-before-today"):  # end_date compared with today for equality alone
+            current += [a["practitioner_id"] for a in allocations if a["end_date"] and a["end_date"] < today]
         if self.has("notify-once-per-allocation"):  # one per current allocation, never de-duplicated
             return [p for p in current if p != author_id]
         if self.has("notify-author-excluded-once"):  # list.remove: the author's first allocation only
@@ -93,6 +95,8 @@ class NoteRoutes(Service):
                 "UPDATE notifications SET acknowledged_at = NULL WHERE child_id = ?", (note["child_id"],)
             )
         preview = None if note["restricted"] and not self.has("restricted-note-leaks-text") else note["text"][:100]
+        if self.has("notify-preview-whole-text") and preview is not None:
+            preview = note["text"]
         visible_at = time.time() + (NOTIFY_DELAY_SECONDS if self.has("notify-delayed") else 0.0)
         entitled: set[str] = set()
         if self.has("restricted-preview-for-managers"):  # those who may read the text get it in the preview
