@@ -65,6 +65,8 @@ _EVIDENCE_TEXT_LIMIT = 8000
 _PRINT_MESSAGE_LINES = 3
 _PRINT_MESSAGE_CHARS = 300
 _SCREEN_FINDINGS, _PRINT_FINDINGS = 500, 40
+#: Exchanges shown per failing check and in the whole report (the bundle's evidence/ holds every one).
+_CHECK_EXCHANGES, _REPORT_EXCHANGES = 30, 200
 #: What a failure in each area means, for a council manager (above the HTTP detail).
 _PLAIN = {
     "records": "Child records may not be stored or read back exactly as entered.",
@@ -269,7 +271,7 @@ def _why_not_judged(req: Mapping[str, Any], result: Mapping[str, Any], switched_
     return reasons[0] if reasons else verdict.lower().replace("_", " ")
 
 
-def _check_view(check: Mapping[str, Any], *, message_lines: int | None) -> dict[str, Any]:
+def _check_view(check: Mapping[str, Any], *, message_lines: int | None, budget: list[int]) -> dict[str, Any]:
     message = _text(check.get("message"))
     clipped = False
     if message_lines is not None:
@@ -278,7 +280,10 @@ def _check_view(check: Mapping[str, Any], *, message_lines: int | None) -> dict[
             message, clipped = "\n".join(lines[:message_lines]), True
         if len(message) > _PRINT_MESSAGE_CHARS:
             message, clipped = message[:_PRINT_MESSAGE_CHARS] + " …", True
-    exchanges = [_exchange(e) for e in check.get("evidence") or [] if isinstance(e, Mapping)]
+    entries = [e for e in check.get("evidence") or [] if isinstance(e, Mapping)]
+    shown = entries[: min(_CHECK_EXCHANGES, max(budget[0], 0))]
+    budget[0] -= len(shown)
+    exchanges = [_exchange(e) for e in shown]
     return {
         "id": _text(check.get("id")),
         "anchor": _check_anchor(check.get("id")),
@@ -289,6 +294,7 @@ def _check_view(check: Mapping[str, Any], *, message_lines: int | None) -> dict[
         "example": _failing_example(check),
         "reproduce": _text(check.get("reproduce")),
         "exchanges": exchanges,
+        "exchanges_total": len(entries),
     }
 
 
@@ -330,6 +336,7 @@ def _failures(
     details: list[dict[str, Any]] = []
     shown: dict[str, str] = {}
     appendix: list[dict[str, Any]] = []
+    budget = [_REPORT_EXCHANGES]  # exchanges rendered in the whole report; all of them are in evidence/
     for req in requirements:
         if req.get("verdict") not in ("FAIL", "ERROR", "WAIVED"):
             continue
@@ -341,8 +348,8 @@ def _failures(
                 also.append({"id": cid, "anchor": _check_anchor(cid), "under": shown[cid]})
                 continue
             shown[cid] = rid
-            checks.append(_check_view(check, message_lines=message_lines))
-            if checks[-1]["exchanges"]:
+            checks.append(_check_view(check, message_lines=message_lines, budget=budget))
+            if checks[-1]["exchanges_total"]:
                 appendix.append(dict(checks[-1], requirement=rid))
         more = 0
         if message_lines is not None and len(checks) > 1:  # print: one check per requirement, the rest in the HTML

@@ -28,7 +28,9 @@ BUDGETS: dict[str, dict[str, int]] = {
 }
 
 _SAVED_KEY = pytest.StashKey[dict[str, Any]]()
-_STORAGE_KEY = pytest.StashKey[str]()  # the temporary storage directory ("" when the user named one)
+_STORAGE_KEY = pytest.StashKey[str]()
+#: ``workerinput`` key handing the controller's Hypothesis directory to an xdist worker.
+STORAGE_INPUT = "ics_hypothesis_home"  # the temporary storage directory ("" when the user named one)
 
 
 def register() -> None:
@@ -71,8 +73,9 @@ def activate(config: pytest.Config, profile: str, seed: int | None) -> None:
 
 def _keep_storage_out_of_cwd(config: pytest.Config) -> None:
     """Hypothesis' files (its constants cache; no example database: the seed reproduces) go to a
-    temporary directory removed at the end, not to ``.hypothesis/`` in the supplier's working
-    directory, unless asked: ``--ics-hypothesis-dir DIR`` or ``HYPOTHESIS_STORAGE_DIRECTORY``."""
+    temporary directory that the controller creates, hands to the xdist workers and removes at the
+    end, not to ``.hypothesis/`` in the supplier's working directory, unless asked:
+    ``--ics-hypothesis-dir DIR`` or ``HYPOTHESIS_STORAGE_DIRECTORY``."""
     import os
     import tempfile
 
@@ -81,9 +84,19 @@ def _keep_storage_out_of_cwd(config: pytest.Config) -> None:
     if _STORAGE_KEY in config.stash or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         return
     asked = config.getoption("ics_hypothesis_dir", default=None)
-    directory = str(asked) if asked else tempfile.mkdtemp(prefix="ics-hypothesis-")
-    config.stash[_STORAGE_KEY] = "" if asked else directory
+    workerinput = getattr(config, "workerinput", None)
+    given = workerinput.get(STORAGE_INPUT) if isinstance(workerinput, dict) else None
+    if asked or given:
+        directory, owned = str(asked or given), False
+    else:
+        directory, owned = tempfile.mkdtemp(prefix="ics-hypothesis-"), True
+    config.stash[_STORAGE_KEY] = directory if owned else ""
     set_hypothesis_home_dir(directory)
+
+
+def storage_dir(config: pytest.Config) -> str | None:
+    """The temporary Hypothesis directory this process owns (None: none, or one the user named)."""
+    return config.stash.get(_STORAGE_KEY, None) or None
 
 
 def deactivate(config: pytest.Config) -> None:

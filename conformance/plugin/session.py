@@ -451,6 +451,11 @@ def configure_node(config: pytest.Config, workerinput: dict[str, Any]) -> None:
     data["faults"] = list(context.faults)
     data["peer_faults"] = list(context.peer_faults)
     workerinput["ics_context"] = data
+    from conformance.plugin import profiles as _profiles
+
+    storage = _profiles.storage_dir(config)
+    if storage is not None:
+        workerinput[_profiles.STORAGE_INPUT] = storage
 
 
 def unconfigure(config: pytest.Config) -> None:
