@@ -107,6 +107,7 @@ def test_pdf_is_an_a4_summary_with_page_numbers_and_an_optional_evidence_appendi
     failing_run: Run, tmp_path: Path
 ) -> None:
     import pypdf
+
     from conformance.certificate.bundle import write_bundle
 
     summary = pypdf.PdfReader(failing_run.bundle / "report.pdf")
