@@ -246,7 +246,8 @@ def _convert(
                     column_index=index + 1,
                 )
             identifier = record.get("id")
-            record = {"id": identifier} if type(identifier) is str else {}
+            keep = type(identifier) is str and not any(f[0] == "id" for f in failed or ())
+            record = {"id": identifier} if keep else {}  # an ID that is not text is not kept
             scan.stub_errors += len(schema_errors(rf.record_type, record))
             lines.append(-start)
         else:
