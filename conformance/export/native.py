@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -51,6 +51,9 @@ from conformance.export.records import RECORD_TYPES, schema_errors
 ROWS = 4096
 #: Columns a header may have (a hostile header of millions of columns is refused, not indexed).
 MAX_COLUMNS = 4096
+if TYPE_CHECKING:
+    from conformance.export.validate import ExportReport
+
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -416,7 +419,7 @@ def validate_native(
     max_examples: int = 20,
     workers: int = 2,
     limits: Limits | None = None,
-) -> Any:
+) -> ExportReport:
     """Validate the export at ``path`` written in format ``fmt`` (see the module docstring).
 
     Returns an :class:`~conformance.export.validate.ExportReport` whose findings name the
