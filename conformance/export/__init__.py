@@ -5,6 +5,9 @@ Public surface::
     validate_export(path, *, phase="1B", max_examples=20, workers=2) -> ExportReport
     reconcile(report_or_path, expected: ExpectedRecords) -> list[Finding]
     generate_export(directory, *, children, seed, zip=False) -> Path
+
+Exports in a mapped format (CSV): :func:`conformance.export.mapping.load_format` and
+:func:`conformance.export.native.validate_native` (docs/design.md section 5.1).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -51,6 +51,9 @@ from conformance.export.records import RECORD_TYPES, schema_errors
 ROWS = 4096
 #: Columns a header may have (a hostile header of millions of columns is refused, not indexed).
 MAX_COLUMNS = 4096
+if TYPE_CHECKING:
+    from conformance.export.validate import ExportReport
+
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -246,7 +249,8 @@ def _convert(
                     column_index=index + 1,
                 )
             identifier = record.get("id")
-            record = {"id": identifier} if type(identifier) is str else {}
+            keep = type(identifier) is str and not any(f[0] == "id" for f in failed or ())
+            record = {"id": identifier} if keep else {}  # an ID that is not text is not kept
             scan.stub_errors += len(schema_errors(rf.record_type, record))
             lines.append(-start)
         else:
@@ -415,7 +419,7 @@ def validate_native(
     max_examples: int = 20,
     workers: int = 2,
     limits: Limits | None = None,
-) -> Any:
+) -> ExportReport:
     """Validate the export at ``path`` written in format ``fmt`` (see the module docstring).
 
     Returns an :class:`~conformance.export.validate.ExportReport` whose findings name the

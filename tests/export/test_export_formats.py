@@ -343,3 +343,38 @@ def test_a_header_of_too_many_columns_is_refused(native):
     (finding,) = report.examples("ICS-1A-EXP-003")
     assert (finding.file, finding.line) == ("STAFF.csv", 1) and "over the limit" in finding.message
     assert report.verdict("ICS-1A-EXP-005") is Verdict.SKIPPED  # practitioners unread: references not judged
+
+
+def test_a_windows_1252_format_reads_its_text_and_flags_bytes_it_does_not_define(native, tmp_path):
+    mapping = tmp_path / "cp1252.yaml"
+    mapping.write_text(BASE.replace("encoding: utf-8", "encoding: windows-1252"), encoding="utf-8")
+    fmt = load_format(str(mapping))
+    for f in native.glob("*.csv"):  # the same export saved by a Windows system
+        f.write_bytes(f.read_text(encoding="utf-8").encode("windows-1252", "replace"))
+    write_control(native, fmt, {name: _rows(native / name) for name in COUNTS})
+    report = validate_native(native, fmt)
+    assert report.conformant, {r: [str(f) for f in report.examples(r)] for r in _not_pass(report)}
+    path = native / "STAFF.csv"
+    data = path.read_bytes().split(b"\n")
+    cells = data[2].split(b",")
+    cells[1] += b"\x81"  # 0x81: no character in windows-1252
+    data[2] = b",".join(cells)
+    path.write_bytes(b"\n".join(data))
+    write_control(native, fmt, {name: _rows(native / name) for name in COUNTS})
+    report = validate_native(native, fmt)
+    assert _not_pass(report) == {"ICS-1A-EXP-003": Verdict.FAIL}
+    (finding,) = report.examples("ICS-1A-EXP-003")
+    assert (finding.file, finding.line, finding.column) == ("STAFF.csv", 3, "STAFF_NAME")
+    assert "not windows-1252 text (byte 0x81)" in finding.message
+
+
+def test_an_id_that_is_not_text_is_reported_once_and_not_kept(native):
+    path = native / "CASE_NOTES.csv"
+    data = path.read_bytes().split(b"\n")
+    data[3] = b"N\xff" + data[3][1:]  # the note's reference (not referenced by any record)
+    path.write_bytes(b"\n".join(data))
+    _recontrol(native)
+    report = validate_native(native, FORMAT)
+    assert _not_pass(report) == {"ICS-1A-EXP-003": Verdict.FAIL}
+    (finding,) = report.examples("ICS-1A-EXP-003")
+    assert (finding.line, finding.column) == (4, "NOTE_REF") and report.count("ICS-1A-EXP-003") == 1
