@@ -52,6 +52,16 @@ def rule(value, faults):
     if "fault-a" in faults and len(value) == 13:
         return value[1:]
     return value.upper()
+
+
+def bent(value, faults, today):
+    clean = "fault-b" not in faults
+    if not clean:
+        value -= 1
+    future = "fault-c" in faults
+    if value and (value > today or (future and value == today)):
+        return None
+    return value
 """
 
 
@@ -79,6 +89,11 @@ def test_fault_code_is_told_from_rule_code():
     assert fault(15, "len(value) == 13")
     assert fault(16, "value[1:]")
     assert not fault(17, "value.upper()")
+    assert fault(21, '"fault-b" not in faults')  # a name bound to "not in faults" ...
+    assert fault(23, "value -= 1")  # ... guards fault code when negated
+    assert not fault(25, "value > today")
+    assert fault(25, "value == today")  # after a fault operand of an ``and``: evaluated under it only
+    assert not fault(26, "return None")
 
 
 def test_annotations_are_not_code():
