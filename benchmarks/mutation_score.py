@@ -217,11 +217,12 @@ def qualname_at(defs: list[tuple[str, int, int]], line: int) -> str:
 def fault_spans(source: str) -> list[Span]:
     """Source spans that are fault-injection code, not rule code.
 
-    A fault predicate is ``self.has("name")``, ``"name" in faults`` / ``in self.faults``, or a
-    local name assigned from an expression that is true only when a fault is active. Fault
-    code is: each predicate (with a ``not`` around it); the test and body of an ``if`` (or a
-    conditional expression) whose test is true only under a fault, and the ``else`` of one
-    whose test is false only under a fault; an assignment of such a fault-only expression.
+    A fault predicate is ``self.has("name")``, ``"name" in faults`` / ``in self.faults`` (or
+    ``not in``), or a local name assigned from an expression that is true (or false) only
+    when a fault is active. Fault code is: each predicate (with a ``not`` around it); the
+    test and body of an ``if`` (or a conditional expression) whose test is true only under
+    a fault, and the ``else`` of one whose test is false only under a fault; an assignment
+    of such an expression; in an ``and``, the operands from one true only under a fault on.
     A mutant lying wholly inside one of these spans changes only what an injected fault does
     (or switches a fault on), so it is not a mutant of the rules.
     """
@@ -239,28 +240,40 @@ def fault_spans(source: str) -> list[Span]:
     spans: list[Span] = []
 
     def scan_function(func: ast.AST) -> None:
-        fault_names: set[str] = set()
+        fault_names: set[str] = set()  # bound to an expression true only under a fault
+        clean_names: set[str] = set()  # bound to one false only under a fault (``"x" not in faults``)
 
-        def is_predicate(e: ast.AST) -> bool:
-            if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "has":
-                return isinstance(e.func.value, ast.Name) and e.func.value.id == "self"
-            if isinstance(e, ast.Compare) and len(e.ops) == 1 and isinstance(e.ops[0], ast.In):
+        def membership(e: ast.AST, op: type) -> bool:  # "name" in / not in faults (or self.faults)
+            if isinstance(e, ast.Compare) and len(e.ops) == 1 and isinstance(e.ops[0], op):
                 right = e.comparators[0]
                 named = (isinstance(right, ast.Name) and right.id == "faults") or (
                     isinstance(right, ast.Attribute) and right.attr == "faults"
                 )
                 return named and isinstance(e.left, ast.Constant) and isinstance(e.left.value, str)
-            return isinstance(e, ast.Name) and e.id in fault_names
+            return False
+
+        def is_predicate(e: ast.AST) -> bool:
+            if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "has":
+                return isinstance(e.func.value, ast.Name) and e.func.value.id == "self"
+            if membership(e, ast.In) or membership(e, ast.NotIn):
+                return True
+            return isinstance(e, ast.Name) and e.id in fault_names | clean_names
 
         def only_under_fault(e: ast.AST) -> bool:  # true => some fault is active
-            if is_predicate(e):
+            if membership(e, ast.In) or (isinstance(e, ast.Name) and e.id in fault_names):
                 return True
+            if isinstance(e, ast.Call) and is_predicate(e):
+                return True
+            if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+                return false_only_under_fault(e.operand)
             if isinstance(e, ast.BoolOp):
                 test = any if isinstance(e.op, ast.And) else all
                 return test(only_under_fault(v) for v in e.values)
             return False
 
         def false_only_under_fault(e: ast.AST) -> bool:  # false => some fault is active
+            if membership(e, ast.NotIn) or (isinstance(e, ast.Name) and e.id in clean_names):
+                return True
             if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
                 return only_under_fault(e.operand)
             if isinstance(e, ast.BoolOp):
@@ -275,6 +288,14 @@ def fault_spans(source: str) -> list[Span]:
             if is_predicate(node):
                 spans.append((start(node), end(node)))
                 return
+            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+                # ``a and <fault> and b``: from the fault operand on, evaluated only under the fault
+                first = next((i for i, v in enumerate(node.values) if only_under_fault(v)), None)
+                if first is not None:
+                    spans.append((start(node.values[first]), end(node.values[-1])))
+                    for child in node.values[:first]:
+                        visit(child)
+                    return
             if isinstance(node, ast.If):
                 if only_under_fault(node.test):
                     spans.append((start(node.test), end(node.body[-1])))
@@ -303,6 +324,15 @@ def fault_spans(source: str) -> list[Span]:
                 and only_under_fault(node.value)
             ):
                 fault_names.add(node.targets[0].id)
+                spans.append((start(node), end(node)))
+                return
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and false_only_under_fault(node.value)
+            ):
+                clean_names.add(node.targets[0].id)
                 spans.append((start(node), end(node)))
                 return
             for child in ast.iter_child_nodes(node):
