@@ -179,12 +179,32 @@ class EvidenceLog:
         self._redact_headers = redact_headers
         self._redact_text = redact_text
         self._items: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._requests = 0
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
-        self._items.clear()
+        """Start a new check: no exchanges kept (the request count runs on until :meth:`take_requests`)."""
+        with self._lock:
+            self._items.clear()
+
+    def take_requests(self) -> int:
+        """HTTP requests sent since the last call (recorded ones and those only counted), and start again at 0.
+
+        Read when a check ends, so that requests of a module- or session-scoped fixture set up
+        for a check count for that check.
+        """
+        with self._lock:
+            count, self._requests = self._requests, 0
+        return count
+
+    def count(self, n: int = 1) -> None:
+        """Count ``n`` requests sent outside :class:`Client` (e.g. Schemathesis' own session)."""
+        with self._lock:
+            self._requests += n
 
     def items(self) -> list[dict[str, Any]]:
-        return list(self._items)
+        with self._lock:
+            return list(self._items)
 
     def record(
         self, request: httpx.Request, response: httpx.Response | None, elapsed: float, error: str | None
@@ -207,7 +227,9 @@ class EvidenceLog:
             }
         if error:
             entry["error"] = error
-        self._items.append(entry)
+        with self._lock:
+            self._items.append(entry)
+            self._requests += 1
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -530,6 +530,9 @@ class VerdictCollector:
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
         properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
         side = properties.pop("ics_side", None)
+        log = item.stash.get(EVIDENCE_KEY, None)
+        context = self.config.stash.get(CONTEXT_KEY, None)
+        counted = log is not None and not (context is not None and context.export_only)
         result = CheckResult(
             id=canonical_nodeid(item.nodeid),
             requirements=state.requirements,
@@ -544,6 +547,7 @@ class VerdictCollector:
             reproduce=None,
             evidence=evidence,
             side=side,
+            requests=log.take_requests() if counted and log is not None else None,
         ).to_json()
         result["selector"] = _selector(item)
         if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -955,6 +959,16 @@ def failure_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def request_lines(result: dict[str, Any]) -> list[str]:
+    """The run's HTTP request count, with the busiest areas (empty when none was counted)."""
+    requests = result.get("requests")
+    if not isinstance(requests, dict) or not isinstance(requests.get("total"), int):
+        return []
+    areas = sorted((requests.get("areas") or {}).items(), key=lambda kv: (-int(kv[1]), kv[0]))
+    busiest = ", ".join(f"{area} {count:,}" for area, count in areas[:4])
+    return [f"  HTTP requests: {requests['total']:,}" + (f" (most: {busiest})" if busiest else "")]
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
@@ -1006,6 +1020,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     tally = Counter(result.get("counts") or {})
     lines.append("  requirements: " + ", ".join(f"{v} {tally[v]}" for v in _ORDER if tally.get(v)))
+    lines.extend(request_lines(result))
     lines.extend(failure_lines(result))
     for error in result.get("errors") or []:
         lines.append(f"  error: {printable(error, keep_newlines=True)}")
