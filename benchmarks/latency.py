@@ -160,6 +160,12 @@ def certify(url: str, token_file: Path, args: argparse.Namespace, out: Path) -> 
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "stderr": proc.stderr[-2000:] if proc.returncode not in (0, 1) else "",
+        "not_passed": {
+            r["id"]: next((str(c.get("message") or "")[:300] for c in r.get("checks") or [] if c.get("message")), "")
+            for r in result.get("requirements") or []
+            if r.get("verdict") != "PASS"
+        },
+        "errors": result.get("errors") or [],
     }
 
 

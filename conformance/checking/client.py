@@ -18,7 +18,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -246,6 +247,42 @@ def _json_or_none(content: bytes) -> Any:
         return {"_text": text}
 
 
+_ROUTE = threading.local()
+
+
+@contextmanager
+def evidence_to(log: EvidenceLog) -> Iterator[None]:
+    """Within this thread, every :class:`Client` records into ``log`` (a check running on a thread of its own)."""
+    previous = getattr(_ROUTE, "log", None)
+    _ROUTE.log = log
+    try:
+        yield
+    finally:
+        _ROUTE.log = previous
+
+
+class InFlight:
+    """At most ``limit`` requests in flight to one target from this process (a polite harness).
+
+    ``limit`` None: no bound (the checks run one after another anyway).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"max in-flight requests must be >= 1, got {limit}")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
+
+    def __enter__(self) -> InFlight:
+        if self._slots is not None:
+            self._slots.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+
 class Client:
     """A thin, timed, evidence-recording client of one ICS target."""
 
@@ -269,7 +306,9 @@ class Client:
         self.max_response_bytes = int(max_response_bytes)
         self._transport = transport
         self.base_url = base_url.rstrip("/")
-        self.evidence = evidence or EvidenceLog()
+        self._evidence = evidence or EvidenceLog()
+        #: bounds the requests in flight to the target (shared with the transport when it has one)
+        self.in_flight: InFlight = getattr(transport, "in_flight", None) or InFlight()
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -277,6 +316,12 @@ class Client:
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "ics-conformance"},
         )
+
+    @property
+    def evidence(self) -> EvidenceLog:
+        """Where this thread's exchanges are recorded: the running check's log (see :func:`evidence_to`)."""
+        routed = getattr(_ROUTE, "log", None)
+        return routed if routed is not None else self._evidence
 
     def request(
         self,
@@ -310,7 +355,8 @@ class Client:
             return response
 
         try:
-            response = bounded(exchange, self.deadline, what)
+            with self.in_flight:
+                response = bounded(exchange, self.deadline, what)
         except (httpx.TransportError, TargetUnavailable, httpx.StreamError) as exc:  # connect, read, timeout, bounds
             self.evidence.record(request, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
             note = getattr(self._transport, "note_failure", None)

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from conformance.checking.checks import NOT_APPLICABLE_PREFIX, RequirementFailure
-from conformance.checking.world import CONTEXT_KEY, EVIDENCE_KEY
+from conformance.checking.world import CONTEXT_KEY, DURATION_KEY, EVIDENCE_KEY
 from conformance.results.result import CheckResult, build_result, write_result
 from conformance.results.verdicts import Verdict
 
@@ -411,7 +411,8 @@ class VerdictCollector:
         state = item.stash.get(_STATE_KEY, None)
         if state is None:
             state = item.stash[_STATE_KEY] = _CheckState(*info)
-        state.duration += float(report.duration or 0.0)
+        ran_ahead = item.stash.get(DURATION_KEY, None) if report.when == "call" else None
+        state.duration += float(ran_ahead if ran_ahead is not None else report.duration or 0.0)
         self._judge_phase(item, call, report, state)
         if report.when == "call" and report.failed and state.verdict is Verdict.FAIL and call.excinfo is not None:
             self._explain_failure(item, report, state, call.excinfo.value)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -161,9 +162,22 @@ def examples_per_operation() -> int:
 # -- Schemathesis plumbing --------------------------------------------------------------------
 
 
-@cache
+_SCHEMA_LOCK = threading.Lock()
+
+
+def warm_up() -> None:
+    """Import Schemathesis and load the document before the checks start on several threads."""
+    _schema()
+
+
 def _schema() -> Any:
-    """The packaged OpenAPI document, loaded once, with an explicit (not discovered) configuration."""
+    """The packaged OpenAPI document, loaded once (whichever thread asks first), with an explicit configuration."""
+    with _SCHEMA_LOCK:  # the contract checks may start together on several threads: one import, one load
+        return _load_schema()
+
+
+@cache
+def _load_schema() -> Any:
     import schemathesis
 
     from conformance.spec.resources import spec_path
@@ -343,9 +357,12 @@ class Baselines:
     """
 
     def __init__(self, world: World) -> None:
+        import threading
+
         self.world = world
         self._child: str | None = None
         self._assessment: str | None = None
+        self._lock = threading.RLock()  # operations run on several threads share the records
 
     def _new_child(self) -> str:
         body = self.world.child(family_name="Contract")
@@ -354,11 +371,16 @@ class Baselines:
         return str(body["id"])
 
     def child(self) -> str:
-        if self._child is None:
-            self._child = self._new_child()
-        return self._child
+        with self._lock:
+            if self._child is None:
+                self._child = self._new_child()
+            return self._child
 
     def assessment(self) -> str:
+        with self._lock:
+            return self._assessment_id()
+
+    def _assessment_id(self) -> str:
         if self._assessment is None:
             body = self.world.assessment(self._new_child(), "2008-03-03")
             if not isinstance(body, dict) or body.get("id") in (None, ""):
@@ -441,11 +463,12 @@ def _body_properties(operation: Any) -> set[str]:
     return names
 
 
-def _bounded_adapter(deadline: float, limit: int) -> Any:
-    """A requests adapter bounding every exchange like the harness's own client (total deadline, size)."""
+def _bounded_adapter(deadline: float, limit: int, in_flight: Any = None) -> Any:
+    """A requests adapter bounding every exchange like the harness's own client (total deadline, size,
+    requests in flight to the target)."""
     from requests.adapters import HTTPAdapter
 
-    from conformance.checking.client import bounded, read_limited
+    from conformance.checking.client import InFlight, bounded, read_limited
 
     class BoundedAdapter(HTTPAdapter):
         def send(self, request: Any, stream: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -462,9 +485,12 @@ def _bounded_adapter(deadline: float, limit: int) -> Any:
                     response.raw.release_conn()
                 return response
 
-            return bounded(exchange, deadline, what)
+            with gate:
+                return bounded(exchange, deadline, what)
 
-    return BoundedAdapter()
+    gate = in_flight or InFlight()
+    size = max(10, gate.limit or 1)
+    return BoundedAdapter(pool_connections=size, pool_maxsize=size)
 
 
 class _Runner:
@@ -483,7 +509,7 @@ class _Runner:
         self.base_url = self.context.target_url.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy/netrc lookups per request: the target URL is explicit
-        adapter = _bounded_adapter(self.context.deadline, self.context.max_response_bytes)
+        adapter = _bounded_adapter(self.context.deadline, self.context.max_response_bytes, world.client.in_flight)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.findings: list[Finding] = []
@@ -596,21 +622,39 @@ def run_schemathesis(
     the first identity (admin), who is allowed every operation. A Schemathesis check
     failure is a finding; anything else (target unreachable, harness bug) propagates (ERROR).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conformance.checking.client import evidence_to
+
     schema = _schema()
+    operations = [result.ok() for result in schema.get_all_operations()]  # one the document cannot describe: ERROR
+    operations = [operation for operation in operations if in_scope(operation, world)]
     runner = _Runner(world, check_names, identities, skip_server_errors)
     baselines = Baselines(world)
-    try:
-        for result in schema.get_all_operations():
-            operation = result.ok()  # an operation the document cannot describe is a harness error
-            if not in_scope(operation, world):
-                continue
+    log = world.client.evidence  # the check's own log, also on the threads below
+
+    def one(operation: Any) -> None:
+        with evidence_to(log):
             if "positive" in modes:
                 for identity in identities:
                     runner.fuzz(operation, identity)
             if "negative" in modes:
                 runner.coverage(operation, identities[0], baselines)
+
+    # Operations are independent: as many at once as requests may be in flight to the target.
+    threads = max(1, min(world.client.in_flight.limit or 1, len(operations)))
+    try:
+        if threads == 1:
+            for operation in operations:
+                one(operation)
+        else:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ics-contract") as pool:
+                for future in [pool.submit(one, operation) for operation in operations]:
+                    future.result()  # a harness error or an unreachable target propagates (ERROR)
     finally:
         runner.close()
+    order = {operation.label: index for index, operation in enumerate(operations)}
+    runner.findings.sort(key=lambda finding: order.get(finding.operation, len(order)))  # stable: as if sequential
     return runner.findings, runner.sent
 
 
