@@ -82,6 +82,8 @@ EXAMPLES_ENV = "ICS_CONTRACT_EXAMPLES"
 #: Examples per operation, mode and identity = the profile's ``max_examples`` // this.
 PROFILE_DIVISOR = 2
 MAX_FINDINGS = 5
+#: Most operations one contract check fuzzes at once (each on a thread of its own).
+CONTRACT_THREADS = 4
 _MESSAGE_LIMIT = 1800
 
 CUSTOM_CHECK = "error_body_has_code"
@@ -641,8 +643,9 @@ def run_schemathesis(
             if "negative" in modes:
                 runner.coverage(operation, identities[0], baselines)
 
-    # Operations are independent: as many at once as requests may be in flight to the target.
-    threads = max(1, min(world.client.in_flight.limit or 1, len(operations)))
+    # Operations are independent: several at once, within the bound on requests in flight. Few
+    # threads: Hypothesis keeps its strategy caches per thread, and three checks run this at once.
+    threads = max(1, min(world.client.in_flight.limit or 1, CONTRACT_THREADS, len(operations)))
     try:
         if threads == 1:
             for operation in operations:
