@@ -29,9 +29,6 @@ same examples whichever thread runs it.
 
 from __future__ import annotations
 
-import ast
-import functools
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +40,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conformance.checking.client import Client, EvidenceLog, evidence_to
+from conformance.checking.threadsafe import serialise_ast_parse
 from conformance.checking.world import CONTEXT_KEY, DURATION_KEY, EVIDENCE_KEY, Practitioner, RunContext, World
 
 #: Fixtures a check may ask for and still run ahead: the lanes supply each of them.
@@ -89,7 +87,7 @@ class Lanes:
         ahead = [item for item in session.items if independent(item)]
         if not ahead:
             return
-        _serialise_ast_parse()
+        serialise_ast_parse()
         for module in dict.fromkeys(getattr(item, "module", None) for item in session.items):
             warm_up = getattr(module, "warm_up", None)
             if callable(warm_up):
@@ -159,30 +157,6 @@ class Lanes:
             except BaseException as exc:  # reported on pytest's thread, as if raised there
                 return exc, time.perf_counter() - began, log
         return None, time.perf_counter() - began, log
-
-
-_AST_LOCK = threading.RLock()
-
-
-def _serialise_ast_parse() -> None:
-    """One ``ast.parse`` at a time in this process (idempotent).
-
-    CPython 3.11 keeps the depth counter of its AST constructor per interpreter, so two
-    threads parsing at once (pytest formatting a failure's traceback while Hypothesis
-    describes a lambda on a lane) can fail with "SystemError: AST constructor recursion
-    depth mismatch". Both call ``ast.parse`` through the module attribute.
-    """
-    if getattr(ast.parse, "_ics_serialised", False):
-        return
-    parse = ast.parse
-
-    @functools.wraps(parse)
-    def serialised(*args: Any, **kwargs: Any) -> Any:
-        with _AST_LOCK:
-            return parse(*args, **kwargs)
-
-    serialised._ics_serialised = True  # type: ignore[attr-defined]
-    ast.parse = serialised
 
 
 def _argnames(item: pytest.Function) -> Sequence[str]:

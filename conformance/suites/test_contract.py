@@ -627,6 +627,7 @@ def run_schemathesis(
     from concurrent.futures import ThreadPoolExecutor
 
     from conformance.checking.client import evidence_to
+    from conformance.checking.threadsafe import serialise_ast_parse
 
     schema = _schema()
     operations = [result.ok() for result in schema.get_all_operations()]  # one the document cannot describe: ERROR
@@ -651,6 +652,7 @@ def run_schemathesis(
             for operation in operations:
                 one(operation)
         else:
+            serialise_ast_parse()
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ics-contract") as pool:
                 for future in [pool.submit(one, operation) for operation in operations]:
                     future.result()  # a harness error or an unreachable target propagates (ERROR)
