@@ -84,7 +84,7 @@ class Lanes:
         context = self.config.stash.get(CONTEXT_KEY, None)
         if context is None or context.export_only or self.config.option.collectonly:
             return
-        ahead = [item for item in session.items if independent(item)]
+        ahead = [item for item in session.items if isinstance(item, pytest.Function) and independent(item)]
         if not ahead:
             return
         serialise_ast_parse()

@@ -62,6 +62,8 @@ class CheckResult:
     side: str | None = None
     #: HTTP requests the check sent to the target (and peer); None: not counted (e.g. an export file)
     requests: int | None = None
+    #: of a failing Hypothesis check: its ``@reproduce_failure(...)`` blob (the seed in ``reproduce`` replays it too)
+    hypothesis_blob: str | None = None
 
     def verdict_for(self, requirement_id: str) -> Verdict | None:
         """Return this check's contribution to ``requirement_id`` (None: no contribution)."""
@@ -81,8 +83,9 @@ class CheckResult:
         data["passed_requirements"] = list(self.passed_requirements)
         if data["side"] is None:
             del data["side"]
-        if data["requests"] is None:
-            del data["requests"]
+        for optional in ("requests", "hypothesis_blob"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
@@ -100,6 +103,7 @@ class CheckResult:
             passed_requirements=tuple(data.get("passed_requirements", ())),
             side=data.get("side"),
             requests=data.get("requests"),
+            hypothesis_blob=data.get("hypothesis_blob"),
         )
 
 
