@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-
 import time
 
 from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts
