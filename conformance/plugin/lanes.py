@@ -29,9 +29,11 @@ same examples whichever thread runs it.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
@@ -73,7 +75,8 @@ class Lanes:
     def __init__(self, config: pytest.Config, threads: int) -> None:
         self.config = config
         self.threads = threads
-        self._pool: ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stopped = threading.Event()
         self._client: Client | None = None
         self._practitioners: dict[str, Practitioner] = {}
 
@@ -92,15 +95,20 @@ class Lanes:
             warm_up = getattr(module, "warm_up", None)
             if callable(warm_up):
                 warm_up()  # lazy imports on one thread: a module half-imported by another is not seen
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="ics-lane")
         self._client = self._make_client(context)
         today = datetime.now(ZoneInfo("Europe/London")).date()
         for item in ahead:
-            item.stash[_OUTCOME_KEY] = self._pool.submit(self._run, item, context, today)
+            future: Future[Any] = Future()
+            item.stash[_OUTCOME_KEY] = future
+            self._queue.put((future, item, context, today))
+        for number in range(self.threads):
+            # daemon threads: an interrupted run (Ctrl-C, a hung target) exits without waiting for them
+            threading.Thread(target=self._lane, name=f"ics-lane-{number}", daemon=True).start()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)  # an interrupted run leaves nothing queued
+        self._stopped.set()
+        for _ in range(self.threads):
+            self._queue.put(None)
         if self._client is not None:
             self._client.close()
 
@@ -128,6 +136,17 @@ class Lanes:
             deadline=context.deadline,
             max_response_bytes=context.max_response_bytes,
         )
+
+    def _lane(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            future, item, context, today = job
+            if self._stopped.is_set():
+                future.cancel()  # the session is over (interrupted): checks not started never start
+            elif future.set_running_or_notify_cancel():
+                future.set_result(self._run(item, context, today))
 
     def _run(
         self, item: pytest.Function, context: RunContext, today: Any
