@@ -18,7 +18,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -179,12 +180,32 @@ class EvidenceLog:
         self._redact_headers = redact_headers
         self._redact_text = redact_text
         self._items: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._requests = 0
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
-        self._items.clear()
+        """Start a new check: no exchanges kept (the request count runs on until :meth:`take_requests`)."""
+        with self._lock:
+            self._items.clear()
+
+    def take_requests(self) -> int:
+        """HTTP requests sent since the last call (recorded ones and those only counted), and start again at 0.
+
+        Read when a check ends, so that requests of a module- or session-scoped fixture set up
+        for a check count for that check.
+        """
+        with self._lock:
+            count, self._requests = self._requests, 0
+        return count
+
+    def count(self, n: int = 1) -> None:
+        """Count ``n`` requests sent outside :class:`Client` (e.g. Schemathesis' own session)."""
+        with self._lock:
+            self._requests += n
 
     def items(self) -> list[dict[str, Any]]:
-        return list(self._items)
+        with self._lock:
+            return list(self._items)
 
     def record(
         self, request: httpx.Request, response: httpx.Response | None, elapsed: float, error: str | None
@@ -207,7 +228,9 @@ class EvidenceLog:
             }
         if error:
             entry["error"] = error
-        self._items.append(entry)
+        with self._lock:
+            self._items.append(entry)
+            self._requests += 1
 
 
 def _json_or_none(content: bytes) -> Any:
@@ -222,6 +245,42 @@ def _json_or_none(content: bytes) -> Any:
     except Exception:
         text = content[:_BODY_LIMIT].decode("utf-8", "replace")
         return {"_text": text}
+
+
+_ROUTE = threading.local()
+
+
+@contextmanager
+def evidence_to(log: EvidenceLog) -> Iterator[None]:
+    """Within this thread, every :class:`Client` records into ``log`` (a check running on a thread of its own)."""
+    previous = getattr(_ROUTE, "log", None)
+    _ROUTE.log = log
+    try:
+        yield
+    finally:
+        _ROUTE.log = previous
+
+
+class InFlight:
+    """At most ``limit`` requests in flight to one target from this process (a polite harness).
+
+    ``limit`` None: no bound (the checks run one after another anyway).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"max in-flight requests must be >= 1, got {limit}")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
+
+    def __enter__(self) -> InFlight:
+        if self._slots is not None:
+            self._slots.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
 
 class Client:
@@ -247,7 +306,9 @@ class Client:
         self.max_response_bytes = int(max_response_bytes)
         self._transport = transport
         self.base_url = base_url.rstrip("/")
-        self.evidence = evidence or EvidenceLog()
+        self._evidence = evidence or EvidenceLog()
+        #: bounds the requests in flight to the target (shared with the transport when it has one)
+        self.in_flight: InFlight = getattr(transport, "in_flight", None) or InFlight()
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -255,6 +316,12 @@ class Client:
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "ics-conformance"},
         )
+
+    @property
+    def evidence(self) -> EvidenceLog:
+        """Where this thread's exchanges are recorded: the running check's log (see :func:`evidence_to`)."""
+        routed = getattr(_ROUTE, "log", None)
+        return routed if routed is not None else self._evidence
 
     def request(
         self,
@@ -288,7 +355,8 @@ class Client:
             return response
 
         try:
-            response = bounded(exchange, self.deadline, what)
+            with self.in_flight:
+                response = bounded(exchange, self.deadline, what)
         except (httpx.TransportError, TargetUnavailable, httpx.StreamError) as exc:  # connect, read, timeout, bounds
             self.evidence.record(request, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
             note = getattr(self._transport, "note_failure", None)

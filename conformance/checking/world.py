@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,9 @@ class RunContext:
     #: key of the keyed hashes that redact personal data in evidence; one per run, shared
     #: with xdist workers so the same value hashes alike everywhere; never written anywhere
     redaction_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    #: most requests in flight to the target at once (None: no bound; checks run one after another
+    #: per process); above 1, independent checks run ahead on threads (``conformance.plugin.lanes``)
+    max_in_flight: int | None = None
     #: the peer of a pair run (phase 1C): a second system that transfers with the target
     peer_url: str | None = None
     peer_admin_token: str = field(default="", repr=False)
@@ -138,11 +142,16 @@ class Side:
 CONTEXT_KEY = pytest.StashKey["RunContext"]()
 #: Where a check's captured (redacted) evidence is kept (``item.stash``).
 EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
+#: Seconds a check's body ran when it ran ahead of pytest on a thread of its own (``item.stash``).
+DURATION_KEY = pytest.StashKey[float]()
 
 
 def new_run_id() -> str:
     """A short random run ID, e.g. ``r7f3a9c2e``."""
     return "r" + secrets.token_hex(4)
+
+
+_POOL_LOCK = threading.RLock()
 
 
 class World:
@@ -189,8 +198,14 @@ class World:
             raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
         if role == "admin":
             return self.admin
-        if not fresh and role in self._pool:
+        if fresh:
+            return self._provision(role, fresh=True)
+        with _POOL_LOCK:  # checks running on several threads share one account per role
+            if role not in self._pool:
+                self._provision(role, fresh=False)
             return self._pool[role]
+
+    def _provision(self, role: str, *, fresh: bool) -> Practitioner:
         name = f"ICS Harness {role} {self.unique('p')}"
         body = expect_status(
             self.client.post("/practitioners", token=self.admin.token, json={"name": name, "role": role}),

@@ -34,9 +34,11 @@ PHASES = ("1A", "1B", "1C")
 PROFILES = ("quick", "certification")
 TOKEN_ENV = "ICS_ADMIN_TOKEN"
 PEER_TOKEN_ENV = "ICS_PEER_ADMIN_TOKEN"
-#: Default xdist workers: the checks run in worker processes, the built-in reference in
-#: this one, so client and server do not share one interpreter lock.
+#: Default xdist workers against the built-in reference: the checks run in worker processes,
+#: the reference in this one, so client and server do not share one interpreter lock.
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: Default requests in flight to a target at once (``--max-in-flight``).
+DEFAULT_MAX_IN_FLIGHT = 8
 
 
 def register(subparsers: Any) -> None:
@@ -133,9 +135,19 @@ def register(subparsers: Any) -> None:
         "-n",
         "--workers",
         dest="workers",
-        default=str(DEFAULT_WORKERS),
+        default=None,
         metavar="N",
-        help=f"parallel worker processes (pytest-xdist; 'auto' or a number; 0 runs in this process; default {DEFAULT_WORKERS})",
+        help="parallel worker processes (pytest-xdist; 'auto' or a number; 0 runs in this process; default "
+        f"{DEFAULT_WORKERS} for the built-in reference, 0 for a --target, whose checks run on threads instead)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        metavar="N",
+        help="most HTTP requests in flight to the target at once (default "
+        f"{DEFAULT_MAX_IN_FLIGHT}); with -n 0 independent checks run concurrently on N threads, each check's "
+        "own steps in order, so a target far away costs little more time; 1 runs one check at a time",
     )
     parser.add_argument(
         "-k",
@@ -196,6 +208,10 @@ def _validate(args: argparse.Namespace) -> str | None:
         if unknown:
             raise _usage(f"unknown reference fault(s): {', '.join(unknown)} (known: {', '.join(sorted(FAULTS))})")
     _validate_peer(args)
+    if args.workers is None:
+        args.workers = "0" if args.target else str(DEFAULT_WORKERS)
+    if args.max_in_flight < 1:
+        raise _usage(f"--max-in-flight {args.max_in_flight}: must be >= 1")
     if args.workers not in ("auto", "logical"):
         try:
             if int(args.workers) < 0:
@@ -379,6 +395,7 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         argv += ["--ics-deadline", str(args.deadline)]
     if args.max_response_size is not None:
         argv += ["--ics-max-response-bytes", str(args.max_response_size)]
+    argv += ["--ics-max-in-flight", str(args.max_in_flight)]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.workers not in ("0", 0):
@@ -667,8 +684,10 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
     if args.allow_capability_override:
         out += ["--allow-capability-override"]
     out += _peer_args(args, "--peer")
-    if str(args.workers) != str(DEFAULT_WORKERS):
+    if str(args.workers) != ("0" if args.target else str(DEFAULT_WORKERS)):
         out += ["-n", str(args.workers)]
+    if args.max_in_flight != DEFAULT_MAX_IN_FLIGHT:
+        out += ["--max-in-flight", str(args.max_in_flight)]
     return out
 
 

@@ -16,7 +16,7 @@ def _date(text: str) -> dt.date:
 
 
 def register(subparsers: Any) -> None:
-    from conformance.registry.db import default_db
+    from conformance.registry.location import default_db  # not .db: --help imports no database driver
 
     parser = subparsers.add_parser(
         "dashboard",

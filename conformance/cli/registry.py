@@ -31,7 +31,7 @@ def _deadline(text: str) -> dt.date | None:
 
 
 def register(subparsers: Any) -> None:
-    from conformance.registry.db import default_db
+    from conformance.registry.location import default_db  # not .db: --help imports no database driver
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -71,6 +71,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(collector, COLLECTOR_NAME)
     session.configure(config)
     collector.session_configured()
+    from conformance.checking.world import CONTEXT_KEY
+    from conformance.plugin import lanes
+
+    context = config.stash.get(CONTEXT_KEY, None)
+    if context is not None:
+        lanes.configure(config, context.max_in_flight)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -39,7 +39,8 @@ from typing import Any
 import pytest
 
 from conformance.checking.checks import NOT_APPLICABLE_PREFIX, RequirementFailure
-from conformance.checking.world import CONTEXT_KEY, EVIDENCE_KEY
+from conformance.checking.world import CONTEXT_KEY, DURATION_KEY, EVIDENCE_KEY
+from conformance.plugin.reproduce import Invocation, judges_export
 from conformance.results.result import CheckResult, build_result, write_result
 from conformance.results.verdicts import Verdict
 
@@ -61,23 +62,6 @@ MESSAGE_CHARS = 8000
 _REQ_ID = re.compile(r"ICS-[0-9][A-Z]-[A-Z]+-[0-9]{3}")
 _BLOB = re.compile(r"@reproduce_failure\([^)]*\)")
 _KINDS = ("scenario", "property", "contract", "export")
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """How to re-run: ``tool`` is ``pytest`` or ``certify``; ``args`` the options of the run
-    that matter for reproduction (target, phase, profile, faults, capabilities, seed)."""
-
-    tool: str
-    args: tuple[str, ...]
-    command: str
-    explicit_paths: bool = False
-
-    def reproduce(self, selector: str, nodeid: str) -> str:
-        """The command re-running one check (``-k`` selector; the node ID for user-given paths)."""
-        prefix = "ics-conformance certify" if self.tool == "certify" else "pytest"
-        target = [shlex.quote(nodeid)] if self.explicit_paths else ["-k", shlex.quote(selector)]
-        return " ".join([prefix, *(shlex.quote(a) for a in self.args), *target])
 
 
 # --------------------------------------------------------------------------- markers
@@ -251,6 +235,8 @@ class VerdictCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: dict[str, CheckResult] = {}
+        #: the ``-k`` selector of each check that reported (for reproduce commands)
+        self.selectors: dict[str, str] = {}
         self.started: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
         self.deselected_out_of_phase = 0
@@ -377,11 +363,16 @@ class VerdictCollector:
             self._phase_drops = {id(item) for item in drop}
             config.hook.pytest_deselected(items=drop)
             self._phase_drops = set()
-        if self.is_worker:
-            # xdist hands checks out in collection order: start the long ones (Schemathesis,
-            # stateful machines) first so that they do not end up as the run's tail. Every
-            # worker sorts identically (stable sort), as xdist requires.
-            keep.sort(key=lambda it: -_KIND_WEIGHT.get((_marker_info(it) or ((), ""))[1], 0))
+        # Start the long checks (Schemathesis, stateful machines) first so that they do not end
+        # up as the run's tail, and take the bulk export last, after the records of every other
+        # check (a reproduce command relies on it). Every xdist worker sorts identically (stable
+        # sort), as xdist requires.
+        keep.sort(
+            key=lambda it: (
+                judges_export(it.nodeid),
+                -_KIND_WEIGHT.get((_marker_info(it) or ((), ""))[1], 0),
+            )
+        )
         items[:] = keep
 
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
@@ -411,7 +402,8 @@ class VerdictCollector:
         state = item.stash.get(_STATE_KEY, None)
         if state is None:
             state = item.stash[_STATE_KEY] = _CheckState(*info)
-        state.duration += float(report.duration or 0.0)
+        ran_ahead = item.stash.get(DURATION_KEY, None) if report.when == "call" else None
+        state.duration += float(ran_ahead if ran_ahead is not None else report.duration or 0.0)
         self._judge_phase(item, call, report, state)
         if report.when == "call" and report.failed and state.verdict is Verdict.FAIL and call.excinfo is not None:
             self._explain_failure(item, report, state, call.excinfo.value)
@@ -530,6 +522,9 @@ class VerdictCollector:
         evidence = state.evidence if verdict in (Verdict.FAIL, Verdict.ERROR) else []
         properties = {k: str(v) for k, v in item.user_properties if isinstance(k, str) and k.startswith("ics_")}
         side = properties.pop("ics_side", None)
+        log = item.stash.get(EVIDENCE_KEY, None)
+        context = self.config.stash.get(CONTEXT_KEY, None)
+        counted = log is not None and not (context is not None and context.export_only)
         result = CheckResult(
             id=canonical_nodeid(item.nodeid),
             requirements=state.requirements,
@@ -544,6 +539,7 @@ class VerdictCollector:
             reproduce=None,
             evidence=evidence,
             side=side,
+            requests=log.take_requests() if counted and log is not None else None,
         ).to_json()
         result["selector"] = _selector(item)
         if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -578,17 +574,22 @@ class VerdictCollector:
             self.results[check.id] = check
             self.started.pop(report.nodeid, None)
 
+    def _reproduce_export_failures(self, checks: Sequence[CheckResult]) -> None:
+        """An export check's failure may come from records other checks made: its reproduce command runs the
+        run's failing checks with it (:mod:`conformance.plugin.reproduce`)."""
+        failing = [c for c in checks if c.verdict is Verdict.FAIL and not judges_export(c.id)]
+        together = [(self.selectors.get(c.id, c.id), c.id) for c in failing]
+        for check in checks:
+            if check.verdict in (Verdict.FAIL, Verdict.ERROR) and judges_export(check.id) and together:
+                check.reproduce = self.invocation().reproduce(
+                    self.selectors.get(check.id, check.id), check.id, together=together
+                )
+
     def _to_check(self, data: dict[str, Any]) -> CheckResult:
         check = CheckResult.from_json(data)
+        self.selectors[check.id] = str(data.get("selector") or check.id)
         if check.verdict in (Verdict.FAIL, Verdict.ERROR):
-            invocation = self.invocation()
-            parts = [invocation.reproduce(data.get("selector") or check.id, check.id)]
-            if data.get("hypothesis_blob"):
-                parts.append(
-                    f"Hypothesis: the failing example is also replayed by adding {data['hypothesis_blob']} "
-                    "to the test (or its state machine class)"
-                )
-            check.reproduce = "\n".join(parts)
+            check.reproduce = self.invocation().reproduce(self.selectors[check.id], check.id)
         extra = data.get("properties")
         if extra:
             note = "; ".join(f"{k}={v}" for k, v in sorted(extra.items()))
@@ -638,6 +639,7 @@ class VerdictCollector:
                 ),
             )
         checks = sorted(self.results.values(), key=lambda c: c.id)
+        self._reproduce_export_failures(checks)
         # The channels judged are those of the run, not of the checks that happened to run:
         # a run against a target always has the export channel in scope (its bulk export is
         # fetched through the API; without bulk_export those requirements are NOT_APPLICABLE),
@@ -955,6 +957,16 @@ def failure_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def request_lines(result: dict[str, Any]) -> list[str]:
+    """The run's HTTP request count, with the busiest areas (empty when none was counted)."""
+    requests = result.get("requests")
+    if not isinstance(requests, dict) or not isinstance(requests.get("total"), int):
+        return []
+    areas = sorted((requests.get("areas") or {}).items(), key=lambda kv: (-int(kv[1]), kv[0]))
+    busiest = ", ".join(f"{area} {count:,}" for area, count in areas[:4])
+    return [f"  HTTP requests: {requests['total']:,}" + (f" (most: {busiest})" if busiest else "")]
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """The verdict, then one line per area, then the failing and erroring requirements."""
     verdict = str(result.get("verdict", "INCONCLUSIVE")).replace("_", " ")
@@ -1006,6 +1018,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     tally = Counter(result.get("counts") or {})
     lines.append("  requirements: " + ", ".join(f"{v} {tally[v]}" for v in _ORDER if tally.get(v)))
+    lines.extend(request_lines(result))
     lines.extend(failure_lines(result))
     for error in result.get("errors") or []:
         lines.append(f"  error: {printable(error, keep_newlines=True)}")

@@ -49,6 +49,7 @@ _INI_NAMES = {
     "ics_timeout",
     "ics_deadline",
     "ics_max_response_bytes",
+    "ics_max_in_flight",
     "ics_seed",
     "ics_export",
     "ics_export_format",
@@ -134,6 +135,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="largest response accepted, e.g. 128M (default 128M); beyond it the check is ERROR",
     )
     group.addoption(
+        "--ics-max-in-flight",
+        dest="ics_max_in_flight",
+        type=int,
+        metavar="N",
+        help="most HTTP requests in flight to the target at once (default 8); above 1, in a run without xdist "
+        "workers, independent checks run concurrently on N threads (each check's own steps stay in order)",
+    )
+    group.addoption(
         "--ics-seed",
         dest="ics_seed",
         type=int,
@@ -189,6 +198,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_timeout", "timeout in seconds of each network operation of an HTTP call"),
         ("ics_deadline", "total seconds one HTTP exchange may take"),
         ("ics_max_response_bytes", "largest response accepted (bytes; K/M/G suffixes)"),
+        ("ics_max_in_flight", "most HTTP requests in flight to the target at once"),
         ("ics_seed", "seed for Hypothesis"),
         ("ics_export", "export directory or zip to validate"),
         ("ics_export_format", "export format of ics_export (a published format's name or a mapping file)"),

@@ -26,6 +26,7 @@ from conformance.checking.client import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Client,
     EvidenceLog,
+    InFlight,
     TargetUnavailable,
     check_base_url,
     parse_size,
@@ -106,6 +107,25 @@ def max_response_of(config: pytest.Config) -> int:
         return parse_size(raw)
     except ValueError as exc:
         raise pytest.UsageError(f"ics_max_response_bytes: {exc}") from None
+
+
+#: Requests in flight to one target at once unless ``--ics-max-in-flight`` says otherwise: a browser's
+#: connections per host, and enough for a quick run 50 ms away to take less than 1.5 times as long.
+DEFAULT_MAX_IN_FLIGHT = 8
+
+
+def max_in_flight_of(config: pytest.Config) -> int:
+    """``--ics-max-in-flight`` / ini ``ics_max_in_flight`` (default 8), validated."""
+    raw = _opt(config, "ics_max_in_flight")
+    if raw is None:
+        return DEFAULT_MAX_IN_FLIGHT
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"ics_max_in_flight: not a whole number: {raw!r}") from None
+    if value < 1:
+        raise pytest.UsageError(f"ics_max_in_flight: must be >= 1, got {raw!r}")
+    return value
 
 
 def seed_of(config: pytest.Config) -> int | None:
@@ -299,6 +319,7 @@ def configure(config: pytest.Config) -> None:
         builtin_reference=builtin,
         faults=faults,
         seed=seed,
+        max_in_flight=max_in_flight_of(config),
         **peer_fields,
     )
     config.stash[CONTEXT_KEY] = context
@@ -488,7 +509,12 @@ def make_transport(config: pytest.Config, side: str = "target") -> BreakerTransp
     if transports is None:
         transports = config.stash[_TRANSPORT_KEY] = {}
     if side not in transports:
-        transports[side] = BreakerTransport()
+        context = config.stash.get(CONTEXT_KEY, None)
+        limit = context.max_in_flight if context is not None else None
+        workers = int(getattr(config, "workerinput", {}).get("workercount", 1) or 1)
+        if limit is not None and workers > 1:
+            limit = max(1, limit // workers)  # xdist: the workers share the target's bound
+        transports[side] = BreakerTransport(in_flight=InFlight(limit))
     return transports[side]
 
 
@@ -503,9 +529,16 @@ class BreakerTransport(httpx.BaseTransport):
     """
 
     def __init__(
-        self, inner: httpx.BaseTransport | None = None, *, threshold: int = 3, probe_interval: float = 5.0
+        self,
+        inner: httpx.BaseTransport | None = None,
+        *,
+        threshold: int = 3,
+        probe_interval: float = 5.0,
+        in_flight: InFlight | None = None,
     ) -> None:
         self._inner = inner or httpx.HTTPTransport()
+        #: the bound on requests in flight to this side (the clients using this transport share it)
+        self.in_flight = in_flight or InFlight()
         self.threshold = threshold
         self.probe_interval = probe_interval
         self._failures = 0

@@ -11,7 +11,6 @@ PostgreSQL runs at its default READ COMMITTED; writers that could collide use
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,15 +21,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from conformance.errors import UsageError
+from conformance.registry.location import DEFAULT_DB, ENV_DB, default_db
 
-DEFAULT_DB = "registry.sqlite"
-ENV_DB = "ICS_REGISTRY_DB"
+__all__ = ["DEFAULT_DB", "ENV_DB", "default_db", "display_url", "engine_for", "normalise_url", "read", "write"]
+
 SQLITE_BUSY_SECONDS = 60.0
-
-
-def default_db() -> str:
-    """The ``--db`` default: ``$ICS_REGISTRY_DB`` or ``registry.sqlite`` in the working directory."""
-    return os.environ.get(ENV_DB) or DEFAULT_DB
 
 
 def normalise_url(db: str) -> sa.URL:

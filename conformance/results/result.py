@@ -60,6 +60,10 @@ class CheckResult:
     passed_requirements: tuple[str, ...] = ()
     #: the system the check judged in a pair run: ``"target"``, ``"peer"``, or None (the target; no pair)
     side: str | None = None
+    #: HTTP requests the check sent to the target (and peer); None: not counted (e.g. an export file)
+    requests: int | None = None
+    #: of a failing Hypothesis check: its ``@reproduce_failure(...)`` blob (the seed in ``reproduce`` replays it too)
+    hypothesis_blob: str | None = None
 
     def verdict_for(self, requirement_id: str) -> Verdict | None:
         """Return this check's contribution to ``requirement_id`` (None: no contribution)."""
@@ -79,6 +83,9 @@ class CheckResult:
         data["passed_requirements"] = list(self.passed_requirements)
         if data["side"] is None:
             del data["side"]
+        for optional in ("requests", "hypothesis_blob"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
@@ -95,6 +102,8 @@ class CheckResult:
             evidence=list(data.get("evidence", [])),
             passed_requirements=tuple(data.get("passed_requirements", ())),
             side=data.get("side"),
+            requests=data.get("requests"),
+            hypothesis_blob=data.get("hypothesis_blob"),
         )
 
 
@@ -185,9 +194,28 @@ def build_result(
         "waivers": {"applied": [], "unmatched": [], "refused": []},
         "errors": list(errors),
     }
+    tally = request_tally(catalogue, check_list)
+    if tally is not None:
+        result["requests"] = tally
     if peer is not None:
         result["peer"] = peer_block(catalogue, phase, channels, [c for c in check_list if c.side == "peer"], peer)
     return result
+
+
+def request_tally(catalogue: Any, checks: Sequence[CheckResult]) -> dict[str, Any] | None:
+    """HTTP requests of the run: in total and per area (a check counted once, in its first requirement's area).
+
+    None when no check counted its requests (an export judged alone).
+    """
+    counted = [c for c in checks if c.requests is not None]
+    if not counted:
+        return None
+    areas: Counter[str] = Counter()
+    for check in counted:
+        first = check.requirements[0] if check.requirements else None
+        area = catalogue.get(first).area if first is not None and first in catalogue else "other"
+        areas[area] += int(check.requests or 0)
+    return {"total": sum(areas.values()), "areas": dict(sorted(areas.items()))}
 
 
 def peer_block(

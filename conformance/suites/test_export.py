@@ -229,3 +229,8 @@ def test_export_reconciles_with_api(export_run: ExportRun) -> None:
     if findings:
         shown = "; ".join(str(f) for f in findings[:5])
         raise RequirementFailure(EXP_RECONCILE, f"{len(findings)} record(s) differ or are missing: {shown}")
+
+
+def warm_up() -> None:
+    """Import the export validator before checks start on several threads (``conformance.plugin.lanes``)."""
+    import conformance.export  # noqa: F401  (numpy, the validator)

@@ -184,3 +184,8 @@ def test_export_file_is_no_transfer_package(ics_context: RunContext) -> None:
     if ics_context.export_only:
         not_applicable("a bulk export was given, not a transfer package: use validate-export PACKAGE --kind transfer")
     not_applicable("judged on the target's own packages by test_transfer.py::test_transfer_package_valid")
+
+
+def warm_up() -> None:
+    """Import the export validator before checks start on several threads (``conformance.plugin.lanes``)."""
+    import conformance.export.extensions  # noqa: F401  (numpy, the validator)

@@ -797,3 +797,8 @@ def test_transfer_in_audited(
             f"{describe_side(ics_context, receiver)}: no audit entry (transfer_in) names manager "
             f"{received.imported_by.id} importing child {new_id}; its entries: {shown}",
         )
+
+
+def warm_up() -> None:
+    """Import the export validator before checks start on several threads (``conformance.plugin.lanes``)."""
+    import conformance.export.transfer  # noqa: F401  (numpy, the validator)

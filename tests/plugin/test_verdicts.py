@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts
@@ -98,7 +99,10 @@ def test_outcomes_map_to_verdicts(run_checks, stub_url) -> None:
     assert "audit not declared" == checks["test_not_applicable"]["message"]
     # Hypothesis: the shrunk example and the @reproduce_failure blob
     prop = checks["test_property"]
-    assert "assert 3 < 3" in prop["message"] and "@reproduce_failure(" in prop["reproduce"]
+    assert "assert 3 < 3" in prop["message"] and "@reproduce_failure(" in prop["hypothesis_blob"]
+    # the reproduce command is one shell command line (the seed replays the example), never prose
+    assert "\n" not in prop["reproduce"] and "reproduce_failure" not in prop["reproduce"]
+    assert subprocess.run(["bash", "-n"], input=prop["reproduce"], text=True).returncode == 0
     # the admin token is never written nor printed
     text = dump(result) + (result and str(result)) + run.stdout.str() + run.stderr.str()
     assert TOKEN not in text
