@@ -51,7 +51,7 @@ KIND_BASIS: Mapping[str, str] = {
     "custom": "",
 }
 #: Criteria that narrow a search to the check's own children on a shared system.
-NARROWING_CRITERIA = frozenset({"given_name", "family_name", "postcode", "upn", "nhs_number", "local_id"})
+NARROWING_CRITERIA = frozenset({"given_name", "family_name", "postcode", "upn", "nhs_number"})
 _MAX_BYTES = 1024 * 1024
 
 
@@ -326,7 +326,7 @@ def _rule_problems(data: Mapping[str, Any]) -> list[str]:
                     f"shared system; add one of {', '.join(sorted(NARROWING_CRITERIA))}"
                 )
         elif kind == "code-list" and check["field"] == "referral.source":
-            national_sources = _referral_sources()
+            national_sources = referral_sources()
             outside = [c for c in check["codes"] if c not in national_sources]
             if outside:
                 problems.append(
@@ -373,7 +373,7 @@ def _rule_problems(data: Mapping[str, Any]) -> list[str]:
 
 
 @cache
-def _referral_sources() -> tuple[str, ...]:
+def referral_sources() -> tuple[str, ...]:
     import yaml
 
     from conformance.spec.resources import spec_path
