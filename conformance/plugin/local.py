@@ -50,7 +50,9 @@ def configure(config: pytest.Config) -> None:
     from conformance.plugin.options import export_only
 
     if export_only(config):
-        raise pytest.UsageError("--ics-local-profile judges a system through its API: give --ics-target (or no --ics-export)")
+        raise pytest.UsageError(
+            "--ics-local-profile judges a system through its API: give --ics-target (or no --ics-export)"
+        )
     try:
         profile = load_profile(Path(path))
         for check_path in checks:
@@ -76,13 +78,13 @@ def undefined_ids(path: Path, known: frozenset[str]) -> None:
     from conformance.errors import UsageError
 
     if not path.exists():
-        raise UsageError(f"--local-checks {path}: no such file or directory")
+        raise UsageError(f"local checks {path}: no such file or directory")
     files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
     for file in files:
         try:
             tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
         except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-            raise UsageError(f"--local-checks {file}: cannot read as Python ({exc})") from None
+            raise UsageError(f"local checks {file}: cannot read as Python ({exc})") from None
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == MARKER):
                 continue

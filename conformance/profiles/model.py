@@ -299,7 +299,9 @@ def _rule_problems(data: Mapping[str, Any]) -> list[str]:
         if code not in known:
             problems.append(f"council.code: {code!r} is not a council of the registry's councils list")
         elif known[code].casefold() != council["name"].casefold():
-            problems.append(f"council.code: {code} is {known[code]!r} in the registry's councils list, not {council['name']!r}")
+            problems.append(
+                f"council.code: {code} is {known[code]!r} in the registry's councils list, not {council['name']!r}"
+            )
     prefixes: set[str] = set()
     seen: set[str] = set()
     for index, raw in enumerate(data.get("local_requirements") or []):

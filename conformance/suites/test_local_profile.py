@@ -26,7 +26,14 @@ from typing import Any
 import pytest
 
 from conformance.checking.checks import describe, expect_status, fail
-from conformance.checking.search_oracle import child_id, name_token, random_postcode, search_ids, valid_nhs_number, valid_upn
+from conformance.checking.search_oracle import (
+    child_id,
+    name_token,
+    random_postcode,
+    search_ids,
+    valid_nhs_number,
+    valid_upn,
+)
 from conformance.checking.world import World
 from conformance.domain.workingdays import add_working_days
 from conformance.plugin.local import profile_of
@@ -183,7 +190,8 @@ def test_local_code_list(local_world: World, local_requirement: LocalRequirement
     who = world.practitioner("practitioner")
     wrong = []
     for code in codes:
-        body = world.referral(child, "2008-06-02", **{attribute: code})
+        fields = {"source": "school", "reason": "Concern raised", attribute: code}
+        body = world.referral(child, "2008-06-02", source=fields["source"], reason=fields["reason"])
         referral = str(body.get("id")) if isinstance(body, dict) else ""
         read = expect_status(
             world.client.get(f"/referrals/{referral}", token=who.token), 200, rid, f"read back referral {referral}"
