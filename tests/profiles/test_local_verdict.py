@@ -113,7 +113,9 @@ def test_verify_re_derives_the_block_and_catches_each_alteration() -> None:
 
     altered = copy.deepcopy(block)
     altered["requirements"][0]["checks"][0]["verdict"] = "PASS"  # type: ignore[index]
-    assert "is not what the profile and the recorded local checks give" in str(local_problem(altered, PROFILE, national))
+    assert "is not what the profile and the recorded local checks give" in str(
+        local_problem(altered, PROFILE, national)
+    )
 
     other = PROFILE.replace(b"working_days: 5", b"working_days: 6")
     assert "sha256 differs" in str(local_problem(block, other, national))
