@@ -70,6 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from conformance.plugin import collect, local, session
 
     local.configure(config)  # a bad local profile is refused before anything starts
+    if local.profile_of(config) is not None:
+        from conformance.plugin import local_fixtures
+
+        if not config.pluginmanager.is_registered(local_fixtures):
+            config.pluginmanager.register(local_fixtures, "ics-conformance-local-fixtures")
     collect.register_markers(config)
     collector = collect.VerdictCollector(config)
     config.pluginmanager.register(collector, COLLECTOR_NAME)

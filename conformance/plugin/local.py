@@ -60,10 +60,6 @@ def configure(config: pytest.Config) -> None:
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[LOCAL_PROFILE_KEY] = profile
-    from conformance.plugin import local_fixtures
-
-    if not config.pluginmanager.is_registered(local_fixtures):
-        config.pluginmanager.register(local_fixtures, "ics-conformance-local-fixtures")
     for check_path in checks:
         if str(check_path) not in config.args:
             config.args.append(str(check_path))
