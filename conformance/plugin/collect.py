@@ -809,6 +809,11 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
         caps = _option(config, "ics_capabilities")
         if caps:
             args += ["--ics-capabilities", str(caps)]
+        local_profile = _option(config, "ics_local_profile")
+        if local_profile:
+            args += ["--ics-local-profile", str(local_profile)]
+        for path in config.getoption("ics_local_checks", default=None) or ():
+            args += ["--ics-local-checks", str(path)]
         if context.seed is not None:
             args += ["--ics-seed", str(context.seed)]
     raw = " ".join(shlex.quote(str(a)) for a in config.invocation_params.args)
