@@ -133,3 +133,26 @@ def test_the_schema_file_is_shipped_with_the_specs() -> None:
     from conformance.spec.resources import spec_path
 
     assert Path(spec_path("schemas", "local-profile.schema.json")).is_file()
+
+
+def test_the_report_escapes_profile_and_check_text_and_links_nothing() -> None:
+    from conformance.certificate.report import render_html
+
+    hostile = PROFILE.replace(b"reason: Local board target.", b'reason: "<script>alert(1)</script> board"')
+    checks = [
+        CheckResult(
+            id="test_local.py::check[LOCAL-KIRKLEES-001]",
+            requirements=("LOCAL-KIRKLEES-001",),
+            kind="scenario",
+            verdict=Verdict.FAIL,
+            message="due_date '<img src=x>' expected 2008-06-09",
+        ),
+        _check("LOCAL-KIRKLEES-002", Verdict.PASS),
+    ]
+    national = dict(_national(), run_id="r1", counts={}, areas={}, target={"about": {}}, spec={}, harness={})
+    national["local_profile"] = local_block(parse_profile(hostile, "k.yaml"), checks, national)
+    html = render_html(national)
+    assert "<script>alert" not in html and "<img src=x>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; board" in html and "&lt;img src=x&gt;" in html
+    assert "href=" not in html
+    assert 'id="local-verdict">LOCAL: NOT MET' in html
