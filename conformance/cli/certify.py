@@ -571,6 +571,8 @@ def _certify(
             f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else ""
         )
         target += _pair_text(args)
+        if args.local_profile is not None:
+            target += f", with the local profile {args.local_profile.name}"
         if not args.quiet:
             print(
                 f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})",

@@ -911,6 +911,13 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
         errors=[message],
     )
     result["verdict"] = "INCONCLUSIVE"
+    from conformance.plugin.local import profile_of
+
+    profile = profile_of(config)
+    if profile is not None:  # the local part could not be judged either
+        from conformance.profiles.verdict import local_block
+
+        result["local_profile"] = local_block(profile, [], result, ["no local check ran: " + message])
     config.stash[RESULT_KEY] = result
     report_dir = _report_dir(config)
     if report_dir is not None:

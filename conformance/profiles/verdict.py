@@ -82,22 +82,23 @@ def deviations(profile: LocalProfile) -> list[dict[str, Any]]:
     return out
 
 
-def _capability_entry(setting: Any, statement: Mapping[str, Any]) -> dict[str, Any]:
+def _capability_entry(setting: Any, statement: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A capability setting judged against the statement the run used (NOT_RUN: the run established none)."""
     from conformance.spec.capabilities import CapabilityStatement
 
-    used_statement = CapabilityStatement(dict(statement))
-    used = used_statement.get(setting.capability)
+    used = CapabilityStatement(dict(statement)).get(setting.capability) if statement is not None else None
     if setting.capability == "notification_latency_seconds":
         met = isinstance(used, (int, float)) and not isinstance(used, bool) and used <= setting.value
     else:
         met = used is True
+    verdict = "NOT_RUN" if statement is None else "PASS" if met else "FAIL"
     return {
         "capability": setting.capability,
         "needed": setting.value,
         "used": used,
         "reason": setting.reason,
         "level": "MUST",
-        "verdict": "PASS" if met else "FAIL",
+        "verdict": verdict,
     }
 
 
@@ -119,7 +120,9 @@ def local_block(
         mine = sorted((c for c in checks if req.id in c.requirements), key=lambda c: c.id)
         verdict = derive_requirement_verdict(req.id, mine, applicable=phase_includes(phase, req.phase))
         requirements.append(dict(req.to_json(), verdict=verdict.value, checks=[c.to_json() for c in mine]))
-    capabilities = [_capability_entry(s, national.get("capabilities") or {}) for s in profile.capabilities]
+    about = (national.get("target") or {}).get("about")
+    statement = national.get("capabilities") or {} if isinstance(about, Mapping) else None  # None: no /about read
+    capabilities = [_capability_entry(s, statement) for s in profile.capabilities]
     national_verdicts = {r.get("id"): r.get("verdict") for r in national.get("requirements") or []}
     not_needed = [
         {

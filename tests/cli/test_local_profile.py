@@ -191,3 +191,22 @@ def test_the_pytest_option_gives_the_same_local_verdict(tmp_path: Path) -> None:
     assert result["local_profile"]["requirements"][0]["verdict"] == "FAIL"
     assert result["local_profile"]["requirements"][1]["verdict"] == "NOT_RUN"  # deselected by -k
     assert not any(r["checks"] for r in result["requirements"])  # nothing national ran
+
+
+def test_an_unreachable_target_leaves_both_verdicts_inconclusive(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "conformance", "certify", "--output", str(tmp_path / "out"),
+            "--target", f"http://127.0.0.1:{port}", "--local-profile", str(PROFILES / "leeds.yaml"),
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "ICS_ADMIN_TOKEN": "t0ken-local"},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    block = _result(tmp_path / "out")["local_profile"]
+    assert block["verdict"] == "INCONCLUSIVE" and "unreachable" in block["errors"][0]
+    assert "local: INCONCLUSIVE" in done.stdout

@@ -34,6 +34,7 @@ def _national(phase: str = "1B", **capabilities: object) -> dict[str, object]:
     return {
         "phase": phase,
         "verdict": "CERTIFIED",
+        "target": {"about": {"supplier": "Acme"}},
         "capabilities": {"restricted_notes": True, "notification_latency_seconds": 2, **capabilities},
         "requirements": [{"id": "ICS-1A-ALLOC-003", "verdict": "FAIL", "level": "SHOULD"}],
     }
@@ -149,10 +150,17 @@ def test_the_report_escapes_profile_and_check_text_and_links_nothing() -> None:
         ),
         _check("LOCAL-KIRKLEES-002", Verdict.PASS),
     ]
-    national = dict(_national(), run_id="r1", counts={}, areas={}, target={"about": {}}, spec={}, harness={})
+    national = dict(_national(), run_id="r1", counts={}, areas={}, spec={}, harness={})
     national["local_profile"] = local_block(parse_profile(hostile, "k.yaml"), checks, national)
     html = render_html(national)
     assert "<script>alert" not in html and "<img src=x>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; board" in html and "&lt;img src=x&gt;" in html
     assert "href=" not in html
     assert 'id="local-verdict">LOCAL: NOT MET' in html
+
+
+def test_capabilities_are_not_judged_when_the_run_read_no_about() -> None:
+    national = dict(_national(), target={"about": None}, capabilities={})
+    block = local_block(parse_profile(PROFILE, "kirklees.yaml"), [], national, ["pre-flight failed"])
+    assert [c["verdict"] for c in block["capabilities"]] == ["NOT_RUN", "NOT_RUN"]
+    assert block["verdict"] == "INCONCLUSIVE"
