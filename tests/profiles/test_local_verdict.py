@@ -136,7 +136,7 @@ def test_the_schema_file_is_shipped_with_the_specs() -> None:
     assert Path(spec_path("schemas", "local-profile.schema.json")).is_file()
 
 
-def test_the_report_escapes_profile_and_check_text_and_links_nothing() -> None:
+def test_the_report_escapes_profile_and_check_text_and_links_nowhere() -> None:
     from conformance.certificate.report import render_html
 
     hostile = PROFILE.replace(b"reason: Local board target.", b'reason: "<script>alert(1)</script> board"')
@@ -155,7 +155,10 @@ def test_the_report_escapes_profile_and_check_text_and_links_nothing() -> None:
     html = render_html(national)
     assert "<script>alert" not in html and "<img src=x>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; board" in html and "&lt;img src=x&gt;" in html
-    assert "href=" not in html
+    import re
+
+    assert not re.search(r'href="(?!#)', html)  # in-page anchors only: no link leaves the report
+    assert '<a href="#local-profile">Local profile</a>' in html
     assert 'id="local-verdict">LOCAL: NOT MET' in html
 
 
