@@ -152,3 +152,16 @@ def test_a_bad_profile_is_refused_naming_the_path_and_the_problem(
 def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file"):
         load_profile(tmp_path / "absent.yaml")
+
+
+def test_specs_profile_validates_and_lists_the_deviations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    assert main(["specs", "profile", str(EXAMPLES / "kirklees-5-day.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: local profile kirklees-5-day.yaml of Kirklees (382), sha256 ")
+    assert "shorter than the national 7 working days" in out
+    bad = _write(tmp_path, _profile(not_needed=[{"id": "ICS-1B-NOTIF-001", "reason": "no alerts here"}]))
+    assert main(["specs", "profile", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "profile.yaml: not_needed[0].id: ICS-1B-NOTIF-001 is a MUST" in err and "Traceback" not in err
