@@ -47,7 +47,7 @@ def kirklees_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "--keyring",
         str(keyring),
     ]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=540, env=dict(os.environ))
     run_dir = next((root / "reports").glob("ics-1B-*"))
     bundle = next(p for p in run_dir.iterdir() if p.is_dir())
     return {

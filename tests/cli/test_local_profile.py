@@ -59,7 +59,7 @@ def test_council_blames_a_national_requirement(local_world):
 """
 
 
-def _run(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _run(cwd: Path, *args: str, timeout: float = 540) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "conformance", *args],
         cwd=cwd,
@@ -184,7 +184,7 @@ def test_the_pytest_option_gives_the_same_local_verdict(tmp_path: Path) -> None:
             "--ics-local-profile", str(PROFILES / "kirklees-5-day.yaml"), "-k", "test_local_timescale",
             "--ics-report", str(tmp_path / "report"),
         ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        cwd=tmp_path, capture_output=True, text=True, timeout=540, env=dict(os.environ),
     )  # fmt: skip
     assert "local: NOT MET" in done.stdout, done.stdout + done.stderr
     result = json.loads((tmp_path / "report" / "result.json").read_text())
