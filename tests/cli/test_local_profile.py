@@ -210,3 +210,26 @@ def test_an_unreachable_target_leaves_both_verdicts_inconclusive(tmp_path: Path)
     block = _result(tmp_path / "out")["local_profile"]
     assert block["verdict"] == "INCONCLUSIVE" and "unreachable" in block["errors"][0]
     assert "local: INCONCLUSIVE" in done.stdout
+
+
+def test_the_generic_local_checks_fail_on_the_faults_they_are_about(tmp_path: Path) -> None:
+    """Each generic check judges something: a fault in what it reuses fails the local requirement."""
+    done = _run(
+        tmp_path, "certify", "--output", str(tmp_path / "leeds"), "-n", "0", "-k", "test_local",
+        "--reference-fault", "search-ignores-dob", "--reference-fault", "notify-delayed",
+        "--local-profile", str(PROFILES / "leeds.yaml"),
+    )  # fmt: skip
+    block = _result(tmp_path / "leeds")["local_profile"]
+    verdicts = {r["id"]: r["verdict"] for r in block["requirements"]}
+    assert verdicts == {"LOCAL-LEEDS-001": "FAIL", "LOCAL-LEEDS-002": "FAIL", "LOCAL-LEEDS-003": "PASS"}, done.stdout
+    messages = {r["id"]: r["checks"][0]["message"] for r in block["requirements"]}
+    assert "the local bound is 1 s" in messages["LOCAL-LEEDS-001"]
+    assert "returned the child(ren) differing in date_of_birth" in messages["LOCAL-LEEDS-002"]
+    done = _run(
+        tmp_path, "certify", "--output", str(tmp_path / "kirklees"), "-n", "0", "-k", "test_local",
+        "--reference-fault", "referral-loses-source", "--local-profile", str(PROFILES / "kirklees-5-day.yaml"),
+    )  # fmt: skip
+    block = _result(tmp_path / "kirklees")["local_profile"]
+    failing = block["requirements"][1]
+    assert (failing["id"], failing["verdict"]) == ("LOCAL-KIRKLEES-002", "FAIL"), done.stdout
+    assert "referral.source 'police' read back as 'other'" in failing["checks"][0]["message"]
