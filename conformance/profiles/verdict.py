@@ -212,7 +212,8 @@ def local_lines(result: Mapping[str, Any]) -> list[str]:
             lines.append(f"  local {record.get('verdict')}: {record.get('id')} ({record.get('level')})")
             for check in record.get("checks") or []:
                 if check.get("verdict") in ("FAIL", "ERROR") and check.get("message"):
-                    first = printable(str(check["message"])).splitlines()[0][:240]
+                    lines_of = str(check["message"]).splitlines() or [""]
+                    first = printable(" ".join(lines_of[:2]))[:240]
                     lines.append(f"      {first}")
     for entry in block.get("capabilities") or []:
         if entry.get("verdict") == "FAIL":
