@@ -7,6 +7,7 @@ folder ``<name>/``)::
                        wrapped as {"format": "ics-conformance/certificate/2", "result": ...,
                        "waivers": ..., "signer": {key_id, party, role, assurance} | null}
     waivers.json       the signed waiver file applied (exact bytes), when there is one
+    local-profile.yaml the council local profile the run judged (exact bytes), when there is one
     report.html        the human report (self-contained); states the certificate's sha256
     report.pdf         only with pdf=True (headless Chromium)
     junit.xml          one testcase per (requirement, check); names carry requirement IDs
@@ -17,7 +18,7 @@ folder ``<name>/``)::
                        council and signer; canonical JSON
     manifest.sig       raw 64-byte Ed25519 signature over the exact bytes of manifest.json
 
-Everything but certificate.json, waivers.json and report.pdf is a function of the
+Everything but certificate.json, waivers.json, local-profile.yaml and report.pdf is a function of the
 certificate (:func:`derived_files`), so ``verify`` renders it again and compares.
 """
 
@@ -45,6 +46,7 @@ from conformance.certificate.redaction import Redactor
 from conformance.certificate.signing import canonical_json, key_id, load_private_key, sign
 from conformance.certificate.waivers import WAIVERS_IN_BUNDLE
 from conformance.errors import UsageError
+from conformance.profiles.verdict import PROFILE_IN_BUNDLE
 
 __all__ = [
     "Bundle",
@@ -155,7 +157,13 @@ def _redacted_result(result: Mapping[str, Any], redactor: Redactor) -> dict[str,
     out = copy.deepcopy(dict(result))
     raw_peer = out.get("peer")
     peer: dict[str, Any] = raw_peer if isinstance(raw_peer, dict) else {}
-    for requirement in [*(out.get("requirements") or []), *(peer.get("requirements") or [])]:
+    raw_local = out.get("local_profile")
+    local: dict[str, Any] = raw_local if isinstance(raw_local, dict) else {}
+    for requirement in [
+        *(out.get("requirements") or []),
+        *(peer.get("requirements") or []),
+        *(local.get("requirements") or []),
+    ]:
         checks = requirement.get("checks") or []
         for check in checks:
             check["evidence"] = [redactor.evidence(e) for e in check.get("evidence") or [] if isinstance(e, Mapping)]
@@ -175,6 +183,8 @@ def _redacted_result(result: Mapping[str, Any], redactor: Redactor) -> dict[str,
             target["url"] = redactor.text(target["url"])
     if out.get("errors"):
         out["errors"] = [redactor.text(e) if isinstance(e, str) else e for e in out["errors"]]
+    if local.get("errors"):
+        local["errors"] = [redactor.text(e) if isinstance(e, str) else e for e in local["errors"]]
     return out
 
 
@@ -188,7 +198,12 @@ def _evidence_files(result: Mapping[str, Any], extra: Sequence[Mapping[str, Any]
     files: dict[str, bytes] = {}
     by_check: dict[str, dict[str, Any]] = {}
     peer = result.get("peer") if isinstance(result.get("peer"), Mapping) else {}
-    for requirement in [*(result.get("requirements") or []), *(peer.get("requirements") or [])]:  # type: ignore[union-attr]  # a Mapping when set
+    local = result.get("local_profile") if isinstance(result.get("local_profile"), Mapping) else {}
+    for requirement in [
+        *(result.get("requirements") or []),
+        *(peer.get("requirements") or []),  # type: ignore[union-attr]  # a Mapping when set
+        *(local.get("requirements") or []),  # type: ignore[union-attr]  # a Mapping when set
+    ]:
         for check in requirement.get("checks") or []:
             entries = check.get("evidence") or []
             if not entries:
@@ -428,6 +443,16 @@ def manifest_facts(clean: Mapping[str, Any], signer: Mapping[str, Any] | None) -
         "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
         "council": clean.get("council"),
         "signing": dict({"alg": "Ed25519"}, **signer) if signer else None,
+    } | _local_facts(clean)
+
+
+def _local_facts(clean: Mapping[str, Any]) -> dict[str, Any]:
+    """The local profile and verdict the manifest repeats (nothing without a profile: such bundles are unchanged)."""
+    block = clean.get("local_profile")
+    if not isinstance(block, Mapping):
+        return {}
+    return {
+        "local_profile": {k: block.get(k) for k in ("council", "code", "file", "sha256", "verdict")},
     }
 
 
@@ -526,6 +551,7 @@ def write_bundle(
     name: str | None = None,
     waiver_file: bytes | None = None,
     keyring: Keyring | None = None,
+    local_profile: bytes | None = None,
 ) -> Bundle:
     """Write the bundle for ``result`` under ``output_dir``: ``<name>/`` and ``<name>.zip``.
 
@@ -540,7 +566,9 @@ def write_bundle(
     ``keyring``: names the signer and its role on the certificate and decides the
     assurance level (:func:`conformance.certificate.keyring.assess`); a signing key
     outside the keyring, or outside its scope for this target, is refused. Without a
-    keyring the certificate claims *self-assessed* and names no party.
+    keyring the certificate claims *self-assessed* and names no party. ``local_profile``: the
+    exact bytes of the council local profile ``result`` records (required when it records one);
+    they travel as ``local-profile.yaml``.
     """
     if not isinstance(result, Mapping) or not isinstance(result.get("requirements"), list):
         raise UsageError("write_bundle: not an ics-conformance result (no 'requirements' list)")
@@ -553,6 +581,13 @@ def write_bundle(
             raise UsageError("write_bundle: a waiver file was given but the result records none applied")
         if hashlib.sha256(waiver_file).hexdigest() != waiver_record.get("sha256"):
             raise UsageError("write_bundle: the waiver file given is not the one the result records (sha256 differs)")
+    local_record = result.get("local_profile")
+    if isinstance(local_record, Mapping) != (local_profile is not None):
+        raise UsageError(
+            "write_bundle: the local profile's bytes travel in the bundle exactly when the result records one"
+        )
+    if local_profile is not None and hashlib.sha256(local_profile).hexdigest() != local_record.get("sha256"):  # type: ignore[union-attr]  # a Mapping here
+        raise UsageError("write_bundle: the local profile given is not the one the result records (sha256 differs)")
     signer = signer_record(private_key, result, keyring) if private_key is not None else None
     target = result.get("target") or {}
     redactor = redactor or Redactor.for_target(bool(target.get("builtin_reference")))
@@ -585,6 +620,8 @@ def write_bundle(
     )
     if waiver_file is not None:
         files[WAIVERS_IN_BUNDLE] = waiver_file
+    if local_profile is not None:
+        files[PROFILE_IN_BUNDLE] = local_profile
     info = report_info(bundle_name, key_ident, redactor.policy, files["certificate.json"], signer)
     files.update(derived_files(clean, extra, info, junit=junit))
     try:

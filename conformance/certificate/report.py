@@ -38,8 +38,15 @@ _VERDICT_CLASSES = {
     "CERTIFIED": "pass",
     "NOT_CERTIFIED": "fail",
     "INCONCLUSIVE": "error",
+    "MET": "pass",
+    "NOT_MET": "fail",
 }
-_VERDICT_LABELS = {"NOT_APPLICABLE": "NOT APPLICABLE", "NOT_RUN": "NOT RUN", "NOT_CERTIFIED": "NOT CERTIFIED"}
+_VERDICT_LABELS = {
+    "NOT_APPLICABLE": "NOT APPLICABLE",
+    "NOT_RUN": "NOT RUN",
+    "NOT_CERTIFIED": "NOT CERTIFIED",
+    "NOT_MET": "NOT MET",
+}
 _VERDICT_ORDER = ("FAIL", "ERROR", "WAIVED", "SKIPPED", "NOT_RUN", "NOT_APPLICABLE", "PASS")
 _AREA_NAMES = {
     "records": "Child records",
@@ -225,6 +232,76 @@ def _pair(result: Mapping[str, Any]) -> dict[str, Any] | None:
         "target_failed": [
             _text(r.get("id")) for r in result.get("requirements") or [] if r.get("verdict") in ("FAIL", "ERROR")
         ],
+    }
+
+
+def _local(result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The council local profile of the run, for the report: the profile, deviations and the local verdict."""
+    block = result.get("local_profile")
+    if not isinstance(block, Mapping):
+        return None
+    requirements = []
+    for req in block.get("requirements") or []:
+        if not isinstance(req, Mapping):
+            continue
+        checks = [
+            {
+                "id": _text(c.get("id")),
+                "verdict": _text(c.get("verdict")),
+                "message": _text(c.get("message")),
+                "reproduce": _text(c.get("reproduce")),
+            }
+            for c in req.get("checks") or []
+            if isinstance(c, Mapping) and c.get("verdict") in ("FAIL", "ERROR")
+        ]
+        requirements.append(
+            {
+                "id": _text(req.get("id")),
+                "level": _text(req.get("level")),
+                "title": _text(req.get("title")),
+                "statement": _text(req.get("statement")),
+                "kind": _text(req.get("kind")),
+                "reason": _text(req.get("reason")),
+                "verdict": _text(req.get("verdict")),
+                "checks": checks,
+            }
+        )
+    return {
+        "council": _text(block.get("council")),
+        "code": _text(block.get("code")),
+        "title": _text(block.get("title")),
+        "file": _text(block.get("file")),
+        "sha256": _text(block.get("sha256")),
+        "bundled_as": _text(block.get("bundled_as")),
+        "verdict": _text(block.get("verdict")),
+        "requirements": requirements,
+        "deviations": [
+            {"type": _text(d.get("type")), "text": _text(d.get("text")), "reason": _text(d.get("reason"))}
+            for d in block.get("deviations") or []
+            if isinstance(d, Mapping)
+        ],
+        "capabilities": [
+            {
+                "capability": _text(c.get("capability")),
+                "needed": _flag(c.get("needed")),
+                "used": _flag(c.get("used")),
+                "reason": _text(c.get("reason")),
+                "verdict": _text(c.get("verdict")),
+            }
+            for c in block.get("capabilities") or []
+            if isinstance(c, Mapping)
+        ],
+        "not_needed": [
+            {
+                "id": _text(n.get("id")),
+                "level": _text(n.get("level")),
+                "reason": _text(n.get("reason")),
+                "national_verdict": _text(n.get("national_verdict") or "not in scope"),
+            }
+            for n in block.get("not_needed") or []
+            if isinstance(n, Mapping)
+        ],
+        "errors": [_text(e) for e in block.get("errors") or []],
     }
 
 
@@ -471,6 +548,7 @@ def _view(
         "summary": summary,
         "draft": bool(result.get("draft")),
         "pair": _pair(result),
+        "local": _local(result),
         "phase": _text(result.get("phase")),
         "supplier": _text(about.get("supplier")) or "unknown supplier",
         "product": _text(about.get("product")) or "unknown product",

@@ -31,7 +31,12 @@
    screen is compared with the certificate);
 10. capability overrides: the differences between ``/about`` and the statement used are
     the ones recorded; one that weakens the run is refused unless accepted explicitly;
-11. the department's intake expectations: supplier, product, version, maximum age.
+11. the department's intake expectations: supplier, product, version, maximum age;
+12. a council local profile, when the certificate records one: the profile carried in the
+    bundle (``local-profile.yaml``) has the recorded sha256 and validates, and the whole
+    local block (deviations, local requirement and capability verdicts, the local verdict)
+    is what that profile and the recorded local checks give; no local check is counted in
+    the national requirements. A bundle without a profile verifies exactly as before.
 
 The first problem found is returned as ``bad_file`` + ``problem``.
 """
@@ -68,6 +73,7 @@ from conformance.certificate.keyring import KeyEntry, Keyring, OutOfScope, asses
 from conformance.certificate.signing import canonical_json, key_id, load_public_key, verify
 from conformance.certificate.waivers import WAIVERS_IN_BUNDLE, Waiver, WaiverSet, verify_bundled_waivers
 from conformance.errors import UsageError
+from conformance.profiles.verdict import PROFILE_IN_BUNDLE, local_problem
 
 __all__ = ["VerifyResult", "verify_bundle"]
 
@@ -103,6 +109,8 @@ class VerifyResult:
     not_applicable_musts: list[dict[str, Any]] = field(default_factory=list)
     rerendered: bool = False
     notes: list[str] = field(default_factory=list)
+    #: the council local profile and local verdict (None: the run had no profile)
+    local_profile: dict[str, Any] | None = None
 
     @property
     def message(self) -> str:
@@ -336,6 +344,7 @@ class _Verifier:
         self._report()
         overrides = self._capabilities()
         self._intake()
+        local = self._local_profile()
         target = result.get("target") or {}
         statement = result.get("capabilities") or {}
         declared = self.about.get("capabilities")
@@ -366,6 +375,7 @@ class _Verifier:
             ],
             rerendered=self.rerendered,
             notes=self.notes,
+            local_profile=local,
         )
 
     def _assurance(self, entry: KeyEntry | None, signer: Mapping[str, Any]) -> str | None:
@@ -668,6 +678,10 @@ class _Verifier:
             "ics-assurance": signer.get("assurance") if signer else "unsigned",
             "ics-target-sha256": target_identity(result),
         }
+        local = result.get("local_profile")
+        if isinstance(local, Mapping):  # the local verdict stands beside the national one on the first screen
+            first_screen["ics-local-verdict"] = local.get("verdict")
+            first_screen["ics-local-profile-sha256"] = local.get("sha256")
         for name, value in first_screen.items():
             if facts.get(name) != value:
                 what = "another target or council" if name == "ics-target-sha256" else f"{name.removeprefix('ics-')}"
@@ -702,7 +716,7 @@ class _Verifier:
             signer,
         )
         expected = derived_files(result, extra, info, junit="junit.xml" in self.listed)
-        own = {"certificate.json", WAIVERS_IN_BUNDLE, "report.pdf"}
+        own = {"certificate.json", WAIVERS_IN_BUNDLE, PROFILE_IN_BUNDLE, "report.pdf"}
         for rel in sorted(self.listed):
             if rel not in expected and rel not in own:
                 raise Bad(rel, "is not a file this harness writes from the certificate (not re-derivable)")
@@ -748,6 +762,30 @@ class _Verifier:
                 "Accept it explicitly with --allow-capability-override",
             )
         return list(derived or [])
+
+    def _local_profile(self) -> dict[str, Any] | None:
+        """Step 12: the local block is what the carried profile and the recorded local checks give."""
+        block = self.result.get("local_profile")
+        carried = PROFILE_IN_BUNDLE in self.listed
+        if block is None:
+            if carried:
+                raise Bad(PROFILE_IN_BUNDLE, "carried in the bundle, but the certificate records no local profile")
+            return None
+        if not carried:
+            raise Bad(
+                PROFILE_IN_BUNDLE,
+                "the certificate records a local profile, but the bundle does not carry it, so the local verdict "
+                "cannot be re-derived",
+            )
+        local_ids = {str(r.get("id")) for r in block.get("requirements") or []}
+        for record in self.result["requirements"]:
+            for check in record["checks"]:
+                if set(check.get("requirements") or ()) & local_ids:
+                    raise Bad("certificate.json", f"local check {check.get('id')} is counted in the national verdict")
+        problem = local_problem(block, self.source.read(PROFILE_IN_BUNDLE, MAX_FILE_BYTES), self.result)
+        if problem is not None:
+            raise Bad(PROFILE_IN_BUNDLE if "carried profile" in problem else "certificate.json", problem)
+        return {k: block.get(k) for k in ("council", "code", "file", "sha256", "verdict", "deviations")}
 
     def _intake(self) -> None:
         options = self.options

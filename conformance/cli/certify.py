@@ -168,6 +168,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--council", metavar="NAME", help="council the run is for (recorded on the certificate; scopes waivers)"
     )
+    local = parser.add_argument_group(
+        "council local profile",
+        "A council's local requirements, judged beside the national catalogue: the run reports the national "
+        "phase verdict and the local verdict side by side, never merged (the exit code is the national verdict's).",
+    )
+    local.add_argument(
+        "--local-profile",
+        type=Path,
+        metavar="FILE",
+        help="council local profile (YAML, specs/schemas/local-profile.schema.json); recorded on the certificate",
+    )
+    local.add_argument(
+        "--local-checks",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the council's own pytest checks (file or directory), marked @pytest.mark.ics_local('LOCAL-...'); repeatable",
+    )
     parser.add_argument(
         "--pdf", action="store_true", help="also write report.pdf: an A4 summary with page numbers (needs Chromium)"
     )
@@ -193,6 +212,20 @@ def _usage(message: str) -> Exception:
 def _readable(path: Path | None, option: str) -> None:
     if path is not None and not path.is_file():
         raise _usage(f"{option} {path}: no such file")
+
+
+def _validate_local(args: argparse.Namespace) -> None:
+    """A bad local profile, or a council check naming an ID it does not define, is refused before anything runs."""
+    if args.local_checks and args.local_profile is None:
+        raise _usage("--local-checks needs --local-profile (the local requirements they judge)")
+    if args.local_profile is None:
+        return
+    from conformance.plugin.local import undefined_ids
+    from conformance.profiles import load_profile
+
+    profile = load_profile(args.local_profile)
+    for path in args.local_checks:
+        undefined_ids(path.absolute(), profile.ids)
 
 
 def _validate(args: argparse.Namespace) -> str | None:
@@ -238,6 +271,7 @@ def _validate(args: argparse.Namespace) -> str | None:
         (args.token_file, "--token-file"),
     ):
         _readable(path, option)
+    _validate_local(args)
     if args.waiver_key and not args.waivers:
         raise _usage("--waiver-key verifies --waivers: give the waiver file too")
     if args.waivers and not (args.waiver_key or args.keyring):
@@ -389,6 +423,7 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         argv += ["--ics-capabilities", str(args.capabilities)]
     if args.allow_capability_override:
         argv += ["--ics-allow-capability-override"]
+    argv += _local_args(args, "--ics-local")
     if args.timeout is not None:
         argv += ["--ics-timeout", str(args.timeout)]
     if args.deadline is not None:
@@ -418,7 +453,18 @@ def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
         out += ["--capabilities", str(args.capabilities)]
     if args.allow_capability_override:
         out += ["--allow-capability-override"]
+    out += _local_args(args, "--local")
     return tuple(out)
+
+
+def _local_args(args: argparse.Namespace, prefix: str) -> list[str]:
+    """``--local-profile`` / ``--local-checks`` (``prefix`` ``--local``) or their ``--ics-local-*`` twins, absolute."""
+    out: list[str] = []
+    if args.local_profile is not None:
+        out += [f"{prefix}-profile", str(args.local_profile.absolute())]
+    for path in args.local_checks:
+        out += [f"{prefix}-checks", str(path.absolute())]
+    return out
 
 
 def _invocation_plugin(invocation: Any, interruption: _Interruption) -> Any:
@@ -542,6 +588,8 @@ def _certify(
             f" with fault(s) {', '.join(args.reference_fault)}" if args.reference_fault else ""
         )
         target += _pair_text(args)
+        if args.local_profile is not None:
+            target += f", with the local profile {args.local_profile.name}"
         if not args.quiet:
             print(
                 f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})",
@@ -684,6 +732,9 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
     if args.allow_capability_override:
         out += ["--allow-capability-override"]
     out += _peer_args(args, "--peer")
+    for option, value in (("--local-profile", args.local_profile), *(("--local-checks", p) for p in args.local_checks)):
+        if value is not None:
+            out += [option, str(value)]
     if str(args.workers) != ("0" if args.target else str(DEFAULT_WORKERS)):
         out += ["-n", str(args.workers)]
     if args.max_in_flight != DEFAULT_MAX_IN_FLIGHT:
@@ -720,4 +771,21 @@ def _write_bundle(
         pdf_evidence=args.pdf_evidence,
         keyring=keyring,
         waiver_file=waiver_set.raw if waiver_set is not None else None,
+        local_profile=_local_profile_bytes(args, result),
     )
+
+
+def _local_profile_bytes(args: argparse.Namespace, result: dict[str, Any]) -> bytes | None:
+    """The exact bytes of the local profile the run judged (they travel in the bundle), or None."""
+    import hashlib
+
+    block = result.get("local_profile")
+    if args.local_profile is None or not isinstance(block, dict):
+        return None
+    try:
+        raw = args.local_profile.read_bytes()
+    except OSError as exc:
+        raise _usage(f"--local-profile {args.local_profile}: cannot read it again ({exc.strerror})") from None
+    if hashlib.sha256(raw).hexdigest() != block.get("sha256"):
+        raise _usage(f"--local-profile {args.local_profile}: the file changed during the run; no bundle written")
+    return raw

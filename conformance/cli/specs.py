@@ -1,4 +1,4 @@
-"""``ics-conformance specs``: list, show, check and hash the requirement catalogue."""
+"""``ics-conformance specs``: list, show, check and hash the requirement catalogue; validate a local profile."""
 
 from __future__ import annotations
 
@@ -75,6 +75,16 @@ def register(subparsers: Any) -> None:
     )
     p_check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="catalogue (or specs) directory")
     p_check.set_defaults(func=_check)
+
+    p_profile = sub.add_parser(
+        "profile",
+        help="validate a council local profile and list its deviations from the national catalogue",
+        description="Validate a council local profile (specs/schemas/local-profile.schema.json) without running "
+        "anything: exit 0 printing its council, sha256 and every deviation from the national catalogue, 2 naming "
+        "each problem (file, path, what is wrong).",
+    )
+    p_profile.add_argument("file", type=Path, metavar="FILE", help="the local profile (YAML or JSON)")
+    p_profile.set_defaults(func=_profile)
 
     p_hash = sub.add_parser(
         "hash", help="spec version and sha256 of the spec data", description="Print the spec version and digest."
@@ -252,6 +262,25 @@ def _check(args: argparse.Namespace) -> int:
     where = str(catalogue.directory) if directory is not None else "shipped catalogue"
     counts = ", ".join(f"{p} {len([r for r in catalogue if r.phase == p])}" for p in catalogue.phases)
     _out(f"OK: {where}: spec {catalogue.spec_version}, {len(catalogue)} requirements ({counts})")
+    return _finish()
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from conformance.profiles import load_profile
+    from conformance.profiles.verdict import deviations
+    from conformance.results.text import printable
+
+    profile = load_profile(args.file)  # UsageError (exit 2) naming file, path and problem
+    code = f" ({profile.code})" if profile.code else ""
+    _out(
+        f"OK: local profile {printable(profile.source)} of {printable(profile.council)}{code}, sha256 {profile.sha256}"
+    )
+    _out(
+        f"{len(profile.requirements)} local requirement(s), {len(profile.not_needed)} national requirement(s) not "
+        f"needed, {len(profile.capabilities)} capability setting(s); deviations from the national catalogue:"
+    )
+    for deviation in deviations(profile):
+        _out(f"  - {printable(str(deviation['text']))}")
     return _finish()
 
 

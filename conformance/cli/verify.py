@@ -142,6 +142,16 @@ def summary(outcome: Any) -> list[str]:
             )
     else:
         lines.append("waivers:   none applied")
+    local = outcome.local_profile
+    if local:
+        code = f" ({_printable(local.get('code'))})" if local.get("code") else ""
+        lines.append(
+            f"local:     {_printable(local.get('verdict'))} (never merged into the verdict above) against the local "
+            f"profile of {_printable(local.get('council'))}{code}, {_printable(local.get('file'))} "
+            f"sha256 {_printable(local.get('sha256'))}: re-derived from the profile carried in the bundle"
+        )
+        for deviation in local.get("deviations") or []:
+            lines.append(f"  deviation: {_printable(deviation.get('text'))}")
     if outcome.rerendered:
         lines.append(
             "report:    report.html, junit.xml, allure-results/ and evidence/ re-rendered from certificate.json: identical"

@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ics(requirements, kind): an ICS conformance check of the named requirements")
+    config.addinivalue_line(
+        "markers", "ics_local(*ids, kind): a check of local requirements of the run's --ics-local-profile"
+    )
     if not ics_enabled(config):
         return
     if not explicit_paths(config):
@@ -64,8 +67,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if config.getoption("dist", default="no") == "load":
         config.option.dist = "loadgroup"  # honour xdist_group marks (e.g. the export checks)
-    from conformance.plugin import collect, session
+    from conformance.plugin import collect, local, session
 
+    local.configure(config)  # a bad local profile is refused before anything starts
+    if local.profile_of(config) is not None:
+        from conformance.plugin import local_fixtures
+
+        if not config.pluginmanager.is_registered(local_fixtures):
+            config.pluginmanager.register(local_fixtures, "ics-conformance-local-fixtures")
     collect.register_markers(config)
     collector = collect.VerdictCollector(config)
     config.pluginmanager.register(collector, COLLECTOR_NAME)

@@ -193,6 +193,8 @@ class _CheckState:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     blob: str | None = None
     details: list[Any] = field(default_factory=list)
+    #: a check of the run's local profile (``ics_local`` marker): it may blame local requirements only
+    local: bool = False
 
     def settle(self, verdict: Verdict, failed: tuple[str, ...], message: str | None) -> None:
         """Record a phase outcome; the first FAIL/ERROR/skip decides, later problems only add text."""
@@ -239,6 +241,10 @@ class VerdictCollector:
         self.selectors: dict[str, str] = {}
         self.started: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
+        #: problems of the local part alone (they never touch the national verdict)
+        self.local_errors: list[str] = []
+        #: IDs of the checks that judged local requirements (``ics_local`` marker)
+        self._local_nodeids: set[str] = set()
         self.deselected_out_of_phase = 0
         #: built-in checks of the phase deselected by the user (-k, -m, --deselect, addopts)
         self.deselected_checks: set[str] = set()
@@ -332,6 +338,10 @@ class VerdictCollector:
 
         if collection_path.parent != suites_dir():
             return None
+        from conformance.plugin.local import LOCAL_SUITE, profile_of
+
+        if collection_path.name == LOCAL_SUITE and profile_of(self.config) is None:
+            return True  # no local profile: no local checks
         later = suite_phase(collection_path.name)
         return True if later is not None and not phase_includes(self.phase(), later) else None
 
@@ -343,9 +353,13 @@ class VerdictCollector:
 
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
+        from conformance.plugin.local import LOCAL_SUITE, marker_info
+
         for item in items:
             info = _marker_info(item)
             if info is None:
+                if Path(str(getattr(item, "path", ""))).name == LOCAL_SUITE and marker_info(item) is None:
+                    continue  # a generic local check with no requirement of its kind in the profile
                 keep.append(item)
                 continue
             requirements, kind = info
@@ -390,18 +404,35 @@ class VerdictCollector:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             text = str(report.longreprtext or "").strip().splitlines()
-            self.collection_errors.append(f"collection error in {report.nodeid or 'session'}: {' | '.join(text[-5:])}")
+            message = f"collection error in {report.nodeid or 'session'}: {' | '.join(text[-5:])}"
+            if self._is_local_path(report.nodeid):
+                self.local_errors.append(message)  # the council's own checks: the local verdict's problem
+            else:
+                self.collection_errors.append(message)
+
+    def _is_local_path(self, nodeid: str) -> bool:
+        from conformance.plugin.local import local_check_paths
+
+        where = (self.config.rootpath / nodeid.split("::")[0]).resolve()
+        return any(where == p or p in where.parents for p in (q.resolve() for q in local_check_paths(self.config)))
 
     # -- running (where the check runs: -n 0 or an xdist worker) ------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
+        from conformance.plugin.local import marker_info as local_marker_info
+
         info = _marker_info(item)
+        local = info is None and local_marker_info(item) is not None
+        if local:
+            info = local_marker_info(item)
         if info is None:
             return report
         state = item.stash.get(_STATE_KEY, None)
         if state is None:
-            state = item.stash[_STATE_KEY] = _CheckState(*info)
+            state = item.stash[_STATE_KEY] = _CheckState(*info, local=local)
+            if local:
+                self._local_ids_known(state)
         ran_ahead = item.stash.get(DURATION_KEY, None) if report.when == "call" else None
         state.duration += float(ran_ahead if ran_ahead is not None else report.duration or 0.0)
         self._judge_phase(item, call, report, state)
@@ -450,7 +481,8 @@ class VerdictCollector:
             attributed = self._attribute(state, blamed)
             if attributed is None:
                 verdict, blamed = Verdict.ERROR, ()
-                message = "the check blamed requirement IDs the catalogue does not hold:\n" + message
+                held = "the local profile" if state.local else "the catalogue"
+                message = f"the check blamed requirement IDs {held} does not hold:\n" + message
             else:
                 blamed = attributed
         if state.verdict in (None, Verdict.PASS):
@@ -492,9 +524,26 @@ class VerdictCollector:
             rerun=self.invocation().reproduce(_selector(item), canonical_nodeid(item.nodeid)),
         )
 
+    def _local_ids(self) -> frozenset[str]:
+        from conformance.plugin.local import profile_of
+
+        profile = profile_of(self.config)
+        return profile.ids if profile is not None else frozenset()
+
+    def _local_ids_known(self, state: _CheckState) -> None:
+        """A local check naming no ID, or one its profile does not define, is an ERROR of the local part."""
+        unknown = [r for r in state.requirements if r not in self._local_ids()]
+        if unknown or not state.requirements:
+            what = f"names local requirement(s) {', '.join(unknown)}" if unknown else "names no local requirement"
+            state.settle(Verdict.ERROR, (), f"the check {what} the profile does not define")
+
     def _attribute(self, state: _CheckState, blamed: tuple[str, ...]) -> tuple[str, ...] | None:
-        """Blamed IDs, adding known ones the check did not declare; None if any is unknown."""
-        if any(r not in self.catalogue for r in blamed):
+        """Blamed IDs, adding known ones the check did not declare; None if any is unknown.
+
+        A national check blames catalogue requirements only, a local check local ones only.
+        """
+        known = self._local_ids() if state.local else self.catalogue
+        if any(r not in known for r in blamed):
             return None
         extra = tuple(r for r in blamed if r not in state.requirements)
         if extra:
@@ -542,6 +591,8 @@ class VerdictCollector:
             requests=log.take_requests() if counted and log is not None else None,
         ).to_json()
         result["selector"] = _selector(item)
+        if state.local:
+            result["local"] = True
         if state.blob and verdict in (Verdict.FAIL, Verdict.ERROR):
             result["hypothesis_blob"] = state.blob
         if state.details and verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -571,6 +622,8 @@ class VerdictCollector:
                     }
         if isinstance(data, dict):
             check = self._to_check(data)
+            if data.get("local"):
+                self._local_nodeids.add(check.id)
             self.results[check.id] = check
             self.started.pop(report.nodeid, None)
 
@@ -639,6 +692,15 @@ class VerdictCollector:
                 ),
             )
         checks = sorted(self.results.values(), key=lambda c: c.id)
+        local_ids = self._local_ids()
+        local_checks = [c for c in checks if c.requirements and set(c.requirements) <= local_ids]
+        for check in checks:  # never in the national roll-up, whatever they name
+            if check.id in self._local_nodeids and check not in local_checks:
+                self.local_errors.append(
+                    f"local check {check.id} names {', '.join(check.requirements) or 'nothing'}: "
+                    "not requirement(s) of the local profile"
+                )
+        checks = [c for c in checks if c not in local_checks and c.id not in self._local_nodeids]
         self._reproduce_export_failures(checks)
         # The channels judged are those of the run, not of the checks that happened to run:
         # a run against a target always has the export channel in scope (its bulk export is
@@ -678,6 +740,16 @@ class VerdictCollector:
         if effects:
             result["side_effects"] = effects
         result["target"]["about"] = self._about(result["target"].get("about"))
+        from conformance.plugin.local import profile_of
+
+        profile = profile_of(self.config)
+        if profile is not None:
+            from conformance.profiles.verdict import local_block
+
+            local_errors = [self._scrub(e) for e in dict.fromkeys(self.local_errors)]
+            if interrupted:
+                local_errors.append("interrupted: the local checks did not all finish")
+            result["local_profile"] = local_block(profile, local_checks, result, local_errors)
         self.config.stash[RESULT_KEY] = result
         report_dir = _report_dir(self.config)
         if report_dir is not None:
@@ -739,6 +811,11 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
         caps = _option(config, "ics_capabilities")
         if caps:
             args += ["--ics-capabilities", str(caps)]
+        local_profile = _option(config, "ics_local_profile")
+        if local_profile:
+            args += ["--ics-local-profile", str(local_profile)]
+        for path in config.getoption("ics_local_checks", default=None) or ():
+            args += ["--ics-local-checks", str(path)]
         if context.seed is not None:
             args += ["--ics-seed", str(context.seed)]
     raw = " ".join(shlex.quote(str(a)) for a in config.invocation_params.args)
@@ -836,6 +913,13 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
         errors=[message],
     )
     result["verdict"] = "INCONCLUSIVE"
+    from conformance.plugin.local import profile_of
+
+    profile = profile_of(config)
+    if profile is not None:  # the local part could not be judged either
+        from conformance.profiles.verdict import local_block
+
+        result["local_profile"] = local_block(profile, [], result, ["no local check ran: " + message])
     config.stash[RESULT_KEY] = result
     report_dir = _report_dir(config)
     if report_dir is not None:
@@ -1001,6 +1085,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     if result.get("draft"):
         lines.append("  DRAFT: phase requirements still being specified; no sign-off applies to this verdict")
     lines.extend(pair_lines(result))
+    from conformance.profiles.verdict import local_lines
+
+    lines.extend(local_lines(result))
     judged = any(req.get("checks") for req in result.get("requirements", []))
     from conformance.results.text import printable
 

@@ -56,6 +56,7 @@ _INI_NAMES = {
     "ics_peer_target",
     "ics_peer_token_env",
     "ics_peer_token_file",
+    "ics_local_profile",
 }
 
 
@@ -187,6 +188,22 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="inject a fault into the built-in peer reference service (repeatable; implies --ics-peer-reference)",
     )
+    group.addoption(
+        "--ics-local-profile",
+        dest="ics_local_profile",
+        metavar="FILE",
+        help="council local profile (YAML): its local requirements are judged too and give a local verdict, "
+        "reported beside the national verdict and never merged into it",
+    )
+    group.addoption(
+        "--ics-local-checks",
+        dest="ics_local_checks",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the council's own checks (a file or directory of pytest modules), each marked "
+        "@pytest.mark.ics_local('LOCAL-...') with a requirement of --ics-local-profile; repeatable",
+    )
     for name, help_text in (
         ("ics_target", "base URL of the ICS API under test"),
         ("ics_phase", "phase to check: 1A, 1B or 1C"),
@@ -205,6 +222,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_peer_target", "phase 1C pair run: base URL of the peer ICS API"),
         ("ics_peer_token_env", "environment variable holding the peer's admin token"),
         ("ics_peer_token_file", "file holding the peer's admin token"),
+        ("ics_local_profile", "council local profile (YAML)"),
     ):
         parser.addini(name, help_text, default=None)
     parser.addini(

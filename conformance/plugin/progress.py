@@ -23,6 +23,7 @@ import pytest
 _REQ_ID = re.compile(r"ICS-[0-9][A-Z]-(?P<area>[A-Z]+)-[0-9]{3}")
 #: Seconds without output after which a non-terminal stream gets a "still running" line.
 HEARTBEAT_SECONDS = 5.0
+_LOCAL_ID = re.compile(r"LOCAL-[A-Z0-9-]+-[0-9]{3}")
 
 
 def area_of(nodeid: str) -> str:
@@ -30,6 +31,8 @@ def area_of(nodeid: str) -> str:
     from conformance.spec.catalogue import AREAS
 
     match = _REQ_ID.search(nodeid)
+    if match is None and _LOCAL_ID.search(nodeid):
+        return "local profile"
     return AREAS.get(match.group("area"), "other") if match else "other"
 
 

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("conformance.spec",),  # the specification as data
     ("conformance.domain",),  # ICS rules shared by the reference, the checks and the export rules
     ("conformance.results",),  # verdicts and result.json
+    ("conformance.profiles",),  # council local profiles: format, local verdict beside the national one
     ("conformance.certificate",),  # bundle, signing, waivers, redaction, report
     ("conformance.checking",),  # the vocabulary checks are written in
     ("conformance.export",),  # export validation
