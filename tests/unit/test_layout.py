@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("conformance.results",),  # verdicts and result.json
     ("conformance.certificate",),  # bundle, signing, waivers, redaction, report
     ("conformance.checking",),  # the vocabulary checks are written in
+    ("conformance.adapters",),  # supplier adapters: the canonical API onto a native one, beneath the client
     ("conformance.export",),  # export validation
     ("conformance.reference",),  # the reference service
     ("conformance.plugin",),  # the pytest plugin
