@@ -32,7 +32,7 @@ class TransportBridge(BaseAdapter):
         super().__init__()
         self.transport, self.timeout, self.deadline, self.limit = transport, timeout, deadline, limit
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: PreparedRequest,
         stream: bool = False,
@@ -42,12 +42,12 @@ class TransportBridge(BaseAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> Response:
         body = request.body
-        content = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+        content = body.encode("utf-8") if isinstance(body, str) else body if isinstance(body, bytes) else b""
         seconds = timeout if isinstance(timeout, (int, float)) else self.timeout
         native = httpx.Request(
             str(request.method),
             str(request.url),
-            headers=list(request.headers.items()),
+            headers=[(str(k), v if isinstance(v, str) else v.decode("latin-1")) for k, v in request.headers.items()],
             content=content,
             extensions={"timeout": httpx.Timeout(seconds).as_dict()},
         )
@@ -76,16 +76,20 @@ def _response(request: PreparedRequest, answer: httpx.Response, data: bytes) -> 
     from urllib3 import HTTPResponse
     from urllib3._collections import HTTPHeaderDict
 
-    headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "transfer-encoding")]
+    headers = [
+        (k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "transfer-encoding")
+    ]
     raw_headers = HTTPHeaderDict()
     for key, value in headers:
         raw_headers.add(key, value)
     response = Response()
     response.status_code = answer.status_code
     response.headers = CaseInsensitiveDict(raw_headers)
-    response.raw = HTTPResponse(body=b"", headers=raw_headers, status=answer.status_code, version=11, preload_content=False)
+    response.raw = HTTPResponse(
+        body=b"", headers=raw_headers, status=answer.status_code, version=11, preload_content=False
+    )
     response._content = data
-    response._content_consumed = True  # type: ignore[attr-defined]
+    response._content_consumed = True
     response.encoding = get_encoding_from_headers(response.headers)
     try:
         response.reason = http.HTTPStatus(answer.status_code).phrase

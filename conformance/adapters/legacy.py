@@ -177,7 +177,8 @@ def body_to_native(value: Any) -> Any:
             item = ROLES.get(item, item)
         else:
             item = body_to_native(item)
-        out[FIELDS.get(key, key)] = item
+        name = str(key)
+        out[FIELDS.get(name, name)] = item
     return out
 
 
@@ -195,13 +196,14 @@ def body_to_canonical(value: Any) -> Any:
             item = NATIVE_ROLES.get(item, item)
         else:
             item = body_to_canonical(item)
-        out[NATIVE_FIELDS.get(key, key)] = item
+        name = str(key)
+        out[NATIVE_FIELDS.get(name, name)] = item
     return out
 
 
-def query_to_native(params: httpx.QueryParams, paged: bool) -> list[tuple[str, str]]:
+def query_to_native(params: httpx.QueryParams, paged: bool) -> list[tuple[str, str | int | float | bool | None]]:
     """Canonical query parameters as native ones (``page``/``page_size`` as ``offset``/``limit``)."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str | int | float | bool | None]] = []
     page: str | None = None
     size: str | None = None
     for key, value in params.multi_items():
@@ -272,7 +274,9 @@ class LegacyAdapter(Adapter):
         path, template = native_path(raw_path)
         paged = request.method == "GET" and template in PAGED
         params = query_to_native(request.url.params, paged)
-        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in ("authorization", "content-length")]
+        headers = [
+            (k, v) for k, v in request.headers.multi_items() if k.lower() not in ("authorization", "content-length")
+        ]
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credential.strip():
             headers.append(("X-Api-Key", credential.strip()))

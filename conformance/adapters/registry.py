@@ -42,7 +42,11 @@ def installed() -> dict[str, metadata.EntryPoint]:
 
 def _installed_text() -> str:
     names = sorted(installed())
-    return ", ".join(names) if names else "none (an adapter registers itself in the entry-point group " + ENTRY_POINT_GROUP + ")"
+    return (
+        ", ".join(names)
+        if names
+        else "none (an adapter registers itself in the entry-point group " + ENTRY_POINT_GROUP + ")"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,7 @@ def load(name: str, *, phase: str | None = None) -> LoadedAdapter:
     try:
         cls = entry.load()
     except Exception as exc:
-        raise UsageError(
-            f"adapter {name} ({entry.value}) could not be loaded: {type(exc).__name__}: {exc}"
-        ) from None
+        raise UsageError(f"adapter {name} ({entry.value}) could not be loaded: {type(exc).__name__}: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise UsageError(
             f"adapter {name} ({entry.value}) is not an adapter: expected a subclass of conformance.adapters.Adapter"
@@ -140,7 +142,9 @@ def source_digest(cls: type) -> str:
         root = files[0].parent
         digest = hashlib.sha256()
         for path in files:
-            digest.update(f"{path.relative_to(root).as_posix()}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+            digest.update(
+                f"{path.relative_to(root).as_posix()}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode()
+            )
         return digest.hexdigest()
     except OSError as exc:
         raise UsageError(f"adapter {cls.__qualname__}: cannot read its source ({exc})") from None

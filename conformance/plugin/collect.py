@@ -665,6 +665,8 @@ class VerdictCollector:
             errors=[self._scrub(e) for e in errors],
             peer=_peer(context),
         )
+        if context.adapter:
+            result["adapter"] = dict(context.adapter)
         selection = subset_selection(self.config, len(self.deselected_checks))
         if selection is not None:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
@@ -834,6 +836,8 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
         errors=[message],
     )
     result["verdict"] = "INCONCLUSIVE"
+    if pending.get("adapter"):
+        result["adapter"] = dict(pending["adapter"])
     config.stash[RESULT_KEY] = result
     report_dir = _report_dir(config)
     if report_dir is not None:
@@ -917,6 +921,19 @@ def _system(target: dict[str, Any]) -> str:
     return f"{where}{f' ({council})' if council else ''}{extra}"
 
 
+def adapter_lines(result: dict[str, Any]) -> list[str]:
+    """The supplier adapter the target was reached through (empty without one)."""
+    adapter = result.get("adapter")
+    if not isinstance(adapter, dict):
+        return []
+    from conformance.results.text import printable
+
+    return [
+        f"  tested through adapter {printable(adapter.get('name'))} version {printable(adapter.get('version'))} "
+        f"(sha256 {printable(adapter.get('sha256'))}): the target's native API, translated by the adapter"
+    ]
+
+
 def pair_lines(result: dict[str, Any]) -> list[str]:
     """A pair run: each side with its verdict and, per side, the requirements it broke."""
     peer = result.get("peer")
@@ -988,6 +1005,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     if result.get("draft"):
         lines.append("  DRAFT: phase requirements still being specified; no sign-off applies to this verdict")
+    lines.extend(adapter_lines(result))
     lines.extend(pair_lines(result))
     judged = any(req.get("checks") for req in result.get("requirements", []))
     from conformance.results.text import printable
