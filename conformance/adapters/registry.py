@@ -27,7 +27,8 @@ from conformance.errors import UsageError
 __all__ = ["ENTRY_POINT_GROUP", "LoadedAdapter", "describe_installed", "installed", "load", "source_digest"]
 
 ENTRY_POINT_GROUP = "ics_conformance.adapters"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: what an adapter's name and version may be (they are printed, and compared on the report, verbatim)
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 #: The fields of an adapter's record in result.json / certificate.json.
 RECORD_FIELDS = ("name", "version", "sha256", "entry_point", "distribution")
 
@@ -76,9 +77,9 @@ class LoadedAdapter:
 
 def describe_record(record: Any) -> str:
     """``NAME version V (sha256 HEX)`` of a recorded adapter."""
-    if not isinstance(record, dict):
-        return ""
-    return f"{record.get('name')} version {record.get('version')} (sha256 {record.get('sha256')})"
+    from conformance.results.result import adapter_text
+
+    return adapter_text({"adapter": record})
 
 
 def load(name: str, *, phase: str | None = None) -> LoadedAdapter:
@@ -99,6 +100,12 @@ def load(name: str, *, phase: str | None = None) -> LoadedAdapter:
     version = str(cls.version or (distribution or {}).get("version") or "").strip()
     if not version:
         raise UsageError(f"adapter {name} ({entry.value}) declares no version (set the class attribute version)")
+    for what, value in (("name", name), ("version", version)):
+        if not _TOKEN.match(value):
+            raise UsageError(
+                f"adapter {name!r} ({entry.value}): its {what} {value!r} is not a plain token "
+                "(letters, digits, . _ + - and up to 64 characters)"
+            )
     phases = tuple(cls.phases or ())
     if phase is not None and phase not in phases:
         raise UsageError(
@@ -148,21 +155,6 @@ def source_digest(cls: type) -> str:
         return digest.hexdigest()
     except OSError as exc:
         raise UsageError(f"adapter {cls.__qualname__}: cannot read its source ({exc})") from None
-
-
-def record_problems(record: Any) -> list[str]:
-    """What is wrong with an adapter record of a result (empty when it is well formed)."""
-    if record is None:
-        return []
-    if not isinstance(record, dict):
-        return ["adapter: not an object"]
-    problems = []
-    for key in ("name", "version"):
-        if not isinstance(record.get(key), str) or not record.get(key):
-            problems.append(f"adapter.{key}: missing or empty")
-    if not isinstance(record.get("sha256"), str) or not _SHA256.match(record["sha256"]):
-        problems.append("adapter.sha256: not 64 lower-case hex digits")
-    return problems
 
 
 def describe_installed() -> list[dict[str, Any]]:

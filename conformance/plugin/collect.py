@@ -923,15 +923,13 @@ def _system(target: dict[str, Any]) -> str:
 
 def adapter_lines(result: dict[str, Any]) -> list[str]:
     """The supplier adapter the target was reached through (empty without one)."""
-    adapter = result.get("adapter")
-    if not isinstance(adapter, dict):
-        return []
+    from conformance.results.result import adapter_text
     from conformance.results.text import printable
 
-    return [
-        f"  tested through adapter {printable(adapter.get('name'))} version {printable(adapter.get('version'))} "
-        f"(sha256 {printable(adapter.get('sha256'))}): the target's native API, translated by the adapter"
-    ]
+    text = adapter_text(result)
+    if not text:
+        return []
+    return [f"  tested through adapter {printable(text)}: the target's native API, translated by the adapter"]
 
 
 def pair_lines(result: dict[str, Any]) -> list[str]:
