@@ -1,6 +1,6 @@
 """Example adapter: the canonical ICS API onto a legacy-shaped native API ("CaseBase 2").
 
-The native API it speaks (``tests/adapter_native/server.py`` is a server speaking only it):
+The native API it speaks (``tests/adapters/native_server.py`` is a server speaking only it):
 
 * **resources**: ``/clients`` for children, ``/clients/{id}/other-names`` for aliases,
   ``/clients/{id}/keyworkers`` and ``/keyworkers/{id}/close`` for allocations,

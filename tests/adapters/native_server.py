@@ -1,6 +1,7 @@
 """CaseBase 2: a server that speaks only a legacy-shaped native API (test equipment for adapters).
 
-It is the system a supplier adapter (``conformance/adapters/legacy.py``) is certified through.
+It is the system a supplier adapter (``conformance/adapters/legacy.py``) is certified through
+(``test_adapter_certify.py``).
 On the wire it speaks only its native API: ``/clients`` and friends, native field names,
 ``dd/mm/yyyy`` dates, ``offset``/``limit`` paging, an ``X-Api-Key`` header, numbered errors
 with HTTP 400 for refused input. Behind that facade its records and rules are the reference
