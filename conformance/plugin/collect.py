@@ -733,6 +733,8 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
                 args += ["--ics-export-format", str(_option(config, "ics_export_format"))]
         elif not context.builtin_reference:
             args += ["--ics-target", Redactor("none").text(context.target_url)]
+        if context.adapter:
+            args += ["--ics-adapter", str(context.adapter["name"])]
         args += ["--ics-phase", context.phase, "--ics-profile", context.profile]
         for fault in context.faults:
             args += ["--ics-reference-fault", fault]
