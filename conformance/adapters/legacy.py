@@ -103,6 +103,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     3002: (409, "ASSESSMENT_ALREADY_OPEN"),
     3003: (409, "ASSESSMENT_NOT_OPEN"),
     5000: (500, "INTERNAL_ERROR"),
+    5001: (501, "NOT_IMPLEMENTED"),
 }
 #: canonical path template -> native path template (``{}`` is one path segment, kept as sent)
 PATHS: tuple[tuple[str, str], ...] = (

@@ -269,6 +269,12 @@ def configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     except PreflightError as exc:
         _inconclusive(config, f"pre-flight failed: {exc}")
+    except Exception as exc:
+        from conformance.adapters import AdapterError
+
+        if not isinstance(exc, AdapterError):
+            raise
+        _inconclusive(config, f"pre-flight failed: {exc}")  # the adapter's failure, not the supplier's
     from conformance.errors import ConformanceError
     from conformance.spec.capabilities import (
         MAX_NOTIFICATION_LATENCY,

@@ -95,6 +95,7 @@ NUMBERS = {
     "ASSESSMENT_ALREADY_OPEN": 3002,
     "ASSESSMENT_NOT_OPEN": 3003,
     "INTERNAL_ERROR": 5000,
+    "NOT_IMPLEMENTED": 5001,
 }
 #: native route (``*`` one segment) -> engine route; the paged ones answer results/offset/limit/count
 ROUTES = [
