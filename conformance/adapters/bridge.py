@@ -73,8 +73,7 @@ class TransportBridge(BaseAdapter):
 
 
 def _response(request: PreparedRequest, answer: httpx.Response, data: bytes) -> Response:
-    from urllib3 import HTTPResponse
-    from urllib3._collections import HTTPHeaderDict
+    from urllib3 import HTTPHeaderDict, HTTPResponse
 
     headers = [
         (k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "transfer-encoding")
