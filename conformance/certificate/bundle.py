@@ -443,7 +443,7 @@ def manifest_facts(clean: Mapping[str, Any], signer: Mapping[str, Any] | None) -
         "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
         "council": clean.get("council"),
         "signing": dict({"alg": "Ed25519"}, **signer) if signer else None,
-    } | _local_facts(clean)
+    } | _local_facts(clean) | _adapter_fact(clean)
 
 
 def _local_facts(clean: Mapping[str, Any]) -> dict[str, Any]:
@@ -454,6 +454,14 @@ def _local_facts(clean: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "local_profile": {k: block.get(k) for k in ("council", "code", "file", "sha256", "verdict")},
     }
+
+
+def _adapter_fact(clean: Mapping[str, Any]) -> dict[str, Any]:
+    """The supplier adapter, when the run went through one (a bundle without one has no such member)."""
+    adapter = clean.get("adapter")
+    if not isinstance(adapter, Mapping):
+        return {}
+    return {"adapter": {k: adapter.get(k) for k in ("name", "version", "sha256")}}
 
 
 def signer_record(private_key: Any, result: Mapping[str, Any], keyring: Keyring | None) -> dict[str, Any]:

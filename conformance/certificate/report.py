@@ -529,6 +529,7 @@ def _view(
         "assurance": _assurance(manifest_info.get("signer")),
         "certificate_sha256": _text(manifest_info.get("certificate_sha256")),
         "council": _text(result.get("council")),
+        "adapter": _adapter(result),
         "target_identity": target_identity(result),
         "overrides": [
             {
@@ -588,6 +589,22 @@ def _view(
         "waiver_file": waivers.get("file") or {},
         "run_exchanges": run_exchanges,
         "bundle": dict(manifest_info),
+    }
+
+
+def _adapter(result: Mapping[str, Any]) -> dict[str, str] | None:
+    """The supplier adapter the run went through, as the report states it (None without one)."""
+    from conformance.results.result import adapter_text
+
+    adapter = result.get("adapter")
+    if not isinstance(adapter, Mapping):
+        return None
+    return {
+        "text": _text(adapter_text(result)),
+        "name": _text(adapter.get("name")),
+        "version": _text(adapter.get("version")),
+        "sha256": _text(adapter.get("sha256")),
+        "entry_point": _text(adapter.get("entry_point")),
     }
 
 

@@ -94,6 +94,8 @@ class VerifyResult:
     run_id: str | None = None
     target: dict[str, Any] = field(default_factory=dict)
     council: str | None = None
+    #: the supplier adapter the run went through (name, version, sha256, ...), or None
+    adapter: dict[str, Any] | None = None
     harness_version: str | None = None
     spec_version: str | None = None
     spec_sha256: str | None = None
@@ -332,6 +334,8 @@ class _Verifier:
                     "certificate.json",
                     f"{name} differs between manifest.json ({self.manifest.get(name)!r}) and certificate.json ({value!r})",
                 )
+        if "adapter" in self.manifest and "adapter" not in facts:
+            raise Bad("certificate.json", "records no adapter, but manifest.json names one")
         if signer["key_id"] != ident:
             raise Bad("certificate.json", f"names signer key {signer['key_id']}, but key {ident} signed the bundle")
         self.certificate, self.result, self.certificate_bytes = certificate, result, certificate_bytes
@@ -356,6 +360,7 @@ class _Verifier:
             run_id=result.get("run_id"),
             target={k: self.about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
             council=result.get("council"),
+            adapter=dict(result["adapter"]) if isinstance(result.get("adapter"), Mapping) else None,
             harness_version=(result.get("harness") or {}).get("version"),
             spec_version=(result.get("spec") or {}).get("version"),
             spec_sha256=(result.get("spec") or {}).get("sha256"),
@@ -669,6 +674,7 @@ class _Verifier:
                 f"renders another certificate (states sha256 {stated[:16]}…, certificate.json is {certificate_sha[:16]}…)",
             )
         from conformance.certificate.report import _verdict_label, target_identity
+        from conformance.results.result import adapter_text
 
         result, signer = self.result, self.certificate["signer"]
         first_screen = {
@@ -677,6 +683,7 @@ class _Verifier:
             "ics-run-id": result.get("run_id") or "",
             "ics-assurance": signer.get("assurance") if signer else "unsigned",
             "ics-target-sha256": target_identity(result),
+            "ics-adapter": adapter_text(result) or None,
         }
         local = result.get("local_profile")
         if isinstance(local, Mapping):  # the local verdict stands beside the national one on the first screen
@@ -684,7 +691,9 @@ class _Verifier:
             first_screen["ics-local-profile-sha256"] = local.get("sha256")
         for name, value in first_screen.items():
             if facts.get(name) != value:
-                what = "another target or council" if name == "ics-target-sha256" else f"{name.removeprefix('ics-')}"
+                what = {"ics-target-sha256": "another target or council", "ics-adapter": "another adapter"}.get(
+                    name, name.removeprefix("ics-")
+                )
                 raise Bad("report.html", f"states {what} {facts.get(name)!r}, certificate.json says {value!r}")
 
         shown = facts.get("#phase-verdict", "")

@@ -370,6 +370,11 @@ class Client:
         self.evidence.record(request, response, time.perf_counter() - started, None)
         return response
 
+    @property
+    def transport(self) -> httpx.BaseTransport | None:
+        """The transport given at construction (None: httpx's own)."""
+        return self._transport
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
 

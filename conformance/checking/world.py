@@ -68,6 +68,8 @@ class RunContext:
     peer_capabilities: dict[str, Any] = field(default_factory=dict)
     peer_builtin_reference: bool = False
     peer_faults: tuple[str, ...] = ()
+    #: the supplier adapter the target is reached through (its record: name, version, sha256, ...), or None
+    adapter: dict[str, Any] | None = None
 
     def has(self, capability: str) -> bool:
         return bool(self.capabilities.has(capability))

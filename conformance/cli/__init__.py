@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "certify",
     "validate_export",
     "verify",
+    "adapters",
     "specs",
     "serve_reference",
     "fixtures",

@@ -59,6 +59,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--target", metavar="URL", help="base URL of the ICS API (default: the built-in reference service)"
     )
+    parser.add_argument(
+        "--adapter",
+        metavar="NAME",
+        help="reach the --target through the installed supplier adapter NAME, which maps the canonical API onto "
+        "the target's native one (recorded on the certificate; `ics-conformance adapters` lists them)",
+    )
     parser.add_argument("--phase", default="1B", choices=PHASES, help="phase to certify (default 1B)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="Hypothesis budget (default quick)")
     parser.add_argument(
@@ -245,6 +251,12 @@ def _validate(args: argparse.Namespace) -> str | None:
         args.workers = "0" if args.target else str(DEFAULT_WORKERS)
     if args.max_in_flight < 1:
         raise _usage(f"--max-in-flight {args.max_in_flight}: must be >= 1")
+    if args.adapter is not None:
+        if not args.target:
+            raise _usage("--adapter needs --target: the built-in reference speaks the canonical API, not a native one")
+        from conformance.adapters.registry import load
+
+        args.adapter_record = load(args.adapter, phase=args.phase).record  # UsageError: unknown, broken, phase
     if args.workers not in ("auto", "logical"):
         try:
             if int(args.workers) < 0:
@@ -416,6 +428,8 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         argv += ["--ics-target", args.target]
         if args.token_file is not None:
             argv += ["--ics-token-file", str(args.token_file)]
+    if args.adapter is not None:
+        argv += ["--ics-adapter", args.adapter]
     for fault in args.reference_fault:
         argv += ["--ics-reference-fault", fault]
     argv += _peer_args(args, "--ics-peer")
@@ -446,6 +460,8 @@ def _reproduce_args(args: argparse.Namespace, seed: int) -> tuple[str, ...]:
         out += ["--target", Redactor("none").text(args.target)]
         if args.token_file is not None:
             out += ["--token-file", str(args.token_file)]
+    if args.adapter is not None:
+        out += ["--adapter", args.adapter]
     for fault in args.reference_fault:
         out += ["--reference-fault", fault]
     out += [Redactor("none").text(a) for a in _peer_args(args, "--peer")]
@@ -590,6 +606,11 @@ def _certify(
         target += _pair_text(args)
         if args.local_profile is not None:
             target += f", with the local profile {args.local_profile.name}"
+        record = getattr(args, "adapter_record", None)
+        if record is not None:
+            from conformance.adapters.registry import describe_record
+
+            target += f" through adapter {describe_record(record)}"
         if not args.quiet:
             print(
                 f"certifying phase {args.phase} of {_scrub(target, token)} (profile {args.profile}, seed {seed})",
@@ -715,6 +736,7 @@ def _rebuild_argv(args: argparse.Namespace, seed: int) -> list[str]:
     out = ["--phase", args.phase, "--profile", args.profile, "--seed", str(seed)]
     for option, value in (
         ("--target", args.target),
+        ("--adapter", args.adapter),
         ("--capabilities", args.capabilities),
         ("--token-file", args.token_file),
         ("--output", args.output),

@@ -90,6 +90,32 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def adapter_lines(adapter: Any) -> list[str]:
+    """The supplier adapter a verified run went through, and whether the one installed here is the same code."""
+    if not isinstance(adapter, dict):
+        return []
+    from conformance.results.result import adapter_text
+
+    lines = [f"adapter:   tested through adapter {_printable(adapter_text({'adapter': adapter}))}"]
+    from conformance.adapters.registry import installed, load
+    from conformance.errors import UsageError
+
+    if adapter.get("name") in installed():
+        try:
+            here = load(str(adapter.get("name"))).record
+        except UsageError as exc:
+            lines.append(f"           (the adapter installed here under that name cannot be loaded: {_printable(exc)})")
+        else:
+            same = here["sha256"] == adapter.get("sha256")
+            lines.append(
+                "           the adapter installed here under that name is the same code (same sha256)"
+                if same
+                else f"           the adapter installed here under that name is other code: version "
+                f"{_printable(here['version'])}, sha256 {here['sha256']}"
+            )
+    return lines
+
+
 def summary(outcome: Any) -> list[str]:
     """What a verified bundle proves, line by line."""
     target = outcome.target
@@ -109,6 +135,7 @@ def summary(outcome: Any) -> list[str]:
         f"phase:     {_printable(outcome.phase)} (run {_printable(outcome.run_id)})",
         f"target:    {who or 'unknown'}" + (f" <{_printable(target['url'])}>" if target.get("url") else ""),
         f"council:   {_printable(outcome.council) if outcome.council else '(none recorded)'}",
+        *adapter_lines(outcome.adapter),
         f"harness:   ics-conformance {_printable(outcome.harness_version)}",
         f"spec:      {_printable(outcome.spec_version)} (sha256 {_printable(outcome.spec_sha256)})",
     ]

@@ -729,6 +729,8 @@ class VerdictCollector:
             errors=[self._scrub(e) for e in errors],
             peer=_peer(context),
         )
+        if context.adapter:
+            result["adapter"] = dict(context.adapter)
         selection = subset_selection(self.config, len(self.deselected_checks))
         if selection is not None:
             result["selection"] = dict(selection, **subset_result(result["requirements"]))
@@ -805,6 +807,8 @@ def pytest_invocation(config: pytest.Config) -> Invocation:
                 args += ["--ics-export-format", str(_option(config, "ics_export_format"))]
         elif not context.builtin_reference:
             args += ["--ics-target", Redactor("none").text(context.target_url)]
+        if context.adapter:
+            args += ["--ics-adapter", str(context.adapter["name"])]
         args += ["--ics-phase", context.phase, "--ics-profile", context.profile]
         for fault in context.faults:
             args += ["--ics-reference-fault", fault]
@@ -913,6 +917,8 @@ def preflight_failed(config: pytest.Config, message: str) -> dict[str, Any]:
         errors=[message],
     )
     result["verdict"] = "INCONCLUSIVE"
+    if pending.get("adapter"):
+        result["adapter"] = dict(pending["adapter"])
     from conformance.plugin.local import profile_of
 
     profile = profile_of(config)
@@ -1003,6 +1009,17 @@ def _system(target: dict[str, Any]) -> str:
     return f"{where}{f' ({council})' if council else ''}{extra}"
 
 
+def adapter_lines(result: dict[str, Any]) -> list[str]:
+    """The supplier adapter the target was reached through (empty without one)."""
+    from conformance.results.result import adapter_text
+    from conformance.results.text import printable
+
+    text = adapter_text(result)
+    if not text:
+        return []
+    return [f"  tested through adapter {printable(text)}: the target's native API, translated by the adapter"]
+
+
 def pair_lines(result: dict[str, Any]) -> list[str]:
     """A pair run: each side with its verdict and, per side, the requirements it broke."""
     peer = result.get("peer")
@@ -1084,6 +1101,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     if result.get("draft"):
         lines.append("  DRAFT: phase requirements still being specified; no sign-off applies to this verdict")
+    lines.extend(adapter_lines(result))
     lines.extend(pair_lines(result))
     from conformance.profiles.verdict import local_lines
 

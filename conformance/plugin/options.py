@@ -57,6 +57,7 @@ _INI_NAMES = {
     "ics_peer_token_env",
     "ics_peer_token_file",
     "ics_local_profile",
+    "ics_adapter",
 }
 
 
@@ -94,6 +95,12 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run even when --ics-capabilities switches off a capability the target declares (recorded in the result)",
+    )
+    group.addoption(
+        "--ics-adapter",
+        dest="ics_adapter",
+        metavar="NAME",
+        help="reach the target through the installed supplier adapter NAME (entry-point group ics_conformance.adapters)",
     )
     group.addoption(
         "--ics-report",
@@ -223,6 +230,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ics_peer_token_env", "environment variable holding the peer's admin token"),
         ("ics_peer_token_file", "file holding the peer's admin token"),
         ("ics_local_profile", "council local profile (YAML)"),
+        ("ics_adapter", "installed supplier adapter the target is reached through"),
     ):
         parser.addini(name, help_text, default=None)
     parser.addini(

@@ -36,7 +36,8 @@ from conformance.plugin.options import PENDING_KEY
 
 _REFERENCE_KEY = pytest.StashKey[Any]()
 _PEER_REFERENCE_KEY = pytest.StashKey[Any]()
-_TRANSPORT_KEY = pytest.StashKey[dict[str, "BreakerTransport"]]()
+_TRANSPORT_KEY = pytest.StashKey[dict[str, httpx.BaseTransport]]()
+_ADAPTER_KEY = pytest.StashKey[Any]()
 DEFAULT_TOKEN_ENV = "ICS_ADMIN_TOKEN"
 DEFAULT_PEER_TOKEN_ENV = "ICS_PEER_ADMIN_TOKEN"
 #: Councils of the two built-in references of a pair run (named in their transfer packages).
@@ -167,6 +168,7 @@ def preflight(
     *,
     deadline: float = DEFAULT_DEADLINE,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    transport: httpx.BaseTransport | None = None,
 ) -> dict[str, Any]:
     """Read ``GET /about`` and, given an admin token, try it on ``GET /practitioners/me``.
 
@@ -175,7 +177,9 @@ def preflight(
     otherwise fail for a reason that is the operator's, not the supplier's).
     """
     try:
-        with Client(url, timeout=timeout, deadline=deadline, max_response_bytes=max_response_bytes) as client:
+        with Client(
+            url, timeout=timeout, deadline=deadline, max_response_bytes=max_response_bytes, transport=transport
+        ) as client:
             response = client.get("/about")
             try:
                 about = response.json()
@@ -245,6 +249,9 @@ def configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--ics-capabilities {cap_file}: no such file")
     from conformance.plugin.options import export_only
 
+    adapter = _adapter(config, phase, builtin, export_only(config))
+    if adapter is not None:
+        pending["adapter"] = adapter.record
     if export_only(config):
         _configure_export_only(config, pending)
         return
@@ -271,12 +278,23 @@ def configure(config: pytest.Config) -> None:
     peer_fields = _start_peer(config, peer, timeout) if peer else {}
     try:
         about = preflight(
-            url, timeout, None if builtin else token, deadline=deadline, max_response_bytes=max_response_bytes
+            url,
+            timeout,
+            None if builtin else token,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+            transport=adapter.wrap(httpx.HTTPTransport(), max_response_bytes=max_response_bytes) if adapter else None,
         )
     except CredentialRefused as exc:
         raise pytest.UsageError(str(exc)) from None
     except PreflightError as exc:
         _inconclusive(config, f"pre-flight failed: {exc}")
+    except Exception as exc:
+        from conformance.adapters import AdapterError
+
+        if not isinstance(exc, AdapterError):
+            raise
+        _inconclusive(config, f"pre-flight failed: {exc}")  # the adapter's failure, not the supplier's
     from conformance.errors import ConformanceError
     from conformance.spec.capabilities import (
         MAX_NOTIFICATION_LATENCY,
@@ -320,11 +338,56 @@ def configure(config: pytest.Config) -> None:
         faults=faults,
         seed=seed,
         max_in_flight=max_in_flight_of(config),
+        adapter=adapter.record if adapter is not None else None,
         **peer_fields,
     )
     config.stash[CONTEXT_KEY] = context
     set_active(context.redactor())  # failure messages are redacted like evidence from the start
     _load_profile(config, context)
+
+
+def _adapter(config: pytest.Config, phase: str, builtin: bool, export_alone: bool) -> Any:
+    """The supplier adapter asked for with ``--ics-adapter`` (a ``LoadedAdapter``), or None."""
+    name = _opt(config, "ics_adapter")
+    if not name:
+        return None
+    if export_alone:
+        raise pytest.UsageError("--ics-adapter translates API calls; an export judged alone (--ics-export) makes none")
+    if builtin:
+        raise pytest.UsageError(
+            "--ics-adapter needs --ics-target: the built-in reference speaks the canonical API, not a native one"
+        )
+    from conformance.adapters.registry import load
+    from conformance.errors import UsageError
+
+    try:
+        loaded = load(str(name), phase=phase)
+    except UsageError as exc:
+        raise pytest.UsageError(_printable(f"--ics-adapter: {exc}")) from None
+    config.stash[_ADAPTER_KEY] = loaded
+    return loaded
+
+
+def _session_adapter(config: pytest.Config) -> Any:
+    """The adapter of this process: the controller's, or (xdist worker) the same one loaded again and checked."""
+    loaded = config.stash.get(_ADAPTER_KEY, None)
+    if loaded is not None:
+        return loaded
+    context = config.stash.get(CONTEXT_KEY, None)
+    record = getattr(context, "adapter", None)
+    if not record:
+        return None
+    from conformance.adapters import AdapterError
+    from conformance.adapters.registry import load
+
+    loaded = load(str(record["name"]))
+    if loaded.record["sha256"] != record["sha256"]:
+        raise AdapterError(
+            f"adapter {record['name']}: its source changed during the run (sha256 {loaded.record['sha256']}, "
+            f"the run started with {record['sha256']})"
+        )
+    config.stash[_ADAPTER_KEY] = loaded
+    return loaded
 
 
 def _peer_plan(config: pytest.Config, phase: str, builtin_target: bool) -> dict[str, Any] | None:
@@ -503,8 +566,11 @@ def run_redactor(context: RunContext | None) -> Redactor:
     return context.redactor() if context is not None else Redactor("none")
 
 
-def make_transport(config: pytest.Config, side: str = "target") -> BreakerTransport:
-    """The session's (per process) circuit-breaking transport to the target, or to the peer (``side="peer"``)."""
+def make_transport(config: pytest.Config, side: str = "target") -> httpx.BaseTransport:
+    """The session's (per process) circuit-breaking transport to the target, or to the peer (``side="peer"``).
+
+    With ``--ics-adapter`` the target's is the supplier adapter wrapping the circuit breaker.
+    """
     transports = config.stash.get(_TRANSPORT_KEY, None)
     if transports is None:
         transports = config.stash[_TRANSPORT_KEY] = {}
@@ -514,7 +580,11 @@ def make_transport(config: pytest.Config, side: str = "target") -> BreakerTransp
         workers = int(getattr(config, "workerinput", {}).get("workercount", 1) or 1)
         if limit is not None and workers > 1:
             limit = max(1, limit // workers)  # xdist: the workers share the target's bound
-        transports[side] = BreakerTransport(in_flight=InFlight(limit))
+        adapter = _session_adapter(config) if side == "target" else None
+        breaker = BreakerTransport(in_flight=InFlight(limit))
+        transports[side] = (
+            adapter.wrap(breaker, max_response_bytes=max_response_of(config)) if adapter is not None else breaker
+        )
     return transports[side]
 
 

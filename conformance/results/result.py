@@ -314,6 +314,18 @@ def roll_up(
     )
 
 
+def adapter_text(result: Mapping[str, Any]) -> str:
+    """``NAME version V (sha256 HEX)`` of the supplier adapter a run went through ("" without one).
+
+    The terminal, the report (its first screen and its ``ics-adapter`` meta element) and
+    ``verify`` all state it in these words.
+    """
+    adapter = result.get("adapter")
+    if not isinstance(adapter, Mapping):
+        return ""
+    return f"{adapter.get('name')} version {adapter.get('version')} (sha256 {adapter.get('sha256')})"
+
+
 def dumps(result: Mapping[str, Any]) -> bytes:
     """Serialise a result as stable, human-readable JSON (sorted keys, 2-space indent)."""
     return orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

@@ -512,6 +512,18 @@ class _Runner:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy/netrc lookups per request: the target URL is explicit
         adapter = _bounded_adapter(self.context.deadline, self.context.max_response_bytes, world.client.in_flight)
+        from conformance.adapters import Adapter
+
+        transport = world.client.transport
+        if isinstance(transport, Adapter):  # a supplier adapter: Schemathesis' requests take the same path
+            from conformance.adapters.bridge import TransportBridge
+
+            adapter = TransportBridge(
+                transport,
+                timeout=self.context.timeout,
+                deadline=self.context.deadline,
+                limit=self.context.max_response_bytes,
+            )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.findings: list[Finding] = []

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("conformance.profiles",),  # council local profiles: format, local verdict beside the national one
     ("conformance.certificate",),  # bundle, signing, waivers, redaction, report
     ("conformance.checking",),  # the vocabulary checks are written in
+    ("conformance.adapters",),  # supplier adapters: the canonical API onto a native one, beneath the client
     ("conformance.export",),  # export validation
     ("conformance.reference",),  # the reference service
     ("conformance.plugin",),  # the pytest plugin
