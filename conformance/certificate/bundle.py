@@ -434,16 +434,20 @@ def manifest_facts(clean: Mapping[str, Any], signer: Mapping[str, Any] | None) -
     target = clean.get("target") or {}
     about = target.get("about") or {}
     spec = clean.get("spec") or {}
-    return {
-        "harness": {"version": (clean.get("harness") or {}).get("version", __version__)},
-        "spec": {"version": spec.get("version"), "sha256": spec.get("sha256")},
-        "phase": clean.get("phase"),
-        "verdict": clean.get("verdict"),
-        "run_id": clean.get("run_id"),
-        "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
-        "council": clean.get("council"),
-        "signing": dict({"alg": "Ed25519"}, **signer) if signer else None,
-    } | _local_facts(clean) | _adapter_fact(clean)
+    return (
+        {
+            "harness": {"version": (clean.get("harness") or {}).get("version", __version__)},
+            "spec": {"version": spec.get("version"), "sha256": spec.get("sha256")},
+            "phase": clean.get("phase"),
+            "verdict": clean.get("verdict"),
+            "run_id": clean.get("run_id"),
+            "target": {k: about.get(k) for k in ("supplier", "product", "version")} | {"url": target.get("url")},
+            "council": clean.get("council"),
+            "signing": dict({"alg": "Ed25519"}, **signer) if signer else None,
+        }
+        | _local_facts(clean)
+        | _adapter_fact(clean)
+    )
 
 
 def _local_facts(clean: Mapping[str, Any]) -> dict[str, Any]:
