@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -710,6 +711,39 @@ def _shielded_paths(api: Api) -> Any:
     seen.append(child["id"] in api.search_ids(outsider.client, given_name=g + "a", family_name=f))
     seen.append(child["id"] in api.search_ids(outsider.client, upn=upn))
     return seen
+
+
+# -- cases added by the mutation survivors (issue 9) ---------------------------------------------
+
+scenario("gating-stops-at-unseen")(lambda api: _gate(api, [("2008-09-12", False), ("2008-09-15", True)]))
+scenario("names-any-character")(lambda api: (_create(api, given_name="Ann3"), _create(api, family_name="Sm\u200bith")))
+
+
+@scenario("upn-length-by-letter-only")
+def _upn_lengths(api: Api) -> Any:
+    short = "801" + f"{secrets.randbelow(10**8):08d}"  # 11 characters after the letter: a 12-character UPN
+    long = short + "99"  # 13 after the letter: a 14-character UPN
+    return [_create(api, upn=identifiers.upn_check_letter(body) + body) for body in (short, long)]
+
+
+@scenario("notify-ended-before-today")
+def _notify_ended_yesterday(api: Api) -> Any:
+    author, ended = api.practitioner(), api.practitioner()
+    child = api.child()
+    api.allocate(child["id"], author.id)
+    gone = api.allocate(child["id"], ended.id, start_date="2008-09-01")
+    api.admin.post(f"/allocations/{gone['id']}/end", json={"end_date": "2008-09-29"})
+    api.note(child["id"], author)
+    return len(api.inbox(ended))
+
+
+@scenario("notify-preview-whole-text")
+def _preview_length(api: Api) -> Any:
+    author, reader = api.practitioner(), api.practitioner()
+    child = api.child()
+    api.allocate(child["id"], reader.id)
+    api.note(child["id"], author, text="x" * 150)
+    return [len(n["preview"] or "") for n in api.inbox(reader)]
 
 
 # -- the tests ---------------------------------------------------------------------------------------
