@@ -17,19 +17,6 @@ from conformance.cli import main
 TOKEN = "certify-admin-token-Xy7"
 
 
-def _reference_available() -> bool:
-    try:
-        from conformance.reference import FAULTS, serve  # noqa: F401  (only whether it imports)
-    except ImportError:
-        return False
-    return True
-
-
-needs_reference = pytest.mark.skipif(
-    not _reference_available(), reason="conformance.reference (serve, FAULTS) not in the tree yet"
-)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,14 +93,12 @@ def test_usage_errors_exit_2(
     assert not (tmp_path / "out").exists()
 
 
-@needs_reference
 def test_unknown_fault_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["certify", "--phase", "1B", "--output", str(tmp_path / "out"), "--reference-fault", "no-such-fault"])
     assert code == 2
     assert "no-such-fault" in capsys.readouterr().err
 
 
-@needs_reference
 def test_clean_reference_is_certified(tmp_path: Path) -> None:
     done, elapsed = _certify(tmp_path, "--phase", "1B", "--profile", "quick", "-n", "2", timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -124,7 +109,6 @@ def test_clean_reference_is_certified(tmp_path: Path) -> None:
     assert result["command"].startswith("ics-conformance certify --phase 1B --profile quick --seed ")
 
 
-@needs_reference
 def test_search_fault_is_not_certified(tmp_path: Path) -> None:
     done, _ = _certify(
         tmp_path,

@@ -32,14 +32,6 @@ from plugin_support import TOKEN, checks_by_name, dump, requirement_verdicts  # 
 SUITE_CONFTEST = 'pytest_plugins = ["conformance.suites.conftest"]\n'
 
 
-def reference_available() -> bool:
-    try:
-        from conformance.reference import serve  # noqa: F401  (only whether it imports)
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
 def stub_url() -> Iterator[str]:
     with stub_target() as url:

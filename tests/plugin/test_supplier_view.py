@@ -10,11 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conformance.plugin.collect import DEFAULT_REPORTS
 
-pytestmark = pytest.mark.skipif(not __import__("conftest").reference_available(), reason="needs the built-in reference")
 CHECKS = "test_completion_refused_without_any_visit or test_gating_matches_model"
 
 
