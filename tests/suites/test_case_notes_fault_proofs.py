@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from suite_blame import blamed as blamed_by
 
 import conformance.suites
 from conformance.reference.faults import FAULTS
@@ -71,8 +72,7 @@ def run_checks(tmp_path: Path, faults: tuple[str, ...] = ()) -> dict[str, tuple[
             if element is not None:
                 outcome, message = name, f"{element.get('message') or ''}\n{element.text or ''}".strip()
                 break
-        first = re.search(r"\[(ICS-[^\]]+)\]", message)
-        blamed = frozenset(IDS.findall(first.group(1))) if outcome == "failed" and first else frozenset()
+        blamed = blamed_by(message) if outcome == "failed" else frozenset()
         outcomes[case.get("name", "").split("[", 1)[0]] = (outcome, blamed, message[:1000])
     return outcomes
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from suite_blame import blamed as blamed_by
 
 import conformance.suites
 
@@ -221,13 +222,7 @@ def run_checks(
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
                 message = (element.get("message") or "") + "\n" + (element.text or "")
                 break
-        blamed = frozenset()
-        if outcome == "failed":
-            heads = (
-                re.findall(r"RequirementFailure\w*: \[(ICS-[^\]]+)\]", message)
-                or re.findall(r"\[(ICS-[^\]]+)\]", message)[:1]
-            )
-            blamed = frozenset(i for head in heads for i in IDS.findall(head))
+        blamed = blamed_by(message) if outcome == "failed" else frozenset()
         outcomes[name] = Outcome(outcome, blamed, message.strip()[:2000])
     if not outcomes:
         pytest.fail(f"no checks ran (exit {done.returncode}):\n{done.stdout[-3000:]}")

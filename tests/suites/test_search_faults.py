@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from suite_blame import blamed as blamed_by
 
 import conformance.suites
 
@@ -145,8 +146,7 @@ def run_checks(tmp_path: Path, modules: tuple[str, ...], faults: tuple[str, ...]
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
                 message = (element.get("message") or "") + "\n" + (element.text or "")
                 break
-        first = re.search(r"\[(ICS-[^\]]+)\]", message)
-        blamed = frozenset(IDS.findall(first.group(1))) if outcome == "failed" and first else frozenset()
+        blamed = blamed_by(message) if outcome == "failed" else frozenset()
         outcomes[name] = Outcome(outcome, blamed, message.strip()[:2000])
     if not outcomes:
         pytest.fail(f"no checks ran (exit {done.returncode}):\n{done.stdout[-3000:]}")
