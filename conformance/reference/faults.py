@@ -361,6 +361,13 @@ FAULTS: dict[str, Fault] = {
             "modulus 11 result 11 not mapped to check digit 0: valid numbers ending in 0 are refused",
         ),
         _f(
+            "nhs-length-by-check-digit-only",
+            "records",
+            "1A-REC-003",
+            "no length check: an NHS number of 9 to 11 digits is accepted when its modulus 11 sum fits",
+            collateral="1A-EXP-003, 1A-EXP-007",
+        ),
+        _f(
             "nhs-length-unchecked",
             "records",
             "1A-REC-003",

@@ -480,8 +480,8 @@ def _nhs_with_check_digit(digit: str) -> str:
 @check(REC_003, kind="scenario")
 def test_nhs_number_every_check_digit_and_length(world: World) -> None:
     """REC-003: a valid NHS number for each check digit 0..9 (modulus 11 remainders 0 and
-    2..10) is accepted, also written 3 3 4 with spaces; nine digits, or eleven whose first
-    ten are a valid number, are refused 422 ``INVALID_NHS_NUMBER`` and nothing is stored."""
+    2..10) is accepted, also written 3 3 4 with spaces; nine digits (also nine whose last digit
+    fits the modulus 11 test), or eleven whose first ten are a valid number, are refused 422 ``INVALID_NHS_NUMBER`` and nothing is stored."""
     token = world.practitioner().token
     accepted = {f"check digit {d}": _nhs_with_check_digit(d) for d in "0123456789"}
     accepted["written with spaces"] = spaced_nhs_number(valid_nhs_number())
@@ -493,7 +493,11 @@ def test_nhs_number_every_check_digit_and_length(world: World) -> None:
     if refused:
         fail(REC_003, f"valid NHS numbers refused: {'; '.join(refused)}")
     good = valid_nhs_number()
-    for number, what in ((good[:9], "nine digits"), (good + "3", "eleven digits whose first ten are valid")):
+    for number, what in (
+        (good[:9], "nine digits"),
+        (_nine_digits_with_fitting_check_digit(), "nine digits whose last is the modulus 11 check digit of the rest"),
+        (good + "3", "eleven digits whose first ten are valid"),
+    ):
         _refused_and_not_stored(
             world,
             _base(world, nhs_number=number),
@@ -501,6 +505,19 @@ def test_nhs_number_every_check_digit_and_length(world: World) -> None:
             "INVALID_NHS_NUMBER",
             f"create a child with NHS number {number} ({what})",
         )
+
+
+def _nine_digits_with_fitting_check_digit() -> str:
+    """Nine digits whose weighted sum (weights 1..9 from the last digit) is 0 modulo 11.
+
+    REC-003 says a number that is not ten digits is refused; this one passes the modulus 11
+    test on its own, so only the length rule refuses it."""
+    while True:
+        body = f"{secrets.randbelow(9 * 10**7) + 10**7:08d}"
+        for digit in "0123456789":
+            number = body + digit
+            if sum(i * int(n) for i, n in enumerate(reversed(number), 1)) % 11 == 0:
+                return number
 
 
 @check(REC_004, kind="scenario")

@@ -65,6 +65,7 @@ CATCHES: dict[str, set[str]] = {
     "upn-length-unchecked": {R2X},
     "nhs-check-eleven-not-zero": {R3X},
     "nhs-length-unchecked": {R3X},
+    "nhs-length-by-check-digit-only": {R3X},
     "records-today-is-future": {R4X},
     "records-death-on-birth-day-refused": {R4X},
     "records-patch-checks-sent-dates-only": {R4X},
