@@ -193,32 +193,16 @@ def parse_profile(raw: bytes, source: str) -> LocalProfile:
 
 def _read_yaml(raw: bytes, source: str) -> Any:
     """Parse YAML (JSON is YAML) safely, refusing duplicate keys; errors name line and column."""
-    import yaml
+    from conformance.spec.yamltext import YamlProblem, load_strict
 
-    class _StrictLoader(yaml.SafeLoader):
-        pass
-
-    def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys: set[Any] = set()
-        for key_node, _value in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            keys.add(key)
-        return loader.construct_mapping(node, deep=deep)
-
-    _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"local profile {source}: not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UsageError(f"local profile {source}: not valid YAML{where}: {problem}") from None
+        data = load_strict(text)
+    except YamlProblem as exc:
+        raise UsageError(f"local profile {source}: not valid YAML{exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"local profile {source}: expected a mapping at the top level, got {type(data).__name__}")
     return data

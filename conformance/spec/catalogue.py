@@ -411,21 +411,8 @@ def _format_schema_error(shown: str, data: Mapping[str, Any], error: Any) -> str
 
 def _read_yaml(path: Path) -> Any:
     """Parse YAML safely, refusing duplicate keys; errors as SpecError with line and column."""
-    import yaml
+    from conformance.spec.yamltext import YamlProblem, load_strict
 
-    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # base chosen at run time (C loader when built)
-        pass
-
-    def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys: set[Any] = set()
-        for key_node, _value in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            keys.add(key)
-        return loader.construct_mapping(node, deep=deep)
-
-    _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -433,12 +420,9 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"YAML syntax error{where}: {problem}") from None
+        return load_strict(text)
+    except YamlProblem as exc:
+        raise SpecError(f"YAML syntax error{exc}") from None
 
 
 @cache
