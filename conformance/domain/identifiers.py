@@ -48,6 +48,23 @@ def upn_check_letter(body: str) -> str:
     return upn.calc_check_digit(body)
 
 
+def nhs_sum_fits(digits: str) -> bool:
+    """Whether ``digits`` pass the modulus 11 sum alone (weights 1, 2, ... from the last digit),
+    whatever their length: the length rule is separate (ICS-1A-REC-003)."""
+    return digits.isascii() and digits.isdigit() and nhs.checksum(digits) == 0
+
+
+def nine_digits_fitting_the_sum() -> str:
+    """Nine digits that pass the modulus 11 sum: refused by the length rule alone."""
+    import secrets
+
+    while True:
+        body = f"{secrets.randbelow(9 * 10**7) + 10**7:08d}"
+        for digit in "0123456789":
+            if nhs_sum_fits(body + digit):
+                return body + digit
+
+
 def nhs_check_digit(body: str) -> str:
     """Return the modulus 11 check digit of the first nine digits of an NHS number.
 
