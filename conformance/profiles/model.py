@@ -360,9 +360,7 @@ def _rule_problems(data: Mapping[str, Any]) -> list[str]:
 
 @cache
 def referral_sources() -> tuple[str, ...]:
-    import yaml
+    from conformance.spec.resources import openapi_document
 
-    from conformance.spec.resources import spec_path
-
-    document = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
+    document = openapi_document()
     return tuple(document["components"]["schemas"]["ReferralSource"]["enum"])

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from conformance.spec.resources import spec_path
+from conformance.spec.resources import openapi_document, spec_path
 
 
 @cache
 def error_codes() -> frozenset[str]:
     """Return every error code the OpenAPI document allows in an error body."""
-    import yaml
-
-    with open(spec_path("openapi.yaml"), encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    document = openapi_document()
     try:
         codes = document["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
     except (KeyError, TypeError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # conformance/
 
@@ -26,3 +27,17 @@ def specs_dir() -> Path:
 def spec_path(*parts: str) -> Path:
     """Return the path of a file inside the specification data directory."""
     return specs_dir().joinpath(*parts)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """``openapi.yaml`` parsed once per process (the C loader when built: the file is large).
+
+    Callers must not change it: it is shared."""
+    import yaml
+
+    with open(spec_path("openapi.yaml"), encoding="utf-8") as handle:
+        document = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if not isinstance(document, dict):
+        raise ValueError(f"{spec_path('openapi.yaml')}: not a mapping at the top level")
+    return document

@@ -201,11 +201,9 @@ _NAME_PUNCTUATION = "- '\u2019\u2018."
 @cache
 def _name_pattern() -> re.Pattern[str]:
     """The ``Name`` schema's ``pattern``, compiled once."""
-    import yaml
+    from conformance.spec.resources import openapi_document
 
-    from conformance.spec.resources import spec_path
-
-    document = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
+    document = openapi_document()
     return re.compile(document["components"]["schemas"]["Name"]["pattern"])
 
 
@@ -761,11 +759,9 @@ OFF_PATTERN_NAMES = {
 
 @cache
 def _name_schema() -> dict[str, Any]:
-    import yaml
+    from conformance.spec.resources import openapi_document
 
-    from conformance.spec.resources import spec_path
-
-    document = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
+    document = openapi_document()
     return dict(document["components"]["schemas"]["Name"])
 
 
