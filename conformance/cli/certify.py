@@ -423,6 +423,8 @@ def _pytest_args(args: argparse.Namespace, seed: int, report_dir: Path, work: Pa
         str(seed),
         "--ics-report",
         str(report_dir),
+        "--ics-heartbeat",
+        "0",  # certify's own Progress keeps the terminal alive; pytest's output goes to a log
     ]
     if args.target:
         argv += ["--ics-target", args.target]

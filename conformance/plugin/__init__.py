@@ -76,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.pluginmanager.is_registered(local_fixtures):
             config.pluginmanager.register(local_fixtures, "ics-conformance-local-fixtures")
     collect.register_markers(config)
+    from conformance.plugin import progress
+
+    progress.register_heartbeat(config)
     collector = collect.VerdictCollector(config)
     config.pluginmanager.register(collector, COLLECTOR_NAME)
     session.configure(config)

@@ -151,6 +151,14 @@ def add_options(parser: pytest.Parser) -> None:
         "workers, independent checks run concurrently on N threads (each check's own steps stay in order)",
     )
     group.addoption(
+        "--ics-heartbeat",
+        dest="ics_heartbeat",
+        type=float,
+        metavar="SECONDS",
+        help="print a 'still running' line when no check has finished for SECONDS (default 5 when the output is "
+        "not a terminal, e.g. a CI log; 0 turns it off)",
+    )
+    group.addoption(
         "--ics-seed",
         dest="ics_seed",
         type=int,

@@ -8,11 +8,17 @@ counts requirements, as the final summary does (a requirement's verdict from the
 checks that judged it); the checks are named in brackets. On a terminal it also shows
 a transient Rich progress bar; elsewhere (a CI log) it prints a line at least every
 ``heartbeat`` seconds, so that a quiet stretch is not taken for a hung run.
+
+A plain ``pytest --ics-…`` run gets :class:`Heartbeat` instead (pytest prints its own
+progress): the same "still running" line through pytest's terminal reporter when no
+check has finished for ``--ics-heartbeat`` seconds (default 5 when the output is not a
+terminal, as in a CI log).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -38,6 +44,9 @@ def area_of(nodeid: str) -> str:
 
 class Progress:
     """Reports completed checks to ``stream`` (never pytest's own output)."""
+
+    #: Print the "running N checks" line and a line per completed area (pytest prints its own otherwise).
+    area_lines = True
 
     def __init__(self, stream: TextIO, *, bar: bool | None = None, heartbeat: float | None = HEARTBEAT_SECONDS) -> None:
         self.stream = stream
@@ -70,9 +79,11 @@ class Progress:
                 self.requirements[AREAS.get(match.group("area"), "other")].add(match.group(0))
         count = sum(self.total.values())
         named = sum(len(ids) for ids in self.requirements.values())
-        self._line(
-            f"running {count} checks of {named} requirements in {len(self.total)} areas: {', '.join(sorted(self.total))}"
-        )
+        if self.area_lines:
+            self._line(
+                f"running {count} checks of {named} requirements in {len(self.total)} areas: "
+                f"{', '.join(sorted(self.total))}"
+            )
         if self.use_bar and count:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -114,6 +125,9 @@ class Progress:
                 if match:
                     self.judged[AREAS.get(match.group("area"), "other")][str(rid)].append(check)
         self.done[area] += 1
+        if not self.area_lines:
+            self._last_output = time.monotonic()  # pytest printed this check's outcome
+            return
         if self._bar is not None:
             self._bar.advance(self._task)
         if self.total and self.done[area] == self.total[area]:
@@ -172,3 +186,48 @@ class Progress:
                 self._bar.console.print(text, markup=False, highlight=False)
             else:
                 print(text, file=self.stream, flush=True)
+
+
+class Heartbeat(Progress):
+    """Plain pytest's keep-alive line: written through pytest's terminal reporter when no
+    check has finished for ``seconds`` (pytest's own output says everything else)."""
+
+    area_lines = False
+
+    def __init__(self, reporter: Any, seconds: float | None) -> None:
+        super().__init__(sys.stdout, bar=False, heartbeat=seconds)
+        self._reporter = reporter
+
+    def _expect(self, nodeids: list[str]) -> None:
+        if self._reporter is None or callable(self._reporter):  # the terminal reporter, looked up once it exists
+            reporter = self._reporter() if callable(self._reporter) else None
+            if reporter is None or (self.heartbeat is None and reporter.isatty()):
+                self.heartbeat = None
+            else:
+                self.heartbeat = self.heartbeat or HEARTBEAT_SECONDS
+            self._reporter = reporter
+        super()._expect(nodeids)
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self._last_output = time.monotonic()
+            self._reporter.write_line(text.strip(), flush=True)
+
+
+def register_heartbeat(config: pytest.Config) -> None:
+    """On the controller of a plain pytest run, keep a CI log alive (``certify`` has :class:`Progress`).
+
+    ``--ics-heartbeat SECONDS`` (0 turns it off); by default 5 s when pytest's output is
+    not a terminal (decided once pytest's terminal reporter exists).
+    """
+    if hasattr(config, "workerinput"):
+        return
+    if any(isinstance(plugin, Progress) for plugin in config.pluginmanager.get_plugins()):
+        return
+    seconds = config.getoption("ics_heartbeat", default=None)
+    if seconds is not None and seconds < 0:
+        raise pytest.UsageError(f"--ics-heartbeat {seconds:g}: must be 0 (off) or a positive number of seconds")
+    if seconds == 0:
+        return
+    beat = Heartbeat(lambda: config.pluginmanager.get_plugin("terminalreporter"), seconds)
+    config.pluginmanager.register(beat, "ics-conformance-heartbeat")

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from conformance.plugin.collect import summary_lines
-from conformance.plugin.progress import Progress
+from conformance.plugin.progress import Heartbeat, Progress
+
+EXPORTS = Path(__file__).resolve().parents[2] / "fixtures" / "exports"
 
 
 def _teardown(nodeid: str, requirements: list[str], verdict: str, failed: list[str] | None = None) -> Any:
@@ -55,6 +60,35 @@ def test_progress_prints_a_heartbeat_on_a_non_terminal_stream() -> None:
     progress.pytest_sessionfinish(SimpleNamespace())  # type: ignore[arg-type]
     assert "... 0 of 1 checks done" in stream.getvalue() and "still running: search" in stream.getvalue()
     assert progress._thread is None  # stopped with the session
+
+
+def test_plain_pytest_heartbeat_goes_through_the_terminal_reporter_and_only_on_silence() -> None:
+    written: list[str] = []
+    reporter = SimpleNamespace(write_line=lambda text, **_kw: written.append(text))
+    beat = Heartbeat(reporter, 0.2)
+    ids = ["test_search.py::test_x[ICS-1B-SRCH-001]", "test_search.py::test_y[ICS-1B-SRCH-002]"]
+    beat._expect(ids)
+    assert written == []  # pytest prints its own "collected" line: no "running N checks" here
+    beat.pytest_runtest_logreport(_teardown(ids[0], ["ICS-1B-SRCH-001"], "PASS"))
+    assert written == []  # no area line either: pytest printed the outcome
+    deadline = time.monotonic() + 10
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.05)
+    beat.pytest_sessionfinish(SimpleNamespace())  # type: ignore[arg-type]
+    assert written and written[0].startswith("... 1 of 2 checks done"), written
+    assert "still running: search" in written[0]
+
+
+def test_plain_pytest_run_prints_a_heartbeat_and_0_turns_it_off(pytester: pytest.Pytester) -> None:
+    args = ("-p", "no:cacheprovider", "-n", "0", "--ics-report", str(pytester.path / "r"), "--ics-export")
+    beating = pytester.runpytest_subprocess(*args, str(EXPORTS / "valid"), "--ics-heartbeat", "0.01", timeout=300)
+    assert beating.ret == 0, beating.stdout.str()
+    assert any("checks done" in line and "still running" in line for line in beating.outlines), beating.stdout.str()
+    quiet = pytester.runpytest_subprocess(*args, str(EXPORTS / "valid"), "--ics-heartbeat", "0", timeout=300)
+    assert quiet.ret == 0 and not any("still running" in line for line in quiet.outlines), quiet.stdout.str()
+    refused = pytester.runpytest_subprocess(*args, str(EXPORTS / "valid"), "--ics-heartbeat", "-1", timeout=300)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--ics-heartbeat -1: must be 0 (off) or a positive number of seconds" in refused.stderr.str()
 
 
 def _result(**extra: Any) -> dict[str, Any]:
