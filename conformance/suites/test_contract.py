@@ -66,6 +66,7 @@ from conformance.checking.checks import (
 )
 from conformance.checking.search_oracle import name_token
 from conformance.checking.world import World
+from conformance.spec import openapi_rules
 from conformance.spec.error_codes import error_codes
 
 API_001 = "ICS-1A-API-001"
@@ -95,27 +96,6 @@ CONFORMANCE_CHECKS = (
     "response_schema_conformance",
     "response_headers_conformance",
     ACCEPTANCE_CHECK,
-)
-#: The OpenAPI extension naming query parameters of which at least one must be given
-#: (``GET /children``: a search needs a criterion); OpenAPI cannot state it otherwise.
-AT_LEAST_ONE_OF = "x-ics-at-least-one-of"
-#: Refusal codes of rules the document states only in prose (design.md section 4): check
-#: letters, dates against today and each other, known practitioners, state. A schema-valid
-#: request refused with one of these is not a departure from the document.
-RULE_CODES = frozenset(
-    {
-        "INVALID_UPN",
-        "INVALID_NHS_NUMBER",
-        "INVALID_POSTCODE",
-        "DATE_IN_FUTURE",
-        "DATE_ORDER",
-        "UNKNOWN_PRACTITIONER",
-        "CHILD_NOT_SEEN",
-        "DUPLICATE_LOCAL_ID",
-        "ASSESSMENT_ALREADY_OPEN",
-        "ASSESSMENT_NOT_OPEN",
-        "INVALID_TRANSFER_PACKAGE",  # phase 1C: a body that is not a valid transfer package (ICS-1C-XFER-001)
-    }
 )
 NEGATIVE_CHECKS = ("negative_data_rejection", CUSTOM_CHECK)
 KNOWN_CHECKS = frozenset(SERVER_ERROR_CHECKS + CONFORMANCE_CHECKS + NEGATIVE_CHECKS)
@@ -244,40 +224,32 @@ def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
 
 def missing_criteria(case: Any) -> list[str]:
     """The ``x-ics-at-least-one-of`` parameters of the case's operation when it gives none of them, else []."""
-    raw = getattr(getattr(case.operation, "definition", None), "raw", None) or {}
-    wanted = raw.get(AT_LEAST_ONE_OF) if isinstance(raw, dict) else None
-    if not wanted:
-        return []
-    query = case.query or {}
-    given = [name for name in wanted if query.get(name) not in (None, "", [])]
-    return [] if given else list(wanted)
+    raw = getattr(getattr(case.operation, "definition", None), "raw", None)
+    return openapi_rules.missing_criteria(raw, case.query)
 
 
 def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Schemathesis' ``positive_data_acceptance`` (API-002), knowing what the document states only in prose.
 
-    A schema-valid request must not be refused as invalid. Not judged: a request that breaks
-    the operation's ``x-ics-at-least-one-of`` (it is not valid by the document), a refusal
-    with one of :data:`RULE_CODES`, and a ``VALIDATION_ERROR`` for a request body (cross-field
-    rules of bodies, e.g. exactly one of ``date_of_birth`` and ``expected_date_of_birth``,
-    are prose). Judged: every other refusal, e.g. ``INVALID_NAME`` for a name the ``Name``
-    pattern admits, or a search with a criterion refused with ``VALIDATION_ERROR``.
+    A schema-valid request must not be refused as invalid, unless
+    :func:`conformance.spec.openapi_rules.refusal_explained` explains the refusal (no
+    ``x-ics-at-least-one-of`` criterion, a prose rule's own error code, a body's
+    ``VALIDATION_ERROR``). Judged: every other refusal, e.g. ``INVALID_NAME`` for a name
+    the ``Name`` pattern admits, or a search with a criterion refused with ``VALIDATION_ERROR``.
     """
     from schemathesis.specs.openapi import checks as openapi_checks
 
     meta = getattr(case, "meta", None)
-    if meta is None or not meta.generation.mode.is_positive or missing_criteria(case):
+    if meta is None or not meta.generation.mode.is_positive:
         return None
-    if response.status_code in (400, 422):
-        try:
-            body = response.json()
-        except Exception:
-            body = None
-        code = body.get("code") if isinstance(body, dict) else None
-        raw = getattr(getattr(case.operation, "definition", None), "raw", None) or {}
-        has_body = isinstance(raw, dict) and "requestBody" in raw
-        if code in RULE_CODES or (code == "VALIDATION_ERROR" and has_body):
-            return None
+    try:
+        body = response.json() if response.status_code in (400, 422) else None
+    except Exception:
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    raw = getattr(getattr(case.operation, "definition", None), "raw", None)
+    if openapi_rules.refusal_explained(raw, case.query, response.status_code, code) is not None:
+        return None
     result: bool | None = openapi_checks.positive_data_acceptance(ctx, response, case)
     return result
 
