@@ -38,7 +38,7 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     if getattr(failure, "code", None) != _REJECTED_POSITIVE_DATA:
         return True
     raw = getattr(getattr(case.operation, "definition", None), "raw", None)
-    status = getattr(response, "status_code", None)
+    status = int(getattr(response, "status_code", 0) or 0)
     try:
         body = response.json()
     except Exception:  # no JSON body: no error code to go by
