@@ -11,8 +11,8 @@ a transient Rich progress bar; elsewhere (a CI log) it prints a line at least ev
 
 A plain ``pytest --ics-…`` run gets :class:`Heartbeat` instead (pytest prints its own
 progress): the same "still running" line through pytest's terminal reporter when no
-check has finished for ``--ics-heartbeat`` seconds (default 5 when the output is not a
-terminal, as in a CI log).
+line was printed for ``--ics-heartbeat`` seconds (default 5 when the output is not a
+terminal, as in a CI log; pytest's progress dots are not lines, ``-v``'s are).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Progress:
 
     #: Print the "running N checks" line and a line per completed area (pytest prints its own otherwise).
     area_lines = True
+    #: pytest prints a whole line per finished check (``-v``): that line is output enough.
+    lines_per_check = False
 
     def __init__(self, stream: TextIO, *, bar: bool | None = None, heartbeat: float | None = HEARTBEAT_SECONDS) -> None:
         self.stream = stream
@@ -126,7 +128,8 @@ class Progress:
                     self.judged[AREAS.get(match.group("area"), "other")][str(rid)].append(check)
         self.done[area] += 1
         if not self.area_lines:
-            self._last_output = time.monotonic()  # pytest printed this check's outcome
+            if self.lines_per_check:
+                self._last_output = time.monotonic()  # pytest printed this check's outcome on a line
             return
         if self._bar is not None:
             self._bar.advance(self._task)
@@ -190,7 +193,7 @@ class Progress:
 
 class Heartbeat(Progress):
     """Plain pytest's keep-alive line: written through pytest's terminal reporter when no
-    check has finished for ``seconds`` (pytest's own output says everything else)."""
+    line was printed for ``seconds`` (pytest's own output says everything else)."""
 
     area_lines = False
 
@@ -205,6 +208,9 @@ class Heartbeat(Progress):
                 self.heartbeat = None
             else:
                 self.heartbeat = self.heartbeat or HEARTBEAT_SECONDS
+                # pytest's progress dots end their line only every 80 or so checks: a CI log,
+                # read line by line, sees nothing until then, so only -v's lines count as output
+                self.lines_per_check = reporter.verbosity > 0
             self._reporter = reporter
         super()._expect(nodeids)
 

@@ -70,13 +70,32 @@ def test_plain_pytest_heartbeat_goes_through_the_terminal_reporter_and_only_on_s
     beat._expect(ids)
     assert written == []  # pytest prints its own "collected" line: no "running N checks" here
     beat.pytest_runtest_logreport(_teardown(ids[0], ["ICS-1B-SRCH-001"], "PASS"))
-    assert written == []  # no area line either: pytest printed the outcome
+    assert written == []  # no area line either: pytest printed the outcome (a dot: not a line)
     deadline = time.monotonic() + 10
     while not written and time.monotonic() < deadline:
         time.sleep(0.05)
     beat.pytest_sessionfinish(SimpleNamespace())  # type: ignore[arg-type]
     assert written and written[0].startswith("... 1 of 2 checks done"), written
     assert "still running: search" in written[0]
+
+
+@pytest.mark.parametrize(
+    ("tty", "verbosity", "seconds", "beats", "per_check"),
+    [
+        (False, 0, None, 5.0, False),  # a CI log: on by default; dots are not lines
+        (False, 1, None, 5.0, True),  # -v: each finished check is a line of output
+        (True, 0, None, None, False),  # a terminal: pytest's own progress is enough
+        (True, 0, 2.0, 2.0, False),  # asked for: on even on a terminal
+    ],
+)
+def test_plain_pytest_heartbeat_defaults(
+    tty: bool, verbosity: int, seconds: float | None, beats: float | None, per_check: bool
+) -> None:
+    reporter = SimpleNamespace(write_line=lambda *_a, **_k: None, isatty=lambda: tty, verbosity=verbosity)
+    beat = Heartbeat(lambda: reporter, seconds)
+    beat._expect(["test_search.py::test_x[ICS-1B-SRCH-001]"])
+    beat.pytest_sessionfinish(SimpleNamespace())  # type: ignore[arg-type]
+    assert (beat.heartbeat, beat.lines_per_check) == (beats, per_check)
 
 
 def test_plain_pytest_run_prints_a_heartbeat_and_0_turns_it_off(pytester: pytest.Pytester) -> None:
