@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/fault_matrix.py [--seed 1] [--profile quick] [--clean-seeds 20]
                                                 [--fault NAME ...] [--markdown FILE]
 
-Runs ``ics-conformance certify --phase 1B`` against the built-in reference once per
-injectable fault (one run at a time, so each wall time is that run's alone), then the clean
-reference on ``--clean-seeds`` seeds. For each fault it reports the requirements that
+Runs ``ics-conformance certify`` against the built-in reference once per injectable fault
+(one run at a time, so each wall time is that run's alone), in the latest phase among the
+fault's targets (1A, 1B, or a phase 1C pair run with a clean built-in peer, as
+``tests/proof/test_fault_matrix.py`` does), then the clean reference (phase 1B) on
+``--clean-seeds`` seeds. For each fault it reports the requirements that
 FAILED, whether that set is the fault's registry targets (plus at most its declared
 collateral) with no ERROR, the requirements left unjudged, and
 the wall time of the whole certify run (start-up, every check, result.json; no bundle).
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 
-def certify(args: list[str], profile: str, workers: str) -> tuple[int, dict | None, float]:
+def certify(args: list[str], profile: str, workers: str, phase: str = "1B") -> tuple[int, dict | None, float]:
     """One certify run in a fresh directory; (exit code, result.json or None, wall seconds)."""
     env = {k: v for k, v in os.environ.items() if k != "ICS_ADMIN_TOKEN"}
     with tempfile.TemporaryDirectory(prefix="ics-fault-") as tmp:
@@ -38,7 +40,7 @@ def certify(args: list[str], profile: str, workers: str) -> tuple[int, dict | No
                 "conformance",
                 "certify",
                 "--phase",
-                "1B",
+                phase,
                 "--profile",
                 profile,
                 "-n",
@@ -66,6 +68,7 @@ def by_verdict(result: dict | None, *wanted: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from conformance.reference import FAULTS
+    from conformance.spec.catalogue import load_catalogue
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1, help="seed of every fault run (default 1)")
@@ -81,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown fault(s): {', '.join(unknown)}")
     faults = args.fault or sorted(FAULTS)
     lines = [
-        "| fault | requirements FAILED | targets, no more | not judged (a sibling failed first / prerequisite) | exit | seconds |",
-        "|---|---|---|---|---|---|",
+        "| fault | phase | requirements FAILED | targets, no more | not judged (a sibling failed first / prerequisite) "
+        "| exit | seconds |",
+        "|---|---|---|---|---|---|---|",
     ]
     mismatches = 0
+    catalogue = load_catalogue()
     for fault in faults:
+        phase = max(catalogue.get(rid).phase for rid in FAULTS[fault].targets)
         code, result, seconds = certify(
-            ["--reference-fault", fault, "--seed", str(args.seed)], args.profile, args.workers
+            ["--reference-fault", fault, "--seed", str(args.seed)], args.profile, args.workers, phase
         )
         failed = by_verdict(result, "FAIL")
         errors = by_verdict(result, "ERROR")
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         unjudged_text = ", ".join(r.removeprefix("ICS-") for r in unjudged) or "-"
-        row = f"| {fault} | {short} | {verdict} | {unjudged_text} | {code} | {seconds:.1f} |"
+        row = f"| {fault} | {phase} | {short} | {verdict} | {unjudged_text} | {code} | {seconds:.1f} |"
         lines.append(row)
         print(row, flush=True)
     clean = ["", "| clean seed | verdict | exit | seconds |", "|---|---|---|---|"]
