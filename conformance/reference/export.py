@@ -136,13 +136,16 @@ def _records(store: Store, record_type: str, faults: Collection[str]) -> Iterato
         return
     perturb = _perturb(record_type, faults)
     rows = store.all(f"SELECT {', '.join(columns)} FROM {table} ORDER BY seq")
-    for index, row in enumerate(rows):
+    duplicate = record_type == "children" and "export-duplicate-ids" in faults
+    for row in rows:
         for key in _BOOLEANS.intersection(row):
             if row[key] is not None:
                 row[key] = bool(row[key])
         record = perturb(row)
         yield record
-        if index == 0 and record_type == "children" and "export-duplicate-ids" in faults:
+        # the first child holding a local ID: a child without one (null) would repeat no local ID
+        if duplicate and record.get("local_id") is not None:
+            duplicate = False
             yield record
 
 

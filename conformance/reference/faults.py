@@ -275,7 +275,7 @@ FAULTS: dict[str, Fault] = {
             "export-duplicate-ids",
             "export",
             "1A-EXP-004, 1A-REC-008",
-            "the first child is exported twice (its local ID too)",
+            "the first child with a local ID is exported twice (the local ID too)",
         ),
         _f("export-orphan-case-notes", "export", "1A-EXP-005", "case notes point at a child that does not exist"),
         _f(
