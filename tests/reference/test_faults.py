@@ -319,7 +319,7 @@ def _audit(api: Api) -> Any:
 )
 def _export(api: Api) -> Any:
     upn = valid_upn()
-    child = api.child(upn=upn, date_of_birth="2002-02-02")
+    child = api.child(upn=upn, date_of_birth="2002-02-02", local_id="LA-EXPORT-1")
     api.admin.post(
         f"/children/{child['id']}/aliases", json={"given_name": "Bo", "family_name": "Peep", "type": "alias"}
     )
