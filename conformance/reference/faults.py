@@ -308,6 +308,7 @@ FAULTS: dict[str, Fault] = {
             "records",
             "1A-REC-001",
             "a valid UPN is stored as written (lower case, spaces), not compacted",
+            collateral="1A-EXP-003",  # the export then carries the UPN as written, off the export schema
         ),
         _f(
             "gender-not-specified-read-as-not-known",
