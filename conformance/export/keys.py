@@ -1,8 +1,10 @@
 """Record IDs as 64-bit hashes: flat-memory uniqueness and compact cross-file indexes.
 
-An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` and
-``h2 = hash("\\x00" + id)`` (Python's SipHash, whose key is shared by worker processes
-forked from one parent).
+An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` (Python's SipHash,
+whose key is shared by worker processes forked from one parent) and ``h2``, a 64-bit
+multiply-xorshift mix of the ID's UTF-8 bytes and length, keyed from ``hash()`` too and
+computed vectorised over a chunk of IDs (numpy), so that an ID's string is hashed once
+by Python, not twice (see :func:`keys2`).
 
 * Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
   spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
@@ -35,10 +37,8 @@ import orjson
 
 from conformance.export.lines import iter_batches
 
-#: h1 and h2 (tests swap these for degenerate functions to force collisions).
+#: h1 (tests swap it for degenerate functions to force collisions).
 _hash: Callable[[Any], int] = hash
-_hash2: Callable[[Any], int] = hash
-_SALT = "\x00".__add__
 
 #: (h1, line) pairs buffered per key before they are spilled.
 SPILL_ENTRIES = 1 << 16
@@ -70,9 +70,67 @@ def keys(values: list[str]) -> np.ndarray:
     return np.fromiter(map(_hash, values), np.int64, len(values))
 
 
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S33 = np.uint64(33)
+#: Key of ``h2``: from ``hash()``, so random per run like ``h1`` and shared by forked workers.
+_KEY2 = np.uint64(hash("ics-conformance export h2") & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _fmix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, in place (uint64 arithmetic wraps)."""
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+def _mix(words: np.ndarray, length: np.ndarray, count: np.ndarray | None) -> np.ndarray:
+    """``h2`` of rows of little-endian 8-byte words (zero-padded UTF-8), ``length`` bytes each.
+
+    Row ``i`` mixes its first ``count[i]`` words (None: all of them), so the value does
+    not depend on how wide the matrix was padded.
+    """
+    h = length.astype(np.uint64) * _GOLDEN
+    h ^= _KEY2
+    for j in range(words.shape[1]):
+        mixed = _fmix(h ^ words[:, j])
+        h = mixed if count is None else np.where(j < count, mixed, h)
+    return _fmix(h)
+
+
+def _words(matrix: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` bytes of each row of a uint8 matrix as zero-padded uint64 words (at least one)."""
+    out = np.zeros((len(matrix), max(1, -(-width // 8)) * 8), np.uint8)
+    have = min(width, matrix.shape[1])
+    out[:, :have] = matrix[:, :have]
+    return out.view("<u8")
+
+
 def keys2(values: list[str]) -> np.ndarray:
-    """``h2`` of each string, as int64 (independent of ``h1``)."""
-    return np.fromiter(map(_hash2, map(_SALT, values)), np.int64, len(values))
+    """``h2`` of each string, as int64 (independent of ``h1``): vectorised over the batch.
+
+    When every value has the same UTF-8 length (the usual case: fixed-width IDs) the
+    values are joined with NUL separators and read as one matrix; otherwise each is
+    encoded and padded. Both give the same value for the same string.
+    """
+    n = len(values)
+    if not n:
+        return np.zeros(0, np.int64)
+    joined = "\x00".join(values).encode("utf-8", "surrogatepass")
+    if (len(joined) + 1) % n == 0 and joined.count(0) == n - 1:
+        width = (len(joined) + 1) // n - 1
+        matrix = np.frombuffer(joined + b"\x00", np.uint8).reshape(n, width + 1)
+        if not matrix[:, width].any():  # the n - 1 NULs are the separators: every value is `width` bytes
+            return _mix(_words(matrix, width), np.full(n, width, np.int64), None).view(np.int64)
+    encoded = [v.encode("utf-8", "surrogatepass") for v in values]
+    length = np.fromiter(map(len, encoded), np.int64, n)
+    width = max(1, int(length.max()))
+    matrix = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
+    return _mix(_words(matrix, width), length, np.maximum(1, -(-length // 8))).view(np.int64)
 
 
 def partition_bits(size: int) -> int:

@@ -353,3 +353,17 @@ def test_vectorised_checks_agree_with_the_authorities():
     for kind in ("initial", "core"):
         got = due_dates(tuple(kind for _ in starts), tuple(d.isoformat() for d in starts))
         assert got == [due_date(kind, d).isoformat() for d in starts]
+
+
+def test_second_hash_is_one_function_of_the_string():
+    """``keys2`` gives an ID the same value whether its batch takes the fixed-width path or not."""
+    tricky = ["", "\x00", "\x00\x00", "a", "a\x00", "é", "e\u0301", "12345678", "123456789", "y" * 200, "C0000001"]
+    values = [f"N{i:07d}" for i in range(300)] + tricky
+    together = keys.keys2(values).tolist()
+    assert together == [int(keys.keys2([v])[0]) for v in values]  # one value: fixed width
+    assert together == [int(keys.keys2([v, "zz"])[0]) for v in values]  # mixed widths
+    assert together == [int(keys.keys2([v, v])[0]) for v in values]
+    assert len(set(together)) == len(values)
+    rng = random.Random(2)
+    many = {"".join(rng.choice("ab\x00é") for _ in range(rng.randrange(12))) for _ in range(20000)}
+    assert len(set(keys.keys2(sorted(many)).tolist())) == len(many)
