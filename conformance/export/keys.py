@@ -28,8 +28,10 @@ import ctypes
 import functools
 import heapq
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -151,30 +153,33 @@ class KeyLog:
         self.path = path
         self.bits = bits
         self.segments: list[tuple[int, int, int]] = []
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._size = 0
         self._written = 0
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
         if not len(hashes):
             return
-        pairs = np.empty(len(hashes), PAIR)
-        pairs["h"] = hashes
-        pairs["line"] = lines
-        self._chunks.append(pairs)
-        self._size += len(pairs)
+        self._chunks.append((hashes, lines))
+        self._size += len(hashes)
         if self._size >= SPILL_ENTRIES:
             self.flush()
 
     def flush(self) -> None:
         if not self._chunks:
             return
-        pairs = np.concatenate(self._chunks)
+        pairs = np.empty(self._size, PAIR)
+        pairs["h"] = np.concatenate([h for h, _ in self._chunks])
+        pairs["line"] = np.concatenate([line for _, line in self._chunks])
         self._chunks, self._size = [], 0
-        top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits) if self.bits else np.zeros(len(pairs), np.uint64)
-        order = np.argsort(top, kind="stable")
-        pairs, top = pairs[order], top[order]
-        bounds = np.searchsorted(top, np.arange((1 << self.bits) + 1, dtype=np.uint64))
+        if self.bits:
+            top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits)
+            top = top.astype(np.uint8 if self.bits <= 8 else np.uint16 if self.bits <= 16 else np.int64)
+            pairs = pairs[np.argsort(top, kind="stable")]  # a radix sort for small integer types
+            bounds = np.zeros((1 << self.bits) + 1, np.int64)
+            np.cumsum(np.bincount(top, minlength=1 << self.bits), out=bounds[1:])
+        else:
+            bounds = np.array([0, len(pairs)])
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "ab") as fh:
             pairs.tofile(fh)
@@ -403,20 +408,36 @@ def iso(day: int) -> str:
     return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
 
 
-_NO_DATE = "0000-00-00"
-
-
-def days(values: Iterable[str | None]) -> np.ndarray:
-    """Schema-valid ``yyyy-mm-dd`` strings (or None -> 0) as int32 ``yyyymmdd``."""
-    text = np.array([v if v is not None else _NO_DATE for v in values], dtype="U10")
-    digits = text.view(np.uint32).reshape(-1, 10).astype(np.int32) - 48
+def _yyyymmdd(codes: np.ndarray) -> np.ndarray:
+    """Rows of ten ``yyyy-mm-dd`` character codes (any integer dtype) as int32 ``yyyymmdd``."""
+    digits = codes.astype(np.int32) - 48
     return (
-        digits[:, 0] * 10_000_000
-        + digits[:, 1] * 1_000_000
-        + digits[:, 2] * 100_000
-        + digits[:, 3] * 10_000
-        + digits[:, 5] * 1000
-        + digits[:, 6] * 100
+        (((digits[:, 0] * 10 + digits[:, 1]) * 10 + digits[:, 2]) * 10 + digits[:, 3]) * 10_000
+        + (digits[:, 5] * 10 + digits[:, 6]) * 100
         + digits[:, 8] * 10
         + digits[:, 9]
     ).astype(np.int32)
+
+
+def days(values: list[str | None]) -> np.ndarray:
+    """Schema-valid ``yyyy-mm-dd`` strings (or None -> 0) as int32 ``yyyymmdd``.
+
+    The values are joined into one ASCII buffer and read as a (n, 10) matrix; a batch
+    holding None, or not of that shape, is converted value by value instead.
+    """
+    n = len(values)
+    try:
+        joined = "".join(values).encode("ascii")  # type: ignore[arg-type]  # a None raises TypeError: handled below
+    except (TypeError, UnicodeEncodeError):
+        joined = b""
+    if n and len(joined) == 10 * n:
+        codes = np.frombuffer(joined, np.uint8).reshape(n, 10)
+        if (codes[:, 4] == 45).all() and (codes[:, 7] == 45).all():
+            return _yyyymmdd(codes)
+    present = np.fromiter(map(is_not, values, repeat(None)), bool, n)
+    if n and not present.all():  # the dates alone, then 0 where None
+        out = np.zeros(n, np.int32)
+        out[present] = days(list(compress(values, present)))
+        return out
+    text = np.array(values, dtype="U10")
+    return _yyyymmdd(text.view(np.uint32).reshape(-1, 10))

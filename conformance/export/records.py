@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
-from operator import itemgetter
+from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any, BinaryIO
 
 import jsonschema_rs
@@ -154,6 +155,34 @@ def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str]:
     offset = np.fromiter(map(TIMESCALES.__getitem__, kinds), np.int64, len(kinds))
     # the N-th working day after S: from S, or the working day before it when S is not one
     return np.busday_offset(begin, offset, roll="backward", busdaycal=_calendar(first, last)).astype(str).tolist()
+
+
+def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
+    """int ``yyyymmdd`` of valid dates as ``datetime64[D]``, by arithmetic (Hinnant's days from civil)."""
+    value = yyyymmdd.astype(np.int64)
+    month, day = value // 100 % 100, value % 100
+    year = value // 10_000 - (month <= 2)
+    era = year // 400
+    of_era = year - era * 400
+    of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    return (era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468).view("datetime64[D]")
+
+
+def due_days(kinds: Sequence[str], starts: np.ndarray) -> np.ndarray | None:
+    """:func:`due_dates` over int ``yyyymmdd`` start dates (valid dates), as ``datetime64[D]``.
+
+    None when a start falls outside the years of numpy's calendar (the caller then uses
+    :func:`due_dates`, which computes those one by one).
+    """
+    if not len(starts):
+        return np.zeros(0, "datetime64[D]")
+    years = starts // 10_000
+    first, last = int(years.min()), int(years.max()) + 1  # a due date may fall in the next year
+    if first < _CALENDAR_YEARS[0] or last > _CALENDAR_YEARS[1]:
+        return None
+    offset = np.fromiter(map(TIMESCALES.__getitem__, kinds), np.int64, len(kinds))
+    # the N-th working day after S: from S, or the working day before it when S is not one
+    return np.busday_offset(_dates(starts), offset, roll="backward", busdaycal=_calendar(first, last))
 
 
 @lru_cache(maxsize=1024)
@@ -522,18 +551,19 @@ class _Scanner:
     # -- one rule per record type (records schema-valid), vectorised over a chunk --------------
     def _children(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         local, upn, nhs, death = _fields(objs, "local_id", "upn", "nhs_number", "date_of_death")
-        has_local = np.fromiter((x is not None for x in local), bool, len(local))
-        if has_local.any():
+        has_local = np.fromiter(map(is_not, local, repeat(None)), bool, len(local))
+        if has_local.all():
+            self.local_ids.add(keys(local), lines)
+        elif has_local.any():
             self.local_ids.add(keys([x for x in local if x is not None]), lines[has_local])
         out: list[tuple[int, int, str, str, str]] = []
         for order, values, fast, slow, pointer, wording in (
             (0, upn, upns_ok, is_valid_upn, "/upn", "UPN {!r} has an invalid check letter or LA code"),
             (1, nhs, nhs_numbers_ok, is_valid_nhs_number, "/nhs_number", "NHS number {!r} fails the modulus 11 check"),
         ):
-            present = [k for k, v in enumerate(values) if v is not None]
-            ok = fast([values[k] for k in present])
-            for j in np.flatnonzero(~ok).tolist():  # a negative is confirmed by the authority
-                k = present[j]
+            present = np.flatnonzero(np.fromiter(map(is_not, values, repeat(None)), bool, len(values)))
+            ok = fast([values[k] for k in present.tolist()]) if len(present) < len(values) else fast(values)
+            for k in present[~ok].tolist():  # a negative is confirmed by the authority
                 if not slow(values[k]):
                     out.append((int(lines[k]), order, EXP_IDENTIFIERS, pointer, wording.format(values[k])))
         self._emit(out)
@@ -550,20 +580,29 @@ class _Scanner:
         child, referral, kind, start, due, completed = _fields(
             objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on"
         )
-        expected = due_dates(kind, start)
-        out = [
-            (
-                int(lines[k]),
-                0,
-                EXP_TIMESCALES,
-                "/due_date",
-                f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
-            )
-            for k in range(len(due))
-            if due[k] != expected[k]
-        ]
-        self._emit(out)
-        refs = [r if r is not None else "" for r in referral]
+        start_days = days(start)
+        computed = due_days(kind, start_days)
+        if computed is not None:
+            wrong = np.flatnonzero(computed != _dates(days(due))).tolist()
+            expected = dict(zip(wrong, computed[wrong].astype(str).tolist()))
+        else:  # a start outside numpy's calendar years: one by one, as strings
+            every = due_dates(kind, start)
+            wrong = [k for k in range(len(due)) if due[k] != every[k]]
+            expected = {k: every[k] for k in wrong}
+        self._emit(
+            [
+                (
+                    int(lines[k]),
+                    0,
+                    EXP_TIMESCALES,
+                    "/due_date",
+                    f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
+                )
+                for k in wrong
+            ]
+        )
+        has_referral = np.fromiter(map(is_not, referral, repeat(None)), bool, len(referral))
+        refs = referral if has_referral.all() else [r if r is not None else "" for r in referral]
         self.table.add(  # type: ignore[union-attr]  # the scanner of a keyed type has its table
             h1=h,
             h2=keys2(ids),
@@ -572,8 +611,8 @@ class _Scanner:
             c2=keys2(child),
             r1=keys(refs),
             r2=keys2(refs),
-            has_referral=np.fromiter((r is not None for r in referral), bool, len(referral)),
-            start=days(start),
+            has_referral=has_referral,
+            start=start_days,
             completed=days(completed),
         )
 
