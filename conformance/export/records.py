@@ -46,7 +46,7 @@ from conformance.export.findings import (
     FindingSink,
 )
 from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
-from conformance.export.lines import BLOCK, iter_batches
+from conformance.export.lines import BLOCK, iter_blocks
 from conformance.spec.resources import spec_path
 
 RECORD_TYPES = (
@@ -79,6 +79,32 @@ def validator(name: str) -> Any:
 def batch_validator(name: str) -> Any:
     """A validator of a JSON array of ``name`` records (one call checks a whole chunk)."""
     return jsonschema_rs.Draft202012Validator({"type": "array", "items": load_schema(name)}, validate_formats=True)
+
+
+_SCALAR_TYPES = frozenset({"string", "boolean", "null"})
+
+
+@cache
+def flat_records(name: str) -> bool:
+    """True when every record valid against schema ``name`` is an object whose values are
+    strings, booleans or nulls (no nested object or array, no number): then the canonical
+    (orjson) encoding of a record is its shortest one, which the block fast path relies on."""
+    schema = load_schema(name)
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        return False
+    if "patternProperties" in schema or "unevaluatedProperties" in schema:
+        return False
+
+    def scalar(sub: Any) -> bool:
+        if not isinstance(sub, dict):
+            return False
+        if "type" in sub:
+            types = [sub["type"]] if isinstance(sub["type"], str) else sub["type"]
+            return isinstance(types, list) and bool(types) and set(types) <= _SCALAR_TYPES
+        values = sub.get("enum", [sub["const"]] if "const" in sub else None)
+        return isinstance(values, list) and all(v is None or isinstance(v, (str, bool)) for v in values)
+
+    return all(scalar(sub) for sub in schema.get("properties", {}).values())
 
 
 def _pointer(path: Any) -> str:
@@ -405,6 +431,7 @@ class _Scanner:
         self.records = 0
         self.is_valid = validator(record_type).is_valid
         self.batch_valid = batch_validator(record_type).is_valid
+        self.flat = flat_records(record_type)
         self.ids = KeyLog(os.path.join(directory, "id", f"{part:05d}"), bits)
         self.local_ids = KeyLog(os.path.join(directory, "local_id", f"{part:05d}"), bits)
         dtype = TABLES.get(record_type)
@@ -434,7 +461,46 @@ class _Scanner:
             self.table.close()
 
     # -- parsing and schema -----------------------------------------------------------------
-    def chunk(self, lines: list[bytes | None], first: int, final: bool) -> None:
+    def block(self, data: bytes, first: int) -> int:
+        """Check the complete lines in ``data`` (numbered from ``first``); return their count.
+
+        Fast path: the block is parsed as one JSON array, the newlines turned into
+        ``,\\n`` separators, and taken as its records only when that is provably what
+        parsing each line alone gives: every line starts with ``{``, the array has one
+        element per line, every element is a schema-valid record of a type whose records
+        are flat (:func:`flat_records`), and the array's canonical encoding is exactly as
+        long as the text less the added newlines. Then the text is canonical (no
+        whitespace, no duplicate key, no value parsed and overwritten), so its only
+        structural ``{`` are the records' own, one at the start of each line: record i is
+        line i. Anything else (an invalid record, a duplicate key, a blank line...) goes
+        through :meth:`chunk`, line by line.
+        """
+        body = data[:-1].replace(b"\n", b",\n")
+        n = len(body) - len(data) + 2  # each of the n - 1 inner newlines gained a byte
+        if self.flat and data[0] == 0x7B:  # "{"
+            codes = np.frombuffer(data, np.uint8)
+            if (codes[np.flatnonzero(codes[:-1] == 0x0A) + 1] == 0x7B).all():
+                try:
+                    objs = orjson.loads(b"[" + body + b"]")
+                except orjson.JSONDecodeError:
+                    objs = None
+                if (
+                    objs is not None
+                    and len(objs) == n
+                    and self.batch_valid(objs)
+                    and len(orjson.dumps(objs)) == len(body) + 2 - (n - 1)
+                ):
+                    self.records += n
+                    self._valid(objs, np.arange(first, first + n, dtype=np.int64))
+                    return n
+                del objs
+        lines = data.split(b"\n")
+        lines.pop()  # the empty piece after the last newline
+        for i in range(0, n, CHUNK):
+            self.chunk(lines[i : i + CHUNK], first + i, False)
+        return n
+
+    def chunk(self, lines: Sequence[bytes | None], first: int, final: bool) -> None:
         """Check ``lines`` (numbered from ``first``); ``final``: the last may be truncated."""
         self.records += len(lines)
         try:
@@ -725,11 +791,15 @@ def scan_file(
                 )
                 skipped = window.skipped if hash_all else 0
                 stream = window
-            for k, (first, lines, final) in enumerate(iter_batches(stream, hasher, limits.max_line_bytes, counter), 1):
-                last = first - 1 + len(lines)
-                for i in range(0, len(lines), CHUNK):
-                    scanner.chunk(lines[i : i + CHUNK], first + i, final)
-                del lines
+            blocks = iter_blocks(stream, hasher, limits.max_line_bytes, counter)
+            for k, (block, lines, final) in enumerate(blocks, 1):
+                if block is not None:
+                    last += scanner.block(block, last + 1)
+                else:
+                    for i in range(0, len(lines), CHUNK):
+                        scanner.chunk(lines[i : i + CHUNK], last + 1 + i, final)
+                    last += len(lines)
+                del block, lines
                 if k % 64 == 0:
                     release_memory()
     except OSError as exc:
