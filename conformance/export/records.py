@@ -249,6 +249,11 @@ def _la_codes() -> np.ndarray:
     return np.array([_la_code_ok(f"{k:03d}") for k in range(1000)])
 
 
+def prepare_rules() -> None:
+    """Compute the rules' lookup tables now (before workers are forked, which then share them)."""
+    _la_codes()
+
+
 def _codepoints(values: list[str], width: int) -> np.ndarray:
     """``values`` as an (n, width + 1) array of code points, 0-padded (a last column not 0: too long)."""
     return np.array(values, dtype=f"U{width + 1}").view(np.uint32).reshape(len(values), width + 1)
@@ -465,7 +470,7 @@ class _Scanner:
         """Check the complete lines in ``data`` (numbered from ``first``); return their count.
 
         Fast path: the block is parsed as one JSON array, the newlines turned into
-        ``,\\n`` separators, and taken as its records only when that is provably what
+        ``,\\n`` separators (and a last element ``0``), and taken as its records only when that is provably what
         parsing each line alone gives: every line starts with ``{``, the array has one
         element per line, every element is a schema-valid record of a type whose records
         are flat (:func:`flat_records`), and the array's canonical encoding is exactly as
@@ -475,20 +480,21 @@ class _Scanner:
         line i. Anything else (an invalid record, a duplicate key, a blank line...) goes
         through :meth:`chunk`, line by line.
         """
-        body = data[:-1].replace(b"\n", b",\n")
-        n = len(body) - len(data) + 2  # each of the n - 1 inner newlines gained a byte
+        body = data.replace(b"\n", b",\n")
+        n = len(body) - len(data)  # each newline gained a byte
         if self.flat and data[0] == 0x7B:  # "{"
             codes = np.frombuffer(data, np.uint8)
             if (codes[np.flatnonzero(codes[:-1] == 0x0A) + 1] == 0x7B).all():
-                try:
-                    objs = orjson.loads(b"[" + body + b"]")
+                try:  # a last element 0 after the last separator: no copy to drop it
+                    objs = orjson.loads(b"[" + body + b"0]")
                 except orjson.JSONDecodeError:
                     objs = None
                 if (
                     objs is not None
-                    and len(objs) == n
+                    and len(objs) == n + 1
+                    and objs.pop() == 0
                     and self.batch_valid(objs)
-                    and len(orjson.dumps(objs)) == len(body) + 2 - (n - 1)
+                    and len(orjson.dumps(objs)) == len(data) + 1  # = 2 + (n - 1) commas + the lines, less newlines
                 ):
                     self.records += n
                     self._valid(objs, np.arange(first, first + n, dtype=np.int64))
