@@ -798,7 +798,7 @@ def scan_file(
                 skipped = window.skipped if hash_all else 0
                 stream = window
             blocks = iter_blocks(stream, hasher, limits.max_line_bytes, counter)
-            for k, (block, lines, final) in enumerate(blocks, 1):
+            for block, lines, final in blocks:
                 if block is not None:
                     last += scanner.block(block, last + 1)
                 else:
@@ -806,8 +806,7 @@ def scan_file(
                         scanner.chunk(lines[i : i + CHUNK], last + 1 + i, final)
                     last += len(lines)
                 del block, lines
-                if k % 64 == 0:
-                    release_memory()
+                _trim_now_and_then()
     except OSError as exc:
         result.read_error = f"{name}: read failed: {exc}"
     except Exception as exc:  # zlib / zip CRC errors and the like
@@ -824,8 +823,21 @@ def scan_file(
     if record_type == "visits":
         result.seen = np.packbits(scanner.seen)
     result.duration = time.perf_counter() - began
-    release_memory()
     return result
+
+
+#: Blocks read by this process since it last handed freed memory back (see :func:`_trim_now_and_then`).
+_untrimmed = [0]
+
+
+def _trim_now_and_then(every: int = 64) -> None:
+    """Hand freed heap memory back every ``every`` blocks this process reads, across the
+    scans it runs: not after each scan (a part of a file is a few blocks, and memory
+    handed back is faulted in again by the next part)."""
+    _untrimmed[0] += 1
+    if _untrimmed[0] >= every:
+        _untrimmed[0] = 0
+        release_memory()
 
 
 class _NoHash:
