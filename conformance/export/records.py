@@ -1,10 +1,12 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
-Runs in a worker process (or in-process for small exports), over chunks of lines. Each
-chunk is parsed with orjson and checked against the compiled jsonschema-rs validator of
-its record type in one call (formats checked); only a chunk that fails is checked
-record by record (``is_valid``, then ``iter_errors`` for the records that fail). The
-rules of the type then run vectorised over the chunk. The scan returns bounded findings
+Runs in a worker process (or in-process for small exports), over blocks of complete
+lines (about 1 MB). A block is parsed with orjson as one JSON array and checked against
+the compiled jsonschema-rs validator of its record type in one call (formats checked);
+when that cannot be proven to read each line as it reads alone (see
+:meth:`_Scanner.block`), or a record fails, the block is checked in chunks of lines and
+then record by record (``is_valid``, then ``iter_errors`` for the records that fail).
+The rules of the type then run vectorised over the block or chunk. The scan returns bounded findings
 and the file's bytes, record count and sha256 (for the manifest); the IDs it saw (as
 hashes, for uniqueness) and the compact table rows the cross-file rules need are
 written to temporary files (see :mod:`conformance.export.keys`) — never the records.
