@@ -1,7 +1,7 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
 Runs in a worker process (or in-process for small exports), over blocks of complete
-lines (about 1 MB). A block is parsed with orjson as one JSON array and checked against
+lines (about 512 KiB). A block is parsed with orjson as one JSON array and checked against
 the compiled jsonschema-rs validator of its record type in one call (formats checked);
 when that cannot be proven to read each line as it reads alone (see
 :meth:`_Scanner.block`), or a record fails, the block is checked in chunks of lines and
@@ -61,7 +61,8 @@ RECORD_TYPES = (
     "assessments",
     "visits",
 )
-#: Lines checked together (one batch validation, one vectorised rule call).
+#: Lines checked together (one batch validation, one vectorised rule call) when a block
+#: is checked line by line.
 CHUNK = 2048
 
 
