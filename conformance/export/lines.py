@@ -77,14 +77,13 @@ def iter_blocks(
                 continue
             block = block[cut + 1 :]
             skipping = False
-        data = pending + block if pending else block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
-            complete, pending = b"", data
-        elif cut == len(data) - 1:
-            complete, pending = data, b""
-        else:
-            complete, pending = data[: cut + 1], data[cut + 1 :]
+            complete, pending = b"", pending + block
+        elif cut == len(block) - 1:
+            complete, pending = (pending + block if pending else block), b""
+        else:  # one copy of the complete lines (no concatenation, then slice)
+            complete, pending = b"".join((pending, memoryview(block)[: cut + 1])), block[cut + 1 :]
         if len(pending) > max_line:
             lines: list[bytes | None] = [*complete.split(b"\n")]
             lines[-1] = None  # the empty piece after the last newline: the overlong line instead

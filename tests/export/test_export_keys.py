@@ -373,3 +373,31 @@ def test_second_hash_is_one_function_of_the_string():
     rng = random.Random(2)
     many = {"".join(rng.choice("ab\x00é") for _ in range(rng.randrange(12))) for _ in range(20000)}
     assert len(set(keys.keys2(sorted(many)).tolist())) == len(many)
+
+
+@pytest.mark.parametrize("block", [5, 37, 64])
+def test_blocks_hold_the_lines_batches_hold(monkeypatch, block):
+    """``iter_blocks`` (the scan's reader) gives the same lines, overlong and final ones
+    included, as ``iter_batches`` (every other reader)."""
+    from conformance.export import lines as lines_module
+
+    monkeypatch.setattr(lines_module, "BLOCK", block)
+    rng = random.Random(block)
+
+    class NoHash:
+        def update(self, data: bytes) -> None:
+            pass
+
+    for _ in range(1500):
+        data = b"".join(b"x" * rng.choice([0, 1, 5, 20, 60, 100]) + b"\n" for _ in range(rng.randrange(30)))
+        data += b"y" * rng.choice([0, 0, rng.randrange(90)])
+        max_line = rng.choice([3, 10, 30, 50, 1000])
+        batches = list(lines_module.iter_batches(io.BytesIO(data), NoHash(), max_line, [0]))
+        blocks, first = [], 1
+        for raw, lines, final in lines_module.iter_blocks(io.BytesIO(data), NoHash(), max_line, [0]):
+            if raw is not None:
+                lines = raw.split(b"\n")
+                assert lines.pop() == b"" and not final
+            blocks.append((first, lines, final))
+            first += len(lines)
+        assert blocks == batches
