@@ -257,11 +257,22 @@ class KeyTable:
         pos = self._search(q1)
         return np.where(self.h1[pos] == q1, pos, -1)
 
+    def absent(self, q1: np.ndarray) -> np.ndarray:
+        """True for each key no row has as its ``h1`` (:meth:`has` < 0), vectorised over the batch."""
+        if len(self.h1) == 0:
+            return np.ones(len(q1), bool)
+        if len(q1) >= 64:  # all present (the usual case) is proven from the sorted keys alone
+            ordered = np.sort(q1)
+            pos = np.minimum(np.searchsorted(self.h1, ordered), len(self.h1) - 1)
+            if (self.h1[pos] == ordered).all():
+                return np.zeros(len(q1), bool)
+        return self.has(q1) < 0
+
     def _search(self, q1: np.ndarray) -> np.ndarray:
         """Insertion points of ``q1`` in ``h1`` (clipped to the last entry)."""
-        if len(self.h1) < 16384 or len(q1) < 64:
+        if len(q1) < 64:
             pos = np.searchsorted(self.h1, q1)
-        else:  # a large table is searched faster in key order (cache-friendly)
+        else:  # searched faster in key order (cache-friendly), small tables too
             order = np.argsort(q1)
             pos = np.empty(len(q1), np.int64)
             pos[order] = np.searchsorted(self.h1, q1[order])

@@ -612,13 +612,16 @@ class _Scanner:
     ) -> np.ndarray:
         """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent).
 
-        ``exact=False`` matches on ``h1`` alone (enough to prove existence): a hash
-        collision can then only hide a missing reference, never report one.
+        ``exact=False`` matches on ``h1`` alone (enough to prove existence; a present key
+        gets 0, not its row): a hash collision can then only hide a missing reference,
+        never report one.
         """
         if table is None:
             rows = np.full(len(values), -1, np.int64)
+        elif exact:
+            rows = table.find_ids(values)
         else:
-            rows = table.find_ids(values) if exact else table.has(keys(values))
+            rows = np.where(table.absent(keys(values)), -1, 0)  # existence only: no row is used
         for k in np.flatnonzero(rows < 0).tolist():
             out.append((int(lines[k]), order, EXP_REFS, "/" + key, f"{key} {values[k]!r} not found in {target}.jsonl"))
         return rows

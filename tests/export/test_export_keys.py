@@ -401,3 +401,14 @@ def test_blocks_hold_the_lines_batches_hold(monkeypatch, block):
             blocks.append((first, lines, final))
             first += len(lines)
         assert blocks == batches
+
+
+def test_absent_agrees_with_has():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 50, 5000):
+        h1 = np.sort(rng.integers(-50, 50, size) if size < 5000 else rng.integers(-(2**62), 2**62, size))
+        table = keys.KeyTable(h1, np.zeros(size, np.int64))
+        for queries in (rng.choice(h1, 300) if size else np.zeros(0, np.int64), rng.integers(-60, 60, 300)):
+            assert table.absent(queries).tolist() == (table.has(queries) < 0).tolist()
