@@ -123,9 +123,9 @@ class Tables:
         index = np.flatnonzero(kept) if kept is not None else None
         pick = (lambda v: v[index]) if index is not None else (lambda v: v)
         h1 = pick(self.column(record_type, "h1"))
-        order = np.argsort(h1, kind="stable")
+        order = np.argsort(h1)  # unstable is enough: ties are ordered again below
         ordered = h1[order]
-        if (ordered[1:] == ordered[:-1]).any():  # IDs sharing h1: order them by h2 too
+        if (ordered[1:] == ordered[:-1]).any():  # IDs sharing h1: order them by h2 too (stable)
             order = np.lexsort((pick(self.column(record_type, "h2")), h1))
             ordered = h1[order]
         del h1
