@@ -413,6 +413,18 @@ def _fields(objs: list[dict[str, Any]], *names: str) -> list[list[Any]]:
     return [list(map(itemgetter(name), objs)) for name in names]
 
 
+_NEWLINE_BRACE = 0x7B0A  # b"\n{" read as a little-endian uint16
+
+
+def _line_starts(data: bytes) -> int:
+    """How many newlines of ``data``, bar its last byte, are followed by ``{`` (pairs read
+    as uint16 at even and at odd offsets: the two cannot overlap)."""
+    m = len(data) - 1
+    even = np.frombuffer(data, "<u2", max(0, m // 2))
+    odd = np.frombuffer(data, "<u2", max(0, (m - 1) // 2), 1)
+    return int(np.count_nonzero(even == _NEWLINE_BRACE)) + int(np.count_nonzero(odd == _NEWLINE_BRACE))
+
+
 class _Scanner:
     """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
 
@@ -473,36 +485,35 @@ class _Scanner:
         """Check the complete lines in ``data`` (numbered from ``first``); return their count.
 
         Fast path: the block is parsed as one JSON array, the newlines turned into
-        ``,\\n`` separators (and a last element ``0``), and taken as its records only when that is provably what
-        parsing each line alone gives: every line starts with ``{``, the array has one
-        element per line, every element is a schema-valid record of a type whose records
-        are flat (:func:`flat_records`), and the array's canonical encoding is exactly as
-        long as the text less the added newlines. Then the text is canonical (no
-        whitespace, no duplicate key, no value parsed and overwritten), so its only
-        structural ``{`` are the records' own, one at the start of each line: record i is
-        line i. Anything else (an invalid record, a duplicate key, a blank line...) goes
-        through :meth:`chunk`, line by line.
+        ``,\\n`` separators (and a last element ``0``), and taken as its records only when
+        that is provably what parsing each line alone gives: every line starts with
+        ``{``, the array has one element per line, every element is a schema-valid record
+        of a type whose records are flat (:func:`flat_records`), and the array's
+        canonical encoding is exactly as long as the text less the added newlines. Then
+        the text is canonical (no whitespace, no duplicate key, no value parsed and
+        overwritten), so its only structural ``{`` are the records' own, one at the start
+        of each line (a raw newline cannot be inside a string): record i is line i.
+        Anything else (an invalid record, a duplicate key, a blank line...) goes through
+        :meth:`chunk`, line by line.
         """
         body = data.replace(b"\n", b",\n")
         n = len(body) - len(data)  # each newline gained a byte
-        if self.flat and data[0] == 0x7B:  # "{"
-            codes = np.frombuffer(data, np.uint8)
-            if (codes[np.flatnonzero(codes[:-1] == 0x0A) + 1] == 0x7B).all():
-                try:  # a last element 0 after the last separator: no copy to drop it
-                    objs = orjson.loads(b"[" + body + b"0]")
-                except orjson.JSONDecodeError:
-                    objs = None
-                if (
-                    objs is not None
-                    and len(objs) == n + 1
-                    and objs.pop() == 0
-                    and self.batch_valid(objs)
-                    and len(orjson.dumps(objs)) == len(data) + 1  # = 2 + (n - 1) commas + the lines, less newlines
-                ):
-                    self.records += n
-                    self._valid(objs, np.arange(first, first + n, dtype=np.int64))
-                    return n
-                del objs
+        if self.flat and data[0] == 0x7B and _line_starts(data) == n - 1:  # every line starts with "{"
+            try:  # a last element 0 after the last separator: no copy to drop it
+                objs = orjson.loads(b"[" + body + b"0]")
+            except orjson.JSONDecodeError:
+                objs = None
+            if (
+                objs is not None
+                and len(objs) == n + 1
+                and objs.pop() == 0
+                and self.batch_valid(objs)
+                and len(orjson.dumps(objs)) == len(data) + 1  # 2 + (n - 1) commas + the lines less newlines
+            ):
+                self.records += n
+                self._valid(objs, np.arange(first, first + n, dtype=np.int64))
+                return n
+            del objs
         lines = data.split(b"\n")
         lines.pop()  # the empty piece after the last newline
         for i in range(0, n, CHUNK):
