@@ -401,7 +401,7 @@ def duplicate_lines(
         pairs = np.concatenate(arrays)
         del arrays
         h = np.sort(pairs["h"])
-        repeated = np.unique(h[1:][h[1:] == h[:-1]])
+        repeated = repeats(h)
         del h
         if not len(repeated):
             continue
@@ -412,6 +412,13 @@ def duplicate_lines(
             confirm()
     confirm()
     return count, sorted(((-n, v) for n, v in best))
+
+
+def repeats(ordered: np.ndarray) -> np.ndarray:
+    """The values occurring more than once in the sorted array ``ordered``, each once
+    (``np.unique`` without it: that imports ``numpy.ma`` on first use, ~10 ms a process)."""
+    again = ordered[1:][ordered[1:] == ordered[:-1]]
+    return again[np.r_[True, again[1:] != again[:-1]]] if len(again) else again
 
 
 def iso(day: int) -> str:

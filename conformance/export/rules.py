@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from conformance.export.findings import EXP_DATES, EXP_REFS, EXP_TIMESCALES, FindingSink
-from conformance.export.keys import KeyTable, iso, load_column, release_memory
+from conformance.export.keys import KeyTable, iso, load_column, release_memory, repeats
 from conformance.export.records import TABLES
 
 #: ``reader(file, sorted lines)`` -> ``{line: parsed record or None}``
@@ -92,7 +92,7 @@ class Tables:
         h1 = self.column(record_type, "h1")
         n = len(h1)
         ordered = np.sort(h1)
-        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        repeated = repeats(ordered)
         del ordered
         if not len(repeated):
             return None
