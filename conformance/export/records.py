@@ -1,15 +1,16 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
 Runs in a worker process (or in-process for small exports), over blocks of complete
-lines (about 512 KiB). A block is parsed with orjson as one JSON array and checked against
-the compiled jsonschema-rs validator of its record type in one call (formats checked);
-when that cannot be proven to read each line as it reads alone (see
-:meth:`_Scanner.block`), or a record fails, the block is checked in chunks of lines and
+lines (about 512 KiB). A block is parsed with orjson as one JSON array and checked
+against the compiled jsonschema-rs validator of its record type in one call (formats
+checked); when that cannot be proven to read each line as it reads alone (see
+:meth:`_Scanner.block`), or a record fails, the block is checked in chunks of lines,
 then record by record (``is_valid``, then ``iter_errors`` for the records that fail).
-The rules of the type then run vectorised over the block or chunk. The scan returns bounded findings
-and the file's bytes, record count and sha256 (for the manifest); the IDs it saw (as
-hashes, for uniqueness) and the compact table rows the cross-file rules need are
-written to temporary files (see :mod:`conformance.export.keys`) — never the records.
+The rules of the type then run vectorised over the block or chunk. The scan returns
+bounded findings and the file's bytes, record count and sha256 (for the manifest); the
+IDs it saw (as hashes, for uniqueness) and the compact table rows the cross-file rules
+need are written to temporary files (see :mod:`conformance.export.keys`) — never the
+records.
 """
 
 from __future__ import annotations
@@ -426,11 +427,12 @@ def _line_starts(data: bytes) -> int:
 
 
 class _Scanner:
-    """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
+    """Checks the lines of one file block by block: parse, schema, rules of its record type.
 
-    A chunk whose lines all parse and whose records are all schema-valid goes through
-    one batch validation, one duplicate-key proof and vectorised rules; any other chunk
-    is checked line by line first.
+    A block whose lines all parse alone as canonical, schema-valid records goes through
+    one parse, one batch validation, one canonical-length proof and vectorised rules
+    (:meth:`block`); any other block is checked in chunks (:meth:`chunk`), and a chunk
+    that fails line by line.
     """
 
     def __init__(
