@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-#: Bytes read from a stream at a time (a scan parses and validates one block of lines at
-#: once and holds all its records then: the block bounds the scan's memory).
-BLOCK = 512 * 1024
+#: Bytes read from a stream at a time.
+BLOCK = 1024 * 1024
 
 
 def iter_batches(

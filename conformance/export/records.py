@@ -1,16 +1,16 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
 Runs in a worker process (or in-process for small exports), over blocks of complete
-lines (about 512 KiB). A block is parsed with orjson as one JSON array and checked
-against the compiled jsonschema-rs validator of its record type in one call (formats
-checked); when that cannot be proven to read each line as it reads alone (see
-:meth:`_Scanner.block`), or a record fails, the block is checked in chunks of lines,
-then record by record (``is_valid``, then ``iter_errors`` for the records that fail).
-The rules of the type then run vectorised over the block or chunk. The scan returns
-bounded findings and the file's bytes, record count and sha256 (for the manifest); the
-IDs it saw (as hashes, for uniqueness) and the compact table rows the cross-file rules
-need are written to temporary files (see :mod:`conformance.export.keys`) — never the
-records.
+lines (about 1 MiB), each in chunks of ``CHUNK`` lines. A chunk is parsed with orjson as
+one JSON array and checked against the compiled jsonschema-rs validator of its record
+type in one call (formats checked); when that cannot be proven to read each line as it
+reads alone (see :meth:`_Scanner._whole`), or a record fails, the chunk is parsed line
+by line, then checked record by record (``is_valid``, then ``iter_errors`` for the
+records that fail). The rules of the type then run vectorised over the chunk. The scan
+returns bounded findings and the file's bytes, record count and sha256 (for the
+manifest); the IDs it saw (as hashes, for uniqueness) and the compact table rows the
+cross-file rules need are written to temporary files (see :mod:`conformance.export.keys`)
+— never the records.
 """
 
 from __future__ import annotations
@@ -414,25 +414,13 @@ def _fields(objs: list[dict[str, Any]], *names: str) -> list[list[Any]]:
     return [list(map(itemgetter(name), objs)) for name in names]
 
 
-_NEWLINE_BRACE = 0x7B0A  # b"\n{" read as a little-endian uint16
-
-
-def _line_starts(data: bytes) -> int:
-    """How many newlines of ``data``, bar its last byte, are followed by ``{`` (pairs read
-    as uint16 at even and at odd offsets: the two cannot overlap)."""
-    m = len(data) - 1
-    even = np.frombuffer(data, "<u2", max(0, m // 2))
-    odd = np.frombuffer(data, "<u2", max(0, (m - 1) // 2), 1)
-    return int(np.count_nonzero(even == _NEWLINE_BRACE)) + int(np.count_nonzero(odd == _NEWLINE_BRACE))
-
-
 class _Scanner:
     """Checks the lines of one file block by block: parse, schema, rules of its record type.
 
-    A block whose lines all parse alone as canonical, schema-valid records goes through
-    one parse, one batch validation, one canonical-length proof and vectorised rules
-    (:meth:`block`); any other block is checked in chunks (:meth:`chunk`), and a chunk
-    that fails line by line.
+    A block is cut into chunks of ``CHUNK`` lines; a chunk whose lines all parse alone as
+    canonical, schema-valid records goes through one parse, one batch validation, one
+    canonical-length proof and vectorised rules (:meth:`_whole`); any other chunk is
+    checked by :meth:`chunk`, line by line when it fails.
     """
 
     def __init__(
@@ -484,43 +472,54 @@ class _Scanner:
 
     # -- parsing and schema -----------------------------------------------------------------
     def block(self, data: bytes, first: int) -> int:
-        """Check the complete lines in ``data`` (numbered from ``first``); return their count.
+        """Check the complete lines in ``data`` (numbered from ``first``) chunk by chunk, as
+        :meth:`chunk` does (``CHUNK`` lines at a time: the same chunks, so a crashed rule
+        loses the same lines); return their count."""
+        codes = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(codes == 0x0A)  # data ends with a newline: one per line
+        starts = np.empty(len(ends), np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        for i in range(0, len(ends), CHUNK):
+            begin, end = int(starts[i]), int(ends[min(i + CHUNK, len(ends)) - 1]) + 1
+            if not (
+                self.flat and (codes[starts[i : i + CHUNK]] == 0x7B).all() and self._whole(data[begin:end], first + i)
+            ):
+                lines = data[begin:end].split(b"\n")
+                lines.pop()  # the empty piece after the last newline
+                self.chunk(lines, first + i, False)
+        return len(ends)
 
-        Fast path: the block is parsed as one JSON array, the newlines turned into
-        ``,\\n`` separators (and a last element ``0``), and taken as its records only when
-        that is provably what parsing each line alone gives: every line starts with
-        ``{``, the array has one element per line, every element is a schema-valid record
-        of a type whose records are flat (:func:`flat_records`), and the array's
-        canonical encoding is exactly as long as the text less the added newlines. Then
-        the text is canonical (no whitespace, no duplicate key, no value parsed and
-        overwritten), so its only structural ``{`` are the records' own, one at the start
-        of each line (a raw newline cannot be inside a string): record i is line i.
-        Anything else (an invalid record, a duplicate key, a blank line...) goes through
-        :meth:`chunk`, line by line.
+    def _whole(self, data: bytes, first: int) -> bool:
+        """The fast path of a chunk of complete lines that all start with ``{``: True when
+        it checked them (False: nothing done, check them with :meth:`chunk`).
+
+        The chunk is parsed as one JSON array, the newlines turned into ``,\\n``
+        separators (and a last element ``0``), and taken as its records only when that is
+        provably what parsing each line alone gives: the array has one element per line,
+        every element is a schema-valid record of a type whose records are flat
+        (:func:`flat_records`), and the array's canonical encoding is exactly as long as
+        the text less the added newlines. Then the text is canonical (no whitespace, no
+        duplicate key, no value parsed and overwritten), so its only structural ``{`` are
+        the records' own, one at the start of each line (a raw newline cannot be inside a
+        string): record i is line i.
         """
         body = data.replace(b"\n", b",\n")
         n = len(body) - len(data)  # each newline gained a byte
-        if self.flat and data[0] == 0x7B and _line_starts(data) == n - 1:  # every line starts with "{"
-            try:  # a last element 0 after the last separator: no copy to drop it
-                objs = orjson.loads(b"[" + body + b"0]")
-            except orjson.JSONDecodeError:
-                objs = None
-            if (
-                objs is not None
-                and len(objs) == n + 1
-                and objs.pop() == 0
-                and self.batch_valid(objs)
-                and len(orjson.dumps(objs)) == len(data) + 1  # 2 + (n - 1) commas + the lines less newlines
-            ):
-                self.records += n
-                self._valid(objs, np.arange(first, first + n, dtype=np.int64))
-                return n
-            del objs
-        lines = data.split(b"\n")
-        lines.pop()  # the empty piece after the last newline
-        for i in range(0, n, CHUNK):
-            self.chunk(lines[i : i + CHUNK], first + i, False)
-        return n
+        try:  # a last element 0 after the last separator: no copy to drop it
+            objs = orjson.loads(b"[" + body + b"0]")
+        except orjson.JSONDecodeError:
+            return False
+        if (
+            len(objs) != n + 1
+            or objs.pop() != 0
+            or not self.batch_valid(objs)
+            or len(orjson.dumps(objs)) != len(data) + 1  # 2 + (n - 1) commas + the lines less newlines
+        ):
+            return False
+        self.records += n
+        self._valid(objs, np.arange(first, first + n, dtype=np.int64))
+        return True
 
     def chunk(self, lines: Sequence[bytes | None], first: int, final: bool) -> None:
         """Check ``lines`` (numbered from ``first``); ``final``: the last may be truncated."""

@@ -412,3 +412,28 @@ def test_absent_agrees_with_has():
         table = keys.KeyTable(h1, np.zeros(size, np.int64))
         for queries in (rng.choice(h1, 300) if size else np.zeros(0, np.int64), rng.integers(-60, 60, 300)):
             assert table.absent(queries).tolist() == (table.has(queries) < 0).tolist()
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_crashed_rule_loses_its_chunk_of_lines_only(monkeypatch, export, flat):
+    """A rule crash (a due date past year 9999) costs the table rows of its CHUNK lines,
+    whichever path read them: the block fast path keeps the chunks of the line-by-line path."""
+    from conformance.export import records
+
+    monkeypatch.setattr(records, "CHUNK", 7)
+    if not flat:
+        monkeypatch.setattr(records, "flat_records", lambda name: False)
+    assessments = _lines(export / "assessments.jsonl")
+    assessments[9]["start_date"] = "9999-12-31"  # schema-valid; the due date overflows
+    _save(export / "assessments.jsonl", assessments)
+    write_manifest(export)
+    report = validate_export(export, max_examples=ALL, workers=1)
+    assert "rule crashed on assessments.jsonl:8" in (report.error("ICS-1A-EXP-008") or "")
+    lost = {a["id"] for a in assessments[7:14]}  # lines 8..14: the crashed chunk
+    visits = _lines(export / "visits.jsonl")
+    expected = sorted(
+        f"visits.jsonl:{n} /assessment_id assessment_id {v['assessment_id']!r} not found in assessments.jsonl"
+        for n, v in enumerate(visits, 1)
+        if v["assessment_id"] in lost
+    )
+    assert expected and [f for f in _findings(report, "ICS-1A-EXP-005") if f.startswith("visits")] == expected
