@@ -1,8 +1,10 @@
 """Record IDs as 64-bit hashes: flat-memory uniqueness and compact cross-file indexes.
 
-An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` and
-``h2 = hash("\\x00" + id)`` (Python's SipHash, whose key is shared by worker processes
-forked from one parent).
+An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` (Python's SipHash,
+whose key is shared by worker processes forked from one parent) and ``h2``, a 64-bit
+multiply-xorshift mix of the ID's UTF-8 bytes and length, keyed from ``hash()`` too and
+computed vectorised over a chunk of IDs (numpy), so that an ID's string is hashed once
+by Python, not twice (see :func:`keys2`).
 
 * Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
   spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
@@ -26,8 +28,10 @@ import ctypes
 import functools
 import heapq
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -35,10 +39,8 @@ import orjson
 
 from conformance.export.lines import iter_batches
 
-#: h1 and h2 (tests swap these for degenerate functions to force collisions).
+#: h1 (tests swap it for degenerate functions to force collisions).
 _hash: Callable[[Any], int] = hash
-_hash2: Callable[[Any], int] = hash
-_SALT = "\x00".__add__
 
 #: (h1, line) pairs buffered per key before they are spilled.
 SPILL_ENTRIES = 1 << 16
@@ -70,9 +72,67 @@ def keys(values: list[str]) -> np.ndarray:
     return np.fromiter(map(_hash, values), np.int64, len(values))
 
 
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S33 = np.uint64(33)
+#: Key of ``h2``: from ``hash()``, so random per run like ``h1`` and shared by forked workers.
+_KEY2 = np.uint64(hash("ics-conformance export h2") & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _fmix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, in place (uint64 arithmetic wraps)."""
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+def _mix(words: np.ndarray, length: np.ndarray, count: np.ndarray | None) -> np.ndarray:
+    """``h2`` of rows of little-endian 8-byte words (zero-padded UTF-8), ``length`` bytes each.
+
+    Row ``i`` mixes its first ``count[i]`` words (None: all of them), so the value does
+    not depend on how wide the matrix was padded.
+    """
+    h = length.astype(np.uint64) * _GOLDEN
+    h ^= _KEY2
+    for j in range(words.shape[1]):
+        mixed = _fmix(h ^ words[:, j])
+        h = mixed if count is None else np.where(j < count, mixed, h)
+    return _fmix(h)
+
+
+def _words(matrix: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` bytes of each row of a uint8 matrix as zero-padded uint64 words (at least one)."""
+    out = np.zeros((len(matrix), max(1, -(-width // 8)) * 8), np.uint8)
+    have = min(width, matrix.shape[1])
+    out[:, :have] = matrix[:, :have]
+    return out.view("<u8")
+
+
 def keys2(values: list[str]) -> np.ndarray:
-    """``h2`` of each string, as int64 (independent of ``h1``)."""
-    return np.fromiter(map(_hash2, map(_SALT, values)), np.int64, len(values))
+    """``h2`` of each string, as int64 (independent of ``h1``): vectorised over the batch.
+
+    When every value has the same UTF-8 length (the usual case: fixed-width IDs) the
+    values are joined with NUL separators and read as one matrix; otherwise each is
+    encoded and padded. Both give the same value for the same string.
+    """
+    n = len(values)
+    if not n:
+        return np.zeros(0, np.int64)
+    joined = "\x00".join(values).encode("utf-8", "surrogatepass")
+    if (len(joined) + 1) % n == 0 and joined.count(0) == n - 1:
+        width = (len(joined) + 1) // n - 1
+        matrix = np.frombuffer(joined + b"\x00", np.uint8).reshape(n, width + 1)
+        if not matrix[:, width].any():  # the n - 1 NULs are the separators: every value is `width` bytes
+            return _mix(_words(matrix, width), np.full(n, width, np.int64), None).view(np.int64)
+    encoded = [v.encode("utf-8", "surrogatepass") for v in values]
+    length = np.fromiter(map(len, encoded), np.int64, n)
+    width = max(1, int(length.max()))
+    matrix = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
+    return _mix(_words(matrix, width), length, np.maximum(1, -(-length // 8))).view(np.int64)
 
 
 def partition_bits(size: int) -> int:
@@ -93,30 +153,33 @@ class KeyLog:
         self.path = path
         self.bits = bits
         self.segments: list[tuple[int, int, int]] = []
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._size = 0
         self._written = 0
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
         if not len(hashes):
             return
-        pairs = np.empty(len(hashes), PAIR)
-        pairs["h"] = hashes
-        pairs["line"] = lines
-        self._chunks.append(pairs)
-        self._size += len(pairs)
+        self._chunks.append((hashes, lines))
+        self._size += len(hashes)
         if self._size >= SPILL_ENTRIES:
             self.flush()
 
     def flush(self) -> None:
         if not self._chunks:
             return
-        pairs = np.concatenate(self._chunks)
+        pairs = np.empty(self._size, PAIR)
+        pairs["h"] = np.concatenate([h for h, _ in self._chunks])
+        pairs["line"] = np.concatenate([line for _, line in self._chunks])
         self._chunks, self._size = [], 0
-        top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits) if self.bits else np.zeros(len(pairs), np.uint64)
-        order = np.argsort(top, kind="stable")
-        pairs, top = pairs[order], top[order]
-        bounds = np.searchsorted(top, np.arange((1 << self.bits) + 1, dtype=np.uint64))
+        if self.bits:
+            top = pairs["h"].view(np.uint64) >> np.uint64(64 - self.bits)
+            top = top.astype(np.uint8 if self.bits <= 8 else np.uint16 if self.bits <= 16 else np.int64)
+            pairs = pairs[np.argsort(top, kind="stable")]  # a radix sort for small integer types
+            bounds = np.zeros((1 << self.bits) + 1, np.int64)
+            np.cumsum(np.bincount(top, minlength=1 << self.bits), out=bounds[1:])
+        else:
+            bounds = np.array([0, len(pairs)])
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "ab") as fh:
             pairs.tofile(fh)
@@ -194,11 +257,22 @@ class KeyTable:
         pos = self._search(q1)
         return np.where(self.h1[pos] == q1, pos, -1)
 
+    def absent(self, q1: np.ndarray) -> np.ndarray:
+        """True for each key no row has as its ``h1`` (:meth:`has` < 0), vectorised over the batch."""
+        if len(self.h1) == 0:
+            return np.ones(len(q1), bool)
+        if len(q1) >= 64:  # all present (the usual case) is proven from the sorted keys alone
+            ordered = np.sort(q1)
+            pos = np.minimum(np.searchsorted(self.h1, ordered), len(self.h1) - 1)
+            if (self.h1[pos] == ordered).all():
+                return np.zeros(len(q1), bool)
+        return self.has(q1) < 0
+
     def _search(self, q1: np.ndarray) -> np.ndarray:
         """Insertion points of ``q1`` in ``h1`` (clipped to the last entry)."""
-        if len(self.h1) < 16384 or len(q1) < 64:
+        if len(q1) < 64:
             pos = np.searchsorted(self.h1, q1)
-        else:  # a large table is searched faster in key order (cache-friendly)
+        else:  # searched faster in key order (cache-friendly), small tables too
             order = np.argsort(q1)
             pos = np.empty(len(q1), np.int64)
             pos[order] = np.searchsorted(self.h1, q1[order])
@@ -327,7 +401,7 @@ def duplicate_lines(
         pairs = np.concatenate(arrays)
         del arrays
         h = np.sort(pairs["h"])
-        repeated = np.unique(h[1:][h[1:] == h[:-1]])
+        repeated = repeats(h)
         del h
         if not len(repeated):
             continue
@@ -340,25 +414,48 @@ def duplicate_lines(
     return count, sorted(((-n, v) for n, v in best))
 
 
+def repeats(ordered: np.ndarray) -> np.ndarray:
+    """The values occurring more than once in the sorted array ``ordered``, each once
+    (``np.unique`` without it: that imports ``numpy.ma`` on first use, ~10 ms a process)."""
+    again = ordered[1:][ordered[1:] == ordered[:-1]]
+    return again[np.r_[True, again[1:] != again[:-1]]] if len(again) else again
+
+
 def iso(day: int) -> str:
     """``yyyymmdd`` back to ``yyyy-mm-dd``."""
     return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
 
 
-_NO_DATE = "0000-00-00"
-
-
-def days(values: Iterable[str | None]) -> np.ndarray:
-    """Schema-valid ``yyyy-mm-dd`` strings (or None -> 0) as int32 ``yyyymmdd``."""
-    text = np.array([v if v is not None else _NO_DATE for v in values], dtype="U10")
-    digits = text.view(np.uint32).reshape(-1, 10).astype(np.int32) - 48
+def _yyyymmdd(codes: np.ndarray) -> np.ndarray:
+    """Rows of ten ``yyyy-mm-dd`` character codes (any integer dtype) as int32 ``yyyymmdd``."""
+    digits = codes.astype(np.int32) - 48
     return (
-        digits[:, 0] * 10_000_000
-        + digits[:, 1] * 1_000_000
-        + digits[:, 2] * 100_000
-        + digits[:, 3] * 10_000
-        + digits[:, 5] * 1000
-        + digits[:, 6] * 100
+        (((digits[:, 0] * 10 + digits[:, 1]) * 10 + digits[:, 2]) * 10 + digits[:, 3]) * 10_000
+        + (digits[:, 5] * 10 + digits[:, 6]) * 100
         + digits[:, 8] * 10
         + digits[:, 9]
     ).astype(np.int32)
+
+
+def days(values: list[str | None]) -> np.ndarray:
+    """Schema-valid ``yyyy-mm-dd`` strings (or None -> 0) as int32 ``yyyymmdd``.
+
+    The values are joined into one ASCII buffer and read as a (n, 10) matrix; a batch
+    holding None, or not of that shape, is converted value by value instead.
+    """
+    n = len(values)
+    try:
+        joined = "".join(values).encode("ascii")  # type: ignore[arg-type]  # a None raises TypeError: handled below
+    except (TypeError, UnicodeEncodeError):
+        joined = b""
+    if n and len(joined) == 10 * n:
+        codes = np.frombuffer(joined, np.uint8).reshape(n, 10)
+        if (codes[:, 4] == 45).all() and (codes[:, 7] == 45).all():
+            return _yyyymmdd(codes)
+    present = np.fromiter(map(is_not, values, repeat(None)), bool, n)
+    if n and not present.all():  # the dates alone, then 0 where None
+        out = np.zeros(n, np.int32)
+        out[present] = days(list(compress(values, present)))
+        return out
+    text = np.array(values, dtype="U10")
+    return _yyyymmdd(text.view(np.uint32).reshape(-1, 10))

@@ -49,3 +49,47 @@ def iter_batches(
             lineno += len(lines)
     if pending:
         yield lineno, [pending], True
+
+
+def iter_blocks(
+    stream: Any, hasher: Any, max_line: int, counter: list[int]
+) -> Iterator[tuple[bytes | None, list[bytes | None], bool]]:
+    """:func:`iter_batches` without numbering: yield ``(block, lines, final)``.
+
+    A run of complete lines none of which is over ``max_line`` comes as ``block``: their
+    bytes, each line ending with its newline (``lines`` empty), for the caller to split
+    only if it must. Anything else comes as ``lines`` (``block`` None), exactly as
+    :func:`iter_batches` yields it: a batch ending with an overlong line (None), or the
+    last line when the file does not end with a newline (``final``).
+    """
+    pending = b""
+    skipping = False
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        hasher.update(block)
+        counter[0] += len(block)
+        if skipping:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            block = block[cut + 1 :]
+            skipping = False
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            complete, pending = b"", pending + block
+        elif cut == len(block) - 1:
+            complete, pending = (pending + block if pending else block), b""
+        else:  # one copy of the complete lines (no concatenation, then slice)
+            complete, pending = b"".join((pending, memoryview(block)[: cut + 1])), block[cut + 1 :]
+        if len(pending) > max_line:
+            lines: list[bytes | None] = [*complete.split(b"\n")]
+            lines[-1] = None  # the empty piece after the last newline: the overlong line instead
+            pending = b""
+            skipping = True
+            yield None, lines, False
+        elif complete:
+            yield complete, [], False
+    if pending:
+        yield None, [pending], True

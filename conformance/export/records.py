@@ -1,13 +1,16 @@
 """Streaming scan of one JSON Lines file: parse, schema-validate, per-record rules.
 
-Runs in a worker process (or in-process for small exports), over chunks of lines. Each
-chunk is parsed with orjson and checked against the compiled jsonschema-rs validator of
-its record type in one call (formats checked); only a chunk that fails is checked
-record by record (``is_valid``, then ``iter_errors`` for the records that fail). The
-rules of the type then run vectorised over the chunk. The scan returns bounded findings
-and the file's bytes, record count and sha256 (for the manifest); the IDs it saw (as
-hashes, for uniqueness) and the compact table rows the cross-file rules need are
-written to temporary files (see :mod:`conformance.export.keys`) — never the records.
+Runs in a worker process (or in-process for small exports), over blocks of complete
+lines (about 1 MiB), each in chunks of ``CHUNK`` lines. A chunk is parsed with orjson as
+one JSON array and checked against the compiled jsonschema-rs validator of its record
+type in one call (formats checked); when that cannot be proven to read each line as it
+reads alone (see :meth:`_Scanner._whole`), or a record fails, the chunk is parsed line
+by line, then checked record by record (``is_valid``, then ``iter_errors`` for the
+records that fail). The rules of the type then run vectorised over the chunk. The scan
+returns bounded findings and the file's bytes, record count and sha256 (for the
+manifest); the IDs it saw (as hashes, for uniqueness) and the compact table rows the
+cross-file rules need are written to temporary files (see :mod:`conformance.export.keys`)
+— never the records.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
-from operator import itemgetter
+from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any, BinaryIO
 
 import jsonschema_rs
@@ -45,7 +49,7 @@ from conformance.export.findings import (
     FindingSink,
 )
 from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
-from conformance.export.lines import BLOCK, iter_batches
+from conformance.export.lines import BLOCK, iter_blocks
 from conformance.spec.resources import spec_path
 
 RECORD_TYPES = (
@@ -58,7 +62,8 @@ RECORD_TYPES = (
     "assessments",
     "visits",
 )
-#: Lines checked together (one batch validation, one vectorised rule call).
+#: Lines checked together (one batch validation, one vectorised rule call) when a block
+#: is checked line by line.
 CHUNK = 2048
 
 
@@ -78,6 +83,32 @@ def validator(name: str) -> Any:
 def batch_validator(name: str) -> Any:
     """A validator of a JSON array of ``name`` records (one call checks a whole chunk)."""
     return jsonschema_rs.Draft202012Validator({"type": "array", "items": load_schema(name)}, validate_formats=True)
+
+
+_SCALAR_TYPES = frozenset({"string", "boolean", "null"})
+
+
+@cache
+def flat_records(name: str) -> bool:
+    """True when every record valid against schema ``name`` is an object whose values are
+    strings, booleans or nulls (no nested object or array, no number): then the canonical
+    (orjson) encoding of a record is its shortest one, which the block fast path relies on."""
+    schema = load_schema(name)
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        return False
+    if "patternProperties" in schema or "unevaluatedProperties" in schema:
+        return False
+
+    def scalar(sub: Any) -> bool:
+        if not isinstance(sub, dict):
+            return False
+        if "type" in sub:
+            types = [sub["type"]] if isinstance(sub["type"], str) else sub["type"]
+            return isinstance(types, list) and bool(types) and set(types) <= _SCALAR_TYPES
+        values = sub.get("enum", [sub["const"]] if "const" in sub else None)
+        return isinstance(values, list) and all(v is None or isinstance(v, (str, bool)) for v in values)
+
+    return all(scalar(sub) for sub in schema.get("properties", {}).values())
 
 
 def _pointer(path: Any) -> str:
@@ -156,6 +187,34 @@ def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str]:
     return np.busday_offset(begin, offset, roll="backward", busdaycal=_calendar(first, last)).astype(str).tolist()
 
 
+def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
+    """int ``yyyymmdd`` of valid dates as ``datetime64[D]``, by arithmetic (Hinnant's days from civil)."""
+    value = yyyymmdd.astype(np.int64)
+    month, day = value // 100 % 100, value % 100
+    year = value // 10_000 - (month <= 2)
+    era = year // 400
+    of_era = year - era * 400
+    of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    return (era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468).view("datetime64[D]")
+
+
+def due_days(kinds: Sequence[str], starts: np.ndarray) -> np.ndarray | None:
+    """:func:`due_dates` over int ``yyyymmdd`` start dates (valid dates), as ``datetime64[D]``.
+
+    None when a start falls outside the years of numpy's calendar (the caller then uses
+    :func:`due_dates`, which computes those one by one).
+    """
+    if not len(starts):
+        return np.zeros(0, "datetime64[D]")
+    years = starts // 10_000
+    first, last = int(years.min()), int(years.max()) + 1  # a due date may fall in the next year
+    if first < _CALENDAR_YEARS[0] or last > _CALENDAR_YEARS[1]:
+        return None
+    offset = np.fromiter(map(TIMESCALES.__getitem__, kinds), np.int64, len(kinds))
+    # the N-th working day after S: from S, or the working day before it when S is not one
+    return np.busday_offset(_dates(starts), offset, roll="backward", busdaycal=_calendar(first, last))
+
+
 @lru_cache(maxsize=1024)
 def _la_code_ok(code: str) -> bool:
     body = code + "000000000"
@@ -192,6 +251,11 @@ _UPN_CODES = np.array([ord(c) for c in _UPN_ALPHABET], np.uint32)
 @cache
 def _la_codes() -> np.ndarray:
     return np.array([_la_code_ok(f"{k:03d}") for k in range(1000)])
+
+
+def prepare_rules() -> None:
+    """Compute the rules' lookup tables now (before workers are forked, which then share them)."""
+    _la_codes()
 
 
 def _codepoints(values: list[str], width: int) -> np.ndarray:
@@ -351,11 +415,12 @@ def _fields(objs: list[dict[str, Any]], *names: str) -> list[list[Any]]:
 
 
 class _Scanner:
-    """Checks the lines of one file chunk by chunk: parse, schema, rules of its record type.
+    """Checks the lines of one file block by block: parse, schema, rules of its record type.
 
-    A chunk whose lines all parse and whose records are all schema-valid goes through
-    one batch validation, one duplicate-key proof and vectorised rules; any other chunk
-    is checked line by line first.
+    A block is cut into chunks of ``CHUNK`` lines; a chunk whose lines all parse alone as
+    canonical, schema-valid records goes through one parse, one batch validation, one
+    canonical-length proof and vectorised rules (:meth:`_whole`); any other chunk is
+    checked by :meth:`chunk`, line by line when it fails.
     """
 
     def __init__(
@@ -376,6 +441,7 @@ class _Scanner:
         self.records = 0
         self.is_valid = validator(record_type).is_valid
         self.batch_valid = batch_validator(record_type).is_valid
+        self.flat = flat_records(record_type)
         self.ids = KeyLog(os.path.join(directory, "id", f"{part:05d}"), bits)
         self.local_ids = KeyLog(os.path.join(directory, "local_id", f"{part:05d}"), bits)
         dtype = TABLES.get(record_type)
@@ -405,7 +471,57 @@ class _Scanner:
             self.table.close()
 
     # -- parsing and schema -----------------------------------------------------------------
-    def chunk(self, lines: list[bytes | None], first: int, final: bool) -> None:
+    def block(self, data: bytes, first: int) -> int:
+        """Check the complete lines in ``data`` (numbered from ``first``) chunk by chunk, as
+        :meth:`chunk` does (``CHUNK`` lines at a time: the same chunks, so a crashed rule
+        loses the same lines); return their count."""
+        codes = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(codes == 0x0A)  # data ends with a newline: one per line
+        starts = np.empty(len(ends), np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        for i in range(0, len(ends), CHUNK):
+            begin, end = int(starts[i]), int(ends[min(i + CHUNK, len(ends)) - 1]) + 1
+            if not (
+                self.flat and (codes[starts[i : i + CHUNK]] == 0x7B).all() and self._whole(data[begin:end], first + i)
+            ):
+                lines = data[begin:end].split(b"\n")
+                lines.pop()  # the empty piece after the last newline
+                self.chunk(lines, first + i, False)
+        return len(ends)
+
+    def _whole(self, data: bytes, first: int) -> bool:
+        """The fast path of a chunk of complete lines that all start with ``{``: True when
+        it checked them (False: nothing done, check them with :meth:`chunk`).
+
+        The chunk is parsed as one JSON array, the newlines turned into ``,\\n``
+        separators (and a last element ``0``), and taken as its records only when that is
+        provably what parsing each line alone gives: the array has one element per line,
+        every element is a schema-valid record of a type whose records are flat
+        (:func:`flat_records`), and the array's canonical encoding is exactly as long as
+        the text less the added newlines. Then the text is canonical (no whitespace, no
+        duplicate key, no value parsed and overwritten), so its only structural ``{`` are
+        the records' own, one at the start of each line (a raw newline cannot be inside a
+        string): record i is line i.
+        """
+        body = data.replace(b"\n", b",\n")
+        n = len(body) - len(data)  # each newline gained a byte
+        try:  # a last element 0 after the last separator: no copy to drop it
+            objs = orjson.loads(b"[" + body + b"0]")
+        except orjson.JSONDecodeError:
+            return False
+        if (
+            len(objs) != n + 1
+            or objs.pop() != 0
+            or not self.batch_valid(objs)
+            or len(orjson.dumps(objs)) != len(data) + 1  # 2 + (n - 1) commas + the lines less newlines
+        ):
+            return False
+        self.records += n
+        self._valid(objs, np.arange(first, first + n, dtype=np.int64))
+        return True
+
+    def chunk(self, lines: Sequence[bytes | None], first: int, final: bool) -> None:
         """Check ``lines`` (numbered from ``first``); ``final``: the last may be truncated."""
         self.records += len(lines)
         try:
@@ -508,13 +624,16 @@ class _Scanner:
     ) -> np.ndarray:
         """Rows of ``values`` in ``table`` (-1: absent, reported; no table: every one absent).
 
-        ``exact=False`` matches on ``h1`` alone (enough to prove existence): a hash
-        collision can then only hide a missing reference, never report one.
+        ``exact=False`` matches on ``h1`` alone (enough to prove existence; a present key
+        gets 0, not its row): a hash collision can then only hide a missing reference,
+        never report one.
         """
         if table is None:
             rows = np.full(len(values), -1, np.int64)
+        elif exact:
+            rows = table.find_ids(values)
         else:
-            rows = table.find_ids(values) if exact else table.has(keys(values))
+            rows = np.where(table.absent(keys(values)), -1, 0)  # existence only: no row is used
         for k in np.flatnonzero(rows < 0).tolist():
             out.append((int(lines[k]), order, EXP_REFS, "/" + key, f"{key} {values[k]!r} not found in {target}.jsonl"))
         return rows
@@ -522,18 +641,19 @@ class _Scanner:
     # -- one rule per record type (records schema-valid), vectorised over a chunk --------------
     def _children(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
         local, upn, nhs, death = _fields(objs, "local_id", "upn", "nhs_number", "date_of_death")
-        has_local = np.fromiter((x is not None for x in local), bool, len(local))
-        if has_local.any():
+        has_local = np.fromiter(map(is_not, local, repeat(None)), bool, len(local))
+        if has_local.all():
+            self.local_ids.add(keys(local), lines)
+        elif has_local.any():
             self.local_ids.add(keys([x for x in local if x is not None]), lines[has_local])
         out: list[tuple[int, int, str, str, str]] = []
         for order, values, fast, slow, pointer, wording in (
             (0, upn, upns_ok, is_valid_upn, "/upn", "UPN {!r} has an invalid check letter or LA code"),
             (1, nhs, nhs_numbers_ok, is_valid_nhs_number, "/nhs_number", "NHS number {!r} fails the modulus 11 check"),
         ):
-            present = [k for k, v in enumerate(values) if v is not None]
-            ok = fast([values[k] for k in present])
-            for j in np.flatnonzero(~ok).tolist():  # a negative is confirmed by the authority
-                k = present[j]
+            present = np.flatnonzero(np.fromiter(map(is_not, values, repeat(None)), bool, len(values)))
+            ok = fast([values[k] for k in present.tolist()]) if len(present) < len(values) else fast(values)
+            for k in present[~ok].tolist():  # a negative is confirmed by the authority
                 if not slow(values[k]):
                     out.append((int(lines[k]), order, EXP_IDENTIFIERS, pointer, wording.format(values[k])))
         self._emit(out)
@@ -550,20 +670,29 @@ class _Scanner:
         child, referral, kind, start, due, completed = _fields(
             objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on"
         )
-        expected = due_dates(kind, start)
-        out = [
-            (
-                int(lines[k]),
-                0,
-                EXP_TIMESCALES,
-                "/due_date",
-                f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
-            )
-            for k in range(len(due))
-            if due[k] != expected[k]
-        ]
-        self._emit(out)
-        refs = [r if r is not None else "" for r in referral]
+        start_days = days(start)
+        computed = due_days(kind, start_days)
+        if computed is not None:
+            wrong = np.flatnonzero(computed != _dates(days(due))).tolist()
+            expected = dict(zip(wrong, computed[wrong].astype(str).tolist()))
+        else:  # a start outside numpy's calendar years: one by one, as strings
+            every = due_dates(kind, start)
+            wrong = [k for k in range(len(due)) if due[k] != every[k]]
+            expected = {k: every[k] for k in wrong}
+        self._emit(
+            [
+                (
+                    int(lines[k]),
+                    0,
+                    EXP_TIMESCALES,
+                    "/due_date",
+                    f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
+                )
+                for k in wrong
+            ]
+        )
+        has_referral = np.fromiter(map(is_not, referral, repeat(None)), bool, len(referral))
+        refs = referral if has_referral.all() else [r if r is not None else "" for r in referral]
         self.table.add(  # type: ignore[union-attr]  # the scanner of a keyed type has its table
             h1=h,
             h2=keys2(ids),
@@ -572,8 +701,8 @@ class _Scanner:
             c2=keys2(child),
             r1=keys(refs),
             r2=keys2(refs),
-            has_referral=np.fromiter((r is not None for r in referral), bool, len(referral)),
-            start=days(start),
+            has_referral=has_referral,
+            start=start_days,
             completed=days(completed),
         )
 
@@ -686,13 +815,16 @@ def scan_file(
                 )
                 skipped = window.skipped if hash_all else 0
                 stream = window
-            for k, (first, lines, final) in enumerate(iter_batches(stream, hasher, limits.max_line_bytes, counter), 1):
-                last = first - 1 + len(lines)
-                for i in range(0, len(lines), CHUNK):
-                    scanner.chunk(lines[i : i + CHUNK], first + i, final)
-                del lines
-                if k % 64 == 0:
-                    release_memory()
+            blocks = iter_blocks(stream, hasher, limits.max_line_bytes, counter)
+            for block, lines, final in blocks:
+                if block is not None:
+                    last += scanner.block(block, last + 1)
+                else:
+                    for i in range(0, len(lines), CHUNK):
+                        scanner.chunk(lines[i : i + CHUNK], last + 1 + i, final)
+                    last += len(lines)
+                del block, lines
+                _trim_now_and_then()
     except OSError as exc:
         result.read_error = f"{name}: read failed: {exc}"
     except Exception as exc:  # zlib / zip CRC errors and the like
@@ -709,8 +841,21 @@ def scan_file(
     if record_type == "visits":
         result.seen = np.packbits(scanner.seen)
     result.duration = time.perf_counter() - began
-    release_memory()
     return result
+
+
+#: Blocks read by this process since it last handed freed memory back (see :func:`_trim_now_and_then`).
+_untrimmed = [0]
+
+
+def _trim_now_and_then(every: int = 64) -> None:
+    """Hand freed heap memory back every ``every`` blocks this process reads, across the
+    scans it runs: not after each scan (a part of a file is a few blocks, and memory
+    handed back is faulted in again by the next part)."""
+    _untrimmed[0] += 1
+    if _untrimmed[0] >= every:
+        _untrimmed[0] = 0
+        release_memory()
 
 
 class _NoHash:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from conformance.export.findings import EXP_DATES, EXP_REFS, EXP_TIMESCALES, FindingSink
-from conformance.export.keys import KeyTable, iso, load_column, release_memory
+from conformance.export.keys import KeyTable, iso, load_column, release_memory, repeats
 from conformance.export.records import TABLES
 
 #: ``reader(file, sorted lines)`` -> ``{line: parsed record or None}``
@@ -92,7 +92,7 @@ class Tables:
         h1 = self.column(record_type, "h1")
         n = len(h1)
         ordered = np.sort(h1)
-        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        repeated = repeats(ordered)
         del ordered
         if not len(repeated):
             return None
@@ -123,9 +123,9 @@ class Tables:
         index = np.flatnonzero(kept) if kept is not None else None
         pick = (lambda v: v[index]) if index is not None else (lambda v: v)
         h1 = pick(self.column(record_type, "h1"))
-        order = np.argsort(h1, kind="stable")
+        order = np.argsort(h1)  # unstable is enough: ties are ordered again below
         ordered = h1[order]
-        if (ordered[1:] == ordered[:-1]).any():  # IDs sharing h1: order them by h2 too
+        if (ordered[1:] == ordered[:-1]).any():  # IDs sharing h1: order them by h2 too (stable)
             order = np.lexsort((pick(self.column(record_type, "h2")), h1))
             ordered = h1[order]
         del h1

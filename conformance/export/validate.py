@@ -42,6 +42,7 @@ from conformance.export.records import (
     batch_validator,
     duplicates,
     hash_member,
+    prepare_rules,
     scan_file,
     schema_errors,
     validator,
@@ -215,6 +216,7 @@ def _warm_up() -> None:
     for t in RECORD_TYPES:
         batch_validator(t)
     due_date("core", date(2008, 1, 1))
+    prepare_rules()
 
 
 def _combine(parts: list[FileScan], digest: tuple[int, str] | None) -> FileScan:

@@ -265,3 +265,50 @@ def test_fast_identifier_checks_agree_with_stdnum():
         except ValueError:
             continue
         assert nhs_ok(good) and is_valid_nhs_number(good)
+
+
+_ALIAS = b'"child_id":"C0000006","given_name":"Scott","family_name":"Murphy","type":"alias"'
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # one record over two lines, and two records on one line: as many records as lines
+        [b'{"id":"X1",' + _ALIAS[:21], _ALIAS[22:] + b"}", b'{"id":"X2",' + _ALIAS + b'},{"id":"X3",' + _ALIAS + b"}"],
+        # a string value running over the line break
+        [b'{"id":"X4",' + _ALIAS[:-5], b'{"id":"' + b"x" * 3 + b'",' + _ALIAS + b"}"],
+        # an overwritten value (duplicate key) hiding brackets and braces across lines
+        [
+            b'{"id":"X5","type":[[1',
+            b'{"a":2}]],' + _ALIAS + b"}",
+            b'{"id":"X6",' + _ALIAS + b'},{"id":"X7",' + _ALIAS + b"}",
+        ],
+        [
+            b'{"id":"X8","type":{"a":"',
+            b'{"b":1}"},' + _ALIAS + b"}",
+            b'{"id":"X9",' + _ALIAS + b'},{"id":"XA",' + _ALIAS + b"}",
+        ],
+        # valid JSON lines that are not canonical: a leading space, a space after a colon, an escape
+        [b' {"id":"XB",' + _ALIAS + b"}", b'{"id": "XC",' + _ALIAS + b"}", b'{"id":"X\\u0031",' + _ALIAS + b"}"],
+        [b'{"id":"XD",' + _ALIAS + b',"id":"XE"}'],
+    ],
+)
+def test_block_fast_path_agrees_with_line_by_line(export_dir, monkeypatch, lines):
+    """Lines that a naive parse of the whole block as one array would misread are read as
+    each line alone reads (the fast path falls back to line by line)."""
+    from conformance.export import records
+
+    _append(export_dir / "aliases.jsonl", b"\n".join(lines) + b"\n")
+    fast = validate_export(export_dir, max_examples=100)
+    monkeypatch.setattr(records, "flat_records", lambda name: False)
+    slow = validate_export(export_dir, max_examples=100)
+    assert [str(f) for f in fast.findings] == [str(f) for f in slow.findings]
+    assert fast.sink.counts == slow.sink.counts
+
+
+def test_block_fast_path_reads_valid_blocks_whole(export_dir, monkeypatch):
+    from conformance.export import records
+
+    calls = []
+    monkeypatch.setattr(records._Scanner, "chunk", lambda self, *args: calls.append(args))
+    assert validate_export(export_dir).conformant and not calls

@@ -22,7 +22,7 @@ from conformance.domain.workingdays import due_date
 from conformance.export import keys, rules, validate_export
 from conformance.export import validate as validate_module
 from conformance.export.generate import generate_export, write_manifest
-from conformance.export.records import _Part, due_dates, nhs_numbers_ok, upns_ok
+from conformance.export.records import _Part, due_dates, due_days, nhs_numbers_ok, upns_ok
 from conformance.results.verdicts import Verdict
 
 ALL = 10**9  # max_examples: keep every finding
@@ -353,3 +353,87 @@ def test_vectorised_checks_agree_with_the_authorities():
     for kind in ("initial", "core"):
         got = due_dates(tuple(kind for _ in starts), tuple(d.isoformat() for d in starts))
         assert got == [due_date(kind, d).isoformat() for d in starts]
+        computed = due_days([kind] * len(starts), keys.days([d.isoformat() for d in starts]))
+        assert computed is not None and computed.astype(str).tolist() == got
+    assert due_days(["core"], keys.days(["1899-12-31"])) is None  # outside the calendar: one by one
+    dates = [date(1, 1, 1) + timedelta(days=d) for d in range(0, 3_652_000, 997)]
+    assert keys.days([d.isoformat() for d in dates]).tolist() == [int(d.strftime("%Y%m%d")) for d in dates]
+    assert keys.days(["2008-02-29", None, "1999-12-31", None]).tolist() == [20080229, 0, 19991231, 0]
+
+
+def test_second_hash_is_one_function_of_the_string():
+    """``keys2`` gives an ID the same value whether its batch takes the fixed-width path or not."""
+    tricky = ["", "\x00", "\x00\x00", "a", "a\x00", "é", "e\u0301", "12345678", "123456789", "y" * 200, "C0000001"]
+    values = [f"N{i:07d}" for i in range(300)] + tricky
+    together = keys.keys2(values).tolist()
+    assert together == [int(keys.keys2([v])[0]) for v in values]  # one value: fixed width
+    assert together == [int(keys.keys2([v, "zz"])[0]) for v in values]  # mixed widths
+    assert together == [int(keys.keys2([v, v])[0]) for v in values]
+    assert len(set(together)) == len(values)
+    rng = random.Random(2)
+    many = {"".join(rng.choice("ab\x00é") for _ in range(rng.randrange(12))) for _ in range(20000)}
+    assert len(set(keys.keys2(sorted(many)).tolist())) == len(many)
+
+
+@pytest.mark.parametrize("block", [5, 37, 64])
+def test_blocks_hold_the_lines_batches_hold(monkeypatch, block):
+    """``iter_blocks`` (the scan's reader) gives the same lines, overlong and final ones
+    included, as ``iter_batches`` (every other reader)."""
+    from conformance.export import lines as lines_module
+
+    monkeypatch.setattr(lines_module, "BLOCK", block)
+    rng = random.Random(block)
+
+    class NoHash:
+        def update(self, data: bytes) -> None:
+            pass
+
+    for _ in range(1500):
+        data = b"".join(b"x" * rng.choice([0, 1, 5, 20, 60, 100]) + b"\n" for _ in range(rng.randrange(30)))
+        data += b"y" * rng.choice([0, 0, rng.randrange(90)])
+        max_line = rng.choice([3, 10, 30, 50, 1000])
+        batches = list(lines_module.iter_batches(io.BytesIO(data), NoHash(), max_line, [0]))
+        blocks, first = [], 1
+        for raw, lines, final in lines_module.iter_blocks(io.BytesIO(data), NoHash(), max_line, [0]):
+            if raw is not None:
+                lines = raw.split(b"\n")
+                assert lines.pop() == b"" and not final
+            blocks.append((first, lines, final))
+            first += len(lines)
+        assert blocks == batches
+
+
+def test_absent_agrees_with_has():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 50, 5000):
+        h1 = np.sort(rng.integers(-50, 50, size) if size < 5000 else rng.integers(-(2**62), 2**62, size))
+        table = keys.KeyTable(h1, np.zeros(size, np.int64))
+        for queries in (rng.choice(h1, 300) if size else np.zeros(0, np.int64), rng.integers(-60, 60, 300)):
+            assert table.absent(queries).tolist() == (table.has(queries) < 0).tolist()
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_crashed_rule_loses_its_chunk_of_lines_only(monkeypatch, export, flat):
+    """A rule crash (a due date past year 9999) costs the table rows of its CHUNK lines,
+    whichever path read them: the block fast path keeps the chunks of the line-by-line path."""
+    from conformance.export import records
+
+    monkeypatch.setattr(records, "CHUNK", 7)
+    if not flat:
+        monkeypatch.setattr(records, "flat_records", lambda name: False)
+    assessments = _lines(export / "assessments.jsonl")
+    assessments[9]["start_date"] = "9999-12-31"  # schema-valid; the due date overflows
+    _save(export / "assessments.jsonl", assessments)
+    write_manifest(export)
+    report = validate_export(export, max_examples=ALL, workers=1)
+    assert "rule crashed on assessments.jsonl:8" in (report.error("ICS-1A-EXP-008") or "")
+    lost = {a["id"] for a in assessments[7:14]}  # lines 8..14: the crashed chunk
+    visits = _lines(export / "visits.jsonl")
+    expected = sorted(
+        f"visits.jsonl:{n} /assessment_id assessment_id {v['assessment_id']!r} not found in assessments.jsonl"
+        for n, v in enumerate(visits, 1)
+        if v["assessment_id"] in lost
+    )
+    assert expected and [f for f in _findings(report, "ICS-1A-EXP-005") if f.startswith("visits")] == expected
