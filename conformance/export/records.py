@@ -160,8 +160,12 @@ def duplicate_key(line: bytes) -> str | None:
 
 
 @lru_cache(maxsize=65536)
-def _due(kind: str, start: str) -> str:
-    return due_date(kind, date.fromisoformat(start)).isoformat()
+def _due(kind: str, start: str) -> str | None:
+    """The due date, or None when it falls after 9999-12-31 (no ISO date can state it: not judged)."""
+    try:
+        return due_date(kind, date.fromisoformat(start)).isoformat()
+    except OverflowError:
+        return None
 
 
 #: Years whose due dates are computed with numpy's business-day calendar (others one by one).
@@ -175,7 +179,7 @@ def _calendar(first: int, last: int) -> np.busdaycalendar:
     return np.busdaycalendar(holidays=np.array(days, dtype="datetime64[D]"))
 
 
-def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str]:
+def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str | None]:
     """:func:`conformance.domain.workingdays.due_date` of each assessment (ISO dates), vectorised."""
     begin = np.array(starts, dtype="datetime64[D]")
     years = begin.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -671,26 +675,8 @@ class _Scanner:
             objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on"
         )
         start_days = days(start)
-        computed = due_days(kind, start_days)
-        if computed is not None:
-            wrong = np.flatnonzero(computed != _dates(days(due))).tolist()
-            expected = dict(zip(wrong, computed[wrong].astype(str).tolist()))
-        else:  # a start outside numpy's calendar years: one by one, as strings
-            every = due_dates(kind, start)
-            wrong = [k for k in range(len(due)) if due[k] != every[k]]
-            expected = {k: every[k] for k in wrong}
-        self._emit(
-            [
-                (
-                    int(lines[k]),
-                    0,
-                    EXP_TIMESCALES,
-                    "/due_date",
-                    f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
-                )
-                for k in wrong
-            ]
-        )
+        # the table rows first: a rule of this chunk that crashes must not make its
+        # assessments look missing to the visits and the cross-file rules
         has_referral = np.fromiter(map(is_not, referral, repeat(None)), bool, len(referral))
         refs = referral if has_referral.all() else [r if r is not None else "" for r in referral]
         self.table.add(  # type: ignore[union-attr]  # the scanner of a keyed type has its table
@@ -704,6 +690,26 @@ class _Scanner:
             has_referral=has_referral,
             start=start_days,
             completed=days(completed),
+        )
+        computed = due_days(kind, start_days)
+        if computed is not None:
+            wrong = np.flatnonzero(computed != _dates(days(due))).tolist()
+            expected = dict(zip(wrong, computed[wrong].astype(str).tolist()))
+        else:  # a start outside numpy's calendar years: one by one, as strings
+            every = due_dates(kind, start)
+            wrong = [k for k in range(len(due)) if every[k] is not None and due[k] != every[k]]
+            expected = {k: str(every[k]) for k in wrong}
+        self._emit(
+            [
+                (
+                    int(lines[k]),
+                    0,
+                    EXP_TIMESCALES,
+                    "/due_date",
+                    f"due date {due[k]} should be {expected[k]} ({kind[k]} assessment started {start[k]}, working days)",
+                )
+                for k in wrong
+            ]
         )
 
     def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:

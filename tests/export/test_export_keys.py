@@ -415,25 +415,39 @@ def test_absent_agrees_with_has():
 
 
 @pytest.mark.parametrize("flat", [True, False])
-def test_a_crashed_rule_loses_its_chunk_of_lines_only(monkeypatch, export, flat):
-    """A rule crash (a due date past year 9999) costs the table rows of its CHUNK lines,
-    whichever path read them: the block fast path keeps the chunks of the line-by-line path."""
+def test_a_due_date_past_9999_is_not_judged_and_hides_no_assessment(monkeypatch, export, flat):
+    """A schema-valid start of 9999-12-31 has a due date no ISO date can state: not judged, no
+    crash, and its chunk's assessments stay known to the visits (it used to crash the due-date
+    rule, and the lost table rows became false "not found" findings), whichever path read them."""
     from conformance.export import records
 
     monkeypatch.setattr(records, "CHUNK", 7)
     if not flat:
         monkeypatch.setattr(records, "flat_records", lambda name: False)
     assessments = _lines(export / "assessments.jsonl")
-    assessments[9]["start_date"] = "9999-12-31"  # schema-valid; the due date overflows
+    assessments[9]["start_date"] = "9999-12-31"
     _save(export / "assessments.jsonl", assessments)
     write_manifest(export)
+    reports = [validate_export(export, max_examples=ALL, workers=n) for n in (1, 2)]
+    for report in reports:
+        assert report.error("ICS-1A-EXP-008") is None
+        assert not [f for f in _findings(report, "ICS-1A-EXP-005") if f.startswith("visits")]
+        assert not [f for f in _findings(report, "ICS-1A-EXP-008") if f.startswith("assessments.jsonl:10 /due_date")]
+    judged = sorted({c.id for c in reports[0].checks()})
+    assert judged and [_findings(reports[0], *judged)] == [_findings(reports[1], *judged)]
+
+
+def test_a_crashed_due_date_rule_is_error_and_keeps_its_table_rows(monkeypatch, export):
+    """A rule crash is ERROR, and the chunk's assessments are still in the table: no cascade of
+    false "assessment not found" findings on the visits."""
+    from conformance.export import records
+
+    monkeypatch.setattr(records, "CHUNK", 7)
+
+    def boom(kinds, starts):
+        raise RuntimeError("due-date rule bug")
+
+    monkeypatch.setattr(records, "due_days", boom)
     report = validate_export(export, max_examples=ALL, workers=1)
-    assert "rule crashed on assessments.jsonl:8" in (report.error("ICS-1A-EXP-008") or "")
-    lost = {a["id"] for a in assessments[7:14]}  # lines 8..14: the crashed chunk
-    visits = _lines(export / "visits.jsonl")
-    expected = sorted(
-        f"visits.jsonl:{n} /assessment_id assessment_id {v['assessment_id']!r} not found in assessments.jsonl"
-        for n, v in enumerate(visits, 1)
-        if v["assessment_id"] in lost
-    )
-    assert expected and [f for f in _findings(report, "ICS-1A-EXP-005") if f.startswith("visits")] == expected
+    assert "due-date rule bug" in (report.error("ICS-1A-EXP-008") or "")
+    assert not [f for f in _findings(report, "ICS-1A-EXP-005") if f.startswith("visits")]
