@@ -78,7 +78,11 @@ def test_the_hook_drops_only_st202_the_document_explains() -> None:
     assert _hook_keeps("ST202", None, operation=CREATE, status=500, code="INTERNAL")
 
 
-def _st_run(url: str, token: str, *, hooks: bool, search_only: bool = True) -> subprocess.CompletedProcess[str]:
+def _st_run(
+    url: str, token: str, cwd: Path, *, hooks: bool, search_only: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A real ``st run``, in ``cwd`` (Schemathesis keeps a crash cache in ``.schemathesis/`` there)."""
+    cwd.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "SCHEMATHESIS_HOOKS"}
     if hooks:
         env["SCHEMATHESIS_HOOKS"] = "conformance.spec.schemathesis_hooks"
@@ -87,16 +91,16 @@ def _st_run(url: str, token: str, *, hooks: bool, search_only: bool = True) -> s
     command += ["-H", f"Authorization: Bearer {token}", "--max-examples", "30", "--seed", "1", "--no-color"]
     if search_only:
         command += ["--include-operation-id", "searchChildren", "-c", "positive_data_acceptance"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_schemathesis_cli_on_the_reference() -> None:
+def test_schemathesis_cli_on_the_reference(tmp_path: Path) -> None:
     """A real ``st run``: without the hooks the correct reference gets ST202 for a search without a
     criterion; with them the whole document passes, all checks on; a reference refusing a valid
     search (gender alone) still fails."""
     with serve() as service:
-        bare = _st_run(service.url, service.admin_token, hooks=False)
-        hooked = _st_run(service.url, service.admin_token, hooks=True, search_only=False)
+        bare = _st_run(service.url, service.admin_token, tmp_path / "bare", hooks=False)
+        hooked = _st_run(service.url, service.admin_token, tmp_path / "hooked", hooks=True, search_only=False)
     assert bare.returncode != 0 and "ST202" in bare.stdout, bare.stdout[-3000:]
     assert hooked.returncode == 0, hooked.stdout[-3000:] + hooked.stderr[-2000:]
     operations = sum(
@@ -107,6 +111,6 @@ def test_schemathesis_cli_on_the_reference() -> None:
     )
     assert "dropped by `filter_failure`" in hooked.stdout and f"Tested: {operations}" in hooked.stdout
     with serve(faults=["search-gender-alone-refused"]) as faulty:
-        caught = _st_run(faulty.url, faulty.admin_token, hooks=True)
+        caught = _st_run(faulty.url, faulty.admin_token, tmp_path / "caught", hooks=True)
     assert caught.returncode != 0 and "ST202" in caught.stdout, caught.stdout[-3000:]
     assert "gender=" in caught.stdout  # the refusal kept is the valid gender-only search
