@@ -20,46 +20,27 @@ def iter_batches(
 
     A line over ``max_line`` bytes is yielded as ``None`` and skipped without being held
     in memory. ``final`` is True for the last batch when the file does not end with a
-    newline (its last line may be truncated). Bytes read are hashed and counted.
+    newline (its last line may be truncated). Bytes read are hashed and counted. The
+    batches are :func:`iter_blocks`' blocks, split into lines.
     """
-    pending = b""
-    skipping = False
     lineno = 1
-    while True:
-        block = stream.read(BLOCK)
-        if not block:
-            break
-        hasher.update(block)
-        counter[0] += len(block)
-        if skipping:
-            cut = block.find(b"\n")
-            if cut < 0:
-                continue
-            block = block[cut + 1 :]
-            skipping = False
-        data = pending + block if pending else block
-        lines: list[bytes | None] = data.split(b"\n")
-        pending = lines.pop()  # type: ignore[assignment]  # split() gives bytes; None only appended after
-        if len(pending) > max_line:
-            lines.append(None)
-            pending = b""
-            skipping = True
-        if lines:
-            yield lineno, lines, False
-            lineno += len(lines)
-    if pending:
-        yield lineno, [pending], True
+    for block, lines, final in iter_blocks(stream, hasher, max_line, counter):
+        if block is not None:
+            lines = block.split(b"\n")  # type: ignore[assignment]  # bytes pieces: a list[bytes | None] too
+            lines.pop()  # the empty piece after the last newline
+        yield lineno, lines, final
+        lineno += len(lines)
 
 
 def iter_blocks(
     stream: Any, hasher: Any, max_line: int, counter: list[int]
 ) -> Iterator[tuple[bytes | None, list[bytes | None], bool]]:
-    """:func:`iter_batches` without numbering: yield ``(block, lines, final)``.
+    """Yield ``(block, lines, final)`` from a binary stream, hashing and counting the bytes read.
 
     A run of complete lines none of which is over ``max_line`` comes as ``block``: their
     bytes, each line ending with its newline (``lines`` empty), for the caller to split
-    only if it must. Anything else comes as ``lines`` (``block`` None), exactly as
-    :func:`iter_batches` yields it: a batch ending with an overlong line (None), or the
+    only if it must. Anything else comes as ``lines`` (``block`` None): a batch ending
+    with a line over ``max_line`` (None, skipped without being held in memory), or the
     last line when the file does not end with a newline (``final``).
     """
     pending = b""

@@ -179,18 +179,6 @@ def _calendar(first: int, last: int) -> np.busdaycalendar:
     return np.busdaycalendar(holidays=np.array(days, dtype="datetime64[D]"))
 
 
-def due_dates(kinds: Sequence[str], starts: Sequence[str]) -> list[str | None]:
-    """:func:`conformance.domain.workingdays.due_date` of each assessment (ISO dates), vectorised."""
-    begin = np.array(starts, dtype="datetime64[D]")
-    years = begin.astype("datetime64[Y]").astype(np.int64) + 1970
-    first, last = int(years.min()), int(years.max()) + 1  # a due date may fall in the next year
-    if first < _CALENDAR_YEARS[0] or last > _CALENDAR_YEARS[1]:
-        return list(map(_due, kinds, starts))
-    offset = np.fromiter(map(TIMESCALES.__getitem__, kinds), np.int64, len(kinds))
-    # the N-th working day after S: from S, or the working day before it when S is not one
-    return np.busday_offset(begin, offset, roll="backward", busdaycal=_calendar(first, last)).astype(str).tolist()
-
-
 def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
     """int ``yyyymmdd`` of valid dates as ``datetime64[D]``, by arithmetic (Hinnant's days from civil)."""
     value = yyyymmdd.astype(np.int64)
@@ -203,10 +191,11 @@ def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
 
 
 def due_days(kinds: Sequence[str], starts: np.ndarray) -> np.ndarray | None:
-    """:func:`due_dates` over int ``yyyymmdd`` start dates (valid dates), as ``datetime64[D]``.
+    """:func:`conformance.domain.workingdays.due_date` of each assessment, vectorised over
+    int ``yyyymmdd`` start dates (valid dates), as ``datetime64[D]``.
 
-    None when a start falls outside the years of numpy's calendar (the caller then uses
-    :func:`due_dates`, which computes those one by one).
+    None when a start falls outside the years of numpy's calendar (the caller then
+    computes the due dates one by one).
     """
     if not len(starts):
         return np.zeros(0, "datetime64[D]")
@@ -696,7 +685,7 @@ class _Scanner:
             wrong = np.flatnonzero(computed != _dates(days(due))).tolist()
             expected = dict(zip(wrong, computed[wrong].astype(str).tolist()))
         else:  # a start outside numpy's calendar years: one by one, as strings
-            every = due_dates(kind, start)
+            every = list(map(_due, kind, start))
             wrong = [k for k in range(len(due)) if every[k] is not None and due[k] != every[k]]
             expected = {k: str(every[k]) for k in wrong}
         self._emit(
