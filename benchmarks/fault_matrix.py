@@ -68,7 +68,7 @@ def by_verdict(result: dict | None, *wanted: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from conformance.reference import FAULTS
-    from conformance.spec.catalogue import load_catalogue
+    from conformance.reference.faults import proving_phase
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1, help="seed of every fault run (default 1)")
@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     mismatches = 0
-    catalogue = load_catalogue()
     for fault in faults:
-        phase = max(catalogue.get(rid).phase for rid in FAULTS[fault].targets)
+        phase = proving_phase(fault)
         code, result, seconds = certify(
             ["--reference-fault", fault, "--seed", str(args.seed)], args.profile, args.workers, phase
         )

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import pytest
@@ -197,13 +198,14 @@ class Heartbeat(Progress):
 
     area_lines = False
 
-    def __init__(self, reporter: Any, seconds: float | None) -> None:
+    def __init__(self, reporter_of: Callable[[], Any], seconds: float | None) -> None:
         super().__init__(sys.stdout, bar=False, heartbeat=seconds)
-        self._reporter = reporter
+        self._reporter_of = reporter_of  # pytest's terminal reporter exists only after configure
+        self._reporter: Any = None
 
     def _expect(self, nodeids: list[str]) -> None:
-        if self._reporter is None or callable(self._reporter):  # the terminal reporter, looked up once it exists
-            reporter = self._reporter() if callable(self._reporter) else None
+        if not self._known:
+            reporter = self._reporter_of()
             if reporter is None or (self.heartbeat is None and reporter.isatty()):
                 self.heartbeat = None
             else:

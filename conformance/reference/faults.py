@@ -704,6 +704,14 @@ FAULTS.update(
 )
 
 
+def proving_phase(name: str) -> str:
+    """The phase fault ``name`` is proven in: the latest phase among its targets (a 1C fault in a 1C pair run)."""
+    from conformance.spec.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    return max(catalogue.get(rid).phase for rid in FAULTS[name].targets)
+
+
 def resolve_faults(names: Iterable[str]) -> frozenset[str]:
     """Validate fault names; raise UsageError naming an unknown one and the valid ones."""
     chosen = frozenset(names)

@@ -6,7 +6,7 @@ several parameters, so a request without any of them is schema-valid to a generi
 yet the document says it is refused. Other rules live in design.md's prose and have
 their own error codes (:data:`RULE_CODES`). The harness's contract checks (API-002) and
 the Schemathesis CLI hooks (:mod:`conformance.spec.schemathesis_hooks`) both judge a
-refusal with :func:`refusal_explained`.
+refusal with :func:`response_explained`.
 """
 
 from __future__ import annotations
@@ -75,3 +75,17 @@ def refusal_explained(operation: Any, query: Mapping[str, Any] | None, status: i
     if code == "VALIDATION_ERROR" and isinstance(operation, Mapping) and "requestBody" in operation:
         return "refused with VALIDATION_ERROR for a request body (a cross-field or state rule, in prose)"
     return None
+
+
+def response_explained(operation: Any, query: Mapping[str, Any] | None, response: Any) -> str | None:
+    """:func:`refusal_explained` of an HTTP ``response`` (``status_code``, and ``json()`` for
+    the error ``code`` of a 400/422): the one reading of an answer for both its callers."""
+    status = int(getattr(response, "status_code", 0) or 0)
+    code = None
+    if status in (400, 422):
+        try:
+            body = response.json()
+        except Exception:  # not JSON: no error code to go by
+            body = None
+        code = body.get("code") if isinstance(body, dict) else None
+    return refusal_explained(operation, query, status, code)

@@ -9,7 +9,7 @@ data and reports ST202 ("schema-valid request rejected") when the API refuses it
 document's ``x-ics-at-least-one-of`` says it must; likewise for a refusal under a rule
 design.md states in prose, with that rule's own error code (a UPN's check letter, a
 date in the future, an unknown practitioner). The hook drops exactly those ST202s, as
-the harness's API-002 check does (:func:`conformance.spec.openapi_rules.refusal_explained`).
+the harness's API-002 check does (:func:`conformance.spec.openapi_rules.response_explained`).
 Every other failure, and every other ST202, stays. It also sends
 a transfer package (``application/zip``, phase 1C) as raw bytes, as the harness does;
 Schemathesis has no serializer for that media type otherwise. The harness's own
@@ -23,7 +23,7 @@ from typing import Any
 
 import schemathesis
 
-from conformance.spec.openapi_rules import refusal_explained
+from conformance.spec.openapi_rules import response_explained
 
 __all__ = ["filter_failure"]
 
@@ -38,10 +38,4 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     if getattr(failure, "code", None) != _REJECTED_POSITIVE_DATA:
         return True
     raw = getattr(getattr(case.operation, "definition", None), "raw", None)
-    status = int(getattr(response, "status_code", 0) or 0)
-    try:
-        body = response.json()
-    except Exception:  # no JSON body: no error code to go by
-        body = None
-    code = body.get("code") if isinstance(body, dict) else None
-    return refusal_explained(raw, getattr(case, "query", None), status, code) is None
+    return response_explained(raw, getattr(case, "query", None), response) is None

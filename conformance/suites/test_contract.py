@@ -222,17 +222,11 @@ def error_body_has_code(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
-def missing_criteria(case: Any) -> list[str]:
-    """The ``x-ics-at-least-one-of`` parameters of the case's operation when it gives none of them, else []."""
-    raw = getattr(getattr(case.operation, "definition", None), "raw", None)
-    return openapi_rules.missing_criteria(raw, case.query)
-
-
 def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Schemathesis' ``positive_data_acceptance`` (API-002), knowing what the document states only in prose.
 
     A schema-valid request must not be refused as invalid, unless
-    :func:`conformance.spec.openapi_rules.refusal_explained` explains the refusal (no
+    :func:`conformance.spec.openapi_rules.response_explained` explains the refusal (no
     ``x-ics-at-least-one-of`` criterion, a prose rule's own error code, a body's
     ``VALIDATION_ERROR``). Judged: every other refusal, e.g. ``INVALID_NAME`` for a name
     the ``Name`` pattern admits, or a search with a criterion refused with ``VALIDATION_ERROR``.
@@ -242,13 +236,8 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     meta = getattr(case, "meta", None)
     if meta is None or not meta.generation.mode.is_positive:
         return None
-    try:
-        body = response.json() if response.status_code in (400, 422) else None
-    except Exception:
-        body = None
-    code = body.get("code") if isinstance(body, dict) else None
     raw = getattr(getattr(case.operation, "definition", None), "raw", None)
-    if openapi_rules.refusal_explained(raw, case.query, response.status_code, code) is not None:
+    if openapi_rules.response_explained(raw, case.query, response) is not None:
         return None
     result: bool | None = openapi_checks.positive_data_acceptance(ctx, response, case)
     return result

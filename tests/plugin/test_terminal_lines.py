@@ -64,8 +64,8 @@ def test_progress_prints_a_heartbeat_on_a_non_terminal_stream() -> None:
 
 def test_plain_pytest_heartbeat_goes_through_the_terminal_reporter_and_only_on_silence() -> None:
     written: list[str] = []
-    reporter = SimpleNamespace(write_line=lambda text, **_kw: written.append(text))
-    beat = Heartbeat(reporter, 0.2)
+    reporter = SimpleNamespace(write_line=lambda text, **_kw: written.append(text), isatty=lambda: False, verbosity=0)
+    beat = Heartbeat(lambda: reporter, 0.2)
     ids = ["test_search.py::test_x[ICS-1B-SRCH-001]", "test_search.py::test_y[ICS-1B-SRCH-002]"]
     beat._expect(ids)
     assert written == []  # pytest prints its own "collected" line: no "running N checks" here

@@ -26,17 +26,13 @@ from pathlib import Path
 import pytest
 
 from conformance.reference import FAULTS
+from conformance.reference.faults import proving_phase
 from conformance.spec.catalogue import load_catalogue
 
 CATALOGUE = load_catalogue()
 SAMPLED = {"search-accent-sensitive", "gating-off", "export-drops-aliases"}
 SEEDS = range(1, 21)
 FAST_SEEDS = {1}
-
-
-def _phase(fault: str) -> str:
-    """The phase a fault is proven in: the latest phase among its targets (1C faults in a 1C pair run)."""
-    return max(CATALOGUE.get(rid).phase for rid in FAULTS[fault].targets)
 
 
 def _certify(tmp_path: Path, *args: str, phase: str = "1B") -> tuple[int, dict]:
@@ -88,7 +84,7 @@ def unjudged_without_reason(result: dict) -> list[str]:
     [pytest.param(name, marks=() if name in SAMPLED else pytest.mark.slow) for name in sorted(FAULTS)],
 )
 def test_fault_fails_exactly_its_targets(fault: str, tmp_path: Path) -> None:
-    code, result = _certify(tmp_path, "--reference-fault", fault, "--seed", "1", phase=_phase(fault))
+    code, result = _certify(tmp_path, "--reference-fault", fault, "--seed", "1", phase=proving_phase(fault))
     targets = set(FAULTS[fault].targets)
     allowed = targets | set(FAULTS[fault].collateral)
     failed = _verdicts(result, "FAIL")
