@@ -631,6 +631,13 @@ FAULTS: dict[str, Fault] = {
             "search-dob-within-a-day", "search", "1B-SRCH-004", "the date of birth matches the day before and after too"
         ),
         _f("search-gender-alone-refused", "search", "1B-SRCH-004", "gender as the only criterion answers 422"),
+        _f(
+            "search-local-id-symbols-refused",
+            "contract",
+            "1A-API-002",
+            "a local ID search criterion holding anything but letters, digits, hyphens and spaces answers 422 "
+            "VALIDATION_ERROR (the document allows any string of 1 to 100 characters)",
+        ),
         _f("search-postcode-prefix", "search", "1B-SRCH-005", "a postcode criterion matches every postcode it begins"),
         _f("search-local-id-raw", "search", "1B-SRCH-006", "local ID criteria compared as written, not compacted"),
         _f(

@@ -653,6 +653,11 @@ def _dob_gender(api: Api) -> Any:
     return day_before, api.admin.get("/children", params={"gender": "male"}).status_code
 
 
+@scenario("search-local-id-symbols-refused")
+def _local_id_symbols(api: Api) -> Any:
+    return api.admin.get("/children", params={"local_id": "LA/2008#7"}).status_code
+
+
 @scenario("search-postcode-prefix")
 def _postcode_prefix(api: Api) -> Any:
     f = unique_name("F")

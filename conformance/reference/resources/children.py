@@ -184,6 +184,9 @@ class ChildRoutes(Service):
             raise invalid([FieldError("query", f"give at least one of: {', '.join(SEARCH_CRITERIA)}")])
         if self.has("search-gender-alone-refused") and [k for k in SEARCH_CRITERIA if k in q] == ["gender"]:
             raise invalid([FieldError("gender", "give a name, a date of birth, a postcode or an identifier as well")])
+        if self.has("search-local-id-symbols-refused") and "local_id" in q:
+            if not all(c.isascii() and (c.isalnum() or c in "- ") for c in q["local_id"]):
+                raise invalid([FieldError("local_id", "letters, digits, hyphens and spaces only")])
         skip: set[str] = set()
         if any(k in q for k in IDENTIFIERS):  # the identifier "fast path" of the faults below
             if self.has("search-identifier-includes-deceased"):
