@@ -8,8 +8,10 @@ is the N-th working day after S; S itself is never counted.
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 import holidays
 
@@ -19,8 +21,29 @@ TIMESCALES: dict[str, int] = {"initial": INITIAL_ASSESSMENT_DAYS, "core": CORE_A
 
 
 @cache
+def _united_kingdom() -> type[holidays.HolidayBase]:
+    """``holidays``' United Kingdom calendar class, its module loaded alone.
+
+    ``holidays.country_holidays`` reaches a country through the ``holidays.countries``
+    package, whose ``__init__`` imports every country module (about 250: some 45 ms of
+    CPU in each process) to use one. Loading ``countries/united_kingdom.py`` by itself
+    defines the same class; should the package's layout change, the registry is used.
+    """
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "holidays.countries.united_kingdom", Path(holidays.__file__).parent / "countries" / "united_kingdom.py"
+        )
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]  # None is caught below
+        spec.loader.exec_module(module)  # type: ignore[union-attr]  # None is caught below
+        calendar: type[holidays.HolidayBase] = module.UnitedKingdom
+    except Exception:  # the package is laid out differently: its public registry
+        return type(holidays.country_holidays("GB"))
+    return calendar
+
+
+@cache
 def _bank_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+    return frozenset(_united_kingdom()(subdiv="ENG", years=year).keys())
 
 
 def is_bank_holiday(day: date) -> bool:

@@ -1,10 +1,12 @@
 """Record IDs as 64-bit hashes: flat-memory uniqueness and compact cross-file indexes.
 
-An ID is keyed by two independent 64-bit hashes: ``h1 = hash(id)`` (Python's SipHash,
-whose key is shared by worker processes forked from one parent) and ``h2``, a 64-bit
-multiply-xorshift mix of the ID's UTF-8 bytes and length, keyed from ``hash()`` too and
-computed vectorised over a chunk of IDs (numpy), so that an ID's string is hashed once
-by Python, not twice (see :func:`keys2`).
+An ID is keyed by two independent 64-bit hashes, ``h1`` and ``h2``, computed together and
+vectorised over a chunk of IDs (numpy): each is a chain of MurmurHash3's 64-bit finaliser
+over the ID's UTF-8 bytes, eight at a time, started from its own 64-bit key and ended
+with the byte length (see :func:`key_pair`). The keys come from ``hash()``, so they are
+random per run (unless ``PYTHONHASHSEED`` fixes them) and shared by the worker
+processes forked from one parent. The hashes are not cryptographic: keyed per run, they
+cannot be precomputed into a file, and the stakes are bounded as follows.
 
 * Uniqueness uses ``h1`` alone and never trusts it: each file's ``(h1, line)`` pairs are
   spilled to temporary files, partitioned by the top bits of ``h1``, and sorted one
@@ -39,8 +41,9 @@ import orjson
 
 from conformance.export.lines import iter_batches
 
-#: h1 (tests swap it for degenerate functions to force collisions).
-_hash: Callable[[Any], int] = hash
+#: Bits of ``h1`` kept (tests narrow it to force collisions).
+_H1_MASK = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
 
 #: (h1, line) pairs buffered per key before they are spilled.
 SPILL_ENTRIES = 1 << 16
@@ -67,17 +70,13 @@ def release_memory() -> None:
         trim(0)
 
 
-def keys(values: list[str]) -> np.ndarray:
-    """``h1`` of each string, as int64."""
-    return np.fromiter(map(_hash, values), np.int64, len(values))
-
-
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S33 = np.uint64(33)
-#: Key of ``h2``: from ``hash()``, so random per run like ``h1`` and shared by forked workers.
-_KEY2 = np.uint64(hash("ics-conformance export h2") & 0xFFFF_FFFF_FFFF_FFFF)
+#: Keys of ``h1`` and ``h2`` (a column each): from ``hash()``, so random per run and shared
+#: by forked workers.
+_KEYS = np.array([[hash(f"ics-conformance export {name}") & 0xFFFF_FFFF_FFFF_FFFF] for name in ("h1", "h2")], np.uint64)
 
 
 def _fmix(h: np.ndarray) -> np.ndarray:
@@ -90,18 +89,25 @@ def _fmix(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _mix(words: np.ndarray, length: np.ndarray, count: np.ndarray | None) -> np.ndarray:
-    """``h2`` of rows of little-endian 8-byte words (zero-padded UTF-8), ``length`` bytes each.
+def _mix(words: np.ndarray, length: np.ndarray, count: np.ndarray | None, rows: int) -> np.ndarray:
+    """The first ``rows`` hashes (h1, h2) of rows of little-endian 8-byte words (zero-padded
+    UTF-8), ``length`` bytes each, as a (rows, n) uint64 array.
 
-    Row ``i`` mixes its first ``count[i]`` words (None: all of them), so the value does
-    not depend on how wide the matrix was padded.
+    Row ``i`` mixes its first ``count[i]`` words (None: all of them), so the value does not
+    depend on how wide the matrix was padded. The length comes last: values that pad to
+    the same words still differ.
     """
-    h = length.astype(np.uint64) * _GOLDEN
-    h ^= _KEY2
+    h = np.repeat(_KEYS[:rows], len(words), axis=1)
     for j in range(words.shape[1]):
-        mixed = _fmix(h ^ words[:, j])
-        h = mixed if count is None else np.where(j < count, mixed, h)
-    return _fmix(h)
+        if count is None:
+            h ^= words[:, j]
+            _fmix(h)
+        else:
+            h = np.where(j < count, _fmix(h ^ words[:, j]), h)
+    h ^= length.astype(np.uint64) * _GOLDEN
+    h = _fmix(h)
+    h[0] &= _H1_MASK
+    return h
 
 
 def _words(matrix: np.ndarray, width: int) -> np.ndarray:
@@ -112,8 +118,8 @@ def _words(matrix: np.ndarray, width: int) -> np.ndarray:
     return out.view("<u8")
 
 
-def keys2(values: list[str]) -> np.ndarray:
-    """``h2`` of each string, as int64 (independent of ``h1``): vectorised over the batch.
+def _hashes(values: list[str], rows: int) -> np.ndarray:
+    """:func:`_mix` of each string, vectorised over the batch, as a (rows, n) int64 array.
 
     When every value has the same UTF-8 length (the usual case: fixed-width IDs) the
     values are joined with NUL separators and read as one matrix; otherwise each is
@@ -121,18 +127,29 @@ def keys2(values: list[str]) -> np.ndarray:
     """
     n = len(values)
     if not n:
-        return np.zeros(0, np.int64)
+        return np.zeros((rows, 0), np.int64)
     joined = "\x00".join(values).encode("utf-8", "surrogatepass")
     if (len(joined) + 1) % n == 0 and joined.count(0) == n - 1:
         width = (len(joined) + 1) // n - 1
         matrix = np.frombuffer(joined + b"\x00", np.uint8).reshape(n, width + 1)
         if not matrix[:, width].any():  # the n - 1 NULs are the separators: every value is `width` bytes
-            return _mix(_words(matrix, width), np.full(n, width, np.int64), None).view(np.int64)
+            return _mix(_words(matrix, width), np.full(n, width, np.int64), None, rows).view(np.int64)
     encoded = [v.encode("utf-8", "surrogatepass") for v in values]
     length = np.fromiter(map(len, encoded), np.int64, n)
     width = max(1, int(length.max()))
     matrix = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
-    return _mix(_words(matrix, width), length, np.maximum(1, -(-length // 8))).view(np.int64)
+    return _mix(_words(matrix, width), length, np.maximum(1, -(-length // 8)), rows).view(np.int64)
+
+
+def keys(values: list[str]) -> np.ndarray:
+    """``h1`` of each string, as int64."""
+    return _hashes(values, 1)[0]
+
+
+def key_pair(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(h1, h2)`` of each string, as int64 arrays, computed together."""
+    h = _hashes(values, 2)
+    return h[0], h[1]
 
 
 def partition_bits(size: int) -> int:
@@ -280,7 +297,7 @@ class KeyTable:
 
     def find_ids(self, values: list[str]) -> np.ndarray:
         """:meth:`find` for ID strings."""
-        return self.find(keys(values), keys2(values))
+        return self.find(*key_pair(values))
 
 
 _OPENED: dict[str, KeyTable] = {}

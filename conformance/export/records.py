@@ -48,7 +48,7 @@ from conformance.export.findings import (
     REC_LOCAL_ID,
     FindingSink,
 )
-from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, keys, keys2, open_table, release_memory
+from conformance.export.keys import KeyLog, Rows, days, duplicate_lines, iso, key_pair, keys, open_table, release_memory
 from conformance.export.lines import BLOCK, iter_blocks
 from conformance.spec.resources import spec_path
 
@@ -64,7 +64,7 @@ RECORD_TYPES = (
 )
 #: Lines checked together (one batch validation, one vectorised rule call) when a block
 #: is checked line by line.
-CHUNK = 2048
+CHUNK = 8192
 
 
 @cache
@@ -400,6 +400,7 @@ TABLES: dict[str, np.dtype] = {
     ),
 }
 _ID = itemgetter("id")
+_NO_KEYS = np.zeros(0, np.int64)
 
 
 def _fields(objs: list[dict[str, Any]], *names: str) -> list[list[Any]]:
@@ -443,7 +444,7 @@ class _Scanner:
             open_table(context[t]) if t in context else None for t in ("children", "practitioners", "assessments")
         )
         self.seen = np.zeros(len(self.assessments) if self.assessments is not None else 0, bool)
-        self.rule: Callable[[list[dict[str, Any]], list[str], np.ndarray, np.ndarray], None] = getattr(
+        self.rule: Callable[[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray], None] = getattr(
             self, "_" + record_type
         )
         self.rule_requirements = {
@@ -473,41 +474,45 @@ class _Scanner:
         starts = np.empty(len(ends), np.int64)
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
+        body: memoryview | None = None
         for i in range(0, len(ends), CHUNK):
-            begin, end = int(starts[i]), int(ends[min(i + CHUNK, len(ends)) - 1]) + 1
-            if not (
-                self.flat and (codes[starts[i : i + CHUNK]] == 0x7B).all() and self._whole(data[begin:end], first + i)
-            ):
-                lines = data[begin:end].split(b"\n")
-                lines.pop()  # the empty piece after the last newline
-                self.chunk(lines, first + i, False)
+            j = min(i + CHUNK, len(ends))
+            begin, end = int(starts[i]), int(ends[j - 1]) + 1
+            if self.flat and (codes[starts[i:j]] == 0x7B).all():
+                if body is None:  # one copy of the block for all its chunks
+                    body = memoryview(data.replace(b"\n", b",\n"))
+                # each of the i newlines before ``begin`` (the j up to ``end``) gained a byte
+                if self._whole(body[begin + i : end + j], end - begin, first + i):
+                    continue
+            lines = data[begin:end].split(b"\n")
+            lines.pop()  # the empty piece after the last newline
+            self.chunk(lines, first + i, False)
         return len(ends)
 
-    def _whole(self, data: bytes, first: int) -> bool:
+    def _whole(self, body: memoryview, size: int, first: int) -> bool:
         """The fast path of a chunk of complete lines that all start with ``{``: True when
         it checked them (False: nothing done, check them with :meth:`chunk`).
 
-        The chunk is parsed as one JSON array, the newlines turned into ``,\\n``
-        separators (and a last element ``0``), and taken as its records only when that is
-        provably what parsing each line alone gives: the array has one element per line,
-        every element is a schema-valid record of a type whose records are flat
-        (:func:`flat_records`), and the array's canonical encoding is exactly as long as
-        the text less the added newlines. Then the text is canonical (no whitespace, no
-        duplicate key, no value parsed and overwritten), so its only structural ``{`` are
-        the records' own, one at the start of each line (a raw newline cannot be inside a
-        string): record i is line i.
+        ``body`` is the chunk's ``size`` bytes with each newline turned into a ``,\\n``
+        separator. The chunk is parsed as one JSON array (``body`` and a last element
+        ``0``) and taken as its records only when that is provably what parsing each line
+        alone gives: the array has one element per line, every element is a schema-valid
+        record of a type whose records are flat (:func:`flat_records`), and the array's
+        canonical encoding is exactly as long as the text less the added newlines. Then
+        the text is canonical (no whitespace, no duplicate key, no value parsed and
+        overwritten), so its only structural ``{`` are the records' own, one at the start
+        of each line (a raw newline cannot be inside a string): record i is line i.
         """
-        body = data.replace(b"\n", b",\n")
-        n = len(body) - len(data)  # each newline gained a byte
+        n = len(body) - size  # each newline gained a byte
         try:  # a last element 0 after the last separator: no copy to drop it
-            objs = orjson.loads(b"[" + body + b"0]")
+            objs = orjson.loads(b"".join((b"[", body, b"0]")))
         except orjson.JSONDecodeError:
             return False
         if (
             len(objs) != n + 1
             or objs.pop() != 0
             or not self.batch_valid(objs)
-            or len(orjson.dumps(objs)) != len(data) + 1  # 2 + (n - 1) commas + the lines less newlines
+            or len(orjson.dumps(objs)) != size + 1  # 2 + (n - 1) commas + the lines less newlines
         ):
             return False
         self.records += n
@@ -580,22 +585,25 @@ class _Scanner:
             if key is not None:
                 self.sink.add(EXP_SCHEMA, self.name, n, "/" + key, f"duplicate key {key!r} in one object")
 
-    def _valid(self, objs: list[dict[str, Any]], lines: np.ndarray) -> None:
+    def _id_keys(self, objs: list[dict[str, Any]], lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(h1, h2)`` of the records' IDs (``h2`` only for a type with a table), ``h1`` logged."""
         ids = list(map(_ID, objs))
-        h = keys(ids)
+        h, h2 = key_pair(ids) if self.table is not None else (keys(ids), _NO_KEYS)
         self.ids.add(h, lines)
+        return h, h2
+
+    def _valid(self, objs: list[dict[str, Any]], lines: np.ndarray) -> None:
+        h, h2 = self._id_keys(objs, lines)
         try:
-            self.rule(objs, ids, h, lines)
+            self.rule(objs, h, h2, lines)
         except Exception as exc:  # a crashed rule is ERROR, never a pass
             for requirement in self.rule_requirements:
                 self.sink.crashed(requirement, f"{self.name}:{int(lines[0])}", exc)
 
     def _invalid(self, objs: list[dict[str, Any]], lines: np.ndarray) -> None:
-        ids = list(map(_ID, objs))
-        h = keys(ids)
-        self.ids.add(h, lines)
+        h, h2 = self._id_keys(objs, lines)
         if self.table is not None:
-            self.table.add(h1=h, h2=keys2(ids), line=lines)
+            self.table.add(h1=h, h2=h2, line=lines)
 
     def _emit(self, findings: list[tuple[int, int, str, str, str]]) -> None:
         """Add a chunk's rule findings in line order."""
@@ -632,7 +640,7 @@ class _Scanner:
         return rows
 
     # -- one rule per record type (records schema-valid), vectorised over a chunk --------------
-    def _children(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _children(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         local, upn, nhs, death = _fields(objs, "local_id", "upn", "nhs_number", "date_of_death")
         has_local = np.fromiter(map(is_not, local, repeat(None)), bool, len(local))
         if has_local.all():
@@ -650,16 +658,17 @@ class _Scanner:
                 if not slow(values[k]):
                     out.append((int(lines[k]), order, EXP_IDENTIFIERS, pointer, wording.format(values[k])))
         self._emit(out)
-        self.table.add(h1=h, h2=keys2(ids), line=lines, death=days(death))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
+        self.table.add(h1=h, h2=h2, line=lines, death=days(death))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
-    def _practitioners(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
-        self.table.add(h1=h, h2=keys2(ids), line=lines)  # type: ignore[union-attr]  # the scanner of a keyed type has its table
+    def _practitioners(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
+        self.table.add(h1=h, h2=h2, line=lines)  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
-    def _referrals(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _referrals(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         child, received = _fields(objs, "child_id", "received_on")
-        self.table.add(h1=h, h2=keys2(ids), line=lines, c1=keys(child), c2=keys2(child), received=days(received))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
+        c1, c2 = key_pair(child)
+        self.table.add(h1=h, h2=h2, line=lines, c1=c1, c2=c2, received=days(received))  # type: ignore[union-attr]  # the scanner of a keyed type has its table
 
-    def _assessments(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _assessments(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         child, referral, kind, start, due, completed = _fields(
             objs, "child_id", "referral_id", "type", "start_date", "due_date", "completed_on"
         )
@@ -668,14 +677,15 @@ class _Scanner:
         # assessments look missing to the visits and the cross-file rules
         has_referral = np.fromiter(map(is_not, referral, repeat(None)), bool, len(referral))
         refs = referral if has_referral.all() else [r if r is not None else "" for r in referral]
+        (c1, c2), (r1, r2) = key_pair(child), key_pair(refs)
         self.table.add(  # type: ignore[union-attr]  # the scanner of a keyed type has its table
             h1=h,
-            h2=keys2(ids),
+            h2=h2,
             line=lines,
-            c1=keys(child),
-            c2=keys2(child),
-            r1=keys(refs),
-            r2=keys2(refs),
+            c1=c1,
+            c2=c2,
+            r1=r1,
+            r2=r2,
             has_referral=has_referral,
             start=start_days,
             completed=days(completed),
@@ -701,7 +711,7 @@ class _Scanner:
             ]
         )
 
-    def _visits(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _visits(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         aid, visit_date, child_seen = _fields(objs, "assessment_id", "visit_date", "child_seen")
         table = self.assessments
         if table is None:
@@ -741,21 +751,21 @@ class _Scanner:
                 self.seen[rows[ok]] = True
         self._emit(out)
 
-    def _case_notes(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _case_notes(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         child, author = _fields(objs, "child_id", "author_id")
         out: list[tuple[int, int, str, str, str]] = []
         self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
         self._missing(self.practitioners, author, "author_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
-    def _allocations(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _allocations(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         child, practitioner = _fields(objs, "child_id", "practitioner_id")
         out: list[tuple[int, int, str, str, str]] = []
         self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)
         self._missing(self.practitioners, practitioner, "practitioner_id", "practitioners", lines, 1, out, exact=False)
         self._emit(out)
 
-    def _aliases(self, objs: list[dict[str, Any]], ids: list[str], h: np.ndarray, lines: np.ndarray) -> None:
+    def _aliases(self, objs: list[dict[str, Any]], h: np.ndarray, h2: np.ndarray, lines: np.ndarray) -> None:
         (child,) = _fields(objs, "child_id")
         out: list[tuple[int, int, str, str, str]] = []
         self._missing(self.children, child, "child_id", "children", lines, 0, out, exact=False)

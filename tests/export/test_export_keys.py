@@ -14,6 +14,7 @@ import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
@@ -91,7 +92,7 @@ def _reference_duplicates(export: Path) -> list[str]:
 
 def test_hash_collisions_never_make_a_finding(monkeypatch, export):
     """Every ID hashes alike: a valid export stays conformant, inline and in parts."""
-    monkeypatch.setattr(keys, "_hash", lambda value: 42)
+    monkeypatch.setattr(keys, "_H1_MASK", np.uint64(0))
     assert validate_export(export, workers=1).conformant
     _in_parts(monkeypatch)
     assert validate_export(export, workers=2).conformant
@@ -104,9 +105,7 @@ def test_real_duplicates_found_exactly_despite_collisions(monkeypatch, export, d
     assert len(expected) > 20
     honest = validate_export(export, max_examples=ALL)
     assert _findings(honest, "ICS-1A-EXP-004") == expected
-    monkeypatch.setattr(
-        keys, "_hash", (lambda value: 7) if degenerate == "constant" else (lambda value: hash(value) & 0xF)
-    )
+    monkeypatch.setattr(keys, "_H1_MASK", np.uint64(0 if degenerate == "constant" else 0xF))
     for workers in (1, 2):
         if workers == 2:
             _in_parts(monkeypatch)
@@ -274,7 +273,7 @@ def test_batch_lookups_agree_with_dict_reference(monkeypatch, export, seed):
     assert inline.sink.counts == parallel.sink.counts
     # h1 collisions everywhere: joins compare (h1, h2) and stay exact; existence checks on h1
     # alone can only miss a dangling reference (never report a false one)
-    monkeypatch.setattr(keys, "_hash", lambda value: hash(value) & 0x3)
+    monkeypatch.setattr(keys, "_H1_MASK", np.uint64(0x3))
     degenerate = validate_export(export, max_examples=ALL, workers=2)
     existence = {"case_notes.jsonl", "allocations.jsonl", "aliases.jsonl"}
     assert [f for f in _findings(degenerate, "ICS-1A-EXP-006", "ICS-1A-EXP-008")] == [
@@ -360,18 +359,22 @@ def test_vectorised_checks_agree_with_the_authorities():
     assert keys.days(["2008-02-29", None, "1999-12-31", None]).tolist() == [20080229, 0, 19991231, 0]
 
 
-def test_second_hash_is_one_function_of_the_string():
-    """``keys2`` gives an ID the same value whether its batch takes the fixed-width path or not."""
+def test_id_hashes_are_one_function_of_the_string():
+    """``h1`` and ``h2`` of an ID do not depend on its batch (fixed-width path or not, alone
+    or with others), ``keys`` is ``key_pair``'s first, and the two hashes are independent."""
     tricky = ["", "\x00", "\x00\x00", "a", "a\x00", "é", "e\u0301", "12345678", "123456789", "y" * 200, "C0000001"]
     values = [f"N{i:07d}" for i in range(300)] + tricky
-    together = keys.keys2(values).tolist()
-    assert together == [int(keys.keys2([v])[0]) for v in values]  # one value: fixed width
-    assert together == [int(keys.keys2([v, "zz"])[0]) for v in values]  # mixed widths
-    assert together == [int(keys.keys2([v, v])[0]) for v in values]
-    assert len(set(together)) == len(values)
+    h1, h2 = (h.tolist() for h in keys.key_pair(values))
+    assert keys.keys(values).tolist() == h1
+    for alone in ([v] for v in values), ([v, "zz"] for v in values), ([v, v] for v in values):
+        pairs = [keys.key_pair(batch) for batch in alone]
+        assert [int(a[0]) for a, _ in pairs] == h1 and [int(b[0]) for _, b in pairs] == h2
+    assert len(set(h1)) == len(set(h2)) == len(values)
+    assert not set(h1) & set(h2)
     rng = random.Random(2)
-    many = {"".join(rng.choice("ab\x00é") for _ in range(rng.randrange(12))) for _ in range(20000)}
-    assert len(set(keys.keys2(sorted(many)).tolist())) == len(many)
+    many = sorted({"".join(rng.choice("ab\x00é") for _ in range(rng.randrange(12))) for _ in range(20000)})
+    many_h1, many_h2 = keys.key_pair(many)
+    assert len(set(many_h1.tolist())) == len(set(many_h2.tolist())) == len(many)
 
 
 @pytest.mark.parametrize("block", [5, 37, 64])

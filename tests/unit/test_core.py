@@ -58,6 +58,31 @@ def test_core_due_date_counts_35_working_days() -> None:
     assert sum(is_working_day(date.fromordinal(o)) for o in range(start.toordinal() + 1, due.toordinal() + 1)) == 35
 
 
+def test_bank_holidays_match_the_holidays_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The United Kingdom calendar loaded alone gives the registry's England bank holidays,
+    and the registry is used when the module cannot be loaded alone."""
+    import holidays
+
+    from conformance.domain import workingdays
+
+    years = range(1950, 2071)
+    registry = {y: frozenset(holidays.country_holidays("GB", subdiv="ENG", years=y)) for y in years}
+    workingdays._bank_holidays.cache_clear()
+    workingdays._united_kingdom.cache_clear()
+    assert workingdays._united_kingdom().__name__ == "UnitedKingdom"
+    assert {y: workingdays._bank_holidays(y) for y in years} == registry
+    assert date(2012, 6, 5) in registry[2012] and date(2012, 5, 28) not in registry[2012]  # the moved spring holiday
+
+    monkeypatch.setattr(workingdays.importlib.util, "spec_from_file_location", lambda *args: None)
+    workingdays._bank_holidays.cache_clear()
+    workingdays._united_kingdom.cache_clear()
+    try:
+        assert {y: workingdays._bank_holidays(y) for y in years} == registry
+    finally:
+        workingdays._bank_holidays.cache_clear()
+        workingdays._united_kingdom.cache_clear()
+
+
 def test_identifier_vectors_agree_with_stdnum() -> None:
     assert is_valid_nhs_number("9434765919")
     assert not is_valid_nhs_number("9434765918")
