@@ -26,11 +26,15 @@ issue 16 (e6775e2) one worker 29.4% by CPU time and 28.1% by wall, two workers 3
 wall (load average 0.6; 31-32% by CPU at load 3-4.6); after it, one worker 34-38% by CPU
 time (load average 3-4.9), two workers 58% by wall at best (load average 4.5-4.9; most
 runs at load 3-4.6 scatter between 29% and 37%); peak PSS unchanged (~70 MiB one worker,
-~100 MiB two, ~115 MiB two workers on 3M records). On the merged main at load average 1.0
-(fastest of 3): one worker 35.3% by CPU (36.0% wall), two workers 61.7% by wall; the per-core
-goal (40%) is not met: of 1.67 s CPU, orjson 0.33 s, jsonschema-rs 0.29 s and sha256 0.10 s
-are fixed, the rest is the rules, the ID hashes (SipHash h1 kept for collision safety) and
-the canonical-encoding proof of the whole-chunk parse (orjson.dumps, 0.10 s).
+~100 MiB two, ~115 MiB two workers on 3M records). At stop 10 (e41e225, load average 1.0,
+fastest of 3): one worker 35.3% by CPU (36.0% wall), two workers 61.7% by wall. Since then
+(one separator copy per block, 8192-line chunks, both ID hashes vectorised in one pass,
+the England calendar loaded without the other ~250 countries), at load average 0.4-1.1 over
+four runs of 3: one worker 39.6-41.4% by CPU (1.53-1.60 s against parse-only's 0.61-0.64 s),
+two workers 69-73% by wall; peak PSS ~72 / ~105 MiB. Of the one-worker CPU, orjson
+(~22%), jsonschema-rs (~18%, about 40% faster in 0.61, which Schemathesis does not yet
+allow), sha256 (~7%) and the canonical-encoding proof of the whole-chunk parse
+(orjson.dumps, ~7%) are fixed; the rules, the ID hashes and the reads share the rest.
 The load average is printed with the figures: timings on a busy machine are noisy. Each
 ratio is given twice: by wall time, and by CPU time (user + system of the whole validating
 process tree against parse-only's own), which a shared, loaded machine disturbs far less;

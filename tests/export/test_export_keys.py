@@ -377,6 +377,20 @@ def test_id_hashes_are_one_function_of_the_string():
     assert len(set(many_h1.tolist())) == len(set(many_h2.tolist())) == len(many)
 
 
+def test_id_hashes_tell_apart_ids_whose_length_term_and_first_word_cancel():
+    """A 68- and a 72-character ID whose first eight bytes differ by exactly the difference
+    of ``68 * GOLDEN`` and ``72 * GOLDEN`` (the rest the same, NUL-padded): a hash that mixed
+    the length into its start state gave both the same value under every key (``h2``
+    before it took the length last)."""
+    first = b"ABCDEFGH"
+    apart = (68 * 0x9E3779B97F4A7C15 ^ 72 * 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
+    other = (int.from_bytes(first, "little") ^ apart).to_bytes(8, "little")
+    assert other == b"=RyG+/a1"
+    a, b = (first + b"x" * 60).decode(), (other + b"x" * 60 + b"\x00" * 4).decode()
+    h1, h2 = keys.key_pair([a, b])
+    assert h1[0] != h1[1] and h2[0] != h2[1]
+
+
 @pytest.mark.parametrize("block", [5, 37, 64])
 def test_blocks_hold_the_lines_batches_hold(monkeypatch, block):
     """``iter_blocks`` (the scan's reader) gives the same lines, overlong and final ones
