@@ -29,9 +29,9 @@ runs at load 3-4.6 scatter between 29% and 37%); peak PSS unchanged (~70 MiB one
 ~100 MiB two, ~115 MiB two workers on 3M records). At stop 10 (e41e225, load average 1.0,
 fastest of 3): one worker 35.3% by CPU (36.0% wall), two workers 61.7% by wall. Since then
 (one separator copy per block, 8192-line chunks, both ID hashes vectorised in one pass,
-the England calendar loaded without the other ~250 countries), at load average 0.4-1.1 over
-four runs of 3: one worker 39.6-41.4% by CPU (1.53-1.60 s against parse-only's 0.61-0.64 s),
-two workers 69-73% by wall; peak PSS ~72 / ~105 MiB. Of the one-worker CPU, orjson
+the England calendar loaded without the other ~250 countries), at load average 0.4-1.4 over
+eight runs of 3: one worker 39.6-41.8% by CPU, 40% or more in seven (1.53-1.68 s against
+parse-only's 0.61-0.70 s), two workers 65-76% by wall; peak PSS ~72 / ~105 MiB. Of the one-worker CPU, orjson
 (~22%), jsonschema-rs (~18%, about 40% faster in 0.61, which Schemathesis does not yet
 allow), sha256 (~7%) and the canonical-encoding proof of the whole-chunk parse
 (orjson.dumps, ~7%) are fixed; the rules, the ID hashes and the reads share the rest.
