@@ -83,27 +83,11 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 # --------------------------------------------------------------------------- spec identity
 
 
-def _fallback_spec_digest() -> tuple[str, str]:  # pragma: no cover - until catalogue.py lands
-    from conformance.spec.resources import specs_dir
-
-    root = specs_dir()
-    entries = sorted(
-        (p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in root.rglob("*")
-        if p.is_file()
-    )
-    return "2008.2", hashlib.sha256(canonical_json(entries)).hexdigest()
-
-
 @cache
 def _current_spec() -> tuple[str, str]:
     """``(version, sha256)`` of the spec data shipped with this installation."""
-    try:
-        from conformance.spec.catalogue import load_catalogue, spec_digest
-    except ModuleNotFoundError as exc:  # pragma: no cover - until catalogue.py lands
-        if exc.name != "conformance.spec.catalogue":
-            raise
-        return _fallback_spec_digest()
+    from conformance.spec.catalogue import load_catalogue, spec_digest
+
     return load_catalogue().spec_version, spec_digest()
 
 
