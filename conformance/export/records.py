@@ -62,8 +62,8 @@ RECORD_TYPES = (
     "assessments",
     "visits",
 )
-#: Lines checked together (one batch validation, one vectorised rule call) when a block
-#: is checked line by line.
+#: Lines checked together: one parse, one batch validation, one vectorised call of the
+#: rules (a 1 MiB block of the usual records is one chunk). A crashed rule loses its chunk.
 CHUNK = 8192
 
 
