@@ -1,7 +1,7 @@
 """A second, independent implementation of the canonical ICS API (test equipment, not product).
 
-Written from ``specs/`` (openapi.yaml, catalogue/phase-1A.yaml, phase-1B.yaml,
-schemas/export/*.json) and ``docs/design.md`` alone, WITHOUT reading anything under
+Written from ``specs/`` (openapi.yaml, catalogue/phase-1A.yaml, phase-1B.yaml, phase-1C.yaml,
+schemas/export/*.json) and ``docs/design.md`` alone (phase 1C from its §4, §5, §11 and §12), WITHOUT reading anything under
 ``conformance/reference/``: its purpose is to find checks that assert more than their
 requirement's statement says, so it must not share the reference service's choices by
 accident. Nothing from the ``conformance`` package is imported either (name normalisation,
@@ -37,12 +37,41 @@ lists for the reference service (each still within the requirement statements):
 * a name search term that is empty after normalisation is refused (422 VALIDATION_ERROR);
 * export files are written in id order with compact JSON, deflated.
 
+Phase 1C (every capability declared, ``/about`` names the ``council``: ``--council`` or
+``ICS_IMPL2_COUNCIL``, else "Impl2 Council PORT", so two instances are two councils):
+
+* ``not_seen_alone_reason`` is kept as written whenever it is given (a reason on a visit
+  seen alone, or not seen, is stored, not refused), and a visit without one carries no
+  ``not_seen_alone_reason`` field at all, in the API and in the export (the field is optional
+  in both schemas), rather than null;
+* an imported child gets a local ID of this council (``TRANSFER<n>``), not null; its
+  postcode is stored in this system's compact form; it gets new ``created_at``/``updated_at``;
+* every import creates new practitioner records for the package's practitioners (name and
+  role, no token, so they can never sign in), one per package practitioner per import: no
+  reuse across imports of the same council;
+* re-importing a package is allowed and creates another child;
+* an import writes only ``transfer_in`` to the audit log (no ``create``); a package is
+  refused (422 INVALID_TRANSFER_PACKAGE, ``details`` naming ``file:line/pointer``) for any
+  break of the export rules, a practitioner no record names, a visit recorder not in the
+  package, a ``source`` not naming the child and its local ID, an ``audit`` file or any
+  unlisted file, and a chronology that is not exactly the one its records give;
+  a package over 16 MiB gets 413;
+* a manager may produce the transfer package of a shielded child without being allocated
+  (as for allocations: the package is for managers and admins), though ``GET
+  /children/{id}`` stays hidden from them; the chronology, like other sub-resources, is hidden;
+* search audit entries are written for every 200 search (the page is built first), case-note
+  reads for every 200 list (a hidden child's 404 is not audited as ``read_notes``);
+* ``audit.jsonl`` is in id order (not time order), ``chronology.jsonl`` grouped by child in
+  child-id order, each child's events by date, type, source_id.
+
 Environment knobs for other supplier choices (defaults as above): ``ICS_IMPL2_ID_STYLE=serial``
 (decimal IDs counted per record type, so IDs of different types collide),
 ``ICS_IMPL2_EXPORT_EOL=crlf`` and ``ICS_IMPL2_EXPORT_FINAL_EOL=0`` (JSON Lines ended CRLF, no
 line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``, ``ICS_IMPL2_EXTRA_FIELDS=1``
-(supplier fields on API records and pages); ``ICS_IMPL2_LENIENT_VISITS=1`` is a deliberately
-non-conformant variant (see ``LENIENT_VISITS``).
+(supplier fields on API records and pages), ``ICS_IMPL2_SHIELD_SCOPE=record`` (shielding hides only
+the child record and search hits, not sub-resources: the reference's choice, kept to show which
+checks depend on it); ``ICS_IMPL2_LENIENT_VISITS=1`` is a deliberately non-conformant variant
+(see ``LENIENT_VISITS``).
 
 Run: ``python tests/second_impl/server.py --port 8099 --admin-token SECRET`` (or
 ``python -m tests.second_impl.server``; ``--port 0`` picks a free port). The first line on
@@ -510,11 +539,19 @@ class Store:
     def can_see(self, person: Practitioner, child: dict[str, Any]) -> bool:
         return person.role == "admin" or not child["shielded"] or self.is_allocated(person, child["id"])
 
-    def child_for(self, person: Practitioner, child_id: str, *, allocating: bool = False) -> dict[str, Any]:
-        """The child if it exists and the caller may see it (managers may always reach allocations)."""
+    def child_for(
+        self, person: Practitioner, child_id: str, *, allocating: bool = False, record: bool = False
+    ) -> dict[str, Any]:
+        """The child if it exists and the caller may see it (managers may always reach allocations).
+
+        ``record`` marks the child record itself (``PATCH /children/{id}``) rather than a
+        sub-resource: under ``ICS_IMPL2_SHIELD_SCOPE=record`` only the record is hidden.
+        """
         child = self.children.get(child_id)
         if child is None:
             raise not_found("child")
+        if SHIELD_SCOPE == "record" and not record:
+            return child
         if not self.can_see(person, child) and not (allocating and person.role == "manager"):
             raise not_found("child")
         return child
@@ -797,6 +834,10 @@ class Store:
         return f"TRANSFER{number}"
 
 
+#: ``all`` (default): shielding hides a child's sub-resources too; ``record``: only search and the
+#: child record itself (``GET``/``PATCH /children/{id}``) hide it, as the reference chose
+#: (``ICS_IMPL2_SHIELD_SCOPE``). The variant exists to show which checks depend on that choice.
+SHIELD_SCOPE = os.environ.get("ICS_IMPL2_SHIELD_SCOPE", "all")
 STORE = Store()
 #: The council this system serves: ``GET /about`` names it and its transfer packages give it as their source.
 COUNCIL = "Impl2 Council"
@@ -910,7 +951,7 @@ def h_get_child(person: Practitioner, query: dict[str, str], body: Any, args: li
 
 def h_patch_child(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
     need(person, WRITERS)
-    child = STORE.child_for(person, args[0])
+    child = STORE.child_for(person, args[0], record=True)
     return 200, child_out(STORE.update_child(person, child, validate_body("ChildUpdate", body)))
 
 
