@@ -1,7 +1,7 @@
 """A second, independent implementation of the canonical ICS API (test equipment, not product).
 
-Written from ``specs/`` (openapi.yaml, catalogue/phase-1A.yaml, phase-1B.yaml,
-schemas/export/*.json) and ``docs/design.md`` alone, WITHOUT reading anything under
+Written from ``specs/`` (openapi.yaml, catalogue/phase-1A.yaml, phase-1B.yaml, phase-1C.yaml,
+schemas/export/*.json) and ``docs/design.md`` alone (phase 1C from its §4, §5, §11 and §12), WITHOUT reading anything under
 ``conformance/reference/``: its purpose is to find checks that assert more than their
 requirement's statement says, so it must not share the reference service's choices by
 accident. Nothing from the ``conformance`` package is imported either (name normalisation,
@@ -37,12 +37,41 @@ lists for the reference service (each still within the requirement statements):
 * a name search term that is empty after normalisation is refused (422 VALIDATION_ERROR);
 * export files are written in id order with compact JSON, deflated.
 
+Phase 1C (every capability declared, ``/about`` names the ``council``: ``--council`` or
+``ICS_IMPL2_COUNCIL``, else "Impl2 Council PORT", so two instances are two councils):
+
+* ``not_seen_alone_reason`` is kept as written whenever it is given (a reason on a visit
+  seen alone, or not seen, is stored, not refused), and a visit without one carries no
+  ``not_seen_alone_reason`` field at all, in the API and in the export (the field is optional
+  in both schemas), rather than null;
+* an imported child gets a local ID of this council (``TRANSFER<n>``), not null; its
+  postcode is stored in this system's compact form; it gets new ``created_at``/``updated_at``;
+* every import creates new practitioner records for the package's practitioners (name and
+  role, no token, so they can never sign in), one per package practitioner per import: no
+  reuse across imports of the same council;
+* re-importing a package is allowed and creates another child;
+* an import writes only ``transfer_in`` to the audit log (no ``create``); a package is
+  refused (422 INVALID_TRANSFER_PACKAGE, ``details`` naming ``file:line/pointer``) for any
+  break of the export rules, a practitioner no record names, a visit recorder not in the
+  package, a ``source`` not naming the child and its local ID, an ``audit`` file or any
+  unlisted file, and a chronology that is not exactly the one its records give;
+  a package over 16 MiB gets 413;
+* a manager may produce the transfer package of a shielded child without being allocated
+  (as for allocations: the package is for managers and admins), though ``GET
+  /children/{id}`` stays hidden from them; the chronology, like other sub-resources, is hidden;
+* search audit entries are written for every 200 search (the page is built first), case-note
+  reads for every 200 list (a hidden child's 404 is not audited as ``read_notes``);
+* ``audit.jsonl`` is in id order (not time order), ``chronology.jsonl`` grouped by child in
+  child-id order, each child's events by date, type, source_id.
+
 Environment knobs for other supplier choices (defaults as above): ``ICS_IMPL2_ID_STYLE=serial``
 (decimal IDs counted per record type, so IDs of different types collide),
 ``ICS_IMPL2_EXPORT_EOL=crlf`` and ``ICS_IMPL2_EXPORT_FINAL_EOL=0`` (JSON Lines ended CRLF, no
 line end after the last line), ``ICS_IMPL2_NOTIFICATION_DELAY=SECONDS``, ``ICS_IMPL2_EXTRA_FIELDS=1``
-(supplier fields on API records and pages); ``ICS_IMPL2_LENIENT_VISITS=1`` is a deliberately
-non-conformant variant (see ``LENIENT_VISITS``).
+(supplier fields on API records and pages), ``ICS_IMPL2_SHIELD_SCOPE=record`` (shielding hides only
+the child record and search hits, not sub-resources: the reference's choice, kept to show which
+checks depend on it); ``ICS_IMPL2_LENIENT_VISITS=1`` is a deliberately non-conformant variant
+(see ``LENIENT_VISITS``).
 
 Run: ``python tests/second_impl/server.py --port 8099 --admin-token SECRET`` (or
 ``python -m tests.second_impl.server``; ``--port 0`` picks a free port). The first line on
@@ -77,7 +106,7 @@ import holidays
 from stdnum.gb import nhs as stdnum_nhs
 from stdnum.gb import upn as stdnum_upn
 
-SPEC_VERSIONS = ["2008.1.1"]
+SPEC_VERSIONS = ["2008.1.1", "2008.2"]
 SUPPLIER = "Second Implementation Test Equipment"
 PRODUCT = "ics-impl2"
 VERSION = "0.1.0"
@@ -86,6 +115,8 @@ VERSION = "0.1.0"
 NOTIFICATION_DELAY = float(os.environ.get("ICS_IMPL2_NOTIFICATION_DELAY", "0.25"))
 LATENCY_SECONDS = 3
 MAX_BODY = 1 << 20
+#: Largest transfer package ``POST /transfers`` accepts (413 beyond).
+MAX_PACKAGE = 16 << 20
 LONDON = ZoneInfo("Europe/London")
 TIMESCALES = {"initial": 7, "core": 35}
 ROLES = ("admin", "manager", "practitioner", "read_only")
@@ -111,8 +142,8 @@ CAPABILITIES: dict[str, Any] = {
     "audit": True,
     "bulk_export": True,
     "seen_alone": True,
-    "inter_council_transfer": False,
-    "chronology_export": False,
+    "inter_council_transfer": True,
+    "chronology_export": True,
     "notification_latency_seconds": LATENCY_SECONDS,
 }
 
@@ -303,7 +334,12 @@ BODIES: dict[str, tuple[dict[str, F], frozenset[str]]] = {
     ),
     "AssessmentComplete": ({"completed_on": F("date"), "authorised_by": F("str", max_len=200)}, frozenset()),
     "VisitCreate": (
-        {"visit_date": F("date"), "child_seen": F("bool"), "seen_alone": F("bool", nullable=True)},
+        {
+            "visit_date": F("date"),
+            "child_seen": F("bool"),
+            "seen_alone": F("bool", nullable=True),
+            "not_seen_alone_reason": F("str", nullable=True, max_len=500),
+        },
         frozenset({"visit_date", "child_seen"}),
     ),
 }
@@ -479,6 +515,7 @@ class Store:
     visits: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifications: dict[str, Notification] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     seq: int = 0
 
     def add_practitioner(self, name: str, role: str, token: str | None = None) -> Practitioner:
@@ -502,16 +539,24 @@ class Store:
     def can_see(self, person: Practitioner, child: dict[str, Any]) -> bool:
         return person.role == "admin" or not child["shielded"] or self.is_allocated(person, child["id"])
 
-    def child_for(self, person: Practitioner, child_id: str, *, allocating: bool = False) -> dict[str, Any]:
-        """The child if it exists and the caller may see it (managers may always reach allocations)."""
+    def child_for(
+        self, person: Practitioner, child_id: str, *, allocating: bool = False, record: bool = False
+    ) -> dict[str, Any]:
+        """The child if it exists and the caller may see it (managers may always reach allocations).
+
+        ``record`` marks the child record itself (``PATCH /children/{id}``) rather than a
+        sub-resource: under ``ICS_IMPL2_SHIELD_SCOPE=record`` only the record is hidden.
+        """
         child = self.children.get(child_id)
         if child is None:
             raise not_found("child")
+        if SHIELD_SCOPE == "record" and not record:
+            return child
         if not self.can_see(person, child) and not (allocating and person.role == "manager"):
             raise not_found("child")
         return child
 
-    def record_audit(self, person: Practitioner, child_id: str, action: str) -> None:
+    def record_audit(self, person: Practitioner, child_id: str | None, action: str) -> None:
         self.audit.append(
             {
                 "id": new_id("audit"),
@@ -683,8 +728,119 @@ class Store:
         clock = time.monotonic()
         return [n for n in self.notifications.values() if n.practitioner_id == person.id and n.visible_from <= clock]
 
+    # ---- transfers (phase 1C)
 
+    def import_package(self, person: Practitioner, package: dict[str, Any]) -> dict[str, Any]:
+        """Store a validated package as a new child with new IDs for every record; the transfer record."""
+        rows, manifest = package["rows"], package["manifest"]
+        mapping: dict[str, dict[str, str]] = {t: {} for t in EXPORT_TYPES}
+        stamp, day = now_stamp(), today()
+        for record in rows["practitioners"]:
+            # A new practitioner per import, never able to sign in (no token is issued).
+            person_there = Practitioner(new_id("practitioners"), record["name"], record["role"], "")
+            self.practitioners[person_there.id] = person_there
+            mapping["practitioners"][record["id"]] = person_there.id
+        people = mapping["practitioners"]
+        source_child = rows["children"][0]
+        child = {name: source_child[name] for name in CHILD_FIELDS}
+        for name in ("date_of_birth", "expected_date_of_birth", "date_of_death"):
+            child[name] = None if child[name] is None else date.fromisoformat(child[name])
+        if child["postcode"] is not None:
+            child["postcode"] = compact(child["postcode"])
+        child.update(id=new_id("children"), local_id=self.transfer_local_id(), created_at=stamp, updated_at=stamp)
+        self.children[child["id"]] = child
+        mapping["children"][source_child["id"]] = child["id"]
+        for record in rows["aliases"]:
+            alias = {**record, "id": new_id("aliases"), "child_id": child["id"], "_seq": self.next_seq()}
+            self.aliases[alias["id"]] = alias
+            mapping["aliases"][record["id"]] = alias["id"]
+        for record in sorted(rows["allocations"], key=lambda r: (r["start_date"], r["id"])):
+            end = date.fromisoformat(record["end_date"]) if record["end_date"] is not None else day
+            allocation = {
+                "id": new_id("allocations"),
+                "child_id": child["id"],
+                "practitioner_id": people[record["practitioner_id"]],
+                "start_date": date.fromisoformat(record["start_date"]),
+                "end_date": end,
+                "_seq": self.next_seq(),
+            }
+            self.allocations[allocation["id"]] = allocation
+            mapping["allocations"][record["id"]] = allocation["id"]
+        for record in sorted(rows["referrals"], key=lambda r: (r["received_on"], r["id"])):
+            referral = {
+                **record,
+                "id": new_id("referrals"),
+                "child_id": child["id"],
+                "received_on": date.fromisoformat(record["received_on"]),
+                "_seq": self.next_seq(),
+            }
+            self.referrals[referral["id"]] = referral
+            mapping["referrals"][record["id"]] = referral["id"]
+        for record in sorted(rows["case_notes"], key=lambda r: (r["created_at"], r["id"])):
+            note = {
+                **record,
+                "id": new_id("case_notes"),
+                "child_id": child["id"],
+                "author_id": people[record["author_id"]],
+                "_seq": self.next_seq(),
+            }
+            self.notes[note["id"]] = note
+            mapping["case_notes"][record["id"]] = note["id"]
+        for record in sorted(rows["assessments"], key=lambda r: (r["start_date"], r["id"])):
+            completed = record["completed_on"]
+            assessment = {
+                **record,
+                "id": new_id("assessments"),
+                "child_id": child["id"],
+                "referral_id": None if record["referral_id"] is None else mapping["referrals"][record["referral_id"]],
+                "start_date": date.fromisoformat(record["start_date"]),
+                "due_date": date.fromisoformat(record["due_date"]),
+                "completed_on": None if completed is None else date.fromisoformat(completed),
+                "_seq": self.next_seq(),
+            }
+            self.assessments[assessment["id"]] = assessment
+            mapping["assessments"][record["id"]] = assessment["id"]
+        for record in sorted(rows["visits"], key=lambda r: (r["visit_date"], r["id"])):
+            visit = {
+                "id": new_id("visits"),
+                "assessment_id": mapping["assessments"][record["assessment_id"]],
+                "visit_date": date.fromisoformat(record["visit_date"]),
+                "child_seen": record["child_seen"],
+                "seen_alone": record["seen_alone"],
+                "not_seen_alone_reason": record.get("not_seen_alone_reason"),
+                "recorded_by": people[record["recorded_by"]],
+                "_seq": self.next_seq(),
+            }
+            self.visits[visit["id"]] = visit
+            mapping["visits"][record["id"]] = visit["id"]
+        transfer = {
+            "id": new_id("transfers"),
+            "child_id": child["id"],
+            "source": dict(manifest["source"]),
+            "imported_at": stamp,
+            "imported_by": person.id,
+            "records": mapping,
+        }
+        self.transfers[transfer["id"]] = transfer
+        self.record_audit(person, child["id"], "transfer_in")
+        return transfer
+
+    def transfer_local_id(self) -> str:
+        """A local child ID of this council for an imported child (unique among children)."""
+        held = {c["local_id"] for c in self.children.values()}
+        number = len(self.transfers) + 1
+        while f"TRANSFER{number}" in held:
+            number += 1
+        return f"TRANSFER{number}"
+
+
+#: ``all`` (default): shielding hides a child's sub-resources too; ``record``: only search and the
+#: child record itself (``GET``/``PATCH /children/{id}``) hide it, as the reference chose
+#: (``ICS_IMPL2_SHIELD_SCOPE``). The variant exists to show which checks depend on that choice.
+SHIELD_SCOPE = os.environ.get("ICS_IMPL2_SHIELD_SCOPE", "all")
 STORE = Store()
+#: The council this system serves: ``GET /about`` names it and its transfer packages give it as their source.
+COUNCIL = "Impl2 Council"
 
 
 # ---------------------------------------------------------------- presentation
@@ -711,7 +867,15 @@ def assessment_out(store: Store, assessment: dict[str, Any], *, export: bool = F
         (v for v in store.visits.values() if v["assessment_id"] == assessment["id"]),
         key=lambda v: (v["visit_date"], v["_seq"]),
     )
-    out["visits"] = [dated(v) for v in visits]
+    out["visits"] = [visit_out(v) for v in visits]
+    return out
+
+
+def visit_out(visit: dict[str, Any]) -> dict[str, Any]:
+    """A visit as the API and the export give it: ``not_seen_alone_reason`` only when recorded."""
+    out = dated(visit)
+    if out.get("not_seen_alone_reason") is None:
+        out.pop("not_seen_alone_reason", None)
     return out
 
 
@@ -770,7 +934,9 @@ def h_create_child(person: Practitioner, query: dict[str, str], body: Any, args:
 
 
 def h_search(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
-    return 200, page_of([child_out(c) for c in STORE.search(person, query)], query)
+    page = page_of([child_out(c) for c in STORE.search(person, query)], query)
+    STORE.record_audit(person, None, "search")
+    return 200, page
 
 
 def h_get_child(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
@@ -785,7 +951,7 @@ def h_get_child(person: Practitioner, query: dict[str, str], body: Any, args: li
 
 def h_patch_child(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
     need(person, WRITERS)
-    child = STORE.child_for(person, args[0])
+    child = STORE.child_for(person, args[0], record=True)
     return 200, child_out(STORE.update_child(person, child, validate_body("ChildUpdate", body)))
 
 
@@ -873,6 +1039,7 @@ def h_add_note(person: Practitioner, query: dict[str, str], body: Any, args: lis
 def h_list_notes(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
     child = STORE.child_for(person, args[0])
     items = sorted((n for n in STORE.notes.values() if n["child_id"] == child["id"]), key=lambda n: n["_seq"])
+    STORE.record_audit(person, child["id"], "read_notes")
     return 200, {"items": [note_out(n, person) for n in items]}
 
 
@@ -973,6 +1140,9 @@ def h_add_visit(person: Practitioner, query: dict[str, str], body: Any, args: li
         raise invalid("visit_date", "before the assessment start", "DATE_ORDER")
     if data.get("seen_alone") is True and not data["child_seen"]:
         raise invalid("seen_alone", "a child not seen cannot be seen alone")
+    reason = data.get("not_seen_alone_reason")
+    if data["child_seen"] and data.get("seen_alone") is False and reason is None:
+        raise invalid("not_seen_alone_reason", "required when the child was seen but not alone")
     death = STORE.children[record["child_id"]]["date_of_death"]
     if data["child_seen"] and death is not None and when > death:
         raise invalid("visit_date", "after the child's date of death", "DATE_ORDER")
@@ -982,11 +1152,12 @@ def h_add_visit(person: Practitioner, query: dict[str, str], body: Any, args: li
         "visit_date": when,
         "child_seen": data["child_seen"],
         "seen_alone": data.get("seen_alone"),
+        "not_seen_alone_reason": reason,
         "recorded_by": person.id,
         "_seq": STORE.next_seq(),
     }
     STORE.visits[visit["id"]] = visit
-    return 201, dated(visit)
+    return 201, visit_out(visit)
 
 
 def h_complete(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
@@ -1023,6 +1194,76 @@ def h_audit(person: Practitioner, query: dict[str, str], body: Any, args: list[s
     return 200, page_of(items, query)
 
 
+# ---------------------------------------------------------------- chronology (phase 1C)
+
+#: (event type, source type, date field) per significant event, in the statements' words.
+EVENT_SOURCES = (
+    ("referral_received", "referrals", "received_on"),
+    ("assessment_started", "assessments", "start_date"),
+    ("assessment_completed", "assessments", "completed_on"),
+    ("child_seen", "visits", "visit_date"),
+    ("allocation_started", "allocations", "start_date"),
+    ("allocation_ended", "allocations", "end_date"),
+)
+
+
+def derive_events(
+    child_id: str,
+    referrals: list[dict[str, Any]],
+    assessments: list[dict[str, Any]],
+    visits: list[dict[str, Any]],
+    allocations: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One child's chronology from its records (ISO date strings), ordered by date, type, source_id."""
+    events: list[dict[str, Any]] = []
+
+    def add(kind: str, source_type: str, record: dict[str, Any], day: Any) -> None:
+        if day is not None:
+            events.append(
+                {"child_id": child_id, "date": day, "type": kind, "source_type": source_type, "source_id": record["id"]}
+            )
+
+    for r in referrals:
+        add("referral_received", "referrals", r, r["received_on"])
+    for a in assessments:
+        add("assessment_started", "assessments", a, a["start_date"])
+        if a["status"] == "completed":
+            add("assessment_completed", "assessments", a, a["completed_on"])
+    for v in visits:
+        if v["child_seen"]:
+            add("child_seen", "visits", v, v["visit_date"])
+    for a in allocations:
+        add("allocation_started", "allocations", a, a["start_date"])
+        add("allocation_ended", "allocations", a, a["end_date"])
+    events.sort(key=lambda e: (e["date"], e["type"], e["source_id"]))
+    return events
+
+
+def child_records(store: Store, child_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every record of one child as the export gives it (each type in id order)."""
+    assessments = [a for a in store.assessments.values() if a["child_id"] == child_id]
+    own = {a["id"] for a in assessments}
+    rows = {
+        "children": [child_out(store.children[child_id])],
+        "aliases": [dated(a) for a in store.aliases.values() if a["child_id"] == child_id],
+        "allocations": [dated(a) for a in store.allocations.values() if a["child_id"] == child_id],
+        "referrals": [dated(r) for r in store.referrals.values() if r["child_id"] == child_id],
+        "case_notes": [dated(n) for n in store.notes.values() if n["child_id"] == child_id],
+        "assessments": [assessment_out(store, a, export=True) for a in assessments],
+        "visits": [visit_out(v) for v in store.visits.values() if v["assessment_id"] in own],
+    }
+    for items in rows.values():
+        items.sort(key=lambda r: r["id"])
+    return rows
+
+
+def chronology_of(rows: dict[str, list[dict[str, Any]]], child_id: str) -> list[dict[str, Any]]:
+    return derive_events(child_id, rows["referrals"], rows["assessments"], rows["visits"], rows["allocations"])
+
+
+# ---------------------------------------------------------------- export and transfer package
+
+
 def export_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
     """The export's records per type, each type in id order (API fields minus server-only ones)."""
     rows: dict[str, list[dict[str, Any]]] = {
@@ -1033,20 +1274,25 @@ def export_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
         "referrals": [dated(r) for r in store.referrals.values()],
         "case_notes": [dated(n) for n in store.notes.values()],
         "assessments": [assessment_out(store, a, export=True) for a in store.assessments.values()],
-        "visits": [dated(v) for v in store.visits.values()],
+        "visits": [visit_out(v) for v in store.visits.values()],
+        "audit": [dated(e) for e in store.audit],
     }
     for items in rows.values():
         items.sort(key=lambda r: r["id"])
+    rows["chronology"] = [
+        event
+        for child_id in sorted(store.children)
+        for event in chronology_of(child_records(store, child_id), child_id)
+    ]
     return rows
 
 
-def build_export(store: Store) -> bytes:
-    """A zip of one JSON Lines file per record type and a manifest with counts, sizes and hashes."""
-    rows = export_rows(store)
+def build_zip(rows: dict[str, list[dict[str, Any]]], types: tuple[str, ...], head: dict[str, Any]) -> bytes:
+    """A zip of one JSON Lines file per record type of ``types`` and a manifest (``head`` + files)."""
     buffer = io.BytesIO()
     files = []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for record_type in reversed(EXPORT_TYPES):
+        for record_type in reversed(types):
             data = EXPORT_EOL.join(json.dumps(r, separators=(",", ":")).encode() for r in rows[record_type])
             data += EXPORT_EOL if data and EXPORT_FINAL_EOL else b""
             path = f"{record_type}.jsonl"
@@ -1061,6 +1307,7 @@ def build_export(store: Store) -> bytes:
                 }
             )
         manifest = {
+            **head,
             "spec_version": SPEC_VERSIONS[-1],
             "generated_at": now_stamp(),
             "producer": {"supplier": SUPPLIER, "product": PRODUCT, "version": VERSION},
@@ -1070,9 +1317,433 @@ def build_export(store: Store) -> bytes:
     return buffer.getvalue()
 
 
+def build_export(store: Store) -> bytes:
+    """The bulk export: the eight record files, audit.jsonl and chronology.jsonl, and a manifest."""
+    return build_zip(export_rows(store), (*EXPORT_TYPES, "audit", "chronology"), {})
+
+
+def build_package(store: Store, child_id: str) -> bytes:
+    """One child's transfer package: its records, the practitioners they name, its chronology."""
+    rows: dict[str, list[dict[str, Any]]] = dict(child_records(store, child_id))
+    named = {a["practitioner_id"] for a in rows["allocations"]}
+    named |= {n["author_id"] for n in rows["case_notes"]} | {v["recorded_by"] for v in rows["visits"]}
+    rows["practitioners"] = sorted((store.practitioners[p].public() for p in named), key=lambda r: r["id"])
+    rows["chronology"] = chronology_of(rows, child_id)
+    child = rows["children"][0]
+    source = {"council": COUNCIL, "child_id": child["id"], "local_id": child["local_id"]}
+    return build_zip(rows, (*EXPORT_TYPES, "chronology"), {"kind": "transfer", "source": source})
+
+
+# ---------------------------------------------------------------- transfer package validation (phase 1C)
+
+
+class BadPackage(Exception):
+    """A transfer package breaking ICS-1C-XFER-001: where (file, line, pointer) and why."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where, self.message = where, message
+
+    def error(self) -> ApiError:
+        return ApiError(
+            422,
+            "INVALID_TRANSFER_PACKAGE",
+            f"invalid transfer package: {self.where}: {self.message}",
+            [{"field": self.where, "message": self.message}],
+        )
+
+
+@dataclass(frozen=True)
+class P:
+    """One field of an export record schema (schemas/export/*.schema.json)."""
+
+    kind: str  # str, date, datetime, bool, enum
+    nullable: bool = False
+    lo: int = 0
+    hi: int | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    optional: bool = False
+
+
+PID = P("str", lo=1, hi=200)
+PNAME = P("str", lo=1, hi=100)
+PACKAGE_SCHEMAS: dict[str, dict[str, P]] = {
+    "children": {
+        "id": PID,
+        "local_id": P("str", nullable=True, lo=1, hi=100),
+        "given_name": PNAME,
+        "family_name": PNAME,
+        "date_of_birth": P("date", nullable=True),
+        "expected_date_of_birth": P("date", nullable=True),
+        "gender": P("enum", choices=GENDERS),
+        "date_of_death": P("date", nullable=True),
+        "upn": P("str", nullable=True, pattern=r"[A-Z][0-9]{11}[0-9A-Z]"),
+        "nhs_number": P("str", nullable=True, pattern=r"[0-9]{10}"),
+        "postcode": P("str", nullable=True, pattern=r"[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}"),
+        "shielded": P("bool"),
+        "created_at": P("datetime"),
+        "updated_at": P("datetime"),
+    },
+    "aliases": {
+        "id": PID,
+        "child_id": PID,
+        "given_name": PNAME,
+        "family_name": PNAME,
+        "type": P("enum", choices=ALIAS_TYPES),
+    },
+    "practitioners": {"id": PID, "name": P("str", lo=1, hi=200), "role": P("enum", choices=ROLES)},
+    "allocations": {
+        "id": PID,
+        "child_id": PID,
+        "practitioner_id": PID,
+        "start_date": P("date"),
+        "end_date": P("date", nullable=True),
+    },
+    "referrals": {
+        "id": PID,
+        "child_id": PID,
+        "received_on": P("date"),
+        "source": P("str", lo=1),
+        "reason": P("str", lo=1),
+    },
+    "case_notes": {
+        "id": PID,
+        "child_id": PID,
+        "author_id": PID,
+        "text": P("str", nullable=True),
+        "restricted": P("bool"),
+        "created_at": P("datetime"),
+    },
+    "assessments": {
+        "id": PID,
+        "child_id": PID,
+        "referral_id": P("str", nullable=True, lo=1, hi=200),
+        "type": P("enum", choices=("initial", "core")),
+        "start_date": P("date"),
+        "due_date": P("date"),
+        "status": P("enum", choices=("open", "completed")),
+        "completed_on": P("date", nullable=True),
+        "authorised_by": P("str", nullable=True, lo=1),
+    },
+    "visits": {
+        "id": PID,
+        "assessment_id": PID,
+        "visit_date": P("date"),
+        "child_seen": P("bool"),
+        "seen_alone": P("bool", nullable=True),
+        "not_seen_alone_reason": P("str", nullable=True, lo=1, hi=500, optional=True),
+        "recorded_by": PID,
+    },
+    "chronology": {
+        "child_id": PID,
+        "date": P("date"),
+        "type": P("enum", choices=tuple(e[0] for e in EVENT_SOURCES)),
+        "source_type": P("enum", choices=("referrals", "assessments", "visits", "allocations")),
+        "source_id": PID,
+    },
+}
+PACKAGE_TYPES = (*EXPORT_TYPES, "chronology")
+_DATETIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATETIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return value[17:19] != "60"
+
+
+def _check_value(spec: P, value: Any) -> str | None:
+    """Why ``value`` breaks ``spec`` (None when it is valid)."""
+    if value is None:
+        return None if spec.nullable else "must not be null"
+    if spec.kind == "bool":
+        return None if type(value) is bool else "must be a boolean"
+    if spec.kind == "date":
+        return None if _is_date(value) else "must be a date"
+    if spec.kind == "datetime":
+        return None if _is_datetime(value) else "must be a date-time"
+    if spec.kind == "enum":
+        return None if isinstance(value, str) and value in spec.choices else "not an allowed value"
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) < spec.lo or (spec.hi is not None and len(value) > spec.hi):
+        return "wrong length"
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+        return "does not match the pattern"
+    return None
+
+
+def _check_record(record_type: str, record: Any, where: str) -> None:
+    if not isinstance(record, dict):
+        raise BadPackage(where, "not a JSON object")
+    schema = PACKAGE_SCHEMAS[record_type]
+    for name in record:
+        if name not in schema:
+            raise BadPackage(f"{where}/{name}", "field not allowed")
+    for name, spec in schema.items():
+        if name not in record:
+            if spec.optional:
+                continue
+            raise BadPackage(f"{where}/{name}", "required")
+        problem = _check_value(spec, record[name])
+        if problem:
+            raise BadPackage(f"{where}/{name}", problem)
+    if record_type == "children" and (record["date_of_birth"] is None) == (record["expected_date_of_birth"] is None):
+        raise BadPackage(f"{where}/date_of_birth", "exactly one of date_of_birth and expected_date_of_birth")
+    if record_type == "visits" and record["seen_alone"] is True and record["child_seen"] is not True:
+        raise BadPackage(f"{where}/seen_alone", "seen alone but not seen")
+    if record_type == "assessments" and (record["status"] == "completed") != (record["completed_on"] is not None):
+        raise BadPackage(f"{where}/completed_on", "set exactly when the assessment is completed")
+
+
+def _json_lines(data: bytes, path: str) -> list[Any]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadPackage(path, "not UTF-8") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, 1):
+        line = line[:-1] if line.endswith("\r") else line
+        try:
+            out.append(json.loads(line, parse_constant=_refuse_constant))
+        except ValueError:
+            raise BadPackage(f"{path}:{number}", "not a JSON value") from None
+    return out
+
+
+def _check_manifest(manifest: Any) -> None:
+    top = {"kind", "spec_version", "generated_at", "producer", "source", "files"}
+    if not isinstance(manifest, dict) or set(manifest) != top:
+        raise BadPackage("manifest.json", f"must hold exactly {sorted(top)}")
+    if manifest["kind"] != "transfer":
+        raise BadPackage("manifest.json/kind", "must be transfer")
+    if not isinstance(manifest["spec_version"], str) or not manifest["spec_version"]:
+        raise BadPackage("manifest.json/spec_version", "must be a non-empty string")
+    if not _is_datetime(manifest["generated_at"]):
+        raise BadPackage("manifest.json/generated_at", "must be a date-time")
+    producer = manifest["producer"]
+    if (
+        not isinstance(producer, dict)
+        or set(producer) != {"supplier", "product", "version"}
+        or not all(isinstance(v, str) for v in producer.values())
+    ):
+        raise BadPackage("manifest.json/producer", "must be {supplier, product, version} strings")
+    source = manifest["source"]
+    if not isinstance(source, dict) or set(source) != {"council", "child_id", "local_id"}:
+        raise BadPackage("manifest.json/source", "must be {council, child_id, local_id}")
+    for name, spec in (("council", P("str", lo=1)), ("child_id", PID), ("local_id", P("str", nullable=True))):
+        if problem := _check_value(spec, source[name]):
+            raise BadPackage(f"manifest.json/source/{name}", problem)
+    if not isinstance(manifest["files"], list):
+        raise BadPackage("manifest.json/files", "must be an array")
+    for index, entry in enumerate(manifest["files"]):
+        where = f"manifest.json/files/{index}"
+        if not isinstance(entry, dict) or set(entry) != {"path", "record_type", "count", "bytes", "sha256"}:
+            raise BadPackage(where, "must be {path, record_type, count, bytes, sha256}")
+        if not isinstance(entry["path"], str) or not entry["path"]:
+            raise BadPackage(f"{where}/path", "must be a non-empty string")
+        if entry["record_type"] not in PACKAGE_TYPES:
+            raise BadPackage(f"{where}/record_type", "not a record type of a transfer package")
+        for name in ("count", "bytes"):
+            if type(entry[name]) is not int or entry[name] < 0:
+                raise BadPackage(f"{where}/{name}", "must be an integer >= 0")
+        if not isinstance(entry["sha256"], str) or not _SHA256.match(entry["sha256"]):
+            raise BadPackage(f"{where}/sha256", "must be 64 lower-case hex digits")
+
+
+def read_package(raw: bytes) -> dict[str, Any]:
+    """The manifest and records of a valid transfer package, or 422 INVALID_TRANSFER_PACKAGE."""
+    try:
+        return _read_package(raw)
+    except BadPackage as bad:
+        raise bad.error() from None
+
+
+def _read_package(raw: bytes) -> dict[str, Any]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+        contents = {name: archive.read(name) for name in members}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise BadPackage("package", "not a readable zip archive") from None
+    if "manifest.json" not in contents:
+        raise BadPackage("manifest.json", "missing")
+    try:
+        manifest = json.loads(contents.pop("manifest.json").decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise BadPackage("manifest.json", "not JSON") from None
+    _check_manifest(manifest)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    listed = set()
+    for entry in manifest["files"]:
+        path, record_type = entry["path"], entry["record_type"]
+        if path in listed or record_type in rows:
+            raise BadPackage(f"manifest.json/{path}", "listed twice (path or record type)")
+        listed.add(path)
+        if path not in contents:
+            raise BadPackage(path, "listed in the manifest but absent")
+        data = contents[path]
+        if len(data) != entry["bytes"]:
+            raise BadPackage(path, f"{len(data)} bytes, the manifest says {entry['bytes']}")
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise BadPackage(path, "sha256 differs from the manifest")
+        records = _json_lines(data, path)
+        if len(records) != entry["count"]:
+            raise BadPackage(path, f"{len(records)} lines, the manifest says {entry['count']}")
+        for number, record in enumerate(records, 1):
+            _check_record(record_type, record, f"{path}:{number}")
+        rows[record_type] = records
+    unlisted = sorted(set(contents) - listed)
+    if unlisted:
+        raise BadPackage(unlisted[0], "present but not listed in the manifest")
+    missing = [t for t in EXPORT_TYPES if t not in rows]
+    if missing:
+        raise BadPackage(f"{missing[0]}.jsonl", "record file missing")
+    _check_package_rules(manifest, rows)
+    return {"manifest": manifest, "rows": rows}
+
+
+def _check_package_rules(manifest: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> None:
+    """One child, everything its own, references resolved, dates and check digits as the export rules say."""
+    index: dict[str, dict[str, dict[str, Any]]] = {}
+    for record_type in EXPORT_TYPES:
+        index[record_type] = {}
+        for number, record in enumerate(rows[record_type], 1):
+            if record["id"] in index[record_type]:
+                raise BadPackage(f"{record_type}.jsonl:{number}/id", "duplicate record ID")
+            index[record_type][record["id"]] = record
+    if len(rows["children"]) != 1:
+        raise BadPackage("children.jsonl", f"must hold exactly one child, holds {len(rows['children'])}")
+    child = rows["children"][0]
+    source = manifest["source"]
+    if source["child_id"] != child["id"] or source["local_id"] != child["local_id"]:
+        raise BadPackage("manifest.json/source", "does not name the package's child and its local ID")
+    if child["upn"] is not None and not stdnum_upn.is_valid(child["upn"]):
+        raise BadPackage("children.jsonl:1/upn", "wrong check letter")
+    if child["nhs_number"] is not None and not stdnum_nhs.is_valid(child["nhs_number"]):
+        raise BadPackage("children.jsonl:1/nhs_number", "wrong check digit")
+
+    def refer(record_type: str, number: int, name: str, target_type: str, value: Any) -> None:
+        if value not in index[target_type]:
+            raise BadPackage(f"{record_type}.jsonl:{number}/{name}", f"names no record of {target_type} in the package")
+
+    for record_type in ("aliases", "allocations", "referrals", "case_notes", "assessments"):
+        for number, record in enumerate(rows[record_type], 1):
+            refer(record_type, number, "child_id", "children", record["child_id"])
+    for number, record in enumerate(rows["allocations"], 1):
+        refer("allocations", number, "practitioner_id", "practitioners", record["practitioner_id"])
+        if record["end_date"] is not None and record["end_date"] < record["start_date"]:
+            raise BadPackage(f"allocations.jsonl:{number}/end_date", "before the start date")
+    for number, record in enumerate(rows["case_notes"], 1):
+        refer("case_notes", number, "author_id", "practitioners", record["author_id"])
+    for number, record in enumerate(rows["visits"], 1):
+        refer("visits", number, "assessment_id", "assessments", record["assessment_id"])
+        refer("visits", number, "recorded_by", "practitioners", record["recorded_by"])
+    named = {a["practitioner_id"] for a in rows["allocations"]} | {n["author_id"] for n in rows["case_notes"]}
+    named |= {v["recorded_by"] for v in rows["visits"]}
+    for number, record in enumerate(rows["practitioners"], 1):
+        if record["id"] not in named:
+            raise BadPackage(f"practitioners.jsonl:{number}", "a practitioner no record of the package names")
+    death = child["date_of_death"]
+    for number, record in enumerate(rows["referrals"], 1):
+        if death is not None and record["received_on"] > death:
+            raise BadPackage(f"referrals.jsonl:{number}/received_on", "after the child's date of death")
+    for number, record in enumerate(rows["assessments"], 1):
+        where = f"assessments.jsonl:{number}"
+        if record["referral_id"] is not None:
+            refer("assessments", number, "referral_id", "referrals", record["referral_id"])
+            if index["referrals"][record["referral_id"]]["received_on"] > record["start_date"]:
+                raise BadPackage(f"{where}/start_date", "before its referral was received")
+        if death is not None and record["start_date"] > death:
+            raise BadPackage(f"{where}/start_date", "after the child's date of death")
+        if record["due_date"] != due_date(record["type"], date.fromisoformat(record["start_date"])).isoformat():
+            raise BadPackage(f"{where}/due_date", "not the working-day due date of its type and start")
+        if record["status"] == "completed":
+            if record["completed_on"] < record["start_date"]:
+                raise BadPackage(f"{where}/completed_on", "before the start")
+            seen = [
+                v
+                for v in rows["visits"]
+                if v["assessment_id"] == record["id"]
+                and v["child_seen"]
+                and record["start_date"] <= v["visit_date"] <= record["completed_on"]
+            ]
+            if not seen:
+                raise BadPackage(f"{where}/completed_on", "completed without a seen visit between start and completion")
+    for number, record in enumerate(rows["visits"], 1):
+        if not record["child_seen"]:
+            continue
+        start = index["assessments"][record["assessment_id"]]["start_date"]
+        if record["visit_date"] < start:
+            raise BadPackage(f"visits.jsonl:{number}/visit_date", "a seen visit before its assessment's start")
+        if death is not None and record["visit_date"] > death:
+            raise BadPackage(f"visits.jsonl:{number}/visit_date", "a seen visit after the child's date of death")
+    if "chronology" in rows:
+        expected = derive_events(
+            child["id"], rows["referrals"], rows["assessments"], rows["visits"], rows["allocations"]
+        )
+        for number, (got, want) in enumerate(zip(rows["chronology"], expected, strict=False), 1):
+            if got != want:
+                raise BadPackage(f"chronology.jsonl:{number}", f"expected {want}")
+        if len(rows["chronology"]) != len(expected):
+            raise BadPackage("chronology.jsonl", f"{len(rows['chronology'])} events, the records give {len(expected)}")
+
+
 def h_export(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
     need(person, MANAGERS)
     return 200, build_export(STORE)
+
+
+def h_chronology(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
+    child = STORE.child_for(person, args[0])
+    return 200, {"items": chronology_of(child_records(STORE, child["id"]), child["id"])}
+
+
+def h_transfer_package(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
+    need(person, MANAGERS)
+    child = STORE.child_for(person, args[0], allocating=True)
+    package = build_package(STORE, child["id"])
+    STORE.record_audit(person, child["id"], "transfer_out")
+    return 200, package
+
+
+def h_import(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
+    need(person, MANAGERS)
+    package = read_package(body if isinstance(body, bytes) else b"")
+    return 201, transfer_out(STORE.import_package(person, package))
+
+
+def h_get_transfer(person: Practitioner, query: dict[str, str], body: Any, args: list[str]) -> tuple[int, Any]:
+    need(person, MANAGERS)
+    record = STORE.transfers.get(args[0])
+    if record is None:
+        raise not_found("transfer")
+    return 200, transfer_out(record)
+
+
+def transfer_out(record: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(record))
 
 
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -1101,6 +1772,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/assessments/([^/]+)/complete"), h_complete),
     ("GET", re.compile(r"/audit"), h_audit),
     ("GET", re.compile(r"/export"), h_export),
+    ("GET", re.compile(r"/children/([^/]+)/chronology"), h_chronology),
+    ("GET", re.compile(r"/children/([^/]+)/transfer-package"), h_transfer_package),
+    ("POST", re.compile(r"/transfers"), h_import),
+    ("GET", re.compile(r"/transfers/([^/]+)"), h_get_transfer),
 ]
 OPTIONAL_BODY = frozenset({h_end_allocation, h_complete})
 
@@ -1111,6 +1786,7 @@ def about() -> dict[str, Any]:
         "product": PRODUCT,
         "version": VERSION,
         "spec_versions": SPEC_VERSIONS,
+        "council": COUNCIL,
         "capabilities": CAPABILITIES,
     }
 
@@ -1163,6 +1839,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def read_body(self) -> bytes:
+        limit = MAX_PACKAGE if urlsplit(self.path).path.rstrip("/") == "/transfers" else MAX_BODY
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
             while True:
@@ -1172,16 +1849,18 @@ class RequestHandler(BaseHTTPRequestHandler):
                     break
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-                if sum(map(len, chunks)) > MAX_BODY:
-                    raise ApiError(400, "MALFORMED_REQUEST", "body too large")
+                if sum(map(len, chunks)) > limit:
+                    raise too_large(limit)
             return b"".join(chunks)
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             raise ApiError(400, "MALFORMED_REQUEST", "bad Content-Length") from None
-        if length < 0 or length > MAX_BODY:
+        if length < 0:
+            raise ApiError(400, "MALFORMED_REQUEST", "bad Content-Length")
+        if length > limit:
             self.close_connection = True
-            raise ApiError(400, "MALFORMED_REQUEST", "body too large")
+            raise too_large(limit)
         return self.rfile.read(length) if length else b""
 
     def dispatch(self) -> None:
@@ -1224,7 +1903,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         handler, match = chosen[0]
         args = [unquote(g) for g in match.groups()]
         body: Any = None
-        if self.command in ("POST", "PATCH") and raw.strip():
+        if handler is h_import:
+            body = raw
+        elif self.command in ("POST", "PATCH") and raw.strip():
             try:
                 body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
             except (UnicodeDecodeError, ValueError):
@@ -1252,6 +1933,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
+def too_large(limit: int) -> ApiError:
+    """400 for an API body over 1 MiB (as before), 413 for a transfer package over its limit."""
+    if limit == MAX_PACKAGE:
+        return ApiError(413, "VALIDATION_ERROR", f"the package is larger than {limit} bytes")
+    return ApiError(400, "MALFORMED_REQUEST", "body too large")
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -1275,6 +1963,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099, help="0 picks a free port")
     parser.add_argument(
+        "--council",
+        default=os.environ.get("ICS_IMPL2_COUNCIL"),
+        help="the council this system serves (default $ICS_IMPL2_COUNCIL, else named after the port)",
+    )
+    parser.add_argument(
         "--admin-token",
         default=os.environ.get("ICS_ADMIN_TOKEN"),
         help="bearer token of the provisioned admin (default $ICS_ADMIN_TOKEN)",
@@ -1283,6 +1976,8 @@ def main(argv: list[str] | None = None) -> int:
     if not options.admin_token:
         parser.error("an admin token is required (--admin-token or ICS_ADMIN_TOKEN)")
     server = serve(options.host, options.port, options.admin_token)
+    global COUNCIL
+    COUNCIL = options.council or f"Impl2 Council {server.server_port}"
     print(f"listening on http://{options.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
