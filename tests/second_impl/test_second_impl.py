@@ -320,11 +320,10 @@ def test_seen_visit_before_start_stored_fails_gate_002(tmp_path: Path, request: 
 def test_certified_1c_pair_of_second_implementations(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """A phase-1C pair run between two second implementations (each a council): both CERTIFIED.
 
-    Measured 2026-12-03 (seed 2008): NOT CERTIFIED on both sides by ICS-1C-XFER-005 alone, whose
-    check reads the case notes of an imported *shielded* child as an unallocated read_only user
-    (and then a manager) and demands 200, although design.md leaves shielding of sub-resources
-    to the supplier (this implementation hides them); with ``ICS_IMPL2_SHIELD_SCOPE=record`` on
-    both sides the run is CERTIFIED.
+    Its first run found a check asserting more than its statement: ICS-1C-XFER-005 read the
+    case notes of an imported *shielded* child as an unallocated read_only user and manager,
+    although hiding a shielded child's sub-resources is the supplier's choice (this
+    implementation hides them). The check now allocates its readers first.
     """
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -347,12 +346,12 @@ def test_certified_1c_pair_of_second_implementations(tmp_path: Path, request: py
 
 @pytest.mark.timeout(1800)
 def test_certified_1c_paired_with_the_reference(impl2: Target, tmp_path: Path) -> None:
-    """A phase-1C pair run with the second implementation as target and the built-in reference as peer.
+    """A phase-1C pair run with the second implementation as target and the built-in reference as
+    peer: both CERTIFIED.
 
-    Measured 2026-12-03 (seed 2008): NOT CERTIFIED by ICS-1C-XFER-005 (as in the run above) and
-    ICS-1C-XFER-003 on both sides: its check compares the imported child's postcode exactly with
-    the package's, and each system stores its own (free) form, ``SW1A1AA`` here and ``SW1A 1AA``
-    in the reference, so the reference fails importing this implementation's package too.
+    Its first run also found ICS-1C-XFER-003 comparing the imported child's postcode exactly,
+    where each system may store its own form (``SW1A1AA`` here, ``SW1A 1AA`` in the reference),
+    so neither could import the other's package. The check now compares as ICS-1A-REC-001 does.
     """
     done, result = _certify(impl2, tmp_path, "quick", QUICK_SEED, "--peer-reference", phase="1C")
     _assert_pair_certified(impl2, None, done, result)
