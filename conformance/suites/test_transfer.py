@@ -679,10 +679,11 @@ def test_restricted_notes_stay_restricted(
     request: pytest.FixtureRequest,
 ) -> None:
     """XFER-005 (receiving side): an imported restricted note reads back restricted with text null to a
-    practitioner and to a read_only user, and with its text to a manager. Each reader is one of the
-    harness's own, allocated to the new child first: the package's child is shielded, and
-    shielding may hide a shielded child's case notes from anyone not allocated (ICS-1C-SHLD-001
-    and ICS-1B-SRCH-011 name no exception for managers; sub-resources are the system's choice)."""
+    practitioner and to a read_only user, and with its text to a manager, each of them allocated to the
+    new child (shielding cannot stand in the way); and with text null to a practitioner and a read_only
+    user not allocated, unless the child is shielded there and its notes are hidden from them (404
+    or 403: whether shielding hides a shielded child's sub-resources is the system's choice, and
+    ICS-1C-SHLD-001 and ICS-1B-SRCH-011 name no exception for managers)."""
     sender, receiver = direction
     on_side(request, ics_context, receiver)
     _declared(ics_context, sender, receiver)
@@ -694,16 +695,26 @@ def test_restricted_notes_stay_restricted(
     world = ics_sides.world(receiver, XFER_005)
     new_id = str(transfer["child_id"])
     mapping = (transfer.get("records") or {}).get("case_notes") or {}
-    readers = [
-        ("an allocated practitioner", world.practitioner("practitioner", fresh=True), False),
-        ("an allocated read_only user", world.practitioner("read_only", fresh=True), False),
-        ("an allocated manager", world.practitioner("manager", fresh=True), True),
+    shielded = received.package.records["children"][0].get("shielded") is True and ics_context.side(receiver).has(
+        "shielded_records"
+    )
+    allocated = [
+        ("an allocated practitioner", world.practitioner("practitioner", fresh=True), False, False),
+        ("an allocated read_only user", world.practitioner("read_only", fresh=True), False, False),
+        ("an allocated manager", world.practitioner("manager", fresh=True), True, False),
     ]
-    for _label, who, _sees in readers:
+    for _label, who, _sees, _may_hide in allocated:
         world.allocate(new_id, who)
+    outside = [
+        ("a practitioner not allocated", world.practitioner("practitioner", fresh=True), False, shielded),
+        ("a read_only user not allocated", world.practitioner("read_only", fresh=True), False, shielded),
+    ]
     problems = []
-    for label, who, sees in readers:
-        notes = {n.get("id"): n for n in _notes(world, who, new_id)}
+    for label, who, sees, may_hide in allocated + outside:
+        response = world.client.get(f"/children/{new_id}/case-notes", token=who.token)
+        if may_hide and response.status_code in (403, 404):
+            continue  # the shielded child's notes are hidden from this reader: nothing disclosed
+        notes = {n.get("id"): n for n in _notes(world, response)}
         for note in restricted:
             got = notes.get(mapping.get(note["id"]))
             if got is None:
@@ -721,10 +732,9 @@ def test_restricted_notes_stay_restricted(
         fail(XFER_005, f"{describe_side(ics_context, receiver)}{received.note()}:\n" + "\n".join(problems))
 
 
-def _notes(world: World, who: Practitioner, child_id: str) -> list[dict[str, Any]]:
-    body = expect_status(
-        world.client.get(f"/children/{child_id}/case-notes", token=who.token), 200, world.requirements, "read notes"
-    )
+def _notes(world: World, response: httpx.Response) -> list[dict[str, Any]]:
+    """The items of a ``GET /children/{id}/case-notes`` answer (200 required)."""
+    body = expect_status(response, 200, world.requirements, "read notes")
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         fail(world.requirements, f"GET case-notes is not {{items: [...]}}: {str(body)[:200]}")
