@@ -420,8 +420,6 @@ def test_blocks_hold_the_lines_batches_hold(monkeypatch, block):
 
 
 def test_absent_agrees_with_has():
-    import numpy as np
-
     rng = np.random.default_rng(5)
     for size in (0, 1, 50, 5000):
         h1 = np.sort(rng.integers(-50, 50, size) if size < 5000 else rng.integers(-(2**62), 2**62, size))
